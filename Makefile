@@ -1,0 +1,35 @@
+# cyoda_wf: PGXS build
+EXTENSION = cyoda_wf
+EXTVERSION = 0.1.0
+MODULE_big = cyoda_wf
+
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script is concatenated from sql/*.sql in name order.
+SQL_PARTS = $(sort $(wildcard sql/[0-9]*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+
+# pg_regress: one file per feature, run against a cluster started by test/run
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=test/out --load-extension=plpython3u
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation
+
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql test/out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+	cat $^ > $@
+
+# The Python package processes import (from cyoda_wf import entity_service).
+PYTHON_SITE ?= /usr/lib/python3/dist-packages
+install: install-python
+install-python:
+	$(MKDIR_P) '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf'
+	$(INSTALL_DATA) python/cyoda_wf/*.py '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf/'
+.PHONY: install-python

@@ -1,0 +1,1 @@
+"""cyoda_wf: Python helpers for processes running inside PostgreSQL."""

@@ -1,0 +1,80 @@
+-- Asynchronous work ---------------------------------------------------------
+
+-- Queued transitions: async processors (kind 'process') and armed timers of
+-- scheduled transitions (kind 'timer').  Claimed with FOR UPDATE SKIP LOCKED
+-- by workers and cyoda_wf.run_tasks(); the claim, the process and the state
+-- change commit together.
+CREATE TABLE cyoda_wf.task (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    entity_id       uuid        NOT NULL,
+    transition      text        NOT NULL,
+    from_state      text        NOT NULL,
+    kind            text        NOT NULL CHECK (kind IN ('process', 'timer')),
+    state           text        NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'running', 'done', 'failed', 'expired', 'cancelled')),
+    attempts        integer     NOT NULL DEFAULT 0,
+    max_attempts    integer     NOT NULL DEFAULT 1,
+    retry_delay_ms  integer     NOT NULL DEFAULT 1000,
+    timeout_ms      bigint,
+    last_error      text,
+    run_at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at     timestamptz
+);
+CREATE INDEX task_due_idx ON cyoda_wf.task (run_at, id) WHERE state = 'pending';
+CREATE INDEX task_entity_idx ON cyoda_wf.task (entity_id) WHERE state = 'pending';
+SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.task', '');
+
+-- Workers currently serving a database (rows of exited workers are ignored).
+CREATE TABLE cyoda_wf.worker (
+    pid             integer     PRIMARY KEY,
+    database        name        NOT NULL,
+    kind            text        NOT NULL,
+    started_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    tasks_done      bigint      NOT NULL DEFAULT 0,
+    last_active_at  timestamptz
+);
+
+CREATE PROCEDURE cyoda_wf.run_tasks(max_tasks integer DEFAULT 1000)
+    LANGUAGE C AS 'MODULE_PATHNAME', 'run_tasks';
+COMMENT ON PROCEDURE cyoda_wf.run_tasks(integer) IS
+    'Run due async tasks and timers in this session, each in its own transaction when called outside a transaction block';
+
+CREATE FUNCTION cyoda_wf.retry_task(id bigint) RETURNS boolean
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    WITH r AS (
+        UPDATE cyoda_wf.task t
+           SET state = 'pending', attempts = 0, run_at = clock_timestamp(), finished_at = NULL
+         WHERE t.id = retry_task.id AND t.state = 'failed'
+        RETURNING t.id)
+    SELECT count(*) > 0 FROM r
+$$;
+COMMENT ON FUNCTION cyoda_wf.retry_task(bigint) IS
+    'Re-queue a failed task; false when the task is not failed';
+
+CREATE FUNCTION cyoda_wf.start_workers(n integer DEFAULT 2) RETURNS integer
+    LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'start_workers';
+COMMENT ON FUNCTION cyoda_wf.start_workers(integer) IS
+    'Start n dynamic background workers for the current database; returns how many run now';
+
+CREATE FUNCTION cyoda_wf.worker_status()
+    RETURNS TABLE (pid integer, database name, kind text, started_at timestamptz,
+                   tasks_done bigint, last_active_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT w.pid, w.database, w.kind, w.started_at, w.tasks_done, w.last_active_at
+      FROM cyoda_wf.worker w
+     WHERE EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.pid)
+     ORDER BY w.pid
+$$;
+COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers running now';
+
+CREATE FUNCTION cyoda_wf.stop_workers() RETURNS integer
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT count(*)::integer FROM cyoda_wf.worker w
+     WHERE w.database = current_database() AND pg_terminate_backend(w.pid)
+$$;
+COMMENT ON FUNCTION cyoda_wf.stop_workers() IS
+    'Stop the workers of the current database (static ones restart after a few seconds)';

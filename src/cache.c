@@ -1,0 +1,389 @@
+/*-------------------------------------------------------------------------
+ * cache.c
+ *		Per-backend cache of compiled models and their workflows.
+ *
+ * A model version is compiled once from cyoda_wf.model and cyoda_wf.workflow
+ * into its own memory context and kept until definitions change.  Imports
+ * send a relcache invalidation of cyoda_wf.workflow (and a statement trigger
+ * does so for hand-made changes), which reaches every backend; the callback
+ * only marks the cache stale, and the next lookup drops it.  A save pins the
+ * model it works with, so a definition change in the middle of a save never
+ * frees what that save is walking: it finishes under one definition.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#define CW_MODEL_KEY_LEN (CW_MAX_NAME_LEN * 4 + 1)
+
+typedef struct CwModelKey
+{
+	int32		version;
+	char		name[CW_MODEL_KEY_LEN];
+} CwModelKey;
+
+typedef struct CwModelEntry
+{
+	CwModelKey	key;
+	CwModel    *model;
+} CwModelEntry;
+
+static HTAB *model_cache = NULL;
+static List *dead_models = NIL;	/* dropped while pinned, in TopMemoryContext */
+static bool cache_stale = false;
+static MemoryContext cw_cache_cxt = NULL;
+
+/* OIDs of our tables, looked up once; reset when any of them changes. */
+static Oid	rel_model = InvalidOid;
+static Oid	rel_workflow = InvalidOid;
+static Oid	rel_entity = InvalidOid;
+
+static SPIPlanPtr plan_model = NULL;
+static SPIPlanPtr plan_workflows = NULL;
+
+/* Relcache callback: any change to our definition tables makes the cache stale. */
+static void
+cw_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == rel_workflow || relid == rel_model)
+		cache_stale = true;
+	if (relid == InvalidOid || relid == rel_model || relid == rel_workflow ||
+		relid == rel_entity)
+	{
+		rel_model = rel_workflow = rel_entity = InvalidOid;
+	}
+}
+
+/* At the end of every top-level transaction no save can be running. */
+static void
+cw_xact_callback(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	CwModelEntry *e;
+
+	if (event != XACT_EVENT_ABORT && event != XACT_EVENT_COMMIT &&
+		event != XACT_EVENT_PARALLEL_ABORT && event != XACT_EVENT_PARALLEL_COMMIT)
+		return;
+	while (dead_models != NIL)
+	{
+		CwModel    *m = linitial(dead_models);
+
+		dead_models = list_delete_first(dead_models);
+		MemoryContextDelete(m->cxt);
+	}
+	if (model_cache == NULL)
+		return;
+	hash_seq_init(&status, model_cache);
+	while ((e = hash_seq_search(&status)) != NULL)
+		e->model->pins = 0;
+}
+
+/* Register the callbacks; called once from _PG_init. */
+void
+cw_cache_init(void)
+{
+	CacheRegisterRelcacheCallback(cw_relcache_callback, (Datum) 0);
+	RegisterXactCallback(cw_xact_callback, NULL);
+}
+
+/* OID of table cyoda_wf.<relname>. */
+Oid
+cw_relid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid(CW_SCHEMA, false);
+	Oid			relid = get_relname_relid(relname, nsp);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation %s.%s does not exist", CW_SCHEMA, relname),
+				 errhint("Is the cyoda_wf extension installed in this database?")));
+	return relid;
+}
+
+static void
+cw_lookup_rels(void)
+{
+	if (!OidIsValid(rel_entity))
+	{
+		rel_model = cw_relid("model");
+		rel_workflow = cw_relid("workflow");
+		rel_entity = cw_relid("entity");
+	}
+}
+
+/* The role that owns the extension's tables: the engine writes as it. */
+Oid
+cw_engine_owner(void)
+{
+	HeapTuple	tup;
+	Oid			owner;
+
+	cw_lookup_rels();
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel_entity));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", rel_entity);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* Drop every cached model now (import in this backend, or stale flag). */
+void
+cw_cache_invalidate_all(void)
+{
+	HASH_SEQ_STATUS status;
+	CwModelEntry *e;
+
+	cache_stale = false;
+	if (model_cache == NULL)
+		return;
+	hash_seq_init(&status, model_cache);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (e->model->pins > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			e->model->dead = true;
+			dead_models = lappend(dead_models, e->model);
+			MemoryContextSwitchTo(old);
+		}
+		else
+			MemoryContextDelete(e->model->cxt);
+	}
+	hash_destroy(model_cache);
+	model_cache = NULL;
+}
+
+static SPIPlanPtr
+cw_prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/* Note whether a workflow has scheduled transitions (timers to arm). */
+static void
+cw_mark_schedules(CwWorkflow *wf)
+{
+	wf->has_schedules = false;
+	for (int i = 0; i < wf->nstates; i++)
+		for (int j = 0; j < wf->states[i].ntransitions; j++)
+			if (wf->states[i].transitions[j].has_schedule)
+				wf->has_schedules = true;
+}
+
+/* Read and compile one model version from the definition tables. */
+static CwModel *
+cw_model_load(const char *name, int32 version)
+{
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	CwModel    *m;
+	Datum		args[2];
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	int			rc;
+
+	cxt = AllocSetContextCreate(cw_cache_cxt, "cyoda_wf model",
+								ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		m = MemoryContextAllocZero(cxt, sizeof(CwModel));
+		m->cxt = cxt;
+		m->name = MemoryContextStrdup(cxt, name);
+		m->version = version;
+		m->sources = CW_SOURCE_ANY;
+		m->function_schema = "public";
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (plan_model == NULL)
+			plan_model = cw_prepare(
+				"SELECT sources, entity_type, depends_on, function_schema "
+				"FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
+				"AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+		if (plan_workflows == NULL)
+			plan_workflows = cw_prepare(
+				"SELECT name, definition, owner::pg_catalog.oid, function_schema "
+				"FROM cyoda_wf.workflow WHERE model OPERATOR(pg_catalog.=) $1 "
+				"AND model_version OPERATOR(pg_catalog.=) $2 ORDER BY ord, name",
+				2, argtypes);
+
+		args[0] = CStringGetTextDatum(name);
+		args[1] = Int32GetDatum(version);
+
+		rc = SPI_execute_plan(plan_model, args, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 1)
+		{
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			bool		isnull;
+			Datum		d;
+
+			d = SPI_getbinval(tup, td, 1, &isnull);
+			if (!isnull)
+			{
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n;
+
+				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+								  TYPALIGN_INT, &elems, &nulls, &n);
+				m->sources = 0;
+				for (int i = 0; i < n; i++)
+				{
+					char	   *s;
+
+					if (nulls[i])
+						continue;
+					s = TextDatumGetCString(elems[i]);
+					if (strcmp(s, "API_REQUEST") == 0)
+						m->sources |= CW_SOURCE_API_REQUEST;
+					else if (strcmp(s, "SCHEDULED") == 0)
+						m->sources |= CW_SOURCE_SCHEDULED;
+					else if (strcmp(s, "ENTITY_EVENT") == 0)
+						m->sources |= CW_SOURCE_ENTITY_EVENT;
+				}
+			}
+			oldcxt = MemoryContextSwitchTo(cxt);
+			m->entity_type = SPI_getvalue(tup, td, 2);
+			m->depends_on = SPI_getvalue(tup, td, 3);
+			m->function_schema = SPI_getvalue(tup, td, 4);
+			MemoryContextSwitchTo(oldcxt);
+		}
+
+		rc = SPI_execute_plan(plan_workflows, args, NULL, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		m->nworkflows = (int) SPI_processed;
+		m->workflows = MemoryContextAllocZero(cxt, sizeof(CwWorkflow *) * (m->nworkflows + 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			Jsonb	   *def;
+			Oid			owner;
+			char	   *fschema;
+
+			def = DatumGetJsonbP(SPI_getbinval(tup, td, 2, &isnull));
+			owner = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+			oldcxt = MemoryContextSwitchTo(cxt);
+			fschema = SPI_getvalue(tup, td, 4);
+			MemoryContextSwitchTo(oldcxt);
+			m->workflows[i] = cw_compile_workflow(def, name, owner, fschema, NULL, cxt);
+			cw_mark_schedules(m->workflows[i]);
+		}
+		m->default_wf = cw_default_workflow(m->function_schema, cxt);
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return m;
+}
+
+/* The compiled model, pinned for the caller; pair with cw_model_unpin. */
+CwModel *
+cw_model_pin(const char *name, int32 version)
+{
+	CwModelKey	key;
+	CwModelEntry *e;
+	bool		found;
+	size_t		len = strlen(name);
+
+	if (len == 0 || len >= CW_MODEL_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must have 1 to %d characters", CW_MAX_NAME_LEN)));
+	if (cw_cache_cxt == NULL)
+		cw_cache_cxt = AllocSetContextCreate(TopMemoryContext, "cyoda_wf cache",
+											 ALLOCSET_DEFAULT_SIZES);
+	AcceptInvalidationMessages();
+	if (cache_stale)
+		cw_cache_invalidate_all();
+	if (model_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(CwModelKey);
+		ctl.entrysize = sizeof(CwModelEntry);
+		ctl.hcxt = cw_cache_cxt;
+		model_cache = hash_create("cyoda_wf models", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.version = version;
+	memcpy(key.name, name, len);
+
+	e = hash_search(model_cache, &key, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		CwModel    *m = cw_model_load(name, version);
+
+		/* loading ran queries: an invalidation may have arrived meanwhile */
+		if (cache_stale)
+		{
+			cw_cache_invalidate_all();
+			return cw_model_pin(name, version);
+		}
+		if (model_cache == NULL)
+			return cw_model_pin(name, version);
+		e = hash_search(model_cache, &key, HASH_ENTER, &found);
+		e->model = m;
+	}
+	e->model->pins++;
+	return e->model;
+}
+
+/* Release a pin; a model dropped from the cache meanwhile is freed now. */
+void
+cw_model_unpin(CwModel *m)
+{
+	if (m->pins > 0)
+		m->pins--;
+	if (m->dead && m->pins == 0)
+	{
+		dead_models = list_delete_ptr(dead_models, m);
+		MemoryContextDelete(m->cxt);
+	}
+}
+
+PG_FUNCTION_INFO_V1(definitions_changed);
+
+/* Statement trigger on the definition tables: every backend drops its cache. */
+Datum
+definitions_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "definitions_changed: not called by trigger manager");
+	CacheInvalidateRelcacheByRelid(cw_relid("workflow"));
+	cache_stale = true;
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,2011 @@
+/*-------------------------------------------------------------------------
+ * conditions.c
+ *		Cyoda's condition language: compiled once, evaluated on every save.
+ *
+ * A condition (criterion of a workflow or a transition, or a search filter)
+ * is JSON:
+ *
+ *	simple		{"type":"simple","jsonPath":"$.a.b","operatorType":"EQUALS","value":...}
+ *	group		{"type":"group","operator":"AND"|"OR"|"NOT","conditions":[...]}
+ *	lifecycle	{"type":"lifecycle","field":"state",...,"operatorType":...,"value":...}
+ *	array		{"type":"array","jsonPath":"$.tags","values":[v0, null, ...]}
+ *	function	{"type":"function","function":{"name":"C","config":{...}}}
+ *
+ * cw_condition_compile() validates the JSON and turns it into a tree of
+ * CwCondition nodes allocated in the caller's (cache) memory context: paths
+ * are split into steps, operators resolved, operands converted once (numbers
+ * parsed, strings lower-cased for the case-insensitive operators, LIKE
+ * patterns tokenized, regular expressions compiled, dates parsed).
+ * cw_condition_eval() then only walks the entity's Jsonb with
+ * getKeyJsonValueFromContainer / getIthJsonbValueFromContainer; the few
+ * temporary allocations it makes land in CurrentMemoryContext.
+ *
+ * Semantic choices, all in one place:
+ *	- Null rule: a missing or JSON-null field matches no operator except
+ *	  IS_NULL; negative operators (NOT_EQUAL, NOT_CONTAINS, INOT_*, ...) are
+ *	  false on it too.  On a present field a negative operator is exactly the
+ *	  negation of its positive one.
+ *	- Numbers compare as numbers (numeric semantics) whether the field or the
+ *	  operand is written 30 or "30".  Booleans compare with true/false and
+ *	  "true"/"false".  Two strings that are not both numbers compare
+ *	  byte-wise (memcmp order, shorter first), not by collation, so results
+ *	  do not depend on the database's locale.  Values of different kinds
+ *	  (a number and a non-numeric string, an object and a scalar) are
+ *	  unequal and unordered: EQUALS and the orderings are false, NOT_EQUAL
+ *	  true.  EQUALS with an object or array operand is JSON equality.
+ *	- CONTAINS is a substring test on text; on an array field it is true
+ *	  when an element equals the value.  STARTS_WITH, ENDS_WITH, LIKE and
+ *	  MATCHES_PATTERN work on the field's text: a string, a number's text
+ *	  as stored, or true/false; objects and arrays never match them.
+ *	- Case-insensitive operators lower-case both sides with the database's
+ *	  default collation.
+ *	- Paths: "$", ".name", "['name']" / ["name"], "[N]", "[*]" (any element
+ *	  of an array satisfies the rest of the condition); the leading "$." may
+ *	  be left out.  A ".N" step on an array addresses element N.
+ *	- BETWEEN is exclusive, BETWEEN_INCLUSIVE inclusive; both take [low, high].
+ *	- Lifecycle dates (creationDate, lastUpdateTime) compare as timestamptz;
+ *	  a date without a time zone is read in the session's TimeZone at
+ *	  compile time.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <limits.h>
+
+#include "catalog/pg_collation.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "regex/regex.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/formatting.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "cyoda_wf.h"
+
+/* Conditions nested deeper than this are refused. */
+#define CW_COND_MAX_DEPTH 64
+
+/* Longest string that may be read as a number (keeps numeric_in in range). */
+#define CW_NUMERIC_TEXT_MAX 1000
+
+/* How much of a user string an error message quotes. */
+#define CW_SHOW_MAX 64
+
+typedef enum CondKind
+{
+	CK_SIMPLE,
+	CK_LIFECYCLE,
+	CK_ARRAY,
+	CK_AND,
+	CK_OR,
+	CK_NOT,
+	CK_FUNCTION
+} CondKind;
+
+/* The operator families; the negated and case-insensitive forms are flags. */
+typedef enum OpBase
+{
+	OPB_EQ,
+	OPB_GT,
+	OPB_GE,
+	OPB_LT,
+	OPB_LE,
+	OPB_CONTAINS,
+	OPB_STARTS,
+	OPB_ENDS,
+	OPB_LIKE,
+	OPB_REGEX,
+	OPB_IS_NULL,
+	OPB_NOT_NULL,
+	OPB_BETWEEN,
+	OPB_BETWEEN_INCL
+} OpBase;
+
+typedef struct OpInfo
+{
+	const char *name;
+	OpBase		base;
+	bool		negate;
+	bool		icase;
+} OpInfo;
+
+static const OpInfo cond_ops[] = {
+	{"EQUALS", OPB_EQ, false, false},
+	{"NOT_EQUAL", OPB_EQ, true, false},
+	{"GREATER_THAN", OPB_GT, false, false},
+	{"GREATER_OR_EQUAL", OPB_GE, false, false},
+	{"LESS_THAN", OPB_LT, false, false},
+	{"LESS_OR_EQUAL", OPB_LE, false, false},
+	{"CONTAINS", OPB_CONTAINS, false, false},
+	{"NOT_CONTAINS", OPB_CONTAINS, true, false},
+	{"STARTS_WITH", OPB_STARTS, false, false},
+	{"NOT_STARTS_WITH", OPB_STARTS, true, false},
+	{"ENDS_WITH", OPB_ENDS, false, false},
+	{"NOT_ENDS_WITH", OPB_ENDS, true, false},
+	{"LIKE", OPB_LIKE, false, false},
+	{"IS_NULL", OPB_IS_NULL, false, false},
+	{"NOT_NULL", OPB_NOT_NULL, false, false},
+	{"BETWEEN", OPB_BETWEEN, false, false},
+	{"BETWEEN_INCLUSIVE", OPB_BETWEEN_INCL, false, false},
+	{"MATCHES_PATTERN", OPB_REGEX, false, false},
+	{"IEQUALS", OPB_EQ, false, true},
+	{"INOT_EQUAL", OPB_EQ, true, true},
+	{"ICONTAINS", OPB_CONTAINS, false, true},
+	{"INOT_CONTAINS", OPB_CONTAINS, true, true},
+	{"ISTARTS_WITH", OPB_STARTS, false, true},
+	{"INOT_STARTS_WITH", OPB_STARTS, true, true},
+	{"IENDS_WITH", OPB_ENDS, false, true},
+	{"INOT_ENDS_WITH", OPB_ENDS, true, true}
+};
+
+#define CW_OP_LIST \
+	"EQUALS, NOT_EQUAL, GREATER_THAN, GREATER_OR_EQUAL, LESS_THAN, " \
+	"LESS_OR_EQUAL, CONTAINS, NOT_CONTAINS, STARTS_WITH, NOT_STARTS_WITH, " \
+	"ENDS_WITH, NOT_ENDS_WITH, LIKE, IS_NULL, NOT_NULL, BETWEEN, " \
+	"BETWEEN_INCLUSIVE, MATCHES_PATTERN, IEQUALS, INOT_EQUAL, ICONTAINS, " \
+	"INOT_CONTAINS, ISTARTS_WITH, INOT_STARTS_WITH, IENDS_WITH, INOT_ENDS_WITH"
+
+typedef enum PathStepKind
+{
+	PS_KEY,						/* .name or ['name'] */
+	PS_INDEX,					/* [N] */
+	PS_ANY						/* [*] */
+} PathStepKind;
+
+typedef struct PathStep
+{
+	PathStepKind kind;
+	int			keylen;
+	const char *key;
+	int			index;			/* PS_INDEX; for PS_KEY the index a
+								 * digits-only key means on an array, or -1 */
+} PathStep;
+
+typedef enum LifeField
+{
+	LF_STATE,
+	LF_CREATION_DATE,
+	LF_LAST_UPDATE_TIME,
+	LF_PREVIOUS_TRANSITION,
+	LF_ID
+} LifeField;
+
+/* An operand, converted once into every form the operators need. */
+typedef struct CondValue
+{
+	JsonbValue	jv;				/* jbvString, jbvNumeric, jbvBool, or
+								 * jbvBinary for an object or array */
+	Numeric		num;			/* numeric reading (30 or "30"), or NULL */
+	int			boolval;		/* 1/0 for true/"true"/false/"false", else -1 */
+	const char *text;			/* text form; NULL for objects and arrays */
+	int			textlen;
+	const char *lower;			/* lower-cased text (case-insensitive ops) */
+	int			lowerlen;
+	TimestampTz ts;				/* lifecycle date operand */
+} CondValue;
+
+/* LIKE pattern, tokenized. */
+typedef enum LikeTokKind
+{
+	LT_LITERAL,
+	LT_ONE,						/* _ */
+	LT_ANY						/* % */
+} LikeTokKind;
+
+typedef struct LikeTok
+{
+	LikeTokKind kind;
+	int			len;
+	const char *lit;
+} LikeTok;
+
+struct CwCondition
+{
+	CondKind	kind;
+	bool		uses_function;	/* this node or one below is a function */
+
+	/* simple, lifecycle and array */
+	int			nsteps;
+	PathStep   *steps;
+	bool		wildcard;		/* some step is [*] */
+	LifeField	field;
+	bool		date_field;		/* lifecycle creationDate / lastUpdateTime */
+	const OpInfo *op;
+	CondValue	val;			/* operand; low bound of BETWEEN */
+	CondValue	hi;				/* high bound of BETWEEN */
+	int			nlike;
+	LikeTok    *like;
+	regex_t    *re;
+
+	/* array */
+	int			nvalues;
+	CondValue  *values;
+	bool	   *skip;			/* values[i] is null: matches anything */
+
+	/* groups */
+	int			nchildren;
+	CwCondition **children;
+
+	/* function */
+	CwFunc	   *fn;
+	Jsonb	   *config;
+};
+
+typedef struct CompileState
+{
+	const char *where;
+	StringInfoData path;		/* sub-path of the node being compiled */
+	const char *function_schema;
+	MemoryContext cxt;
+} CompileState;
+
+static CwCondition *compile_node(CompileState *st, JsonbValue *node, int depth);
+
+/* ----------------------------------------------------------------
+ * Compile-time helpers
+ * ----------------------------------------------------------------
+ */
+
+/* Raise the 22023 error for the node being compiled; sub names the key. */
+static void
+pg_attribute_noreturn()
+cond_error(CompileState *st, const char *sub, const char *what,
+		   const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid condition at %s%s%s: %s",
+					st->where, st->path.data, sub ? sub : "", what),
+			 detail ? errdetail("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0));
+	pg_unreachable();
+}
+
+/* A user string for an error message, clipped to a readable length. */
+static char *
+show_text(const char *s, int len)
+{
+	int			clip;
+
+	if (len <= CW_SHOW_MAX)
+		return pnstrdup(s, len);
+	clip = pg_mbcliplen(s, len, CW_SHOW_MAX);
+	return psprintf("%s...", pnstrdup(s, clip));
+}
+
+/* Name of a JSON value's type, for error messages. */
+static const char *
+json_type_name(JsonbValue *v)
+{
+	return JsonbTypeName(v);
+}
+
+/* Object member lookup; NULL when absent. */
+static JsonbValue *
+get_key(JsonbContainer *obj, const char *key, JsonbValue *res)
+{
+	return getKeyJsonValueFromContainer(obj, key, strlen(key), res);
+}
+
+/* Case-insensitive comparison of a JSON string with a C string. */
+static bool
+jstr_ieq(JsonbValue *v, const char *s)
+{
+	int			len = strlen(s);
+
+	return v->type == jbvString && v->val.string.len == len &&
+		pg_strncasecmp(v->val.string.val, s, len) == 0;
+}
+
+/* Whether v is an array (array = true) or an object. */
+static bool
+is_container(JsonbValue *v, bool array)
+{
+	if (v->type != jbvBinary)
+		return false;
+	return array ? JsonContainerIsArray(v->val.binary.data) :
+		JsonContainerIsObject(v->val.binary.data);
+}
+
+/* Copy of a JSON string into the cache context, NUL-terminated. */
+static char *
+cxt_strndup(CompileState *st, const char *s, int len)
+{
+	char	   *r = MemoryContextAlloc(st->cxt, len + 1);
+
+	memcpy(r, s, len);
+	r[len] = '\0';
+	return r;
+}
+
+/* Copy an object/array value into a Jsonb of its own in the cache context. */
+static Jsonb *
+cxt_jsonb(CompileState *st, JsonbValue *v)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->cxt);
+	Jsonb	   *jb = JsonbValueToJsonb(v);
+
+	MemoryContextSwitchTo(old);
+	return jb;
+}
+
+/*
+ * Whether a string is a plain decimal number (JSON number syntax, also
+ * ".5" and "5."), short enough that numeric_in can never fail on it.
+ */
+static bool
+looks_numeric(const char *s, int len)
+{
+	int			i = 0;
+	int			digits = 0;
+
+	if (len <= 0 || len > CW_NUMERIC_TEXT_MAX)
+		return false;
+	if (s[i] == '-')
+		i++;
+	while (i < len && isdigit((unsigned char) s[i]))
+		i++, digits++;
+	if (i < len && s[i] == '.')
+	{
+		i++;
+		while (i < len && isdigit((unsigned char) s[i]))
+			i++, digits++;
+	}
+	if (digits == 0)
+		return false;
+	if (i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		int			exp = 0;
+		int			edigits = 0;
+
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		while (i < len && isdigit((unsigned char) s[i]))
+		{
+			exp = exp * 10 + (s[i] - '0');
+			if (exp > 1000)
+				return false;
+			i++, edigits++;
+		}
+		if (edigits == 0)
+			return false;
+	}
+	return i == len;
+}
+
+/* Numeric of a string looks_numeric() accepted, in CurrentMemoryContext. */
+static Numeric
+text_to_numeric(const char *s, int len)
+{
+	char	   *z = pnstrdup(s, len);
+	Numeric		n;
+
+	n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(z),
+											ObjectIdGetDatum(InvalidOid),
+											Int32GetDatum(-1)));
+	pfree(z);
+	return n;
+}
+
+/* Copy of a numeric into the cache context. */
+static Numeric
+cxt_numeric(CompileState *st, Numeric n)
+{
+	Numeric		r = MemoryContextAlloc(st->cxt, VARSIZE(n));
+
+	memcpy(r, n, VARSIZE(n));
+	return r;
+}
+
+/* 1 for "true", 0 for "false", else -1. */
+static int
+text_bool(const char *s, int len)
+{
+	if (len == 4 && memcmp(s, "true", 4) == 0)
+		return 1;
+	if (len == 5 && memcmp(s, "false", 5) == 0)
+		return 0;
+	return -1;
+}
+
+/*
+ * Convert an operand (anything but null) into a CondValue in the cache
+ * context.  Objects and arrays only where allow_container.
+ */
+static void
+build_value(CompileState *st, JsonbValue *v, bool allow_container,
+			bool icase, const char *sub, const char *opname, CondValue *out)
+{
+	memset(out, 0, sizeof(CondValue));
+	out->boolval = -1;
+
+	switch (v->type)
+	{
+		case jbvString:
+			{
+				int			len = v->val.string.len;
+				char	   *s = cxt_strndup(st, v->val.string.val, len);
+
+				out->jv.type = jbvString;
+				out->jv.val.string.val = s;
+				out->jv.val.string.len = len;
+				out->text = s;
+				out->textlen = len;
+				if (looks_numeric(s, len))
+					out->num = cxt_numeric(st, text_to_numeric(s, len));
+				out->boolval = text_bool(s, len);
+				break;
+			}
+		case jbvNumeric:
+			{
+				char	   *t;
+
+				out->num = cxt_numeric(st, v->val.numeric);
+				out->jv.type = jbvNumeric;
+				out->jv.val.numeric = out->num;
+				t = DatumGetCString(DirectFunctionCall1(numeric_out,
+														NumericGetDatum(out->num)));
+				out->textlen = strlen(t);
+				out->text = cxt_strndup(st, t, out->textlen);
+				break;
+			}
+		case jbvBool:
+			out->jv.type = jbvBool;
+			out->jv.val.boolean = v->val.boolean;
+			out->boolval = v->val.boolean ? 1 : 0;
+			out->text = v->val.boolean ? "true" : "false";
+			out->textlen = strlen(out->text);
+			break;
+		case jbvBinary:
+			{
+				Jsonb	   *copy;
+
+				if (!allow_container)
+					cond_error(st, sub,
+							   psprintf("operator %s needs a string, number or boolean value, not an %s",
+										opname, json_type_name(v)),
+							   NULL, NULL);
+				copy = cxt_jsonb(st, v);
+				out->jv.type = jbvBinary;
+				out->jv.val.binary.data = &copy->root;
+				out->jv.val.binary.len = VARSIZE(copy) - VARHDRSZ;
+				break;
+			}
+		default:
+			elog(ERROR, "unexpected jsonb value type %d in condition operand",
+				 (int) v->type);
+	}
+
+	if (icase && out->text)
+	{
+		char	   *low = str_tolower(out->text, out->textlen,
+									  DEFAULT_COLLATION_OID);
+
+		out->lowerlen = strlen(low);
+		out->lower = cxt_strndup(st, low, out->lowerlen);
+		pfree(low);
+	}
+}
+
+/* Parse one jsonPath into steps in the cache context. */
+static void
+parse_path(CompileState *st, CwCondition *c, const char *p, int len,
+		   const char *sub)
+{
+	int			i = 0;
+	int			cap = 8;
+	bool		implicit_name = false;
+
+	c->steps = MemoryContextAlloc(st->cxt, cap * sizeof(PathStep));
+	c->nsteps = 0;
+
+	if (len == 0)
+		cond_error(st, sub, "jsonPath is empty", NULL,
+				   "Use \"$\" for the whole data, \"$.field\" for a field.");
+	if (p[0] == '$')
+		i = 1;
+	else if (p[0] != '.' && p[0] != '[')
+		implicit_name = true;	/* "a.b" means "$.a.b" */
+
+	while (i < len || implicit_name)
+	{
+		PathStep	step;
+
+		memset(&step, 0, sizeof(step));
+		step.index = -1;
+
+		if (implicit_name || p[i] == '.')
+		{
+			int			start;
+
+			if (!implicit_name)
+				i++;
+			implicit_name = false;
+			start = i;
+			while (i < len && p[i] != '.' && p[i] != '[')
+				i++;
+			if (i == start)
+				cond_error(st, sub,
+						   psprintf("invalid jsonPath \"%s\": empty field name at offset %d",
+									show_text(p, len), start),
+						   NULL, NULL);
+			if (i - start == 1 && p[start] == '*')
+				cond_error(st, sub,
+						   psprintf("invalid jsonPath \"%s\": \".*\" is not supported",
+									show_text(p, len)),
+						   NULL, "Use [*] to match any element of an array.");
+			step.kind = PS_KEY;
+			step.keylen = i - start;
+			step.key = cxt_strndup(st, p + start, step.keylen);
+			if (step.keylen <= 9)
+			{
+				int			k;
+
+				for (k = 0; k < step.keylen; k++)
+					if (!isdigit((unsigned char) step.key[k]))
+						break;
+				if (k == step.keylen)
+					step.index = atoi(step.key);
+			}
+		}
+		else if (p[i] == '[')
+		{
+			i++;
+			if (i < len && (p[i] == '\'' || p[i] == '"'))
+			{
+				char		q = p[i++];
+				StringInfoData name;
+
+				initStringInfo(&name);
+				while (i < len && p[i] != q)
+				{
+					if (p[i] == '\\' && i + 1 < len)
+						i++;
+					appendStringInfoChar(&name, p[i]);
+					i++;
+				}
+				if (i >= len || i + 1 >= len || p[i + 1] != ']')
+					cond_error(st, sub,
+							   psprintf("invalid jsonPath \"%s\": unterminated quoted name",
+										show_text(p, len)),
+							   NULL, NULL);
+				i += 2;
+				step.kind = PS_KEY;
+				step.keylen = name.len;
+				step.key = cxt_strndup(st, name.data, name.len);
+				pfree(name.data);
+			}
+			else if (i + 1 < len && p[i] == '*' && p[i + 1] == ']')
+			{
+				i += 2;
+				step.kind = PS_ANY;
+				c->wildcard = true;
+			}
+			else if (i < len && isdigit((unsigned char) p[i]))
+			{
+				int64		n = 0;
+
+				while (i < len && isdigit((unsigned char) p[i]))
+				{
+					n = n * 10 + (p[i] - '0');
+					if (n > INT_MAX)
+						cond_error(st, sub,
+								   psprintf("invalid jsonPath \"%s\": array index out of range",
+											show_text(p, len)),
+								   NULL, NULL);
+					i++;
+				}
+				if (i >= len || p[i] != ']')
+					cond_error(st, sub,
+							   psprintf("invalid jsonPath \"%s\": missing \"]\" after array index",
+										show_text(p, len)),
+							   NULL, NULL);
+				i++;
+				step.kind = PS_INDEX;
+				step.index = (int) n;
+			}
+			else
+				cond_error(st, sub,
+						   psprintf("invalid jsonPath \"%s\": expected a quoted name, an index or * after \"[\" at offset %d",
+									show_text(p, len), i - 1),
+						   NULL, NULL);
+		}
+		else
+			cond_error(st, sub,
+					   psprintf("invalid jsonPath \"%s\": unexpected character at offset %d",
+								show_text(p, len), i),
+					   NULL,
+					   "Write paths as $.field.sub, $.list[0], $['odd name'] or $.list[*].field.");
+
+		if (c->nsteps == cap)
+		{
+			cap *= 2;
+			c->steps = repalloc(c->steps, cap * sizeof(PathStep));
+		}
+		c->steps[c->nsteps++] = step;
+	}
+}
+
+/* Read the jsonPath key of a simple or array condition. */
+static void
+compile_json_path(CompileState *st, CwCondition *c, JsonbContainer *obj)
+{
+	JsonbValue	pv;
+
+	if (!get_key(obj, "jsonPath", &pv))
+		cond_error(st, NULL, "\"jsonPath\" is required", NULL, NULL);
+	if (pv.type != jbvString)
+		cond_error(st, ".jsonPath",
+				   psprintf("jsonPath must be a string, not %s",
+							json_type_name(&pv)),
+				   NULL, NULL);
+	parse_path(st, c, pv.val.string.val, pv.val.string.len, ".jsonPath");
+}
+
+/*
+ * The operator of a simple or lifecycle condition, under any of its three
+ * spellings (operatorType, operator, operation; first found wins).
+ */
+static const OpInfo *
+compile_operator(CompileState *st, JsonbContainer *obj)
+{
+	static const char *const keys[] = {"operatorType", "operator", "operation"};
+	JsonbValue	ov;
+	int			k;
+
+	for (k = 0; k < lengthof(keys); k++)
+	{
+		char	   *sub;
+		int			i;
+
+		if (!get_key(obj, keys[k], &ov))
+			continue;
+		sub = psprintf(".%s", keys[k]);
+		if (ov.type != jbvString)
+			cond_error(st, sub,
+					   psprintf("%s must be a string, not %s", keys[k],
+								json_type_name(&ov)),
+					   NULL, NULL);
+		for (i = 0; i < lengthof(cond_ops); i++)
+			if (jstr_ieq(&ov, cond_ops[i].name))
+				return &cond_ops[i];
+		cond_error(st, sub,
+				   psprintf("unknown operator \"%s\"",
+							show_text(ov.val.string.val, ov.val.string.len)),
+				   "Valid operators are " CW_OP_LIST ".", NULL);
+	}
+	cond_error(st, NULL, "\"operatorType\" is required", NULL,
+			   "Give the operator as \"operatorType\": \"EQUALS\" (or under \"operator\" / \"operation\").");
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Tokenize a LIKE pattern: % any run, _ one character, \ escapes. */
+static void
+compile_like(CompileState *st, CwCondition *c)
+{
+	const char *p = c->val.text;
+	int			len = c->val.textlen;
+	char	   *lits = MemoryContextAlloc(st->cxt, len + 1);
+	int			nlit = 0;
+	int			i = 0;
+
+	c->like = MemoryContextAlloc(st->cxt, (len + 1) * sizeof(LikeTok));
+	c->nlike = 0;
+	while (i < len)
+	{
+		LikeTok    *prev = c->nlike > 0 ? &c->like[c->nlike - 1] : NULL;
+
+		if (p[i] == '%')
+		{
+			if (!prev || prev->kind != LT_ANY)
+			{
+				c->like[c->nlike].kind = LT_ANY;
+				c->nlike++;
+			}
+			i++;
+		}
+		else if (p[i] == '_')
+		{
+			c->like[c->nlike].kind = LT_ONE;
+			c->nlike++;
+			i++;
+		}
+		else
+		{
+			int			clen;
+
+			if (p[i] == '\\' && i + 1 < len)
+				i++;			/* escaped character is literal */
+			clen = Min(pg_mblen(p + i), len - i);
+			if (!prev || prev->kind != LT_LITERAL)
+			{
+				c->like[c->nlike].kind = LT_LITERAL;
+				c->like[c->nlike].lit = lits + nlit;
+				c->like[c->nlike].len = 0;
+				c->nlike++;
+				prev = &c->like[c->nlike - 1];
+			}
+			memcpy(lits + nlit, p + i, clen);
+			nlit += clen;
+			prev->len += clen;
+			i += clen;
+		}
+	}
+}
+
+/* Free a compiled regular expression (malloc'd) with its cache context. */
+static void
+regex_free_callback(void *arg)
+{
+	pg_regfree((regex_t *) arg);
+}
+
+/* pg_regcomp on a byte string; returns the regcomp result code. */
+static int
+regcomp_bytes(regex_t *re, const char *s, int len)
+{
+	pg_wchar   *w = palloc((len + 1) * sizeof(pg_wchar));
+	int			wlen = pg_mb2wchar_with_len(s, w, len);
+	int			rc;
+
+	rc = pg_regcomp(re, w, wlen, REG_ADVANCED | REG_NOSUB, DEFAULT_COLLATION_OID);
+	pfree(w);
+	return rc;
+}
+
+/*
+ * Compile MATCHES_PATTERN's regex once, anchored to match the whole value:
+ * ^(?:pattern)$, after any leading "***:" director or (?flags) options.
+ */
+static void
+compile_regex(CompileState *st, CwCondition *c)
+{
+	const char *p = c->val.text;
+	int			len = c->val.textlen;
+	int			prefix = 0;
+	bool		expanded = false;
+	regex_t		probe;
+	int			rc;
+	StringInfoData buf;
+	MemoryContextCallback *cb;
+
+	/* Check the pattern as written, for an honest error message. */
+	rc = regcomp_bytes(&probe, p, len);
+	if (rc != REG_OKAY)
+	{
+		char		msg[100];
+
+		if (rc == REG_CANCEL)
+			CHECK_FOR_INTERRUPTS();
+		pg_regerror(rc, &probe, msg, sizeof(msg));
+		cond_error(st, ".value",
+				   psprintf("invalid regular expression \"%s\": %s",
+							show_text(p, len), msg),
+				   NULL, NULL);
+	}
+	pg_regfree(&probe);
+
+	if (len >= 4 && strncmp(p, "***", 3) == 0)
+	{
+		if (p[3] == '=')
+			cond_error(st, ".value",
+					   "the \"***=\" director is not supported by MATCHES_PATTERN",
+					   NULL, "Escape the pattern's special characters instead.");
+		if (p[3] == ':')
+			prefix = 4;
+	}
+	if (len - prefix >= 3 && p[prefix] == '(' && p[prefix + 1] == '?' &&
+		isalpha((unsigned char) p[prefix + 2]))
+	{
+		int			j = prefix + 2;
+
+		while (j < len && isalpha((unsigned char) p[j]))
+		{
+			if (p[j] == 'b' || p[j] == 'e' || p[j] == 'q')
+				cond_error(st, ".value",
+						   psprintf("embedded option \"%c\" is not supported by MATCHES_PATTERN",
+									p[j]),
+						   NULL, NULL);
+			if (p[j] == 'x')
+				expanded = true;
+			j++;
+		}
+		if (j < len && p[j] == ')')
+			prefix = j + 1;
+	}
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, p, prefix);
+	appendStringInfoString(&buf, "^(?:");
+	appendBinaryStringInfo(&buf, p + prefix, len - prefix);
+	/* in expanded syntax a trailing # comment would swallow the anchor */
+	appendStringInfoString(&buf, expanded ? "\n)$" : ")$");
+
+	c->re = MemoryContextAllocZero(st->cxt, sizeof(regex_t));
+	cb = MemoryContextAllocZero(st->cxt, sizeof(MemoryContextCallback));
+	rc = regcomp_bytes(c->re, buf.data, buf.len);
+	if (rc != REG_OKAY)
+	{
+		char		msg[100];
+
+		if (rc == REG_CANCEL)
+			CHECK_FOR_INTERRUPTS();
+		pg_regerror(rc, c->re, msg, sizeof(msg));
+		c->re = NULL;
+		cond_error(st, ".value",
+				   psprintf("invalid regular expression \"%s\": %s",
+							show_text(p, len), msg),
+				   NULL, NULL);
+	}
+	cb->func = regex_free_callback;
+	cb->arg = c->re;
+	MemoryContextRegisterResetCallback(st->cxt, cb);
+	pfree(buf.data);
+}
+
+/*
+ * A date operand of a lifecycle date field, parsed like timestamptz_in but
+ * reporting a bad date as an invalid condition instead of 22007.
+ */
+static TimestampTz
+parse_date(CompileState *st, JsonbValue *v, const char *sub)
+{
+	char	   *str;
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dterr;
+	int			dtype;
+	struct pg_tm tt,
+			   *tm = &tt;
+	fsec_t		fsec;
+	int			tz;
+	TimestampTz result = 0;
+	int			i;
+
+	if (v->type != jbvString)
+		cond_error(st, sub,
+				   psprintf("a date must be a string, not %s", json_type_name(v)),
+				   NULL, "Write dates as ISO 8601 strings, e.g. \"2024-05-01T12:00:00Z\".");
+	str = pnstrdup(v->val.string.val, v->val.string.len);
+	dterr = ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
+						  MAXDATEFIELDS, &nf);
+	if (dterr == 0)
+	{
+		for (i = 0; i < nf; i++)
+			if (strcmp(field[i], "now") == 0 || strcmp(field[i], "today") == 0 ||
+				strcmp(field[i], "tomorrow") == 0 ||
+				strcmp(field[i], "yesterday") == 0)
+				cond_error(st, sub,
+						   psprintf("relative date \"%s\" is not allowed",
+									show_text(str, strlen(str))),
+						   "A condition is compiled once; a relative date would be frozen at that moment.",
+						   NULL);
+		dterr = DecodeDateTime(field, ftype, nf, &dtype, tm, &fsec, &tz);
+	}
+	if (dterr != 0)
+		cond_error(st, sub,
+				   psprintf("invalid date \"%s\"", show_text(str, strlen(str))),
+				   NULL, "Write dates as ISO 8601 strings, e.g. \"2024-05-01T12:00:00Z\".");
+	switch (dtype)
+	{
+		case DTK_DATE:
+			if (tm2timestamp(tm, fsec, &tz, &result) != 0)
+				cond_error(st, sub,
+						   psprintf("date out of range \"%s\"",
+									show_text(str, strlen(str))),
+						   NULL, NULL);
+			break;
+		case DTK_EPOCH:
+			result = SetEpochTimestamp();
+			break;
+		case DTK_LATE:
+			TIMESTAMP_NOEND(result);
+			break;
+		case DTK_EARLY:
+			TIMESTAMP_NOBEGIN(result);
+			break;
+		default:
+			cond_error(st, sub,
+					   psprintf("invalid date \"%s\"", show_text(str, strlen(str))),
+					   NULL, NULL);
+	}
+	pfree(str);
+	return result;
+}
+
+/* The operand(s) of a simple or lifecycle condition. */
+static void
+compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
+{
+	const OpInfo *op = c->op;
+	JsonbValue	vv;
+	bool		allow_container = (op->base == OPB_EQ && !op->icase) ||
+		op->base == OPB_CONTAINS;
+
+	if (op->base == OPB_IS_NULL || op->base == OPB_NOT_NULL)
+		return;					/* value, if any, is ignored */
+
+	if (!get_key(obj, "value", &vv))
+		cond_error(st, NULL,
+				   psprintf("\"value\" is required for operator %s", op->name),
+				   NULL, NULL);
+	if (vv.type == jbvNull)
+		cond_error(st, ".value",
+				   psprintf("value must not be null for operator %s", op->name),
+				   NULL, "Use IS_NULL or NOT_NULL to test for null.");
+
+	if (op->base == OPB_BETWEEN || op->base == OPB_BETWEEN_INCL)
+	{
+		JsonbValue *lo,
+				   *hi;
+		JsonbContainer *jc;
+
+		if (!is_container(&vv, true) ||
+			JsonContainerSize(vv.val.binary.data) != 2)
+			cond_error(st, ".value",
+					   psprintf("value of %s must be an array [low, high]",
+								op->name),
+					   NULL, NULL);
+		jc = vv.val.binary.data;
+		lo = getIthJsonbValueFromContainer(jc, 0);
+		hi = getIthJsonbValueFromContainer(jc, 1);
+		if (lo->type == jbvNull || hi->type == jbvNull)
+			cond_error(st, ".value",
+					   psprintf("bounds of %s must not be null", op->name),
+					   NULL, NULL);
+		if (c->date_field)
+		{
+			c->val.ts = parse_date(st, lo, ".value[0]");
+			c->hi.ts = parse_date(st, hi, ".value[1]");
+		}
+		else
+		{
+			build_value(st, lo, false, false, ".value[0]", op->name, &c->val);
+			build_value(st, hi, false, false, ".value[1]", op->name, &c->hi);
+		}
+		return;
+	}
+
+	if (c->date_field)
+	{
+		c->val.ts = parse_date(st, &vv, ".value");
+		return;
+	}
+
+	if ((op->base == OPB_LIKE || op->base == OPB_REGEX) && vv.type != jbvString)
+		cond_error(st, ".value",
+				   psprintf("operator %s needs a string value, not %s",
+							op->name, json_type_name(&vv)),
+				   NULL, NULL);
+
+	build_value(st, &vv, allow_container, op->icase, ".value", op->name,
+				&c->val);
+
+	if (op->base == OPB_LIKE)
+		compile_like(st, c);
+	else if (op->base == OPB_REGEX)
+		compile_regex(st, c);
+}
+
+/* {"type":"simple","jsonPath":...,"operatorType":...,"value":...} */
+static void
+compile_simple(CompileState *st, CwCondition *c, JsonbContainer *obj)
+{
+	c->kind = CK_SIMPLE;
+	compile_json_path(st, c, obj);
+	c->op = compile_operator(st, obj);
+	compile_operand(st, c, obj);
+}
+
+/* {"type":"lifecycle","field":...,"operatorType":...,"value":...} */
+static void
+compile_lifecycle(CompileState *st, CwCondition *c, JsonbContainer *obj)
+{
+	static const struct
+	{
+		const char *name;
+		LifeField	field;
+	}			fields[] = {
+		{"state", LF_STATE},
+		{"creationDate", LF_CREATION_DATE},
+		{"lastUpdateTime", LF_LAST_UPDATE_TIME},
+		{"previousTransition", LF_PREVIOUS_TRANSITION},
+		{"transitionForLatestSave", LF_PREVIOUS_TRANSITION},
+		{"id", LF_ID}
+	};
+	JsonbValue	fv;
+	int			i;
+
+	c->kind = CK_LIFECYCLE;
+	if (!get_key(obj, "field", &fv))
+		cond_error(st, NULL, "\"field\" is required for a lifecycle condition",
+				   NULL, NULL);
+	if (fv.type != jbvString)
+		cond_error(st, ".field",
+				   psprintf("field must be a string, not %s", json_type_name(&fv)),
+				   NULL, NULL);
+	for (i = 0; i < lengthof(fields); i++)
+		if (jstr_ieq(&fv, fields[i].name))
+			break;
+	if (i == lengthof(fields))
+		cond_error(st, ".field",
+				   psprintf("unknown lifecycle field \"%s\"",
+							show_text(fv.val.string.val, fv.val.string.len)),
+				   "Valid fields are state, creationDate, lastUpdateTime, previousTransition and id.",
+				   NULL);
+	c->field = fields[i].field;
+	c->date_field = (c->field == LF_CREATION_DATE ||
+					 c->field == LF_LAST_UPDATE_TIME);
+
+	c->op = compile_operator(st, obj);
+	if (c->date_field)
+	{
+		switch (c->op->base)
+		{
+			case OPB_EQ:
+				if (!c->op->icase)
+					break;
+				/* FALLTHROUGH */
+			case OPB_CONTAINS:
+			case OPB_STARTS:
+			case OPB_ENDS:
+			case OPB_LIKE:
+			case OPB_REGEX:
+				cond_error(st, NULL,
+						   psprintf("operator %s cannot be used on date field %s",
+									c->op->name, fields[i].name),
+						   "Dates take EQUALS, NOT_EQUAL, GREATER_THAN, GREATER_OR_EQUAL, LESS_THAN, LESS_OR_EQUAL, BETWEEN, BETWEEN_INCLUSIVE, IS_NULL and NOT_NULL.",
+						   NULL);
+			default:
+				break;
+		}
+	}
+	compile_operand(st, c, obj);
+}
+
+/* {"type":"array","jsonPath":...,"values":[...]} */
+static void
+compile_array(CompileState *st, CwCondition *c, JsonbContainer *obj)
+{
+	JsonbValue	vv;
+	JsonbContainer *jc;
+	int			i;
+
+	c->kind = CK_ARRAY;
+	compile_json_path(st, c, obj);
+	if (c->wildcard)
+		cond_error(st, ".jsonPath",
+				   "[*] is not allowed in the path of an array condition",
+				   NULL, NULL);
+	if (!get_key(obj, "values", &vv))
+		cond_error(st, NULL, "\"values\" is required for an array condition",
+				   NULL, NULL);
+	if (!is_container(&vv, true))
+		cond_error(st, ".values",
+				   psprintf("values must be an array, not %s", json_type_name(&vv)),
+				   NULL, NULL);
+	jc = vv.val.binary.data;
+	c->nvalues = JsonContainerSize(jc);
+	c->values = MemoryContextAllocZero(st->cxt,
+									   Max(c->nvalues, 1) * sizeof(CondValue));
+	c->skip = MemoryContextAllocZero(st->cxt, Max(c->nvalues, 1) * sizeof(bool));
+	for (i = 0; i < c->nvalues; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
+
+		if (e->type == jbvNull)
+			c->skip[i] = true;
+		else
+			build_value(st, e, true, false, psprintf(".values[%d]", i),
+						"array", &c->values[i]);
+		pfree(e);
+	}
+}
+
+/* {"type":"group","operator":"AND"|"OR"|"NOT","conditions":[...]} */
+static void
+compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
+			  int depth)
+{
+	static const char *const keys[] = {"operator", "operatorType", "operation"};
+	JsonbValue	ov;
+	JsonbValue	cv;
+	JsonbContainer *jc;
+	bool		found = false;
+	int			k,
+				i;
+
+	for (k = 0; k < lengthof(keys) && !found; k++)
+	{
+		char	   *sub;
+
+		if (!get_key(obj, keys[k], &ov))
+			continue;
+		found = true;
+		sub = psprintf(".%s", keys[k]);
+		if (jstr_ieq(&ov, "AND"))
+			c->kind = CK_AND;
+		else if (jstr_ieq(&ov, "OR"))
+			c->kind = CK_OR;
+		else if (jstr_ieq(&ov, "NOT"))
+			c->kind = CK_NOT;
+		else if (ov.type != jbvString)
+			cond_error(st, sub,
+					   psprintf("group operator must be a string, not %s",
+								json_type_name(&ov)),
+					   NULL, NULL);
+		else
+			cond_error(st, sub,
+					   psprintf("unknown group operator \"%s\"",
+								show_text(ov.val.string.val, ov.val.string.len)),
+					   "Valid group operators are AND, OR and NOT.", NULL);
+	}
+	if (!found)
+		cond_error(st, NULL, "\"operator\" is required for a group condition",
+				   NULL, "Give \"operator\": \"AND\", \"OR\" or \"NOT\".");
+
+	if (!get_key(obj, "conditions", &cv))
+		cond_error(st, NULL, "\"conditions\" is required for a group condition",
+				   NULL, NULL);
+	if (!is_container(&cv, true))
+		cond_error(st, ".conditions",
+				   psprintf("conditions must be an array, not %s",
+							json_type_name(&cv)),
+				   NULL, NULL);
+	jc = cv.val.binary.data;
+	c->nchildren = JsonContainerSize(jc);
+	if (c->kind == CK_NOT && c->nchildren != 1)
+		cond_error(st, ".conditions",
+				   psprintf("NOT takes exactly one condition, not %d",
+							c->nchildren),
+				   NULL, "Wrap several conditions in an AND or OR group first.");
+	c->children = MemoryContextAllocZero(st->cxt,
+										 Max(c->nchildren, 1) * sizeof(CwCondition *));
+	for (i = 0; i < c->nchildren; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
+		int			save = st->path.len;
+
+		appendStringInfo(&st->path, ".conditions[%d]", i);
+		c->children[i] = compile_node(st, e, depth + 1);
+		st->path.len = save;
+		st->path.data[save] = '\0';
+		if (c->children[i]->uses_function)
+			c->uses_function = true;
+		pfree(e);
+	}
+}
+
+/* {"type":"function","function":{"name":...,"config":{...}}} */
+static void
+compile_function(CompileState *st, CwCondition *c, JsonbContainer *obj)
+{
+	JsonbValue	fv;
+	JsonbValue	nv;
+	JsonbValue	cv;
+	CwFunc	   *fn;
+
+	c->kind = CK_FUNCTION;
+	c->uses_function = true;
+	if (!get_key(obj, "function", &fv))
+		cond_error(st, NULL, "\"function\" is required for a function condition",
+				   NULL, "Write {\"type\": \"function\", \"function\": {\"name\": \"my_criterion\"}}.");
+	if (!is_container(&fv, false))
+		cond_error(st, ".function",
+				   psprintf("function must be an object, not %s",
+							json_type_name(&fv)),
+				   NULL, NULL);
+	if (!get_key(fv.val.binary.data, "name", &nv) || nv.type != jbvString ||
+		nv.val.string.len == 0)
+		cond_error(st, ".function.name",
+				   "function name must be a non-empty string", NULL, NULL);
+	if (nv.val.string.len >= NAMEDATALEN)
+		cond_error(st, ".function.name",
+				   psprintf("function name \"%s\" is longer than %d bytes",
+							show_text(nv.val.string.val, nv.val.string.len),
+							NAMEDATALEN - 1),
+				   NULL, NULL);
+
+	fn = MemoryContextAllocZero(st->cxt, sizeof(CwFunc));
+	fn->schema = MemoryContextStrdup(st->cxt, st->function_schema);
+	fn->name = cxt_strndup(st, nv.val.string.val, nv.val.string.len);
+	fn->is_criterion = true;
+	fn->resolved_gen = 0;
+	fn->oid = InvalidOid;
+	c->fn = fn;
+
+	if (get_key(fv.val.binary.data, "config", &cv) && cv.type != jbvNull)
+	{
+		if (!is_container(&cv, false))
+			cond_error(st, ".function.config",
+					   psprintf("function config must be an object, not %s",
+								json_type_name(&cv)),
+					   NULL, NULL);
+		c->config = cxt_jsonb(st, &cv);
+	}
+}
+
+/* Compile one condition object (and everything below it). */
+static CwCondition *
+compile_node(CompileState *st, JsonbValue *node, int depth)
+{
+	JsonbContainer *obj;
+	JsonbValue	tv;
+	JsonbValue	probe;
+	CwCondition *c;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	if (depth > CW_COND_MAX_DEPTH)
+		cond_error(st, NULL,
+				   psprintf("conditions are nested deeper than %d levels",
+							CW_COND_MAX_DEPTH),
+				   NULL, NULL);
+	if (!is_container(node, false))
+		cond_error(st, NULL,
+				   psprintf("a condition must be a JSON object, not %s",
+							json_type_name(node)),
+				   NULL, NULL);
+	obj = node->val.binary.data;
+
+	c = MemoryContextAllocZero(st->cxt, sizeof(CwCondition));
+
+	if (!get_key(obj, "type", &tv) || tv.type == jbvNull)
+	{
+		/* no type: infer it from the keys present */
+		if (get_key(obj, "jsonPath", &probe))
+			compile_simple(st, c, obj);
+		else if (get_key(obj, "conditions", &probe))
+			compile_group(st, c, obj, depth);
+		else
+			cond_error(st, NULL, "condition has no \"type\"", NULL,
+					   "Give \"type\": \"simple\", \"group\", \"lifecycle\", \"array\" or \"function\".");
+	}
+	else if (tv.type != jbvString)
+		cond_error(st, ".type",
+				   psprintf("type must be a string, not %s", json_type_name(&tv)),
+				   NULL, NULL);
+	else if (jstr_ieq(&tv, "simple"))
+		compile_simple(st, c, obj);
+	else if (jstr_ieq(&tv, "group"))
+		compile_group(st, c, obj, depth);
+	else if (jstr_ieq(&tv, "lifecycle"))
+		compile_lifecycle(st, c, obj);
+	else if (jstr_ieq(&tv, "array"))
+		compile_array(st, c, obj);
+	else if (jstr_ieq(&tv, "function"))
+		compile_function(st, c, obj);
+	else
+		cond_error(st, ".type",
+				   psprintf("unknown condition type \"%s\"",
+							show_text(tv.val.string.val, tv.val.string.len)),
+				   "Valid types are simple, group, lifecycle, array and function.",
+				   NULL);
+	return c;
+}
+
+/*
+ * Validate and compile a condition.  Everything the result needs lives in
+ * cxt; invalid input raises 22023 naming where + the sub-path at fault.
+ */
+CwCondition *
+cw_condition_compile(Jsonb *cond, const char *where,
+					 const char *function_schema, MemoryContext cxt)
+{
+	CompileState st;
+	JsonbValue	root;
+	CwCondition *c;
+	MemoryContext tmp;
+	MemoryContext old;
+
+	/* scratch memory of the compilation; the result goes to cxt */
+	tmp = AllocSetContextCreate(CurrentMemoryContext,
+								"cyoda_wf condition compile",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(tmp);
+
+	st.where = where ? where : "condition";
+	st.function_schema = function_schema ? function_schema : "public";
+	st.cxt = cxt;
+	initStringInfo(&st.path);
+
+	if (JB_ROOT_IS_SCALAR(cond))
+	{
+		JsonbValue	scalar;
+
+		JsonbExtractScalar(&cond->root, &scalar);
+		cond_error(&st, NULL,
+				   psprintf("a condition must be a JSON object, not %s",
+							json_type_name(&scalar)),
+				   NULL, NULL);
+	}
+	root.type = jbvBinary;
+	root.val.binary.data = &cond->root;
+	root.val.binary.len = VARSIZE(cond) - VARHDRSZ;
+
+	c = compile_node(&st, &root, 1);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+	return c;
+}
+
+/* Whether evaluating the condition may call a criterion function. */
+bool
+cw_condition_uses_function(CwCondition *cond)
+{
+	return cond != NULL && cond->uses_function;
+}
+
+/* ----------------------------------------------------------------
+ * Evaluation
+ * ----------------------------------------------------------------
+ */
+
+/* numeric_cmp on two numerics. */
+static inline int
+num_cmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+/* Byte-wise string order: memcmp, then the shorter first. */
+static inline int
+bytes_cmp(const char *a, int alen, const char *b, int blen)
+{
+	int			r = memcmp(a, b, Min(alen, blen));
+
+	if (r != 0)
+		return r;
+	return (alen > blen) - (alen < blen);
+}
+
+/*
+ * Compare a present, non-null field value with an operand.  Returns false
+ * when the two are of kinds that do not compare (see the header comment);
+ * else sets *cmp to <0, 0 or >0.
+ */
+static bool
+value_compare(const JsonbValue *fv, const CondValue *v, bool icase, int *cmp)
+{
+	switch (fv->type)
+	{
+		case jbvNumeric:
+			if (v->num == NULL)
+				return false;
+			*cmp = num_cmp(fv->val.numeric, v->num);
+			return true;
+
+		case jbvBool:
+			if (v->boolval < 0)
+				return false;
+			*cmp = (fv->val.boolean ? 1 : 0) - v->boolval;
+			return true;
+
+		case jbvString:
+			{
+				const char *s = fv->val.string.val;
+				int			len = fv->val.string.len;
+				int			b;
+
+				if (v->num != NULL && looks_numeric(s, len))
+				{
+					Numeric		n = text_to_numeric(s, len);
+
+					*cmp = num_cmp(n, v->num);
+					pfree(n);
+					return true;
+				}
+				if (v->boolval >= 0 && (b = text_bool(s, len)) >= 0)
+				{
+					*cmp = b - v->boolval;
+					return true;
+				}
+				if (v->jv.type != jbvString)
+					return false;
+				if (icase)
+				{
+					char	   *low = str_tolower(s, len, DEFAULT_COLLATION_OID);
+
+					*cmp = bytes_cmp(low, strlen(low), v->lower, v->lowerlen);
+					pfree(low);
+				}
+				else
+					*cmp = bytes_cmp(s, len, v->text, v->textlen);
+				return true;
+			}
+
+		case jbvBinary:
+			if (v->jv.type != jbvBinary)
+				return false;
+			*cmp = compareJsonbContainers(fv->val.binary.data,
+										  v->jv.val.binary.data);
+			return true;
+
+		default:
+			return false;
+	}
+}
+
+/* Equality as EQUALS (IEQUALS with icase) sees it. */
+static inline bool
+value_equals(const JsonbValue *fv, const CondValue *v, bool icase)
+{
+	int			cmp;
+
+	return value_compare(fv, v, icase, &cmp) && cmp == 0;
+}
+
+/*
+ * Text of a field for the string operators: strings as they are, numbers
+ * as stored, booleans as true/false.  Lower-cased when icase.  Returns false
+ * for objects and arrays.  *tofree is set when the text was allocated.
+ */
+static bool
+field_text(const JsonbValue *fv, bool icase, const char **s, int *len,
+		   char **tofree)
+{
+	*tofree = NULL;
+	switch (fv->type)
+	{
+		case jbvString:
+			*s = fv->val.string.val;
+			*len = fv->val.string.len;
+			break;
+		case jbvNumeric:
+			*tofree = DatumGetCString(DirectFunctionCall1(numeric_out,
+														  NumericGetDatum(fv->val.numeric)));
+			*s = *tofree;
+			*len = strlen(*tofree);
+			break;
+		case jbvBool:
+			*s = fv->val.boolean ? "true" : "false";
+			*len = strlen(*s);
+			break;
+		default:
+			return false;
+	}
+	if (icase)
+	{
+		char	   *low = str_tolower(*s, *len, DEFAULT_COLLATION_OID);
+
+		if (*tofree)
+			pfree(*tofree);
+		*tofree = low;
+		*s = low;
+		*len = strlen(low);
+	}
+	return true;
+}
+
+/*
+ * Whether to step character by character: in multi-byte encodings other
+ * than UTF-8 a byte match may start inside a character.
+ */
+static inline bool
+charwise_encoding(void)
+{
+	return pg_database_encoding_max_length() > 1 &&
+		GetDatabaseEncoding() != PG_UTF8;
+}
+
+/* Substring test, on character boundaries. */
+static bool
+text_contains(const char *s, int slen, const char *sub, int sublen)
+{
+	bool		charwise = charwise_encoding();
+	int			i = 0;
+
+	if (sublen == 0)
+		return true;
+	while (i <= slen - sublen)
+	{
+		if (s[i] == sub[0] && memcmp(s + i, sub, sublen) == 0)
+			return true;
+		i += charwise ? pg_mblen(s + i) : 1;
+	}
+	return false;
+}
+
+/* Suffix test, on a character boundary. */
+static bool
+text_ends_with(const char *s, int slen, const char *sub, int sublen)
+{
+	int			start = slen - sublen;
+
+	if (start < 0 || memcmp(s + start, sub, sublen) != 0)
+		return false;
+	if (charwise_encoding())
+	{
+		int			i = 0;
+
+		while (i < start)
+			i += pg_mblen(s + i);
+		return i == start;
+	}
+	return true;
+}
+
+/* LIKE on tokens: greedy with backtracking to the latest %; O(n*m). */
+static bool
+like_match(const CwCondition *c, const char *s, int slen)
+{
+	int			ti = 0;
+	int			si = 0;
+	int			star_ti = -1;
+	int			star_si = 0;
+
+	for (;;)
+	{
+		if (ti < c->nlike)
+		{
+			const LikeTok *t = &c->like[ti];
+
+			if (t->kind == LT_ANY)
+			{
+				star_ti = ti++;
+				star_si = si;
+				continue;
+			}
+			if (t->kind == LT_ONE)
+			{
+				if (si < slen)
+				{
+					si = Min(si + pg_mblen(s + si), slen);
+					ti++;
+					continue;
+				}
+			}
+			else if (slen - si >= t->len && memcmp(s + si, t->lit, t->len) == 0)
+			{
+				si += t->len;
+				ti++;
+				continue;
+			}
+		}
+		else if (si == slen)
+			return true;
+
+		/* mismatch: let the latest % swallow one more character */
+		if (star_ti < 0 || star_si >= slen)
+			return false;
+		star_si = Min(star_si + pg_mblen(s + star_si), slen);
+		si = star_si;
+		ti = star_ti + 1;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Run the compiled MATCHES_PATTERN regex on a text. */
+static bool
+regex_match(const CwCondition *c, const char *s, int slen)
+{
+	pg_wchar   *w = palloc((slen + 1) * sizeof(pg_wchar));
+	int			wlen = pg_mb2wchar_with_len(s, w, slen);
+	int			rc;
+
+	rc = pg_regexec(c->re, w, wlen, 0, NULL, 0, NULL, 0);
+	pfree(w);
+	if (rc != REG_OKAY && rc != REG_NOMATCH)
+	{
+		char		msg[100];
+
+		CHECK_FOR_INTERRUPTS();
+		pg_regerror(rc, c->re, msg, sizeof(msg));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),
+				 errmsg("regular expression failed: %s", msg)));
+	}
+	return rc == REG_OKAY;
+}
+
+/* An operator that is not a null test, on a present non-null field. */
+static bool
+leaf_positive(const CwCondition *c, const JsonbValue *fv)
+{
+	const OpInfo *op = c->op;
+	int			cmp,
+				cmp2;
+	const char *s;
+	int			len;
+	char	   *tofree;
+	bool		r;
+
+	switch (op->base)
+	{
+		case OPB_EQ:
+			return value_equals(fv, &c->val, op->icase);
+		case OPB_GT:
+			return value_compare(fv, &c->val, false, &cmp) && cmp > 0;
+		case OPB_GE:
+			return value_compare(fv, &c->val, false, &cmp) && cmp >= 0;
+		case OPB_LT:
+			return value_compare(fv, &c->val, false, &cmp) && cmp < 0;
+		case OPB_LE:
+			return value_compare(fv, &c->val, false, &cmp) && cmp <= 0;
+		case OPB_BETWEEN:
+			return value_compare(fv, &c->val, false, &cmp) && cmp > 0 &&
+				value_compare(fv, &c->hi, false, &cmp2) && cmp2 < 0;
+		case OPB_BETWEEN_INCL:
+			return value_compare(fv, &c->val, false, &cmp) && cmp >= 0 &&
+				value_compare(fv, &c->hi, false, &cmp2) && cmp2 <= 0;
+		case OPB_CONTAINS:
+			if (fv->type == jbvBinary &&
+				JsonContainerIsArray(fv->val.binary.data))
+			{
+				JsonbContainer *jc = fv->val.binary.data;
+				uint32		n = JsonContainerSize(jc);
+				uint32		i;
+
+				for (i = 0; i < n; i++)
+				{
+					JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
+
+					r = value_equals(e, &c->val, op->icase);
+					pfree(e);
+					if (r)
+						return true;
+				}
+				return false;
+			}
+			/* FALLTHROUGH */
+		case OPB_STARTS:
+		case OPB_ENDS:
+		case OPB_LIKE:
+		case OPB_REGEX:
+			if (c->val.text == NULL ||
+				!field_text(fv, op->icase, &s, &len, &tofree))
+				return false;
+			switch (op->base)
+			{
+				case OPB_CONTAINS:
+					r = op->icase ?
+						text_contains(s, len, c->val.lower, c->val.lowerlen) :
+						text_contains(s, len, c->val.text, c->val.textlen);
+					break;
+				case OPB_STARTS:
+					if (op->icase)
+						r = len >= c->val.lowerlen &&
+							memcmp(s, c->val.lower, c->val.lowerlen) == 0;
+					else
+						r = len >= c->val.textlen &&
+							memcmp(s, c->val.text, c->val.textlen) == 0;
+					break;
+				case OPB_ENDS:
+					r = op->icase ?
+						text_ends_with(s, len, c->val.lower, c->val.lowerlen) :
+						text_ends_with(s, len, c->val.text, c->val.textlen);
+					break;
+				case OPB_LIKE:
+					r = like_match(c, s, len);
+					break;
+				default:
+					r = regex_match(c, s, len);
+					break;
+			}
+			if (tofree)
+				pfree(tofree);
+			return r;
+		case OPB_IS_NULL:
+		case OPB_NOT_NULL:
+			break;
+	}
+	elog(ERROR, "unexpected condition operator %d", (int) op->base);
+	return false;
+}
+
+/* Apply a simple/lifecycle condition's operator to a field (NULL = missing). */
+static bool
+leaf_eval(const CwCondition *c, const JsonbValue *fv)
+{
+	bool		isnull = (fv == NULL || fv->type == jbvNull);
+	bool		r;
+
+	if (c->op->base == OPB_IS_NULL)
+		return isnull;
+	if (c->op->base == OPB_NOT_NULL)
+		return !isnull;
+	if (isnull)
+		return false;			/* the null rule, negative operators included */
+	r = leaf_positive(c, fv);
+	return c->op->negate ? !r : r;
+}
+
+/* One path step from cur into *out; false when there is nothing there. */
+static bool
+path_step(const JsonbValue *cur, const PathStep *step, JsonbValue *out)
+{
+	JsonbContainer *jc;
+
+	if (cur->type != jbvBinary)
+		return false;
+	jc = cur->val.binary.data;
+	if (step->kind == PS_KEY && JsonContainerIsObject(jc))
+		return getKeyJsonValueFromContainer(jc, step->key, step->keylen,
+											out) != NULL;
+	if (step->index >= 0 && JsonContainerIsArray(jc))
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(jc, (uint32) step->index);
+
+		if (e == NULL)
+			return false;
+		*out = *e;
+		pfree(e);
+		return true;
+	}
+	return false;
+}
+
+/* The value at the end of c's path from cur (no wildcards); NULL = missing. */
+static const JsonbValue *
+walk_path(const CwCondition *c, const JsonbValue *cur, JsonbValue bufs[2])
+{
+	int			i;
+
+	for (i = 0; cur != NULL && i < c->nsteps; i++)
+	{
+		JsonbValue *out = &bufs[i & 1];
+
+		cur = path_step(cur, &c->steps[i], out) ? out : NULL;
+	}
+	return cur;
+}
+
+/* A simple condition from path step i on; [*] means any element. */
+static bool
+eval_simple(const CwCondition *c, const JsonbValue *cur, int i)
+{
+	JsonbValue	bufs[2];
+
+	for (; cur != NULL && i < c->nsteps; i++)
+	{
+		const PathStep *step = &c->steps[i];
+		JsonbValue *out = &bufs[i & 1];
+
+		if (step->kind == PS_ANY)
+		{
+			JsonbContainer *jc;
+			uint32		n,
+						k;
+
+			if (cur->type != jbvBinary ||
+				!JsonContainerIsArray(cur->val.binary.data))
+			{
+				cur = NULL;		/* not an array: nothing there */
+				break;
+			}
+			check_stack_depth();
+			jc = cur->val.binary.data;
+			n = JsonContainerSize(jc);
+			for (k = 0; k < n; k++)
+			{
+				JsonbValue *e = getIthJsonbValueFromContainer(jc, k);
+				bool		r = eval_simple(c, e, i + 1);
+
+				pfree(e);
+				if (r)
+					return true;
+				CHECK_FOR_INTERRUPTS();
+			}
+			return false;
+		}
+		cur = path_step(cur, step, out) ? out : NULL;
+	}
+	return leaf_eval(c, cur);
+}
+
+/* A lifecycle condition on the facts in ctx (NULL / 0 = unknown). */
+static bool
+eval_lifecycle(const CwCondition *c, CwEvalContext *ctx)
+{
+	const char *s = NULL;
+	JsonbValue	fv;
+
+	if (c->date_field)
+	{
+		TimestampTz t = (c->field == LF_CREATION_DATE) ?
+		ctx->creation_date : ctx->last_update_time;
+		bool		r;
+
+		if (c->op->base == OPB_IS_NULL)
+			return t == 0;
+		if (c->op->base == OPB_NOT_NULL)
+			return t != 0;
+		if (t == 0)
+			return false;
+		switch (c->op->base)
+		{
+			case OPB_EQ:
+				r = t == c->val.ts;
+				break;
+			case OPB_GT:
+				r = t > c->val.ts;
+				break;
+			case OPB_GE:
+				r = t >= c->val.ts;
+				break;
+			case OPB_LT:
+				r = t < c->val.ts;
+				break;
+			case OPB_LE:
+				r = t <= c->val.ts;
+				break;
+			case OPB_BETWEEN:
+				r = t > c->val.ts && t < c->hi.ts;
+				break;
+			case OPB_BETWEEN_INCL:
+				r = t >= c->val.ts && t <= c->hi.ts;
+				break;
+			default:
+				elog(ERROR, "unexpected operator on a date field");
+				r = false;
+		}
+		return c->op->negate ? !r : r;
+	}
+
+	switch (c->field)
+	{
+		case LF_STATE:
+			s = ctx->state;
+			break;
+		case LF_PREVIOUS_TRANSITION:
+			s = ctx->previous_transition;
+			break;
+		case LF_ID:
+			s = ctx->entity_id;
+			break;
+		default:
+			break;
+	}
+	if (s == NULL)
+		return leaf_eval(c, NULL);
+	fv.type = jbvString;
+	fv.val.string.val = (char *) s;
+	fv.val.string.len = strlen(s);
+	return leaf_eval(c, &fv);
+}
+
+/* An array condition: element i equals values[i] where that is not null. */
+static bool
+eval_array(const CwCondition *c, const JsonbValue *root)
+{
+	JsonbValue	bufs[2];
+	const JsonbValue *fv = root ? walk_path(c, root, bufs) : NULL;
+	JsonbContainer *jc;
+	int			i;
+
+	if (fv == NULL || fv->type != jbvBinary ||
+		!JsonContainerIsArray(fv->val.binary.data))
+		return false;
+	jc = fv->val.binary.data;
+	if ((int) JsonContainerSize(jc) < c->nvalues)
+		return false;
+	for (i = 0; i < c->nvalues; i++)
+	{
+		JsonbValue *e;
+		bool		r;
+
+		if (c->skip[i])
+			continue;
+		e = getIthJsonbValueFromContainer(jc, i);
+		r = value_equals(e, &c->values[i], false);
+		pfree(e);
+		if (!r)
+			return false;
+	}
+	return true;
+}
+
+/* Evaluate one node of the condition tree. */
+static bool
+eval_node(const CwCondition *c, CwEvalContext *ctx, const JsonbValue *root)
+{
+	int			i;
+
+	switch (c->kind)
+	{
+		case CK_SIMPLE:
+			return eval_simple(c, root, 0);
+		case CK_LIFECYCLE:
+			return eval_lifecycle(c, ctx);
+		case CK_ARRAY:
+			return eval_array(c, root);
+		case CK_AND:
+			check_stack_depth();
+			for (i = 0; i < c->nchildren; i++)
+				if (!eval_node(c->children[i], ctx, root))
+					return false;
+			return true;
+		case CK_OR:
+			check_stack_depth();
+			for (i = 0; i < c->nchildren; i++)
+				if (eval_node(c->children[i], ctx, root))
+					return true;
+			return false;
+		case CK_NOT:
+			check_stack_depth();
+			return !eval_node(c->children[0], ctx, root);
+		case CK_FUNCTION:
+			if (ctx->call_criterion == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("function criteria cannot be evaluated here"),
+						 errdetail("The condition calls criterion function \"%s\".",
+								   c->fn->name),
+						 errhint("Function criteria run only inside workflows.")));
+			return ctx->call_criterion(ctx->fn_arg, c->fn, c->config);
+	}
+	elog(ERROR, "unexpected condition kind %d", (int) c->kind);
+	return false;
+}
+
+/*
+ * Evaluate a compiled condition against an entity's data and lifecycle
+ * facts.  A NULL condition matches.
+ */
+bool
+cw_condition_eval(CwCondition *cond, CwEvalContext *ctx)
+{
+	JsonbValue	root;
+	const JsonbValue *rootp = NULL;
+
+	if (cond == NULL)
+		return true;
+	if (ctx->data != NULL)
+	{
+		if (JB_ROOT_IS_SCALAR(ctx->data))
+			JsonbExtractScalar(&ctx->data->root, &root);
+		else
+		{
+			root.type = jbvBinary;
+			root.val.binary.data = &ctx->data->root;
+			root.val.binary.len = VARSIZE(ctx->data) - VARHDRSZ;
+		}
+		rootp = &root;
+	}
+	return eval_node(cond, ctx, rootp);
+}
+
+/* ----------------------------------------------------------------
+ * SQL-callable helper
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(check_condition);
+
+/*
+ * cyoda_wf.check_condition(condition jsonb, data jsonb) RETURNS boolean:
+ * compile a condition and test it against data, to try criteria out.
+ * Lifecycle fields are unknown; function criteria raise 22023.
+ */
+Datum
+check_condition(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *cond = PG_GETARG_JSONB_P(0);
+	Jsonb	   *data = PG_GETARG_JSONB_P(1);
+	MemoryContext tmp;
+	CwCondition *c;
+	CwEvalContext ctx;
+	bool		result;
+
+	tmp = AllocSetContextCreate(CurrentMemoryContext,
+								"cyoda_wf check_condition",
+								ALLOCSET_SMALL_SIZES);
+	c = cw_condition_compile(cond, "$", "public", tmp);
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.data = data;
+	result = cw_condition_eval(c, &ctx);
+
+	MemoryContextDelete(tmp);
+	PG_RETURN_BOOL(result);
+}

@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ * cyoda_wf.c
+ *		Module entry point: settings, caches, callbacks, workers.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+extern int	cw_workers;
+extern char *cw_database_name;
+extern int	cw_worker_idle_ms;
+
+/* Called when the library is loaded (at server start when preloaded). */
+void
+_PG_init(void)
+{
+	/* server-start settings exist only when the library is preloaded */
+	if (process_shared_preload_libraries_in_progress)
+	{
+	DefineCustomIntVariable("cyoda_wf.workers",
+							"Background workers started per database when cyoda_wf is preloaded.",
+							NULL, &cw_workers, 2, 0, 64,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("cyoda_wf.database_name",
+							   "Database(s), comma-separated, served by the static workers.",
+							   NULL, &cw_database_name, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
+	DefineCustomIntVariable("cyoda_wf.worker_idle_ms",
+							"Longest sleep of an idle worker; new work wakes workers at once.",
+							NULL, &cw_worker_idle_ms, 5000, 10, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("cyoda_wf.retry_attempts",
+							"Attempts of an async process with retryPolicy FIXED.",
+							NULL, &cw_retry_attempts, 3, 1, 100,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("cyoda_wf.retry_delay_ms",
+							"Delay between attempts of an async process with retryPolicy FIXED.",
+							NULL, &cw_retry_delay_ms, 1000, 0, 86400000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("cyoda_wf");
+
+	cw_cache_init();
+	cw_dispatch_init();
+	cw_tasks_init();
+	cw_workers_init();
+}

@@ -1,0 +1,272 @@
+/*-------------------------------------------------------------------------
+ * cyoda_wf.h
+ *		Shared declarations of the cyoda_wf workflow engine.
+ *
+ * The data path: workflow JSON is validated and compiled by definitions.c
+ * into the structures below, cached per backend by cache.c, walked by
+ * engine.c, whose conditions are evaluated by conditions.c and whose
+ * processes and criterion functions are called by dispatch.c.  store.c owns
+ * the entity table triggers and every write of versions, audit rows and
+ * notifications.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CYODA_WF_H
+#define CYODA_WF_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#define CW_SCHEMA "cyoda_wf"
+#define CW_MAX_NAME_LEN 256
+#define CW_MAX_STATE_VISITS 10
+#define CW_MAX_TRANSITIONS 100
+#define CW_DEFAULT_WORKFLOW_NAME "default"
+
+/* Allowed entity sources, as a bit mask on a model. */
+#define CW_SOURCE_API_REQUEST	0x01
+#define CW_SOURCE_SCHEDULED		0x02
+#define CW_SOURCE_ENTITY_EVENT	0x04
+#define CW_SOURCE_ANY			0x07
+
+typedef enum CwExecMode
+{
+	CW_EXEC_SYNC,
+	CW_EXEC_ASYNC_SAME_TX,
+	CW_EXEC_ASYNC_NEW_TX,
+	CW_EXEC_COMMIT_BEFORE_DISPATCH
+} CwExecMode;
+
+typedef enum CwRetryPolicy
+{
+	CW_RETRY_NONE,
+	CW_RETRY_FIXED
+} CwRetryPolicy;
+
+/*
+ * A function named in a workflow (processor or criterion), resolved lazily
+ * by dispatch.c in the workflow's function schema and cached until pg_proc
+ * changes.
+ */
+typedef struct CwFunc
+{
+	const char *schema;			/* function schema of the workflow */
+	const char *name;			/* function name, exact */
+	bool		is_criterion;	/* returns boolean instead of jsonb */
+	uint64		resolved_gen;	/* dispatch generation it was resolved at; 0 = never */
+	Oid			oid;
+	FmgrInfo	finfo;
+} CwFunc;
+
+/* Opaque compiled condition (conditions.c). */
+typedef struct CwCondition CwCondition;
+
+typedef struct CwProcessor
+{
+	const char *name;
+	CwExecMode	mode;
+	const char *context;		/* config.context, or NULL */
+	bool		attach_entity;
+	int			response_timeout_ms;
+	CwRetryPolicy retry_policy;
+	CwFunc		func;
+} CwProcessor;
+
+typedef struct CwTransition
+{
+	const char *name;
+	int			next;			/* index into the workflow's states */
+	bool		manual;
+	bool		disabled;
+	bool		has_schedule;
+	int64		delay_ms;
+	int64		timeout_ms;		/* -1 = none */
+	bool		is_async;		/* some processor runs ASYNC_NEW_TX / COMMIT_BEFORE_DISPATCH */
+	CwCondition *criterion;		/* NULL = always */
+	int			nprocessors;
+	CwProcessor *processors;
+} CwTransition;
+
+typedef struct CwState
+{
+	const char *name;
+	int			ntransitions;
+	CwTransition *transitions;
+} CwState;
+
+struct HTAB;
+
+typedef struct CwWorkflow
+{
+	const char *name;
+	bool		active;
+	CwCondition *criterion;		/* workflow selection; NULL matches all */
+	int			initial_state;
+	int			nstates;
+	CwState    *states;
+	struct HTAB *state_index;	/* name -> index */
+	Oid			owner;			/* role processes and criteria run as */
+	const char *function_schema;
+	bool		has_schedules;	/* some transition has a schedule (timers) */
+} CwWorkflow;
+
+/* Everything the engine needs to know about one model version. */
+typedef struct CwModel
+{
+	const char *name;
+	int32		version;
+	int			sources;		/* CW_SOURCE_* mask of who may create */
+	const char *entity_type;	/* NULL when not from a design */
+	const char *depends_on;		/* NULL when none */
+	int			nworkflows;
+	CwWorkflow **workflows;		/* stored order */
+	CwWorkflow *default_wf;		/* Cyoda's default workflow, when nothing matches */
+	const char *function_schema;
+	MemoryContext cxt;			/* holds everything above */
+	int			pins;			/* saves currently using it */
+	bool		dead;			/* dropped from the cache; free at last unpin */
+} CwModel;
+
+/* Lifecycle facts a condition may test, besides the data. */
+typedef struct CwEvalContext
+{
+	Jsonb	   *data;
+	const char *entity_id;		/* text form, or NULL */
+	const char *state;
+	const char *previous_transition;
+	TimestampTz creation_date;	/* 0 = unknown */
+	TimestampTz last_update_time;
+	/* function criteria call back into dispatch with this argument */
+	void	   *fn_arg;
+	bool		(*call_criterion) (void *fn_arg, CwFunc *fn, Jsonb *config);
+} CwEvalContext;
+
+/* A task a save queues: an async transition or an armed timer. */
+typedef struct CwTaskEntry
+{
+	const char *transition;
+	const char *from_state;
+	bool		timer;
+	int64		delay_ms;		/* run_at = now + delay_ms */
+	int64		timeout_ms;		/* process: response timeout; timer: expiry; -1 none */
+	int			max_attempts;
+	int			retry_delay_ms;
+} CwTaskEntry;
+
+/* One audit row buffered by a save, written with the save. */
+typedef struct CwAuditEntry
+{
+	TimestampTz at;
+	const char *event;
+	const char *transition;
+	const char *from_state;
+	const char *to_state;
+	Jsonb	   *detail;
+} CwAuditEntry;
+
+/*
+ * One save of one entity in progress.  Saves nest (a process may create or
+ * update other entities), so they form a stack; the innermost save whose
+ * process is running is the parent of entities created meanwhile.
+ */
+typedef struct CwSave
+{
+	CwModel    *model;
+	CwWorkflow *wf;				/* NULL: the entity's workflow no longer exists */
+	const char *wf_name;
+	int			state;			/* index in wf->states; -1 when unknown to wf */
+	const char *state_name;
+	Jsonb	   *data;
+	char		id[40];			/* entity id as text */
+	TimestampTz created_at;
+	TimestampTz updated_at;
+	const char *prev_transition;	/* entity's last_transition before the save */
+	const char *made;			/* last transition made by this save, or NULL */
+	int			ntransitions;
+	uint8	   *visits;			/* per state, this save */
+	List	   *audit;			/* CwAuditEntry *, in order */
+	List	   *tasks;			/* CwTaskEntry *, queued by this save */
+	const char *role;			/* who saves */
+	int			attempt;		/* attempt number handed to processes */
+	/* while a process or criterion function runs */
+	bool		in_process;
+	const char *cur_transition;
+	const char *cur_next;
+	char		token[64];
+	struct CwSave *outer;
+} CwSave;
+
+/* engine.c */
+extern void cw_engine_push(CwSave *s);
+extern void cw_engine_pop(CwSave *s);
+extern CwSave *cw_engine_running_process(void);
+extern CwSave *cw_engine_find_token(const char *token);
+extern CwSave *cw_engine_saving(const char *id);
+extern void cw_engine_create(CwSave *s);
+extern void cw_engine_update(CwSave *s, const char *transition);
+extern CwWorkflow *cw_engine_workflow_by_name(CwModel *m, const char *name);
+extern void cw_engine_run_task(CwSave *s, const char *transition, bool timer);
+extern const char *cw_engine_failing_process(void);
+
+/* tasks.c */
+extern int	cw_retry_attempts;
+extern int	cw_retry_delay_ms;
+extern void cw_tasks_init(void);
+extern void cw_tasks_queued(void);
+extern bool cw_task_run_one(void);
+extern int64 cw_task_next_due_ms(void);
+
+/* workers.c */
+extern void cw_workers_init(void);
+
+/* definitions.c */
+extern CwWorkflow *cw_compile_workflow(Jsonb *def, const char *model,
+									   Oid owner, const char *function_schema,
+									   Jsonb **normalized, MemoryContext cxt);
+extern CwWorkflow *cw_default_workflow(const char *function_schema, MemoryContext cxt);
+extern int	cw_state_index(CwWorkflow *wf, const char *state);
+extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
+								  const char *function_schema);
+
+/* conditions.c */
+extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,
+										 const char *function_schema,
+										 MemoryContext cxt);
+extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
+extern bool cw_condition_uses_function(CwCondition *cond);
+
+/* cache.c */
+extern CwModel *cw_model_pin(const char *model, int32 version);
+extern void cw_model_unpin(CwModel *m);
+extern void cw_cache_invalidate_all(void);
+extern void cw_cache_init(void);
+extern Oid	cw_relid(const char *relname);
+extern Oid	cw_engine_owner(void);
+
+/* dispatch.c */
+extern void cw_dispatch_init(void);
+extern Jsonb *cw_call_process(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data);
+extern bool cw_call_criterion(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data);
+extern void cw_resolve_function(CwFunc *fn);
+
+/* jsonutil.c */
+extern JsonbValue *cw_jb_get(Jsonb *jb, const char *key);
+extern Jsonb *cw_jb_from_value(JsonbValue *v);
+extern char *cw_jb_text(JsonbValue *v);
+
+typedef struct CwJsonBuilder
+{
+	JsonbParseState *ps;
+} CwJsonBuilder;
+extern void cw_jbb_begin(CwJsonBuilder *b);
+extern void cw_jbb_str(CwJsonBuilder *b, const char *key, const char *val);
+extern void cw_jbb_int(CwJsonBuilder *b, const char *key, int64 val);
+extern void cw_jbb_float(CwJsonBuilder *b, const char *key, double val);
+extern void cw_jbb_bool(CwJsonBuilder *b, const char *key, bool val);
+extern void cw_jbb_jsonb(CwJsonBuilder *b, const char *key, Jsonb *val);
+extern Jsonb *cw_jbb_end(CwJsonBuilder *b);
+
+#endif							/* CYODA_WF_H */

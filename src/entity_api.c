@@ -1,0 +1,343 @@
+/*-------------------------------------------------------------------------
+ * entity_api.c
+ *		The entity service: add_item, update_item, fire, delete_item,
+ *		get_item, transitions, check_token.
+ *
+ * These functions are the permission boundary: EXECUTE on them is enough,
+ * whatever the caller's rights on the tables, because they write as the
+ * engine owner.  Each one is a single statement on cyoda_wf.entity, whose
+ * trigger runs the engine; what plain SQL cannot say travels in a CwRequest.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/datum.h"
+#include "utils/uuid.h"
+
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(add_item);
+PG_FUNCTION_INFO_V1(update_item);
+PG_FUNCTION_INFO_V1(fire);
+PG_FUNCTION_INFO_V1(delete_item);
+PG_FUNCTION_INFO_V1(get_item);
+PG_FUNCTION_INFO_V1(transitions);
+PG_FUNCTION_INFO_V1(check_token);
+
+enum
+{
+	PLAN_INSERT, PLAN_UPDATE, PLAN_DELETE, PLAN_GET, PLAN_GET_AT, PLAN_STATE, NPLANS
+};
+static SPIPlanPtr plans[NPLANS];
+
+static SPIPlanPtr
+cw_plan(int which)
+{
+	static const char *const sql[NPLANS] = {
+		"INSERT INTO cyoda_wf.entity (model, model_version, data) VALUES ($1, $2, $3) RETURNING id",
+		"UPDATE cyoda_wf.entity SET data = COALESCE($2, data) WHERE id OPERATOR(pg_catalog.=) $1 RETURNING state",
+		"DELETE FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
+		"SELECT data FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
+		"SELECT data FROM cyoda_wf.entity_version WHERE entity_id OPERATOR(pg_catalog.=) $1 "
+		"AND changed_at OPERATOR(pg_catalog.<=) $2 ORDER BY version DESC LIMIT 1",
+		"SELECT model, model_version, workflow, state FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
+	};
+	static const int nargs[NPLANS] = {3, 2, 1, 1, 2, 1};
+	static Oid	types[NPLANS][3] = {
+		{TEXTOID, INT4OID, JSONBOID}, {UUIDOID, JSONBOID}, {UUIDOID}, {UUIDOID},
+		{UUIDOID, TIMESTAMPTZOID}, {UUIDOID}
+	};
+
+	if (plans[which] == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql[which], nargs[which], types[which]);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plans[which] = p;
+	}
+	return plans[which];
+}
+
+/*
+ * Run one saved plan as the engine owner, with `req` handed to the trigger.
+ * Returns SPI_processed; *first (if given) gets column 1 of the first row,
+ * copied into the caller's context.
+ */
+static uint64
+cw_run(int which, Datum *args, const char *nulls, CwRequest *req, Datum *first,
+	   bool *first_null, Oid first_type)
+{
+	Oid			save_userid;
+	int			save_sec;
+	uint64		n = 0;
+
+	if (req != NULL)
+		req->role = GetUserNameFromId(GetUserId(), false);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		int			rc;
+		bool		readonly = (req == NULL);
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		cw_store_set_request(req);
+		rc = SPI_execute_plan(cw_plan(which), args, nulls, readonly, readonly ? 1 : 0);
+		cw_store_set_request(NULL);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		n = SPI_processed;
+		if (first != NULL)
+		{
+			*first_null = true;
+			if (n > 0)
+			{
+				int16		typlen;
+				bool		typbyval;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, first_null);
+
+				get_typlenbyval(first_type, &typlen, &typbyval);
+				if (!*first_null)
+					*first = SPI_datumTransfer(d, typbyval, typlen);
+			}
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		cw_store_set_request(NULL);
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return n;
+}
+
+static void
+cw_not_found(Datum id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("entity %s not found", DatumGetCString(DirectFunctionCall1(uuid_out, id)))));
+}
+
+/* add_item(model, model_version, data) -> id: create an entity, run its workflow. */
+Datum
+add_item(PG_FUNCTION_ARGS)
+{
+	CwRequest	req;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	Datum		id = (Datum) 0;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model must not be NULL")));
+	memset(&req, 0, sizeof(req));
+	req.kind = CW_REQ_INSERT;
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_ARGISNULL(1) ? Int32GetDatum(1) : PG_GETARG_DATUM(1);
+	args[2] = PG_ARGISNULL(2) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) : PG_GETARG_DATUM(2);
+	cw_run(PLAN_INSERT, args, nulls, &req, &id, &isnull, UUIDOID);
+	PG_RETURN_DATUM(id);
+}
+
+static Datum
+cw_update(FunctionCallInfo fcinfo, Datum id, bool data_null, Datum data,
+		  const char *transition, bool has_if_match, int64 if_match)
+{
+	CwRequest	req;
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	Datum		state = (Datum) 0;
+	bool		isnull;
+	char	   *idtext = DatumGetCString(DirectFunctionCall1(uuid_out, id));
+
+	if (cw_engine_saving(idtext) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("entity %s is being saved and cannot be updated from its own process", idtext),
+				 errhint("A process changes its own entity by returning the new data.")));
+	memset(&req, 0, sizeof(req));
+	req.kind = CW_REQ_UPDATE;
+	memcpy(&req.id, DatumGetUUIDP(id), sizeof(pg_uuid_t));
+	req.transition = transition;
+	req.has_if_match = has_if_match;
+	req.if_match = if_match;
+	args[0] = id;
+	args[1] = data;
+	nulls[1] = data_null ? 'n' : ' ';
+	if (cw_run(PLAN_UPDATE, args, nulls, &req, &state, &isnull, TEXTOID) == 0)
+		cw_not_found(id);
+	return state;
+}
+
+/* update_item(id, data, transition, if_match) -> state reached. */
+Datum
+update_item(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity id must not be NULL")));
+	PG_RETURN_DATUM(cw_update(fcinfo, PG_GETARG_DATUM(0),
+							  PG_ARGISNULL(1), PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+							  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+							  !PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3)));
+}
+
+/* fire(id, transition) -> state reached. */
+Datum
+fire(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity id and transition must not be NULL")));
+	PG_RETURN_DATUM(cw_update(fcinfo, PG_GETARG_DATUM(0), true, (Datum) 0,
+							  text_to_cstring(PG_GETARG_TEXT_PP(1)), false, 0));
+}
+
+/* delete_item(id) -> whether the entity existed. */
+Datum
+delete_item(PG_FUNCTION_ARGS)
+{
+	CwRequest	req;
+	Datum		args[1];
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	memset(&req, 0, sizeof(req));
+	req.kind = CW_REQ_DELETE;
+	memcpy(&req.id, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
+	args[0] = PG_GETARG_DATUM(0);
+	PG_RETURN_BOOL(cw_run(PLAN_DELETE, args, NULL, &req, NULL, NULL, InvalidOid) > 0);
+}
+
+/* get_item(id, point_in_time) -> the entity's data, now or as of then. */
+Datum
+get_item(PG_FUNCTION_ARGS)
+{
+	Datum		args[2];
+	Datum		data = (Datum) 0;
+	bool		isnull = true;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity id must not be NULL")));
+	args[0] = PG_GETARG_DATUM(0);
+	if (PG_ARGISNULL(1))
+		cw_run(PLAN_GET, args, NULL, NULL, &data, &isnull, JSONBOID);
+	else
+	{
+		args[1] = PG_GETARG_DATUM(1);
+		cw_run(PLAN_GET_AT, args, NULL, NULL, &data, &isnull, JSONBOID);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("entity %s did not exist at %s",
+							DatumGetCString(DirectFunctionCall1(uuid_out, args[0])),
+							DatumGetCString(DirectFunctionCall1(timestamptz_out, args[1])))));
+	}
+	if (isnull)
+		cw_not_found(args[0]);
+	PG_RETURN_DATUM(data);
+}
+
+/* transitions(id): the non-disabled transitions leaving the entity's state. */
+Datum
+transitions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			save_userid;
+	int			save_sec;
+	char	   *model = NULL,
+			   *wfname = NULL,
+			   *state = NULL;
+	int32		mversion = 1;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		Datum		args[1] = {PG_GETARG_DATUM(0)};
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_plan(cw_plan(PLAN_STATE), args, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 1)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+			bool		isnull;
+
+			model = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			mversion = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			wfname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+			state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+			MemoryContextSwitchTo(old);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	if (model == NULL)
+		cw_not_found(PG_GETARG_DATUM(0));
+
+	{
+		CwModel    *m = cw_model_pin(model, mversion);
+		CwWorkflow *wf = wfname ? cw_engine_workflow_by_name(m, wfname) : NULL;
+		int			idx = (wf && state) ? cw_state_index(wf, state) : -1;
+
+		if (idx >= 0)
+		{
+			CwState    *st = &wf->states[idx];
+
+			for (int i = 0; i < st->ntransitions; i++)
+			{
+				CwTransition *t = &st->transitions[i];
+				Datum		values[3];
+				bool		nulls[3] = {false, false, false};
+
+				if (t->disabled)
+					continue;
+				values[0] = CStringGetTextDatum(t->name);
+				values[1] = CStringGetTextDatum(wf->states[t->next].name);
+				values[2] = BoolGetDatum(t->manual);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		}
+		cw_model_unpin(m);
+	}
+	return (Datum) 0;
+}
+
+/* check_token(token) -> entity id of the running process that holds it. */
+Datum
+check_token(PG_FUNCTION_ARGS)
+{
+	char	   *token = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	CwSave	   *s = cw_engine_find_token(token);
+
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("token \"%s\" does not belong to a running process", token),
+				 errhint("Pass meta[\"token\"] of the process that is running now.")));
+	PG_RETURN_DATUM(DirectFunctionCall1(uuid_in, CStringGetDatum(s->id)));
+}

@@ -1,0 +1,144 @@
+/*-------------------------------------------------------------------------
+ * jsonutil.c
+ *		Small helpers for reading and building jsonb in C.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+#include "utils/jsonb.h"
+
+/* Value of top-level key `key` of object `jb`, or NULL when absent. */
+JsonbValue *
+cw_jb_get(Jsonb *jb, const char *key)
+{
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	return getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
+}
+
+/* A Jsonb datum holding `v` (scalars become raw-scalar documents). */
+Jsonb *
+cw_jb_from_value(JsonbValue *v)
+{
+	return JsonbValueToJsonb(v);
+}
+
+/* A palloc'd C string of a string scalar, or NULL for anything else. */
+char *
+cw_jb_text(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* Start building a JSON object. */
+void
+cw_jbb_begin(CwJsonBuilder *b)
+{
+	b->ps = NULL;
+	pushJsonbValue(&b->ps, WJB_BEGIN_OBJECT, NULL);
+}
+
+static void
+cw_jbb_key(CwJsonBuilder *b, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(&b->ps, WJB_KEY, &k);
+}
+
+/* Add key: string (JSON null when val is NULL). */
+void
+cw_jbb_str(CwJsonBuilder *b, const char *key, const char *val)
+{
+	JsonbValue	v;
+
+	cw_jbb_key(b, key);
+	if (val == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) val;
+		v.val.string.len = strlen(val);
+	}
+	pushJsonbValue(&b->ps, WJB_VALUE, &v);
+}
+
+/* Add key: integer. */
+void
+cw_jbb_int(CwJsonBuilder *b, const char *key, int64 val)
+{
+	JsonbValue	v;
+
+	cw_jbb_key(b, key);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(val);
+	pushJsonbValue(&b->ps, WJB_VALUE, &v);
+}
+
+/* Add key: number from a double (timings). */
+void
+cw_jbb_float(CwJsonBuilder *b, const char *key, double val)
+{
+	JsonbValue	v;
+
+	cw_jbb_key(b, key);
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(val)));
+	pushJsonbValue(&b->ps, WJB_VALUE, &v);
+}
+
+/* Add key: boolean. */
+void
+cw_jbb_bool(CwJsonBuilder *b, const char *key, bool val)
+{
+	JsonbValue	v;
+
+	cw_jbb_key(b, key);
+	v.type = jbvBool;
+	v.val.boolean = val;
+	pushJsonbValue(&b->ps, WJB_VALUE, &v);
+}
+
+/* Add key: a whole jsonb document (JSON null when NULL). */
+void
+cw_jbb_jsonb(CwJsonBuilder *b, const char *key, Jsonb *val)
+{
+	JsonbValue	v;
+
+	cw_jbb_key(b, key);
+	if (val == NULL)
+	{
+		v.type = jbvNull;
+		pushJsonbValue(&b->ps, WJB_VALUE, &v);
+	}
+	else if (JB_ROOT_IS_SCALAR(val))
+	{
+		JsonbExtractScalar(&val->root, &v);
+		pushJsonbValue(&b->ps, WJB_VALUE, &v);
+	}
+	else
+	{
+		v.type = jbvBinary;
+		v.val.binary.data = &val->root;
+		v.val.binary.len = VARSIZE(val) - VARHDRSZ;
+		pushJsonbValue(&b->ps, WJB_VALUE, &v);
+	}
+}
+
+/* Finish the object and return it as a Jsonb. */
+Jsonb *
+cw_jbb_end(CwJsonBuilder *b)
+{
+	JsonbValue *res = pushJsonbValue(&b->ps, WJB_END_OBJECT, NULL);
+
+	return JsonbValueToJsonb(res);
+}

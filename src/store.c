@@ -1,0 +1,715 @@
+/*-------------------------------------------------------------------------
+ * store.c
+ *		The entity table as an event source: row triggers that run the
+ *		engine, and the writes that go with every save (entity row, version
+ *		row, audit rows, notification).
+ *
+ * Every save, whether plain SQL on cyoda_wf.entity or an API function,
+ * passes through cw_entity_trigger.  API functions hand the trigger what
+ * plain SQL cannot say (a named transition, if_match, the source, the
+ * caller's role) through a CwRequest.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(entity_trigger);
+
+/* Columns of cyoda_wf.entity, by attribute number. */
+enum
+{
+	COL_ID, COL_MODEL, COL_MODEL_VERSION, COL_STATE, COL_DATA, COL_CREATED_AT,
+	COL_UPDATED_AT, COL_VERSION, COL_LAST_TRANSITION, COL_WORKFLOW,
+	COL_PARENT_ID, COL_SOURCE, COL_TRANSACTION_ID, NCOLS
+};
+static const char *const col_names[NCOLS] = {
+	"id", "model", "model_version", "state", "data", "created_at",
+	"updated_at", "version", "last_transition", "workflow", "parent_id",
+	"source", "transaction_id"
+};
+static int	col_attnum[NCOLS];
+static Oid	col_relid = InvalidOid;
+
+static CwRequest *pending = NULL;
+
+static SPIPlanPtr plan_version = NULL;
+static SPIPlanPtr plan_audit = NULL;
+static SPIPlanPtr plan_disarm = NULL;
+static SPIPlanPtr plan_task = NULL;
+
+/* Hand `req` to the next save the trigger sees (NULL to withdraw it). */
+void
+cw_store_set_request(CwRequest *req)
+{
+	pending = req;
+}
+
+static void
+cw_store_columns(Relation rel)
+{
+	if (col_relid == RelationGetRelid(rel))
+		return;
+	for (int i = 0; i < NCOLS; i++)
+	{
+		col_attnum[i] = SPI_fnumber(RelationGetDescr(rel), col_names[i]);
+		if (col_attnum[i] <= 0)
+			elog(ERROR, "column \"%s\" missing from %s", col_names[i],
+				 RelationGetRelationName(rel));
+	}
+	col_relid = RelationGetRelid(rel);
+}
+
+static Datum
+cw_col(HeapTuple tup, TupleDesc td, int col, bool *isnull)
+{
+	return heap_getattr(tup, col_attnum[col], td, isnull);
+}
+
+static char *
+cw_col_text(HeapTuple tup, TupleDesc td, int col)
+{
+	bool		isnull;
+	Datum		d = cw_col(tup, td, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static const char *
+cw_source_name(int source)
+{
+	switch (source)
+	{
+		case CW_SOURCE_SCHEDULED:
+			return "SCHEDULED";
+		case CW_SOURCE_ENTITY_EVENT:
+			return "ENTITY_EVENT";
+		default:
+			return "API_REQUEST";
+	}
+}
+
+static SPIPlanPtr
+cw_keep(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(p);
+	return p;
+}
+
+static Datum
+cw_text_array(List *strs)
+{
+	int			n = list_length(strs);
+	Datum	   *d = palloc(sizeof(Datum) * (n + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (n + 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, strs)
+	{
+		const char *s = lfirst(lc);
+
+		nulls[i] = (s == NULL);
+		d[i] = s ? CStringGetTextDatum(s) : (Datum) 0;
+		i++;
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID,
+											  -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Disarm the entity's pending timers (all its pending tasks on delete) and
+ * queue what the save asked for.  Called inside cw_store_record's SPI
+ * connection, as the engine owner.
+ */
+static void
+cw_store_tasks(CwSave *s, Datum id, bool deleted)
+{
+	int			rc;
+	ListCell   *lc;
+
+	if (deleted || (s->wf != NULL && s->wf->has_schedules))
+	{
+		Datum		a[2] = {id, BoolGetDatum(deleted)};
+
+		if (plan_disarm == NULL)
+		{
+			Oid			t[2] = {UUIDOID, BOOLOID};
+
+			plan_disarm = cw_keep(
+				"UPDATE cyoda_wf.task SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
+				"WHERE entity_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'pending' "
+				"AND ($2 OR kind OPERATOR(pg_catalog.=) 'timer')", 2, t);
+		}
+		rc = SPI_execute_plan(plan_disarm, a, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	}
+	if (deleted)
+		return;
+	foreach(lc, s->tasks)
+	{
+		CwTaskEntry *e = lfirst(lc);
+		Datum		a[8];
+		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		if (plan_task == NULL)
+		{
+			Oid			t[8] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT8OID, INT8OID};
+
+			plan_task = cw_keep(
+				"INSERT INTO cyoda_wf.task (entity_id, transition, from_state, kind, max_attempts, "
+				"retry_delay_ms, timeout_ms, run_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+				"pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
+				"($8 OPERATOR(pg_catalog.*) interval '1 millisecond'))", 8, t);
+		}
+		a[0] = id;
+		a[1] = CStringGetTextDatum(e->transition);
+		a[2] = CStringGetTextDatum(e->from_state);
+		a[3] = CStringGetTextDatum(e->timer ? "timer" : "process");
+		a[4] = Int32GetDatum(e->max_attempts);
+		a[5] = Int32GetDatum(e->retry_delay_ms);
+		a[6] = Int64GetDatum(e->timeout_ms);
+		n[6] = e->timeout_ms < 0 ? 'n' : ' ';
+		a[7] = Int64GetDatum(e->delay_ms);
+		rc = SPI_execute_plan(plan_task, a, n, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	}
+	if (s->tasks != NIL)
+		cw_tasks_queued();
+}
+
+/*
+ * Write what a save leaves behind besides the row itself: its version row,
+ * its buffered audit rows (one statement), and the notification.
+ */
+static void
+cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
+				TimestampTz at, const char *transition, uint64 xid, bool with_data)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+	CwJsonBuilder nb;
+	Jsonb	   *payload;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		Datum		v[11];
+		char		n[11];
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (plan_version == NULL)
+		{
+			Oid			t[11] = {UUIDOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID,
+			TEXTOID, INT4OID, TEXTOID, TEXTOID, INT8OID, JSONBOID};
+
+			plan_version = cw_keep(
+				"INSERT INTO cyoda_wf.entity_version (entity_id, version, change_type, "
+				"changed_at, changed_by, model, model_version, state, transition, "
+				"transaction_id, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+				11, t);
+		}
+		memset(n, ' ', sizeof(n));
+		if (version < 0)
+			goto audit;
+		v[0] = id;
+		v[1] = Int64GetDatum(version);
+		v[2] = CStringGetTextDatum(change_type);
+		v[3] = TimestampTzGetDatum(at);
+		v[4] = CStringGetTextDatum(s->role);
+		v[5] = CStringGetTextDatum(s->model->name);
+		v[6] = Int32GetDatum(s->model->version);
+		v[7] = s->state_name ? CStringGetTextDatum(s->state_name) : (Datum) 0;
+		n[7] = s->state_name ? ' ' : 'n';
+		v[8] = transition ? CStringGetTextDatum(transition) : (Datum) 0;
+		n[8] = transition ? ' ' : 'n';
+		v[9] = Int64GetDatum((int64) xid);
+		v[10] = with_data ? JsonbPGetDatum(s->data) : (Datum) 0;
+		n[10] = with_data ? ' ' : 'n';
+		rc = SPI_execute_plan(plan_version, v, n, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+
+audit:
+		if (s->audit != NIL)
+		{
+			int			na = list_length(s->audit);
+			Datum	   *ats = palloc(sizeof(Datum) * na);
+			Datum	   *details = palloc(sizeof(Datum) * na);
+			bool	   *dnulls = palloc(sizeof(bool) * na);
+			List	   *events = NIL,
+					   *trs = NIL,
+					   *froms = NIL,
+					   *tos = NIL;
+			Datum		av[9];
+			int			i = 0;
+			ListCell   *lc;
+
+			if (plan_audit == NULL)
+			{
+				Oid			t[9] = {UUIDOID, INT8OID, TEXTOID, TIMESTAMPTZARRAYOID,
+					TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+				JSONBARRAYOID};
+
+				plan_audit = cw_keep(
+					"INSERT INTO cyoda_wf.audit (entity_id, transaction_id, role, at, "
+					"event_type, transition, from_state, to_state, detail) "
+					"SELECT $1, $2, $3, a.at, a.ev, a.tr, a.fr, a.tto, a.de "
+					"FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5), "
+					"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+					"pg_catalog.unnest($9)) AS a(at, ev, tr, fr, tto, de)", 9, t);
+			}
+			foreach(lc, s->audit)
+			{
+				CwAuditEntry *a = lfirst(lc);
+
+				ats[i] = TimestampTzGetDatum(a->at);
+				dnulls[i] = (a->detail == NULL);
+				details[i] = a->detail ? JsonbPGetDatum(a->detail) : (Datum) 0;
+				events = lappend(events, (void *) a->event);
+				trs = lappend(trs, (void *) a->transition);
+				froms = lappend(froms, (void *) a->from_state);
+				tos = lappend(tos, (void *) a->to_state);
+				i++;
+			}
+			av[0] = id;
+			av[1] = Int64GetDatum((int64) xid);
+			av[2] = CStringGetTextDatum(s->role);
+			av[3] = PointerGetDatum(construct_array(ats, na, TIMESTAMPTZOID, 8,
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			av[4] = cw_text_array(events);
+			av[5] = cw_text_array(trs);
+			av[6] = cw_text_array(froms);
+			av[7] = cw_text_array(tos);
+			{
+				int			dims[1] = {na};
+				int			lbs[1] = {1};
+
+				av[8] = PointerGetDatum(construct_md_array(details, dnulls, 1, dims, lbs,
+														   JSONBOID, -1, false, TYPALIGN_INT));
+			}
+			rc = SPI_execute_plan(plan_audit, av, NULL, false, 0);
+			if (rc != SPI_OK_INSERT)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		}
+		if (change_type != NULL)
+			cw_store_tasks(s, id, strcmp(change_type, "DELETE") == 0);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	if (change_type == NULL)
+		return;
+	cw_jbb_begin(&nb);
+	cw_jbb_str(&nb, "id", s->id);
+	cw_jbb_str(&nb, "model", s->model->name);
+	cw_jbb_int(&nb, "modelVersion", s->model->version);
+	cw_jbb_int(&nb, "version", version);
+	cw_jbb_str(&nb, "state", s->state_name);
+	cw_jbb_str(&nb, "transition", transition);
+	cw_jbb_str(&nb, "changeType", change_type);
+	payload = cw_jbb_end(&nb);
+	Async_Notify("cyoda_wf", JsonbToCString(NULL, &payload->root, VARSIZE(payload)));
+}
+
+/* Run the engine on s with s on the save stack; pops and unpins on error. */
+static void
+cw_store_run_engine(CwSave *s, bool create, const char *transition)
+{
+	cw_engine_push(s);
+	PG_TRY();
+	{
+		if (create)
+			cw_engine_create(s);
+		else
+			cw_engine_update(s, transition);
+	}
+	PG_CATCH();
+	{
+		cw_engine_pop(s);
+		cw_model_unpin(s->model);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cw_engine_pop(s);
+}
+
+/* Like cw_store_run_engine, for a queued transition. */
+static void
+cw_store_run_task(CwSave *s, const char *transition, bool timer)
+{
+	cw_engine_push(s);
+	PG_TRY();
+	{
+		cw_engine_run_task(s, transition, timer);
+	}
+	PG_CATCH();
+	{
+		cw_engine_pop(s);
+		cw_model_unpin(s->model);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cw_engine_pop(s);
+}
+
+/* Audit rows only: a timer that fired without effect. */
+static void
+cw_store_record_audit_only(CwSave *s, Datum id, uint64 xid)
+{
+	cw_store_record(s, id, -1, NULL, 0, NULL, xid, false);
+}
+
+static void
+cw_reject_column(int col, const char *op)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("column \"%s\" of cyoda_wf.entity is owned by the engine and cannot be set by %s",
+					col_names[col], op),
+			 errhint(col == COL_STATE ?
+					 "Fire a transition instead: SELECT cyoda_wf.fire(id, 'transition_name')." :
+					 "Write only model, model_version and data (and id on INSERT).")));
+}
+
+static Jsonb *
+cw_checked_data(HeapTuple tup, TupleDesc td)
+{
+	bool		isnull;
+	Datum		d = cw_col(tup, td, COL_DATA, &isnull);
+	Jsonb	   *jb;
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("entity data must not be NULL"),
+				 errhint("Use '{}' for an entity without data.")));
+	jb = DatumGetJsonbP(d);
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("entity data must be a JSON object")));
+	return jb;
+}
+
+static const char *
+cw_current_role(void)
+{
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/* BEFORE INSERT: a new entity. */
+static HeapTuple
+cw_store_insert(TriggerData *td, CwRequest *req)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	HeapTuple	tup = td->tg_trigtuple;
+	CwSave		s;
+	CwSave	   *parent = cw_engine_running_process();
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext savecxt;
+	bool		isnull;
+	Datum		id;
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	int			cols[NCOLS];
+	int			ncols = 0;
+	int			source;
+	char	   *model;
+	int32		mversion;
+	uint64		xid;
+	TimestampTz now;
+	HeapTuple	result;
+
+	for (int c = COL_STATE; c < NCOLS; c++)
+		if (c != COL_DATA && !heap_attisnull(tup, col_attnum[c], desc))
+			cw_reject_column(c, "INSERT");
+
+	id = cw_col(tup, desc, COL_ID, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("entity id must not be NULL")));
+	model = cw_col_text(tup, desc, COL_MODEL);
+	if (model == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("entity model must not be NULL")));
+	mversion = DatumGetInt32(cw_col(tup, desc, COL_MODEL_VERSION, &isnull));
+	if (isnull)
+		mversion = 1;
+
+	memset(&s, 0, sizeof(s));
+	s.model = cw_model_pin(model, mversion);
+
+	savecxt = AllocSetContextCreate(callercxt, "cyoda_wf save", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(savecxt);
+	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
+	s.data = cw_checked_data(tup, desc);
+	s.role = (req && req->role) ? req->role : cw_current_role();
+
+	if (req && req->source)
+		source = req->source;
+	else if (parent != NULL)
+		source = CW_SOURCE_ENTITY_EVENT;
+	else
+		source = CW_SOURCE_API_REQUEST;
+	if ((s.model->sources & source) == 0)
+	{
+		bool		only_events = s.model->sources == CW_SOURCE_ENTITY_EVENT;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("entities of model \"%s\" version %d cannot be created from source %s",
+						s.model->name, s.model->version, cw_source_name(source)),
+				 only_events && s.model->depends_on ?
+				 errhint("Entities of this model are created by the processes of \"%s\".",
+						 s.model->depends_on) :
+				 only_events ?
+				 errhint("Entities of this model are created by processes of other entities.") : 0));
+	}
+
+	now = GetCurrentTimestamp();
+	s.created_at = now;
+	s.updated_at = now;
+
+	cw_store_run_engine(&s, true, NULL);
+
+	now = GetCurrentTimestamp();
+	xid = U64FromFullTransactionId(GetTopFullTransactionId());
+	cw_store_record(&s, id, 1, "CREATE", now, s.made, xid, true);
+
+	MemoryContextSwitchTo(callercxt);
+	memset(nulls, false, sizeof(nulls));
+#define SETCOL(c, v) (cols[ncols] = col_attnum[c], values[ncols] = (v), nulls[ncols] = false, ncols++)
+#define SETNULL(c) (cols[ncols] = col_attnum[c], values[ncols] = (Datum) 0, nulls[ncols] = true, ncols++)
+	SETCOL(COL_MODEL_VERSION, Int32GetDatum(mversion));
+	SETCOL(COL_STATE, CStringGetTextDatum(s.state_name));
+	SETCOL(COL_DATA, JsonbPGetDatum(s.data));
+	SETCOL(COL_CREATED_AT, TimestampTzGetDatum(now));
+	SETCOL(COL_UPDATED_AT, TimestampTzGetDatum(now));
+	SETCOL(COL_VERSION, Int64GetDatum(1));
+	if (s.made)
+		SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(s.made));
+	else
+		SETNULL(COL_LAST_TRANSITION);
+	SETCOL(COL_WORKFLOW, CStringGetTextDatum(s.wf_name));
+	if (parent && source == CW_SOURCE_ENTITY_EVENT)
+		SETCOL(COL_PARENT_ID, DirectFunctionCall1(uuid_in, CStringGetDatum(parent->id)));
+	else
+		SETNULL(COL_PARENT_ID);
+	SETCOL(COL_SOURCE, CStringGetTextDatum(cw_source_name(source)));
+	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
+	result = heap_modify_tuple_by_cols(tup, desc, ncols, cols, values, nulls);
+	MemoryContextDelete(savecxt);
+	cw_model_unpin(s.model);
+	return result;
+}
+
+/* BEFORE UPDATE: a save of an existing entity. */
+static HeapTuple
+cw_store_update(TriggerData *td, CwRequest *req)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	HeapTuple	oldtup = td->tg_trigtuple;
+	HeapTuple	newtup = td->tg_newtuple;
+	CwSave		s;
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext savecxt;
+	bool		isnull;
+	Datum		id;
+	int64		version;
+	char	   *model;
+	int32		mversion;
+	uint64		xid;
+	TimestampTz now;
+	const char *lt;
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	int			cols[NCOLS];
+	int			ncols = 0;
+	HeapTuple	result;
+
+	/* the engine owns everything but data */
+	for (int c = 0; c < NCOLS; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, col_attnum[c] - 1);
+		bool		n1,
+					n2;
+		Datum		d1,
+					d2;
+
+		if (c == COL_DATA)
+			continue;
+		d1 = heap_getattr(oldtup, col_attnum[c], desc, &n1);
+		d2 = heap_getattr(newtup, col_attnum[c], desc, &n2);
+		if (n1 != n2 || (!n1 && !datumIsEqual(d1, d2, att->attbyval, att->attlen)))
+			cw_reject_column(c, "UPDATE");
+	}
+
+	id = cw_col(oldtup, desc, COL_ID, &isnull);
+	version = DatumGetInt64(cw_col(oldtup, desc, COL_VERSION, &isnull));
+	if (req && req->has_if_match && req->if_match != version)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("entity %s is at version " INT64_FORMAT ", not " INT64_FORMAT,
+						DatumGetCString(DirectFunctionCall1(uuid_out, id)),
+						version, req->if_match),
+				 errhint("Read the entity again and retry with its current version.")));
+
+	model = cw_col_text(oldtup, desc, COL_MODEL);
+	mversion = DatumGetInt32(cw_col(oldtup, desc, COL_MODEL_VERSION, &isnull));
+
+	memset(&s, 0, sizeof(s));
+	s.model = cw_model_pin(model, mversion);
+	savecxt = AllocSetContextCreate(callercxt, "cyoda_wf save", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(savecxt);
+	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
+	s.data = cw_checked_data(newtup, desc);
+	s.role = (req && req->role) ? req->role : cw_current_role();
+	s.wf_name = cw_col_text(oldtup, desc, COL_WORKFLOW);
+	s.state_name = cw_col_text(oldtup, desc, COL_STATE);
+	s.prev_transition = cw_col_text(oldtup, desc, COL_LAST_TRANSITION);
+	s.created_at = DatumGetTimestampTz(cw_col(oldtup, desc, COL_CREATED_AT, &isnull));
+	s.updated_at = DatumGetTimestampTz(cw_col(oldtup, desc, COL_UPDATED_AT, &isnull));
+
+	if (req && req->kind == CW_REQ_TASK)
+	{
+		s.attempt = req->attempt;
+		cw_store_run_task(&s, req->transition, req->task_timer);
+		if (s.made == NULL && s.tasks == NIL)
+		{
+			/* a due timer whose criterion did not match: audited, not a save */
+			xid = U64FromFullTransactionId(GetTopFullTransactionId());
+			cw_store_record_audit_only(&s, id, xid);
+			MemoryContextSwitchTo(callercxt);
+			MemoryContextDelete(savecxt);
+			cw_model_unpin(s.model);
+			return heap_copytuple(oldtup);
+		}
+	}
+	else
+		cw_store_run_engine(&s, false, req ? req->transition : NULL);
+
+	now = GetCurrentTimestamp();
+	xid = U64FromFullTransactionId(GetTopFullTransactionId());
+	lt = s.made ? s.made : "loopback";
+	cw_store_record(&s, id, version + 1, "UPDATE", now, lt, xid, true);
+
+	MemoryContextSwitchTo(callercxt);
+	SETCOL(COL_STATE, CStringGetTextDatum(s.state_name));
+	SETCOL(COL_DATA, JsonbPGetDatum(s.data));
+	SETCOL(COL_UPDATED_AT, TimestampTzGetDatum(now));
+	SETCOL(COL_VERSION, Int64GetDatum(version + 1));
+	SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(lt));
+	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
+	result = heap_modify_tuple_by_cols(newtup, desc, ncols, cols, values, nulls);
+	MemoryContextDelete(savecxt);
+	cw_model_unpin(s.model);
+	return result;
+}
+
+/* BEFORE DELETE: record the deletion; no workflow runs. */
+static HeapTuple
+cw_store_delete(TriggerData *td, CwRequest *req)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	HeapTuple	oldtup = td->tg_trigtuple;
+	CwSave		s;
+	bool		isnull;
+	Datum		id;
+	int64		version;
+	char	   *model;
+	int32		mversion;
+
+	id = cw_col(oldtup, desc, COL_ID, &isnull);
+	version = DatumGetInt64(cw_col(oldtup, desc, COL_VERSION, &isnull));
+	model = cw_col_text(oldtup, desc, COL_MODEL);
+	mversion = DatumGetInt32(cw_col(oldtup, desc, COL_MODEL_VERSION, &isnull));
+
+	memset(&s, 0, sizeof(s));
+	/* a bare model record: deleting needs no compiled workflow */
+	s.model = palloc0(sizeof(CwModel));
+	s.model->name = model;
+	s.model->version = mversion;
+	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
+	s.role = (req && req->role) ? req->role : cw_current_role();
+	s.state_name = cw_col_text(oldtup, desc, COL_STATE);
+	cw_store_record(&s, id, version + 1, "DELETE", GetCurrentTimestamp(), NULL,
+					U64FromFullTransactionId(GetTopFullTransactionId()), false);
+	return oldtup;
+}
+
+/* The row trigger on cyoda_wf.entity. */
+Datum
+entity_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	CwRequest  *req = NULL;
+	HeapTuple	rettup;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "entity_trigger: not called by trigger manager");
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "entity_trigger: must be fired before, for each row");
+
+	cw_store_columns(td->tg_relation);
+
+	/* take the API's request if it is meant for this row */
+	if (pending != NULL)
+	{
+		if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && pending->kind == CW_REQ_INSERT)
+			req = pending;
+		else if (!TRIGGER_FIRED_BY_INSERT(td->tg_event) && pending->kind != CW_REQ_INSERT)
+		{
+			bool		isnull;
+			Datum		id = heap_getattr(td->tg_trigtuple, col_attnum[COL_ID],
+										  RelationGetDescr(td->tg_relation), &isnull);
+
+			if (!isnull && memcmp(DatumGetUUIDP(id), &pending->id, sizeof(pg_uuid_t)) == 0)
+				req = pending;
+		}
+		if (req != NULL)
+			pending = NULL;
+	}
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		rettup = cw_store_insert(td, req);
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		rettup = cw_store_update(td, req);
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		rettup = cw_store_delete(td, req);
+	else
+		elog(ERROR, "entity_trigger: unexpected event");
+	return PointerGetDatum(rettup);
+}

@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ * store.h
+ *		What API functions hand to the entity trigger for one save.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CYODA_WF_STORE_H
+#define CYODA_WF_STORE_H
+
+#include "utils/uuid.h"
+
+typedef enum CwRequestKind
+{
+	CW_REQ_INSERT,
+	CW_REQ_UPDATE,
+	CW_REQ_DELETE,
+	CW_REQ_TASK					/* run a queued transition (tasks.c) */
+} CwRequestKind;
+
+typedef struct CwRequest
+{
+	CwRequestKind kind;
+	pg_uuid_t	id;				/* the entity, for update and delete */
+	const char *transition;		/* named transition, or NULL for loopback */
+	bool		has_if_match;
+	int64		if_match;
+	int			source;			/* CW_SOURCE_* for inserts; 0 = decide */
+	const char *role;			/* the caller, recorded as changed_by */
+	bool		task_timer;		/* CW_REQ_TASK: a timer, not async processors */
+	int			attempt;		/* CW_REQ_TASK: attempt number */
+} CwRequest;
+
+extern void cw_store_set_request(CwRequest *req);
+
+#endif

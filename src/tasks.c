@@ -1,0 +1,418 @@
+/*-------------------------------------------------------------------------
+ * tasks.c
+ *		Running queued work: async transitions and due timers.
+ *
+ * One task runs in one transaction: the task row is claimed with FOR
+ * UPDATE SKIP LOCKED, the entity row is locked, and the transition runs in
+ * a subtransaction through the ordinary save path (an UPDATE whose trigger
+ * is told which transition to run).  Success marks the task done in the
+ * same transaction, so claim, process and state change commit together.
+ * A failed attempt is rolled back and leaves only its PROCESS_FAILED audit
+ * row and the task's new attempt count; a killed worker leaves nothing, and
+ * the row lock it held is released for another worker to retry.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/uuid.h"
+
+#include "store.h"
+
+PG_FUNCTION_INFO_V1(run_tasks);
+
+int			cw_retry_attempts = 3;
+int			cw_retry_delay_ms = 1000;
+
+enum
+{
+	TP_CLAIM, TP_LOCK, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, NTP
+};
+static SPIPlanPtr tplans[NTP];
+
+/* Worker pids to wake when this transaction commits. */
+static bool wake_pending = false;
+static int	nwake = 0;
+static int	wake_pids[64];
+
+static SPIPlanPtr
+cw_task_plan(int which)
+{
+	static const char *const sql[NTP] = {
+		/* TP_CLAIM */
+		"SELECT id, entity_id, transition, from_state, kind, attempts, max_attempts, "
+		"retry_delay_ms, timeout_ms, "
+		"(kind OPERATOR(pg_catalog.=) 'timer' AND timeout_ms IS NOT NULL AND "
+		" pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (run_at OPERATOR(pg_catalog.+) "
+		" (timeout_ms OPERATOR(pg_catalog.*) interval '1 millisecond'))) AS expired "
+		"FROM cyoda_wf.task WHERE state OPERATOR(pg_catalog.=) 'pending' "
+		"AND run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+		"ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+		/* TP_LOCK */
+		"SELECT state FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+		/* TP_RUN */
+		"UPDATE cyoda_wf.entity SET data = data WHERE id OPERATOR(pg_catalog.=) $1",
+		/* TP_DONE */
+		"UPDATE cyoda_wf.task SET state = 'done', attempts = attempts OPERATOR(pg_catalog.+) 1, "
+		"last_error = NULL, finished_at = pg_catalog.clock_timestamp() WHERE id OPERATOR(pg_catalog.=) $1",
+		/* TP_FINISH: state, attempts, last_error, run_at delay */
+		"UPDATE cyoda_wf.task SET state = $2, attempts = $3, last_error = $4, "
+		"run_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) ($5 OPERATOR(pg_catalog.*) interval '1 millisecond'), "
+		"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'pending' THEN NULL ELSE pg_catalog.clock_timestamp() END "
+		"WHERE id OPERATOR(pg_catalog.=) $1",
+		/* TP_AUDIT */
+		"INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, transition, "
+		"from_state, to_state, role, detail) VALUES ($1, pg_catalog.clock_timestamp(), "
+		"pg_catalog.txid_current(), $2, $3, $4, $4, CURRENT_USER, $5)",
+		/* TP_NEXT */
+		"SELECT (EXTRACT(epoch FROM pg_catalog.min(run_at) OPERATOR(pg_catalog.-) "
+		"pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint "
+		"FROM cyoda_wf.task WHERE state OPERATOR(pg_catalog.=) 'pending'",
+		/* TP_WORKERS */
+		"SELECT pid FROM cyoda_wf.worker WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+	};
+	static const int nargs[NTP] = {0, 1, 1, 1, 5, 5, 0, 0};
+	static Oid	types[NTP][5] = {
+		{0}, {UUIDOID}, {UUIDOID}, {INT8OID},
+		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
+		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
+		{0}, {0}
+	};
+
+	if (tplans[which] == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql[which], nargs[which], types[which]);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		tplans[which] = p;
+	}
+	return tplans[which];
+}
+
+static void
+cw_exec(int which, Datum *args, const char *nulls, int expect)
+{
+	int			rc = SPI_execute_plan(cw_task_plan(which), args, nulls, false, 0);
+
+	if (rc != expect)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+}
+
+/* Commit callback: wake the workers of this database when work was queued. */
+static void
+cw_tasks_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_pending)
+	{
+		for (int i = 0; i < nwake; i++)
+		{
+			PGPROC	   *proc = BackendPidGetProc(wake_pids[i]);
+
+			if (proc != NULL)
+				SetLatch(&proc->procLatch);
+		}
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		wake_pending = false;
+		nwake = 0;
+	}
+}
+
+/* Register callbacks; called once from _PG_init. */
+void
+cw_tasks_init(void)
+{
+	RegisterXactCallback(cw_tasks_xact_callback, NULL);
+}
+
+/*
+ * A save queued tasks: remember which workers to wake at commit.  Called
+ * inside an SPI connection (store.c).
+ */
+void
+cw_tasks_queued(void)
+{
+	int			rc;
+
+	if (wake_pending)
+		return;
+	wake_pending = true;
+	nwake = 0;
+	rc = SPI_execute_plan(cw_task_plan(TP_WORKERS), NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed && nwake < lengthof(wake_pids); i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull && DatumGetInt32(d) != MyProcPid)
+			wake_pids[nwake++] = DatumGetInt32(d);
+	}
+}
+
+/* Milliseconds until the next pending task is due (0: now; -1: none). */
+int64
+cw_task_next_due_ms(void)
+{
+	int64		ms = -1;
+	bool		isnull;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(cw_task_plan(TP_NEXT), NULL, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			ms = Max(DatumGetInt64(d), 0);
+	}
+	SPI_finish();
+	return ms;
+}
+
+static void
+cw_task_audit(Datum entity, const char *event, const char *transition,
+			  const char *state, Jsonb *detail)
+{
+	Datum		a[5];
+
+	a[0] = entity;
+	a[1] = CStringGetTextDatum(event);
+	a[2] = CStringGetTextDatum(transition);
+	a[3] = CStringGetTextDatum(state);
+	a[4] = JsonbPGetDatum(detail);
+	cw_exec(TP_AUDIT, a, NULL, SPI_OK_INSERT);
+}
+
+static void
+cw_task_finish(int64 id, const char *state, int attempts, const char *error, int64 delay_ms)
+{
+	Datum		a[5];
+	char		n[5] = {' ', ' ', ' ', ' ', ' '};
+
+	a[0] = Int64GetDatum(id);
+	a[1] = CStringGetTextDatum(state);
+	a[2] = Int32GetDatum(attempts);
+	a[3] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	n[3] = error ? ' ' : 'n';
+	a[4] = Int64GetDatum(delay_ms);
+	cw_exec(TP_FINISH, a, n, SPI_OK_UPDATE);
+}
+
+/*
+ * Claim one due task and run it in the current transaction.  Returns false
+ * when no task is due.  Runs as the engine owner; processes run as their
+ * workflow's owner as always.
+ */
+bool
+cw_task_run_one(void)
+{
+	Oid			save_userid;
+	int			save_sec;
+	bool		found = false;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		int			rc;
+		HeapTuple	tup;
+		TupleDesc	td;
+		bool		isnull;
+		int64		id;
+		Datum		entity;
+		char	   *transition,
+				   *from_state,
+				   *kind,
+				   *cur_state = NULL;
+		int			attempts,
+					max_attempts,
+					retry_delay;
+		int64		timeout_ms = -1;
+		bool		expired,
+					timer;
+		Datum		ea[1];
+		MemoryContext cxt;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		cxt = CurrentMemoryContext;
+		rc = SPI_execute_plan(cw_task_plan(TP_CLAIM), NULL, NULL, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 1)
+		{
+			found = true;
+			tup = SPI_tuptable->vals[0];
+			td = SPI_tuptable->tupdesc;
+			id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+			entity = SPI_datumTransfer(SPI_getbinval(tup, td, 2, &isnull), false, UUID_LEN);
+			transition = SPI_getvalue(tup, td, 3);
+			from_state = SPI_getvalue(tup, td, 4);
+			kind = SPI_getvalue(tup, td, 5);
+			attempts = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
+			max_attempts = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
+			retry_delay = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
+			{
+				Datum		d = SPI_getbinval(tup, td, 9, &isnull);
+
+				if (!isnull)
+					timeout_ms = DatumGetInt64(d);
+			}
+			expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+			timer = strcmp(kind, "timer") == 0;
+
+			ea[0] = entity;
+			rc = SPI_execute_plan(cw_task_plan(TP_LOCK), ea, NULL, false, 1);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+			if (SPI_processed == 1)
+				cur_state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (cur_state == NULL || strcmp(cur_state, from_state) != 0)
+			{
+				/* the entity was deleted or moved on: nothing left to do */
+				cw_task_finish(id, "cancelled", attempts, NULL, 0);
+			}
+			else if (timer && expired)
+			{
+				CwJsonBuilder b;
+
+				cw_jbb_begin(&b);
+				cw_jbb_int(&b, "task", id);
+				cw_jbb_int(&b, "timeout_ms", timeout_ms);
+				cw_task_audit(entity, "TIMER_EXPIRED", transition, from_state, cw_jbb_end(&b));
+				cw_task_finish(id, "expired", attempts, NULL, 0);
+			}
+			else
+			{
+				ResourceOwner oldowner = CurrentResourceOwner;
+				CwRequest	req;
+				bool		ok = true;
+				ErrorData  *edata = NULL;
+				bool		timeout_set = false;
+
+				memset(&req, 0, sizeof(req));
+				req.kind = CW_REQ_TASK;
+				memcpy(&req.id, DatumGetUUIDP(entity), sizeof(pg_uuid_t));
+				req.transition = transition;
+				req.task_timer = timer;
+				req.attempt = attempts + 1;
+				req.role = GetUserNameFromId(save_userid, false);
+
+				BeginInternalSubTransaction(NULL);
+				MemoryContextSwitchTo(cxt);
+				PG_TRY();
+				{
+					if (!timer && timeout_ms > 0 && !get_timeout_active(STATEMENT_TIMEOUT))
+					{
+						enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(timeout_ms, INT_MAX));
+						timeout_set = true;
+					}
+					cw_store_set_request(&req);
+					cw_exec(TP_RUN, ea, NULL, SPI_OK_UPDATE);
+					cw_store_set_request(NULL);
+					if (timeout_set)
+						disable_timeout(STATEMENT_TIMEOUT, false);
+					ReleaseCurrentSubTransaction();
+					MemoryContextSwitchTo(cxt);
+					CurrentResourceOwner = oldowner;
+				}
+				PG_CATCH();
+				{
+					cw_store_set_request(NULL);
+					if (timeout_set)
+						disable_timeout(STATEMENT_TIMEOUT, false);
+					MemoryContextSwitchTo(cxt);
+					edata = CopyErrorData();
+					FlushErrorState();
+					RollbackAndReleaseCurrentSubTransaction();
+					MemoryContextSwitchTo(cxt);
+					CurrentResourceOwner = oldowner;
+					ok = false;
+				}
+				PG_END_TRY();
+
+				if (ok)
+				{
+					Datum		a[1] = {Int64GetDatum(id)};
+
+					cw_exec(TP_DONE, a, NULL, SPI_OK_UPDATE);
+				}
+				else
+				{
+					CwJsonBuilder b;
+					const char *proc = cw_engine_failing_process();
+					bool		loop_limit = edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+					bool		retry = !loop_limit && attempts + 1 < max_attempts;
+
+					cw_jbb_begin(&b);
+					cw_jbb_int(&b, "task", id);
+					cw_jbb_str(&b, "process", proc);
+					cw_jbb_str(&b, "error", edata->message);
+					cw_jbb_str(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+					cw_jbb_int(&b, "attempt", attempts + 1);
+					cw_jbb_int(&b, "max_attempts", max_attempts);
+					cw_jbb_bool(&b, "will_retry", retry);
+					cw_task_audit(entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
+								  transition, from_state, cw_jbb_end(&b));
+					cw_task_finish(id, retry ? "pending" : "failed", attempts + 1,
+								   edata->message, retry ? retry_delay : 0);
+					FreeErrorData(edata);
+				}
+			}
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return found;
+}
+
+/* CALL run_tasks(max_tasks): run due tasks in this session. */
+Datum
+run_tasks(PG_FUNCTION_ARGS)
+{
+	int			max_tasks = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
+	bool		nonatomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+	int			done = 0;
+
+	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	while (done < max_tasks)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!cw_task_run_one())
+			break;
+		done++;
+		if (nonatomic)
+			SPI_commit();
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,252 @@
+-- The engine: default workflow, cascade, named transitions, SYNC processes,
+-- loop guards, optimistic concurrency, the entity table as an event source.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+-- A model with no workflow runs Cyoda's default one.
+INSERT INTO cyoda_wf.entity (id, model, data)
+VALUES ('00000000-0000-0000-0000-000000000001', 'note', '{"text": "hello"}');
+SELECT state, version, last_transition, workflow, source, parent_id
+  FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT * FROM cyoda_wf.transitions('00000000-0000-0000-0000-000000000001') ORDER BY name;
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-000000000001', 'UPDATE');
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-000000000001', 'DELETE');
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-000000000001', 'UPDATE');
+\echo :LAST_ERROR_SQLSTATE
+SELECT version, change_type, state, transition
+  FROM cyoda_wf.changes('00000000-0000-0000-0000-000000000001');
+
+-- The order workflow of the examples.
+SELECT cyoda_wf.import_workflows('order', 1, $json$
+{
+  "importMode": "REPLACE",
+  "workflows": [
+    {
+      "version": "1.3",
+      "name": "order_lifecycle",
+      "desc": "Orders are checked on arrival, wait for approval when large, then ship.",
+      "initialState": "received",
+      "active": true,
+      "criterion": null,
+      "states": {
+        "received": {
+          "transitions": [
+            {"name": "reject_empty", "next": "rejected", "manual": false,
+             "criterion": {"type": "simple", "jsonPath": "$.lines", "operatorType": "IS_NULL"}},
+            {"name": "needs_approval", "next": "awaiting_approval", "manual": false,
+             "criterion": {"type": "simple", "jsonPath": "$.total", "operatorType": "GREATER_THAN", "value": 1000}},
+            {"name": "auto_accept", "next": "accepted", "manual": false,
+             "processors": [{"name": "price_order", "executionMode": "SYNC"}]}
+          ]
+        },
+        "awaiting_approval": {
+          "transitions": [
+            {"name": "approve", "next": "accepted", "manual": true,
+             "processors": [{"name": "price_order", "executionMode": "SYNC"}]},
+            {"name": "decline", "next": "rejected", "manual": true}
+          ]
+        },
+        "accepted": {
+          "transitions": [
+            {"name": "ship", "next": "shipped", "manual": true,
+             "criterion": {"type": "group", "operator": "AND", "conditions": [
+               {"type": "simple", "jsonPath": "$.address.country", "operatorType": "NOT_NULL"},
+               {"type": "function", "function": {"name": "stock_available"}}
+             ]}}
+          ]
+        },
+        "shipped": {"transitions": []},
+        "rejected": {"transitions": []}
+      }
+    }
+  ]
+}
+$json$) ->> 'workflows';
+
+-- A missing process function: 42883 with the CREATE FUNCTION to write.
+\set VERBOSITY default
+SELECT cyoda_wf.add_item('order', 1, '{"lines": [{"sku": "A", "qty": 2}], "total": 50}');
+\echo :LAST_ERROR_SQLSTATE
+
+-- Processes may be written in any language; this one in SQL.
+CREATE FUNCTION public.price_order(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$
+  SELECT data || jsonb_build_object('priced', true,
+                                    'priced_by', meta->>'process',
+                                    'in_transition', meta->>'transition',
+                                    'next_state', meta->>'next_state',
+                                    'attempt', meta->'attempt')
+$$;
+
+-- Small order: accepted at once, with price_order's data.
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES
+  ('00000000-0000-0000-0000-00000000000a', 'order', '{"lines": [{"sku": "A", "qty": 2}], "total": 50}');
+SELECT state, last_transition, data FROM cyoda_wf.entity
+ WHERE id = '00000000-0000-0000-0000-00000000000a';
+
+-- Large order: waits for approval.
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES
+  ('00000000-0000-0000-0000-00000000000b', 'order', '{"lines": [{"sku": "B", "qty": 1}], "total": "5000"}');
+SELECT state, last_transition, data ? 'priced' AS priced FROM cyoda_wf.entity
+ WHERE id = '00000000-0000-0000-0000-00000000000b';
+SELECT * FROM cyoda_wf.transitions('00000000-0000-0000-0000-00000000000b');
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-00000000000b', 'approve');
+SELECT state, last_transition, data->>'priced_by' AS priced_by, version FROM cyoda_wf.entity
+ WHERE id = '00000000-0000-0000-0000-00000000000b';
+
+-- Empty order: rejected by the first matching transition.
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES
+  ('00000000-0000-0000-0000-00000000000c', 'order', '{"total": 0}');
+SELECT state FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-00000000000c';
+
+-- Named transitions: unknown here (55000), criterion not matched (55000).
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-00000000000c', 'approve');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-00000000000a', 'ship');
+\echo :LAST_ERROR_SQLSTATE
+-- new data is applied before the criterion is checked; stock_available is missing
+SELECT cyoda_wf.update_item('00000000-0000-0000-0000-00000000000a',
+                            '{"lines": [{"sku": "A", "qty": 2}], "total": 50, "address": {"country": "NL"}}',
+                            'ship');
+\echo :LAST_ERROR_SQLSTATE
+CREATE FUNCTION public.stock_available(meta jsonb, data jsonb) RETURNS boolean
+LANGUAGE sql AS $$ SELECT meta->>'criterion' = 'stock_available' AND (data->>'total')::numeric < 100 $$;
+SELECT cyoda_wf.update_item('00000000-0000-0000-0000-00000000000a',
+                            '{"lines": [{"sku": "A", "qty": 2}], "total": 50, "address": {"country": "NL"}}',
+                            'ship');
+SELECT state, last_transition, version FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-00000000000a';
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-0000000000ff', 'ship');
+\echo :LAST_ERROR_SQLSTATE
+
+-- Audit: one TRANSITION_MAKE per transition, with process timings.
+SELECT event_type, transition, from_state, to_state,
+       jsonb_path_query_array(detail, '$.processes[*].name') AS processes,
+       (detail #>> '{processes,0,ms}')::float >= 0 AS timed
+  FROM cyoda_wf.audit WHERE entity_id = '00000000-0000-0000-0000-00000000000b' ORDER BY id;
+SELECT version, change_type, state, transition FROM cyoda_wf.changes('00000000-0000-0000-0000-00000000000b');
+
+-- Loopback: plain UPDATE of data re-evaluates the current state's automatic transitions.
+SELECT cyoda_wf.import_workflows('ticket', 1, $json$
+{"workflows": [{"name": "t", "initialState": "open", "states": {
+  "open": {"transitions": [
+     {"name": "escalate", "next": "escalated",
+      "criterion": {"type": "simple", "jsonPath": "$.priority", "operatorType": "GREATER_OR_EQUAL", "value": 3}}]},
+  "escalated": {"transitions": []}}}]}
+$json$) ->> 'workflows';
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES
+  ('00000000-0000-0000-0000-000000000100', 'ticket', '{"priority": 1}');
+SELECT state, last_transition, version FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-000000000100';
+UPDATE cyoda_wf.entity SET data = '{"priority": 2}' WHERE id = '00000000-0000-0000-0000-000000000100';
+SELECT state, last_transition, version FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-000000000100';
+UPDATE cyoda_wf.entity SET data = data || '{"priority": 5}' WHERE id = '00000000-0000-0000-0000-000000000100'
+RETURNING state, last_transition, version;
+
+-- The engine owns state, version, id, model and lineage.
+UPDATE cyoda_wf.entity SET state = 'open' WHERE id = '00000000-0000-0000-0000-000000000100';
+\echo :LAST_ERROR_SQLSTATE
+UPDATE cyoda_wf.entity SET version = 99 WHERE id = '00000000-0000-0000-0000-000000000100';
+\echo :LAST_ERROR_SQLSTATE
+UPDATE cyoda_wf.entity SET model = 'order' WHERE id = '00000000-0000-0000-0000-000000000100';
+\echo :LAST_ERROR_SQLSTATE
+UPDATE cyoda_wf.entity SET parent_id = id WHERE id = '00000000-0000-0000-0000-000000000100';
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO cyoda_wf.entity (model, data, state) VALUES ('ticket', '{}', 'escalated');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO cyoda_wf.entity (model, data) VALUES ('ticket', '[1, 2]');
+\echo :LAST_ERROR_SQLSTATE
+
+-- Optimistic concurrency: if_match.
+SELECT cyoda_wf.update_item('00000000-0000-0000-0000-000000000100', '{"priority": 6}', if_match => 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cyoda_wf.update_item('00000000-0000-0000-0000-000000000100', '{"priority": 6}', if_match => 3);
+SELECT version FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-000000000100';
+
+-- Delete records the deletion and runs no workflow.
+DELETE FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-000000000100';
+SELECT cyoda_wf.delete_item('00000000-0000-0000-0000-000000000100');
+SELECT version, change_type, state, transition FROM cyoda_wf.changes('00000000-0000-0000-0000-000000000100');
+SELECT cyoda_wf.get_item('00000000-0000-0000-0000-000000000100');
+\echo :LAST_ERROR_SQLSTATE
+
+-- Loop guards: a state entered more than 10 times, or more than 100 transitions.
+SELECT cyoda_wf.import_workflows('pingpong', 1, $json$
+{"allowCycles": true, "workflows": [{"name": "pp", "initialState": "ping", "states": {
+  "ping": {"transitions": [{"name": "to_pong", "next": "pong"}]},
+  "pong": {"transitions": [{"name": "to_ping", "next": "ping"}]}}}]}
+$json$) ->> 'workflows';
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('00000000-0000-0000-0000-000000000200', 'pingpong', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM cyoda_wf.entity WHERE model = 'pingpong';
+SELECT cyoda_wf.import_workflows('chain', 1, jsonb_build_object('workflows', jsonb_build_array(
+  jsonb_build_object('name', 'long', 'initialState', 's0', 'states',
+    (SELECT jsonb_object_agg('s' || i,
+              CASE WHEN i < 101 THEN jsonb_build_object('transitions', jsonb_build_array(
+                     jsonb_build_object('name', 'step', 'next', 's' || (i + 1))))
+                   ELSE '{"transitions": []}'::jsonb END)
+       FROM generate_series(0, 101) AS i))))) ->> 'workflows';
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('00000000-0000-0000-0000-000000000201', 'chain', '{}');
+\echo :LAST_ERROR_SQLSTATE
+-- exactly 100 transitions is allowed
+SELECT cyoda_wf.import_workflows('chain', 2, jsonb_build_object('workflows', jsonb_build_array(
+  jsonb_build_object('name', 'long', 'initialState', 's0', 'states',
+    (SELECT jsonb_object_agg('s' || i,
+              CASE WHEN i < 100 THEN jsonb_build_object('transitions', jsonb_build_array(
+                     jsonb_build_object('name', 'step', 'next', 's' || (i + 1))))
+                   ELSE '{"transitions": []}'::jsonb END)
+       FROM generate_series(0, 100) AS i))))) ->> 'workflows';
+SELECT cyoda_wf.add_item('chain', 2, '{}') AS new_id \gset
+SELECT state FROM cyoda_wf.entity WHERE id = :'new_id';
+
+-- Processes resolve in the workflow's function schema, never via search_path.
+CREATE SCHEMA trap;
+CREATE FUNCTION trap.price_order(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{"hijacked": true}'::jsonb $$;
+SET search_path = trap, public;
+SELECT cyoda_wf.add_item('order', 1, '{"lines": [], "total": 1}') AS new_id \gset
+SELECT data ? 'hijacked' AS hijacked, data->>'priced_by' AS priced_by FROM cyoda_wf.entity WHERE id = :'new_id';
+RESET search_path;
+
+-- A process error aborts the whole save and names entity, transition, process.
+CREATE OR REPLACE FUNCTION public.price_order(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no price list' USING ERRCODE = 'P0001'; END $$;
+\set SHOW_CONTEXT always
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES
+  ('00000000-0000-0000-0000-0000000000d1', 'order', '{"lines": [], "total": 1}');
+\set SHOW_CONTEXT never
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-0000000000d1';
+SELECT count(*) FROM cyoda_wf.entity_version WHERE entity_id = '00000000-0000-0000-0000-0000000000d1';
+
+-- A process must return an object (or NULL to keep the data).
+CREATE OR REPLACE FUNCTION public.price_order(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '[1]'::jsonb $$;
+SELECT cyoda_wf.add_item('order', 1, '{"lines": [], "total": 1}');
+\echo :LAST_ERROR_SQLSTATE
+CREATE OR REPLACE FUNCTION public.price_order(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT NULL::jsonb $$;
+SELECT cyoda_wf.add_item('order', 1, '{"lines": [], "total": 1}') AS new_id \gset
+SELECT state, data FROM cyoda_wf.entity WHERE id = :'new_id';
+-- a dropped and re-created function is found again (cached lookups are invalidated)
+DROP FUNCTION public.price_order(jsonb, jsonb);
+CREATE FUNCTION public.price_order(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT data || '{"v": 2}' $$;
+SELECT cyoda_wf.add_item('order', 1, '{"lines": [], "total": 1}') AS new_id \gset
+SELECT data->'v' AS v FROM cyoda_wf.entity WHERE id = :'new_id';
+
+-- Workflow selection by the workflow criterion; inactive workflows are skipped.
+SELECT cyoda_wf.import_workflows('doc', 1, $json$
+{"workflows": [
+  {"name": "vip", "initialState": "vip_new", "criterion": {"type": "simple", "jsonPath": "$.vip", "operatorType": "EQUALS", "value": true},
+   "states": {"vip_new": {"transitions": []}}},
+  {"name": "off", "active": false, "initialState": "never", "states": {"never": {"transitions": []}}},
+  {"name": "normal", "initialState": "new", "states": {"new": {"transitions": []}}}]}
+$json$) ->> 'workflows';
+SELECT cyoda_wf.add_item('doc', 1, '{"vip": true}') AS new_id \gset
+SELECT workflow, state FROM cyoda_wf.entity WHERE id = :'new_id';
+SELECT cyoda_wf.add_item('doc', 1, '{"vip": false}') AS new_id \gset
+SELECT workflow, state FROM cyoda_wf.entity WHERE id = :'new_id';
+
+-- stats
+SELECT * FROM cyoda_wf.stats('order');
