@@ -15,6 +15,3 @@ AS 'MODULE_PATHNAME', 'cyoda_wf_export_workflows';
 
 COMMENT ON FUNCTION cyoda_wf.export_workflows(text, integer) IS
 'Returns the workflows stored for a model version as {"entityName", "modelVersion", "workflows": [...]}: the imported definitions with defaults filled in, in stored order; import_workflows accepts it back.';
-
-REVOKE ALL ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION cyoda_wf.export_workflows(text, integer) FROM PUBLIC;

@@ -416,9 +416,13 @@ cw_state_index(CwWorkflow *wf, const char *state)
  * ------------------------------------------------------------------------
  */
 
-/* "workflow "w": state "s", transition "t", processor "p"" as far as known. */
+/*
+ * "workflow "w": state "s", transition "t", processor "p"" as far as known;
+ * flat puts a comma instead of the colon after the workflow (for text that
+ * is itself followed by a colon).
+ */
 static char *
-def_location(DefCompile *cs)
+def_location(DefCompile *cs, bool flat)
 {
 	StringInfoData buf;
 
@@ -429,7 +433,7 @@ def_location(DefCompile *cs)
 		appendStringInfoString(&buf, "workflow");
 	if (cs->state)
 	{
-		appendStringInfo(&buf, ": state \"%s\"", cs->state);
+		appendStringInfo(&buf, "%s state \"%s\"", flat ? "," : ":", cs->state);
 		if (cs->tr_no > 0)
 		{
 			if (cs->tr_name)
@@ -470,7 +474,7 @@ def_error(DefCompile *cs, const char *hint, const char *fmt,...)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid %s: %s", def_location(cs), msg.data),
+			 errmsg("invalid %s: %s", def_location(cs, false), msg.data),
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }
@@ -571,7 +575,7 @@ def_criterion(DefCompile *cs, JsonbValue *v)
 	if (!jbv_is_object(v))
 		def_type_error(cs, "criterion", "an object or null", v);
 	return cw_condition_compile(JsonbValueToJsonb(v),
-								psprintf("%s: criterion", def_location(cs)),
+								psprintf("%s, criterion", def_location(cs, true)),
 								cs->function_schema, cs->cxt);
 }
 
@@ -701,6 +705,7 @@ compile_schedule(DefCompile *cs, JsonbValue *sv, CwTransition *tr)
 
 	def_object(cs, "schedule", sv);
 	tr->has_schedule = true;
+	cs->wf->has_schedules = true;
 	tr->delay_ms = -1;
 	it = object_iter(sv->val.binary.data);
 	while (object_next(&it, &k, &v))

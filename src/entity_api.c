@@ -23,6 +23,7 @@
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(add_item);
+PG_FUNCTION_INFO_V1(add_scheduled_item);
 PG_FUNCTION_INFO_V1(update_item);
 PG_FUNCTION_INFO_V1(fire);
 PG_FUNCTION_INFO_V1(delete_item);
@@ -130,9 +131,24 @@ cw_not_found(Datum id)
 			 errmsg("entity %s not found", DatumGetCString(DirectFunctionCall1(uuid_out, id)))));
 }
 
+static Datum cw_add(FunctionCallInfo fcinfo, int source);
+
 /* add_item(model, model_version, data) -> id: create an entity, run its workflow. */
 Datum
 add_item(PG_FUNCTION_ARGS)
+{
+	return cw_add(fcinfo, 0);
+}
+
+/* add_scheduled_item(model, model_version, data) -> id: what a pg_cron tick runs. */
+Datum
+add_scheduled_item(PG_FUNCTION_ARGS)
+{
+	return cw_add(fcinfo, CW_SOURCE_SCHEDULED);
+}
+
+static Datum
+cw_add(FunctionCallInfo fcinfo, int source)
 {
 	CwRequest	req;
 	Datum		args[3];
@@ -144,6 +160,7 @@ add_item(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model must not be NULL")));
 	memset(&req, 0, sizeof(req));
 	req.kind = CW_REQ_INSERT;
+	req.source = source;
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_ARGISNULL(1) ? Int32GetDatum(1) : PG_GETARG_DATUM(1);
 	args[2] = PG_ARGISNULL(2) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) : PG_GETARG_DATUM(2);
