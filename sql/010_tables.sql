@@ -54,7 +54,7 @@ CREATE INDEX entity_data_idx ON cyoda_wf.entity USING gin (data jsonb_path_ops);
 CREATE TABLE cyoda_wf.entity_version (
     entity_id       uuid        NOT NULL,
     version         bigint      NOT NULL,
-    change_type     text        NOT NULL CHECK (change_type IN ('CREATE','UPDATE','DELETE')),
+    change_type     text        NOT NULL,   -- CREATE, UPDATE or DELETE
     changed_at      timestamptz NOT NULL,
     changed_by      text        NOT NULL,
     model           text        NOT NULL,

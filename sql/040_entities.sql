@@ -7,6 +7,15 @@ CREATE TRIGGER entity_engine
     BEFORE INSERT OR UPDATE OR DELETE ON cyoda_wf.entity
     FOR EACH ROW EXECUTE FUNCTION cyoda_wf.entity_trigger();
 
+-- Version and audit rows of a statement's saves are written together when
+-- the statement ends.
+CREATE FUNCTION cyoda_wf.entity_flush() RETURNS trigger
+    LANGUAGE C AS 'MODULE_PATHNAME', 'entity_flush';
+
+CREATE TRIGGER entity_flush
+    AFTER INSERT OR UPDATE OR DELETE ON cyoda_wf.entity
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.entity_flush();
+
 CREATE FUNCTION cyoda_wf.definitions_changed() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'definitions_changed';
 

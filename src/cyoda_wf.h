@@ -211,6 +211,10 @@ extern CwWorkflow *cw_engine_workflow_by_name(CwModel *m, const char *name);
 extern void cw_engine_run_task(CwSave *s, const char *transition, bool timer);
 extern const char *cw_engine_failing_process(void);
 
+/* store.c */
+extern void cw_store_init(void);
+extern void cw_store_flush(void);
+
 /* tasks.c */
 extern int	cw_retry_attempts;
 extern int	cw_retry_delay_ms;
@@ -230,6 +234,9 @@ extern CwWorkflow *cw_default_workflow(const char *function_schema, MemoryContex
 extern int	cw_state_index(CwWorkflow *wf, const char *state);
 extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
 								  const char *function_schema);
+
+/* design.c */
+extern Oid	cw_function_lookup(const char *schema, const char *name);
 
 /* conditions.c */
 extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,

@@ -48,8 +48,6 @@ static Oid	col_relid = InvalidOid;
 
 static CwRequest *pending = NULL;
 
-static SPIPlanPtr plan_version = NULL;
-static SPIPlanPtr plan_audit = NULL;
 static SPIPlanPtr plan_disarm = NULL;
 static SPIPlanPtr plan_task = NULL;
 
@@ -113,29 +111,6 @@ cw_keep(const char *sql, int nargs, Oid *types)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	SPI_keepplan(p);
 	return p;
-}
-
-static Datum
-cw_text_array(List *strs)
-{
-	int			n = list_length(strs);
-	Datum	   *d = palloc(sizeof(Datum) * (n + 1));
-	bool	   *nulls = palloc(sizeof(bool) * (n + 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, strs)
-	{
-		const char *s = lfirst(lc);
-
-		nulls[i] = (s == NULL);
-		d[i] = s ? CStringGetTextDatum(s) : (Datum) 0;
-		i++;
-	}
-	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID,
-											  -1, false, TYPALIGN_INT));
 }
 
 /*
@@ -202,124 +177,232 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 }
 
 /*
- * Write what a save leaves behind besides the row itself: its version row,
- * its buffered audit rows (one statement), and the notification.
+ * Rows of saves not yet written: every version row and audit row of a
+ * statement is buffered and written by one INSERT when the statement ends
+ * (cw_store_flush, from the AFTER STATEMENT trigger), or earlier when a
+ * nested statement ends.  Entries remember the subtransaction level they
+ * were made at, so a rolled-back subtransaction takes its rows with it.
  */
+typedef struct CwPendingVersion
+{
+	pg_uuid_t	id;
+	int64		version;
+	const char *change_type;
+	TimestampTz at;
+	const char *role;
+	const char *model;
+	int32		model_version;
+	const char *state;
+	const char *transition;
+	int64		xid;
+	Jsonb	   *data;
+	int			level;
+} CwPendingVersion;
+
+typedef struct CwPendingAudit
+{
+	pg_uuid_t	id;
+	TimestampTz at;
+	int64		xid;
+	const char *event;
+	const char *transition;
+	const char *from_state;
+	const char *to_state;
+	const char *role;
+	Jsonb	   *detail;
+	int			level;
+} CwPendingAudit;
+
+static MemoryContext pend_cxt = NULL;	/* child of TopTransactionContext */
+static List *pend_versions = NIL;
+static List *pend_audits = NIL;
+static SPIPlanPtr plan_flush = NULL;
+
+static char *
+cw_pend_strdup(const char *s)
+{
+	return s ? MemoryContextStrdup(pend_cxt, s) : NULL;
+}
+
+/* Buffer one save's version row and audit rows (copied out of the save). */
 static void
-cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
+cw_store_buffer(CwSave *s, Datum id, int64 version, const char *change_type,
 				TimestampTz at, const char *transition, uint64 xid, bool with_data)
 {
+	MemoryContext old;
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+	const char *role;
+
+	if (pend_cxt == NULL)
+		pend_cxt = AllocSetContextCreate(TopTransactionContext, "cyoda_wf pending rows",
+										 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(pend_cxt);
+	role = pstrdup(s->role);
+	if (version >= 0)
+	{
+		CwPendingVersion *v = palloc(sizeof(CwPendingVersion));
+
+		memcpy(&v->id, DatumGetUUIDP(id), sizeof(pg_uuid_t));
+		v->version = version;
+		v->change_type = change_type;	/* a string constant */
+		v->at = at;
+		v->role = role;
+		v->model = pstrdup(s->model->name);
+		v->model_version = s->model->version;
+		v->state = cw_pend_strdup(s->state_name);
+		v->transition = cw_pend_strdup(transition);
+		v->xid = (int64) xid;
+		v->data = with_data ? (Jsonb *) datumCopy(JsonbPGetDatum(s->data), false, -1) : NULL;
+		v->level = level;
+		pend_versions = lappend(pend_versions, v);
+	}
+	foreach(lc, s->audit)
+	{
+		CwAuditEntry *e = lfirst(lc);
+		CwPendingAudit *a = palloc(sizeof(CwPendingAudit));
+
+		memcpy(&a->id, DatumGetUUIDP(id), sizeof(pg_uuid_t));
+		a->at = e->at;
+		a->xid = (int64) xid;
+		a->event = e->event;	/* a string constant */
+		a->transition = cw_pend_strdup(e->transition);
+		a->from_state = cw_pend_strdup(e->from_state);
+		a->to_state = cw_pend_strdup(e->to_state);
+		a->role = role;
+		a->detail = e->detail ? (Jsonb *) datumCopy(JsonbPGetDatum(e->detail), false, -1) : NULL;
+		a->level = level;
+		pend_audits = lappend(pend_audits, a);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+static Datum
+cw_array(Datum *d, bool *nulls, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, type,
+											  typlen, typbyval, typalign));
+}
+
+/* Write every buffered version and audit row with one statement. */
+void
+cw_store_flush(void)
+{
+	int			nv = list_length(pend_versions);
+	int			na = list_length(pend_audits);
+	int			n = Max(nv, na);
+	Datum		args[20];
+	Datum	   *col[20];
+	bool	   *cnull[20];
+	int			i;
+	ListCell   *lc;
 	Oid			save_userid;
 	int			save_sec;
-	int			rc;
-	CwJsonBuilder nb;
-	Jsonb	   *payload;
+	static const Oid types[20] = {
+		UUIDOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
+		TEXTOID, TEXTOID, INT8OID, JSONBOID,
+		UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, JSONBOID
+	};
+
+	if (nv == 0 && na == 0)
+		return;
+	for (int c = 0; c < 20; c++)
+	{
+		col[c] = palloc(sizeof(Datum) * (n + 1));
+		cnull[c] = palloc0(sizeof(bool) * (n + 1));
+	}
+#define TXT(c, i, s) ((s) ? (col[c][i] = CStringGetTextDatum(s)) : (cnull[c][i] = true, col[c][i] = (Datum) 0))
+	i = 0;
+	foreach(lc, pend_versions)
+	{
+		CwPendingVersion *v = lfirst(lc);
+
+		col[0][i] = UUIDPGetDatum(&v->id);
+		col[1][i] = Int64GetDatum(v->version);
+		TXT(2, i, v->change_type);
+		col[3][i] = TimestampTzGetDatum(v->at);
+		TXT(4, i, v->role);
+		TXT(5, i, v->model);
+		col[6][i] = Int32GetDatum(v->model_version);
+		TXT(7, i, v->state);
+		TXT(8, i, v->transition);
+		col[9][i] = Int64GetDatum(v->xid);
+		cnull[10][i] = (v->data == NULL);
+		col[10][i] = v->data ? JsonbPGetDatum(v->data) : (Datum) 0;
+		i++;
+	}
+	i = 0;
+	foreach(lc, pend_audits)
+	{
+		CwPendingAudit *a = lfirst(lc);
+
+		col[11][i] = UUIDPGetDatum(&a->id);
+		col[12][i] = TimestampTzGetDatum(a->at);
+		col[13][i] = Int64GetDatum(a->xid);
+		TXT(14, i, a->event);
+		TXT(15, i, a->transition);
+		TXT(16, i, a->from_state);
+		TXT(17, i, a->to_state);
+		TXT(18, i, a->role);
+		cnull[19][i] = (a->detail == NULL);
+		col[19][i] = a->detail ? JsonbPGetDatum(a->detail) : (Datum) 0;
+		i++;
+	}
+#undef TXT
+	for (int c = 0; c < 20; c++)
+		args[c] = cw_array(col[c], cnull[c], c < 11 ? nv : na, types[c]);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		Datum		v[11];
-		char		n[11];
+		int			rc;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (plan_version == NULL)
+		if (plan_flush == NULL)
 		{
-			Oid			t[11] = {UUIDOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID,
-			TEXTOID, INT4OID, TEXTOID, TEXTOID, INT8OID, JSONBOID};
+			Oid			t[20];
 
-			plan_version = cw_keep(
-				"INSERT INTO cyoda_wf.entity_version (entity_id, version, change_type, "
-				"changed_at, changed_by, model, model_version, state, transition, "
-				"transaction_id, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-				11, t);
+			for (int c = 0; c < 20; c++)
+			{
+				Oid			elem = types[c];
+
+				t[c] = elem == UUIDOID ? UUIDARRAYOID :
+					elem == INT8OID ? INT8ARRAYOID :
+					elem == TEXTOID ? TEXTARRAYOID :
+					elem == TIMESTAMPTZOID ? TIMESTAMPTZARRAYOID :
+					elem == INT4OID ? INT4ARRAYOID : JSONBARRAYOID;
+			}
+			plan_flush = cw_keep(
+				"WITH v AS (INSERT INTO cyoda_wf.entity_version (entity_id, version, "
+				"change_type, changed_at, changed_by, model, model_version, state, "
+				"transition, transaction_id, data) "
+				"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
+				"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+				"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+				"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11))) "
+				"INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, "
+				"transition, from_state, to_state, role, detail) "
+				"SELECT * FROM ROWS FROM (pg_catalog.unnest($12), pg_catalog.unnest($13), "
+				"pg_catalog.unnest($14), pg_catalog.unnest($15), pg_catalog.unnest($16), "
+				"pg_catalog.unnest($17), pg_catalog.unnest($18), pg_catalog.unnest($19), "
+				"pg_catalog.unnest($20))", 20, t);
 		}
-		memset(n, ' ', sizeof(n));
-		if (version < 0)
-			goto audit;
-		v[0] = id;
-		v[1] = Int64GetDatum(version);
-		v[2] = CStringGetTextDatum(change_type);
-		v[3] = TimestampTzGetDatum(at);
-		v[4] = CStringGetTextDatum(s->role);
-		v[5] = CStringGetTextDatum(s->model->name);
-		v[6] = Int32GetDatum(s->model->version);
-		v[7] = s->state_name ? CStringGetTextDatum(s->state_name) : (Datum) 0;
-		n[7] = s->state_name ? ' ' : 'n';
-		v[8] = transition ? CStringGetTextDatum(transition) : (Datum) 0;
-		n[8] = transition ? ' ' : 'n';
-		v[9] = Int64GetDatum((int64) xid);
-		v[10] = with_data ? JsonbPGetDatum(s->data) : (Datum) 0;
-		n[10] = with_data ? ' ' : 'n';
-		rc = SPI_execute_plan(plan_version, v, n, false, 0);
+		/* take the rows off the buffer first: an error must not write them twice */
+		pend_versions = NIL;
+		pend_audits = NIL;
+		rc = SPI_execute_plan(plan_flush, args, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-
-audit:
-		if (s->audit != NIL)
-		{
-			int			na = list_length(s->audit);
-			Datum	   *ats = palloc(sizeof(Datum) * na);
-			Datum	   *details = palloc(sizeof(Datum) * na);
-			bool	   *dnulls = palloc(sizeof(bool) * na);
-			List	   *events = NIL,
-					   *trs = NIL,
-					   *froms = NIL,
-					   *tos = NIL;
-			Datum		av[9];
-			int			i = 0;
-			ListCell   *lc;
-
-			if (plan_audit == NULL)
-			{
-				Oid			t[9] = {UUIDOID, INT8OID, TEXTOID, TIMESTAMPTZARRAYOID,
-					TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-				JSONBARRAYOID};
-
-				plan_audit = cw_keep(
-					"INSERT INTO cyoda_wf.audit (entity_id, transaction_id, role, at, "
-					"event_type, transition, from_state, to_state, detail) "
-					"SELECT $1, $2, $3, a.at, a.ev, a.tr, a.fr, a.tto, a.de "
-					"FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5), "
-					"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
-					"pg_catalog.unnest($9)) AS a(at, ev, tr, fr, tto, de)", 9, t);
-			}
-			foreach(lc, s->audit)
-			{
-				CwAuditEntry *a = lfirst(lc);
-
-				ats[i] = TimestampTzGetDatum(a->at);
-				dnulls[i] = (a->detail == NULL);
-				details[i] = a->detail ? JsonbPGetDatum(a->detail) : (Datum) 0;
-				events = lappend(events, (void *) a->event);
-				trs = lappend(trs, (void *) a->transition);
-				froms = lappend(froms, (void *) a->from_state);
-				tos = lappend(tos, (void *) a->to_state);
-				i++;
-			}
-			av[0] = id;
-			av[1] = Int64GetDatum((int64) xid);
-			av[2] = CStringGetTextDatum(s->role);
-			av[3] = PointerGetDatum(construct_array(ats, na, TIMESTAMPTZOID, 8,
-													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			av[4] = cw_text_array(events);
-			av[5] = cw_text_array(trs);
-			av[6] = cw_text_array(froms);
-			av[7] = cw_text_array(tos);
-			{
-				int			dims[1] = {na};
-				int			lbs[1] = {1};
-
-				av[8] = PointerGetDatum(construct_md_array(details, dnulls, 1, dims, lbs,
-														   JSONBOID, -1, false, TYPALIGN_INT));
-			}
-			rc = SPI_execute_plan(plan_audit, av, NULL, false, 0);
-			if (rc != SPI_OK_INSERT)
-				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		}
-		if (change_type != NULL)
-			cw_store_tasks(s, id, strcmp(change_type, "DELETE") == 0);
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -327,6 +410,100 @@ audit:
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
+	if (pend_cxt != NULL)
+		MemoryContextReset(pend_cxt);
+}
+
+/* Forget buffered rows made inside an aborted subtransaction (or all, at top level). */
+static void
+cw_store_discard(int level)
+{
+	ListCell   *lc;
+
+	foreach(lc, pend_versions)
+		if (((CwPendingVersion *) lfirst(lc))->level >= level)
+			pend_versions = foreach_delete_current(pend_versions, lc);
+	foreach(lc, pend_audits)
+		if (((CwPendingAudit *) lfirst(lc))->level >= level)
+			pend_audits = foreach_delete_current(pend_audits, lc);
+}
+
+static void
+cw_store_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			/* normally empty: every statement on the entity table flushed */
+			cw_store_flush();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			pend_versions = NIL;
+			pend_audits = NIL;
+			pend_cxt = NULL;	/* freed with TopTransactionContext */
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+cw_store_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		cw_store_discard(GetCurrentTransactionNestLevel());
+}
+
+/* Register the callbacks; called once from _PG_init. */
+void
+cw_store_init(void)
+{
+	RegisterXactCallback(cw_store_xact_callback, NULL);
+	RegisterSubXactCallback(cw_store_subxact_callback, NULL);
+}
+
+/*
+ * What a save leaves behind besides the row itself: its version row and
+ * audit rows (buffered until the statement ends), its tasks, and the
+ * notification.  version < 0: audit rows only.
+ */
+static void
+cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
+				TimestampTz at, const char *transition, uint64 xid, bool with_data)
+{
+	CwJsonBuilder nb;
+	Jsonb	   *payload;
+	bool		deleted = change_type != NULL && strcmp(change_type, "DELETE") == 0;
+
+	cw_store_buffer(s, id, version, change_type, at, transition, xid, with_data);
+
+	if (change_type != NULL &&
+		(deleted || s->tasks != NIL || (s->wf != NULL && s->wf->has_schedules)))
+	{
+		Oid			save_userid;
+		int			save_sec;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		PG_TRY();
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			cw_store_tasks(s, id, deleted);
+			SPI_finish();
+		}
+		PG_FINALLY();
+		{
+			SetUserIdAndSecContext(save_userid, save_sec);
+		}
+		PG_END_TRY();
+	}
 
 	if (change_type == NULL)
 		return;
@@ -668,6 +845,18 @@ cw_store_delete(TriggerData *td, CwRequest *req)
 	cw_store_record(&s, id, version + 1, "DELETE", GetCurrentTimestamp(), NULL,
 					U64FromFullTransactionId(GetTopFullTransactionId()), false);
 	return oldtup;
+}
+
+PG_FUNCTION_INFO_V1(entity_flush);
+
+/* AFTER STATEMENT trigger on cyoda_wf.entity: write the statement's buffered rows. */
+Datum
+entity_flush(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "entity_flush: not called by trigger manager");
+	cw_store_flush();
+	return PointerGetDatum(NULL);
 }
 
 /* The row trigger on cyoda_wf.entity. */
