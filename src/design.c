@@ -143,6 +143,7 @@ typedef struct DEntity
 	int			ntransitions;
 	DTransition *transitions;
 	Jsonb	   *native;			/* translated workflow, when valid */
+	char	   *schedule;		/* cron text of a SCHEDULED entity, or NULL */
 } DEntity;
 
 /* A process or criterion function the design uses, with its first use. */
@@ -1162,7 +1163,7 @@ static void
 design_entity(Design *d, int i, JsonbValue *ev)
 {
 	static const char *const known[] = {"entity_name", "entity_type", "entity_source",
-		"entity_entry_point", "depends_on_entity", "entity_workflow", NULL};
+		"entity_entry_point", "depends_on_entity", "entity_workflow", "schedule", NULL};
 	DEntity    *e = palloc0(sizeof(DEntity));
 	JsonbContainer *c;
 	JsonbValue	v;
@@ -1277,6 +1278,19 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	/* entity_workflow: an object, or null/absent for Cyoda's default workflow */
 	if (get_key(c, "entity_workflow", &v) != NULL && v.type != jbvNull)
 		design_workflow(d, e, &v, path_key(p, "entity_workflow"));
+
+	/* schedule: cron text of a SCHEDULED entity; import makes the pg_cron job */
+	if (get_key(c, "schedule", &v) != NULL && v.type != jbvNull)
+	{
+		if (v.type != jbvString || v.val.string.len == 0)
+			design_issue(d, true, path_key(p, "schedule"),
+						 "schedule must be cron text such as \"0 * * * *\", not %s", kind_of(&v));
+		else if (e->source == NULL || strcmp(e->source, "SCHEDULED") != 0)
+			design_issue(d, true, path_key(p, "schedule"),
+						 "schedule is only for entities whose entity_source is SCHEDULED");
+		else
+			e->schedule = str_of(&v);
+	}
 
 	design_unknown_keys(d, c, p, known, "an entity");
 	d->entities = lappend(d->entities, e);
@@ -1654,6 +1668,28 @@ design_import(Jsonb *design, const char *function_schema)
 		/* as the caller: the workflows are owned by whoever imports them */
 		(void) cw_import_workflows(e->name, DESIGN_VERSION, design_import_body(e),
 								   function_schema);
+	}
+
+	/* SCHEDULED entities with a schedule: one pg_cron job each, named after the entity */
+	foreach(lc, d.entities)
+	{
+		DEntity    *e = lfirst(lc);
+		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+		Datum		args[2];
+		int			rc;
+
+		if (e->schedule == NULL)
+			continue;
+		args[0] = CStringGetTextDatum(e->name);
+		args[1] = CStringGetTextDatum(e->schedule);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_with_args("SELECT cyoda_wf.schedule_job($1, $2, $1, 1, '{}'::jsonb)",
+								   2, argtypes, args, NULL, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "cyoda_wf: scheduling entity \"%s\" failed: %s",
+				 e->name, SPI_result_code_string(rc));
+		SPI_finish();
 	}
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);

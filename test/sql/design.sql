@@ -464,3 +464,19 @@ SELECT name, entity_type, sources, depends_on FROM cyoda_wf.model
  WHERE name IN ('design_util', 'design_derived') ORDER BY name;
 
 DROP TABLE design_examples;
+
+-- A SCHEDULED entity may carry a cron "schedule"; import_design turns it into a
+-- pg_cron job (test/scripts/cron.sh runs one).  Only SCHEDULED entities may.
+SELECT severity, path, message FROM cyoda_wf.validate_design('{"entities": [
+  {"entity_name": "nightly_job", "entity_type": "JOB", "entity_source": "API_REQUEST",
+   "depends_on_entity": "None", "schedule": "0 3 * * *", "entity_workflow": null},
+  {"entity_name": "hourly_job", "entity_type": "JOB", "entity_source": "SCHEDULED",
+   "depends_on_entity": "None", "schedule": 42, "entity_workflow": null}]}'::jsonb)
+ WHERE severity = 'error';
+-- without pg_cron in this database the import fails as a whole, with the fix in the hint
+\set VERBOSITY default
+SELECT cyoda_wf.import_design('{"entities": [
+  {"entity_name": "sched_job", "entity_type": "JOB", "entity_source": "SCHEDULED",
+   "depends_on_entity": "None", "schedule": "0 3 * * *", "entity_workflow": null}]}'::jsonb);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM cyoda_wf.model WHERE name = 'sched_job';
