@@ -88,3 +88,4 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.workflow', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.entity', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.entity_version', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit', '');
+SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit_id_seq', '');

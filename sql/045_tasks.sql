@@ -78,3 +78,4 @@ $$
 $$;
 COMMENT ON FUNCTION cyoda_wf.stop_workers() IS
     'Stop the workers of the current database (static ones restart after a few seconds)';
+SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.task_id_seq', '');
