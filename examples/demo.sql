@@ -63,10 +63,18 @@ SELECT count(*) AS warnings FROM cyoda_wf.validate_design(:'design'::jsonb);
 \echo '5. A client creates a job.  Its whole automatic part runs in this one'
 \echo '   call of add_item: ingest_data -> transform_data -> enrich_data -> aggregate_data.'
 \if :{?dataset}
-\echo '   The job names a CSV file the server reads:' :dataset
+\echo '   The job names a connection: a CONFIG entity that says where the data'
+\echo '   comes from (here a file the server reads; http(s) works the same way).'
+\echo '   ingest_raw_data calls data_ingestion.ingest_data_from_connection, which'
+\echo '   fetches and parses it and stores the raw_data_entity with its provenance.'
+SELECT set_config('demo.dir', regexp_replace(:'dataset', '/[^/]*$', ''), false) IS NOT NULL AS ok \gset
+INSERT INTO cyoda_wf.ingest_file_root (dir) VALUES (current_setting('demo.dir'));
+SELECT cyoda_wf.create_connection('sales_csv', jsonb_build_object(
+           'url', 'file://' || :'dataset', 'format', 'csv', 'csv_numbers', false,
+           'max_bytes', 1048576,
+           'description', 'Q1 sales export (examples/data_pipeline/sales.csv)')) IS NOT NULL AS connection_created;
 SELECT cyoda_wf.add_item('data_ingestion_job', 1, jsonb_build_object(
-           'name', 'Q1 2024 sales',
-           'source', jsonb_build_object('path', :'dataset'))) AS job \gset
+           'name', 'Q1 2024 sales', 'connection', 'sales_csv')) AS job \gset
 \else
 \echo '   The job carries the CSV text (examples/data_pipeline/sales.csv) itself.'
 \set csv `cat examples/data_pipeline/sales.csv`
@@ -86,6 +94,11 @@ SELECT jsonb_pretty(data - 'source') AS job_data FROM cyoda_wf.entity WHERE id =
 SELECT model, state, source, parent_id = :'job' AS child_of_job,
        (SELECT string_agg(k, ', ') FROM jsonb_object_keys(data) AS k) AS data_keys
   FROM cyoda_wf.entity WHERE parent_id = :'job' ORDER BY created_at;
+\echo 'Where the raw data came from (its provenance, kept with it):'
+SELECT data ->> 'connection' AS connection, data ->> 'url' AS url, data ->> 'format' AS format,
+       (data ->> 'bytes')::int AS bytes, (data ->> 'row_count')::int AS rows,
+       left(data ->> 'sha256', 16) || '...' AS sha256
+  FROM cyoda_wf.entity WHERE parent_id = :'job' AND model = 'raw_data_entity';
 \echo 'One row as enrich_transformed_data left it:'
 SELECT jsonb_pretty(data -> 'rows' -> 0) AS enriched_row
   FROM cyoda_wf.entity WHERE parent_id = :'job' AND model = 'enriched_data_entity';

@@ -34,10 +34,17 @@ if [[ -f $ROOT/examples/demo_setup.sh ]]; then
         bash examples/demo_setup.sh)
 fi
 
+# The dataset goes where the server may read it: the cluster's own directory.
+DATA=$TMP/data
+mkdir -p "$DATA"
+cp "$ROOT/examples/data_pipeline/sales.csv" "$DATA/sales.csv"
+chmod 755 "$DATA"; chmod 644 "$DATA/sales.csv"
+[[ $(id -u) -eq 0 ]] && chown -R "$CW_PG_USER": "$DATA"
+
 echo "== examples/demo.sql"
 cd "$ROOT"
 psql -X -v ON_ERROR_STOP=1 -P pager=off -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres \
-    -f examples/demo.sql
+    -v dataset="$DATA/sales.csv" -f examples/demo.sql
 
 if [[ ${CW_DEMO_KEEP:-0} == 1 ]]; then
     CW_CLUSTERS=()

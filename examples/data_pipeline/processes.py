@@ -16,6 +16,7 @@ import logging
 
 from common.config.config import ENTITY_VERSION
 from logic.app_init import entity_service
+from cyoda_wf import data_ingestion
 
 logging.basicConfig(level=logging.INFO)
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ REGIONS = {
 
 def has_connection(meta, data):
     """Criterion of ingest_data: the job names a source to ingest from."""
+    if data.get("connection"):
+        return True
     source = data.get("source")
     if not isinstance(source, dict):
         return False
@@ -42,6 +45,18 @@ def has_connection(meta, data):
 
 def ingest_raw_data(meta, data):
     """Read the job's CSV, add a raw_data_entity with its rows, remember raw_request_id."""
+    if data.get("connection"):
+        # fetch + parse + store one raw_data_entity (the design's adds_new_entites)
+        raw_request_id = data_ingestion.ingest_data_from_connection(
+            meta["token"], data["connection"], data.get("params"))
+        raw = entity_service.get_item(meta["token"], "raw_data_entity", ENTITY_VERSION, raw_request_id)
+        header = raw["rows"][0].keys() if raw["rows"] else []
+        missing = [c for c in CSV_COLUMNS if c not in header]
+        if missing:
+            raise ValueError("connection %s lacks the columns %s" % (data["connection"], ", ".join(missing)))
+        data["raw_request_id"] = raw_request_id
+        data["rows_ingested"] = raw["row_count"]
+        return
     source = data["source"]
     if source.get("path"):
         with open(source["path"], newline="", encoding="utf-8") as f:
