@@ -207,9 +207,9 @@ cw_model_load(const char *name, int32 version)
 
 	cxt = AllocSetContextCreate(cw_cache_cxt, "cyoda_wf model",
 								ALLOCSET_SMALL_SIZES);
+	m = MemoryContextAllocZero(cxt, sizeof(CwModel));
 	PG_TRY();
 	{
-		m = MemoryContextAllocZero(cxt, sizeof(CwModel));
 		m->cxt = cxt;
 		m->name = MemoryContextStrdup(cxt, name);
 		m->version = version;
