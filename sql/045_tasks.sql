@@ -65,7 +65,9 @@ CREATE FUNCTION cyoda_wf.worker_status()
 $$
     SELECT w.pid, w.database, w.kind, w.started_at, w.tasks_done, w.last_active_at
       FROM cyoda_wf.worker w
-     WHERE EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.pid)
+     WHERE EXISTS (SELECT 1 FROM pg_stat_activity a
+                    WHERE a.pid = w.pid AND a.backend_type = 'cyoda_wf worker'
+                      AND a.datname = w.database)
      ORDER BY w.pid
 $$;
 COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers running now';
@@ -73,8 +75,9 @@ COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers running now';
 CREATE FUNCTION cyoda_wf.stop_workers() RETURNS integer
     LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT count(*)::integer FROM cyoda_wf.worker w
-     WHERE w.database = current_database() AND pg_terminate_backend(w.pid)
+    SELECT count(*)::integer FROM pg_stat_activity a
+     WHERE a.backend_type = 'cyoda_wf worker' AND a.datname = current_database()
+       AND pg_terminate_backend(a.pid)
 $$;
 COMMENT ON FUNCTION cyoda_wf.stop_workers() IS
     'Stop the workers of the current database (static ones restart after a few seconds)';

@@ -222,6 +222,7 @@ extern void cw_tasks_init(void);
 extern void cw_tasks_queued(void);
 extern bool cw_task_run_one(void);
 extern int64 cw_task_next_due_ms(void);
+extern void cw_task_sweep(void);
 
 /* workers.c */
 extern void cw_workers_init(void);

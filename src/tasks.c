@@ -38,7 +38,7 @@ int			cw_retry_delay_ms = 1000;
 
 enum
 {
-	TP_CLAIM, TP_LOCK, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, NTP
+	TP_CLAIM, TP_ORPHANS, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, NTP
 };
 static SPIPlanPtr tplans[NTP];
 
@@ -51,17 +51,21 @@ static SPIPlanPtr
 cw_task_plan(int which)
 {
 	static const char *const sql[NTP] = {
-		/* TP_CLAIM */
-		"SELECT id, entity_id, transition, from_state, kind, attempts, max_attempts, "
-		"retry_delay_ms, timeout_ms, "
-		"(kind OPERATOR(pg_catalog.=) 'timer' AND timeout_ms IS NOT NULL AND "
-		" pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (run_at OPERATOR(pg_catalog.+) "
-		" (timeout_ms OPERATOR(pg_catalog.*) interval '1 millisecond'))) AS expired "
-		"FROM cyoda_wf.task WHERE state OPERATOR(pg_catalog.=) 'pending' "
-		"AND run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
-		"ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
-		/* TP_LOCK */
-		"SELECT state FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+		/* TP_CLAIM: the task and its entity, locked together or skipped */
+		"SELECT t.id, t.entity_id, t.transition, t.from_state, t.kind, t.attempts, "
+		"t.max_attempts, t.retry_delay_ms, t.timeout_ms, "
+		"(t.kind OPERATOR(pg_catalog.=) 'timer' AND t.timeout_ms IS NOT NULL AND "
+		" pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (t.run_at OPERATOR(pg_catalog.+) "
+		" (t.timeout_ms OPERATOR(pg_catalog.*) interval '1 millisecond'))) AS expired, "
+		"e.state "
+		"FROM cyoda_wf.task t JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id "
+		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' "
+		"AND t.run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+		"ORDER BY t.run_at, t.id LIMIT 1 FOR UPDATE OF t, e SKIP LOCKED",
+		/* TP_ORPHANS: pending tasks whose entity is gone */
+		"UPDATE cyoda_wf.task t SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
+		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' AND NOT EXISTS "
+		"(SELECT 1 FROM cyoda_wf.entity e WHERE e.id OPERATOR(pg_catalog.=) t.entity_id)",
 		/* TP_RUN */
 		"UPDATE cyoda_wf.entity SET data = data WHERE id OPERATOR(pg_catalog.=) $1",
 		/* TP_DONE */
@@ -83,9 +87,9 @@ cw_task_plan(int which)
 		/* TP_WORKERS */
 		"SELECT pid FROM cyoda_wf.worker WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 	};
-	static const int nargs[NTP] = {0, 1, 1, 1, 5, 5, 0, 0};
+	static const int nargs[NTP] = {0, 0, 1, 1, 5, 5, 0, 0};
 	static Oid	types[NTP][5] = {
-		{0}, {UUIDOID}, {UUIDOID}, {INT8OID},
+		{0}, {0}, {UUIDOID}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
 		{0}, {0}
@@ -165,6 +169,29 @@ cw_tasks_queued(void)
 		if (!isnull && DatumGetInt32(d) != MyProcPid)
 			wake_pids[nwake++] = DatumGetInt32(d);
 	}
+}
+
+/* Cancel pending tasks whose entity no longer exists (rows removed without triggers). */
+void
+cw_task_sweep(void)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		cw_exec(TP_ORPHANS, NULL, NULL, SPI_OK_UPDATE);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
 }
 
 /* Milliseconds until the next pending task is due (0: now; -1: none). */
@@ -283,16 +310,12 @@ cw_task_run_one(void)
 			expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
 			timer = strcmp(kind, "timer") == 0;
 
+			cur_state = SPI_getvalue(tup, td, 11);
 			ea[0] = entity;
-			rc = SPI_execute_plan(cw_task_plan(TP_LOCK), ea, NULL, false, 1);
-			if (rc != SPI_OK_SELECT)
-				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-			if (SPI_processed == 1)
-				cur_state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
 			if (cur_state == NULL || strcmp(cur_state, from_state) != 0)
 			{
-				/* the entity was deleted or moved on: nothing left to do */
+				/* the entity moved on: nothing left to do */
 				cw_task_finish(id, "cancelled", attempts, NULL, 0);
 			}
 			else if (timer && expired)
@@ -404,6 +427,7 @@ run_tasks(PG_FUNCTION_ARGS)
 
 	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	cw_task_sweep();
 	while (done < max_tasks)
 	{
 		CHECK_FOR_INTERRUPTS();

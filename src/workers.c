@@ -25,6 +25,8 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "utils/backend_status.h"
+#include "utils/memutils.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/varlena.h"
@@ -92,8 +94,10 @@ void
 cw_worker_main(Datum arg)
 {
 	const char *kind;
-	int64		done = 0;
-	int64		reported = 0;
+	sigjmp_buf	local_sigjmp_buf;
+	volatile int64 done = 0;
+	volatile int64 reported = 0;
+	volatile uint64 sweeps = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -127,6 +131,26 @@ cw_worker_main(Datum arg)
 		}
 	}
 
+	/*
+	 * An error outside a task's own subtransaction (a lock timeout, running
+	 * out of memory, ...) must not end the worker: report it, clean up and
+	 * carry on after a pause, as the server's own workers do.
+	 */
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+	{
+		error_context_stack = NULL;
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		AbortOutOfAnyTransaction();
+		FlushErrorState();
+		MemoryContextSwitchTo(TopMemoryContext);
+		RESUME_INTERRUPTS();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	PG_exception_stack = &local_sigjmp_buf;
+
 	for (;;)
 	{
 		bool		did;
@@ -155,6 +179,8 @@ cw_worker_main(Datum arg)
 
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
+		if (++sweeps % 64 == 1)
+			cw_task_sweep();
 		wait_ms = cw_task_next_due_ms();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -267,6 +293,7 @@ start_workers(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	for (int tries = 0; tries < 100; tries++)
 	{
+		pgstat_clear_backend_activity_snapshot();
 		rc = SPI_execute("SELECT pg_catalog.count(*)::int FROM pg_catalog.pg_stat_activity "
 						 "WHERE backend_type OPERATOR(pg_catalog.=) 'cyoda_wf worker' "
 						 "AND datid OPERATOR(pg_catalog.=) "

@@ -73,7 +73,7 @@ SELECT count(*) AS failures FROM cyoda_wf.audit
 SELECT cyoda_wf.retry_task(id) FROM cyoda_wf.task WHERE entity_id = 'a5000000-0000-0000-0000-000000000002';
 SELECT cyoda_wf.retry_task(id) FROM cyoda_wf.task WHERE entity_id = 'a5000000-0000-0000-0000-000000000002';
 UPDATE cyoda_wf.entity SET data = '{"fail_times": 0}' WHERE id = 'a5000000-0000-0000-0000-000000000002';
--- (the loopback save above queued a fresh task too: the entity is still in "new")
+-- (the loopback save above found book already queued from "new" and queued nothing)
 CALL cyoda_wf.run_tasks();
 SELECT state FROM cyoda_wf.entity WHERE id = 'a5000000-0000-0000-0000-000000000002';
 SELECT state, count(*) FROM cyoda_wf.task WHERE entity_id = 'a5000000-0000-0000-0000-000000000002'
