@@ -264,6 +264,7 @@ extern void cw_resolve_function(CwFunc *fn);
 extern JsonbValue *cw_jb_get(Jsonb *jb, const char *key);
 extern Jsonb *cw_jb_from_value(JsonbValue *v);
 extern char *cw_jb_text(JsonbValue *v);
+extern const char *cw_jbv_kind(JsonbValue *v);
 
 typedef struct CwJsonBuilder
 {

@@ -116,28 +116,6 @@ typedef struct EngineAccess
  * ------------------------------------------------------------------------
  */
 
-/* The JSON type of a value, with its article, for messages. */
-static const char *
-jbv_kind(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return "a boolean";
-		case jbvBinary:
-			if (JsonContainerIsScalar(v->val.binary.data))
-				return "a scalar";
-			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
-		default:
-			return "an unexpected value";
-	}
-}
 
 /* The JSON type of a whole jsonb document, with its article. */
 static const char *
@@ -146,7 +124,7 @@ jsonb_kind(Jsonb *jb)
 	JsonbValue	v;
 
 	if (JsonbExtractScalar(&jb->root, &v))
-		return jbv_kind(&v);
+		return cw_jbv_kind(&v);
 	return JB_ROOT_IS_ARRAY(jb) ? "an array" : "an object";
 }
 
@@ -484,7 +462,7 @@ static void
 pg_attribute_noreturn()
 def_type_error(DefCompile *cs, const char *field, const char *expected, JsonbValue *v)
 {
-	def_error(cs, NULL, "\"%s\" must be %s, not %s", field, expected, jbv_kind(v));
+	def_error(cs, NULL, "\"%s\" must be %s, not %s", field, expected, cw_jbv_kind(v));
 }
 
 /* Reject a key the format does not have. */
@@ -630,7 +608,7 @@ compile_processor(DefCompile *cs, JsonbValue *pv, CwProcessor *p)
 	DefaultKey	def;
 
 	if (!jbv_is_object(pv))
-		def_error(cs, NULL, "a processor must be an object, not %s", jbv_kind(pv));
+		def_error(cs, NULL, "a processor must be an object, not %s", cw_jbv_kind(pv));
 	c = pv->val.binary.data;
 
 	/* the name first, so every later message can use it */
@@ -738,7 +716,7 @@ compile_transition(DefCompile *cs, JsonbValue *tv, CwTransition *tr)
 	Jsonb	   *norm_procs = NULL;
 
 	if (!jbv_is_object(tv))
-		def_error(cs, NULL, "a transition must be an object, not %s", jbv_kind(tv));
+		def_error(cs, NULL, "a transition must be an object, not %s", cw_jbv_kind(tv));
 	c = tv->val.binary.data;
 
 	if (getKeyJsonValueFromContainer(c, "name", 4, &v) == NULL)
@@ -858,7 +836,7 @@ compile_state(DefCompile *cs, JsonbValue *sv, CwState *st)
 
 	if (!jbv_is_object(sv))
 		def_error(cs, "A state is an object such as {\"transitions\": [...]}.",
-				  "a state must be an object, not %s", jbv_kind(sv));
+				  "a state must be an object, not %s", cw_jbv_kind(sv));
 	st->ntransitions = 0;
 	st->transitions = NULL;
 
@@ -1351,7 +1329,7 @@ parse_import_body(Jsonb *body, const char *model, int32 version, ImportBody *ib)
 			int			m;
 
 			if (v.type != jbvString)
-				body_error(NULL, "\"importMode\" must be a string, not %s", jbv_kind(&v));
+				body_error(NULL, "\"importMode\" must be a string, not %s", cw_jbv_kind(&v));
 			for (m = 0; m < lengthof(import_mode_names); m++)
 				if (v.val.string.len == strlen(import_mode_names[m]) &&
 					pg_strncasecmp(v.val.string.val, import_mode_names[m],
@@ -1365,7 +1343,7 @@ parse_import_body(Jsonb *body, const char *model, int32 version, ImportBody *ib)
 		else if (jbv_str_eq(&k, "allowCycles"))
 		{
 			if (v.type != jbvBool)
-				body_error(NULL, "\"allowCycles\" must be a boolean, not %s", jbv_kind(&v));
+				body_error(NULL, "\"allowCycles\" must be a boolean, not %s", cw_jbv_kind(&v));
 			ib->allow_cycles = v.val.boolean;
 		}
 		else if (jbv_str_eq(&k, "workflows"))
@@ -1375,7 +1353,7 @@ parse_import_body(Jsonb *body, const char *model, int32 version, ImportBody *ib)
 			int			n;
 
 			if (!jbv_is_array(&v))
-				body_error(NULL, "\"workflows\" must be an array, not %s", jbv_kind(&v));
+				body_error(NULL, "\"workflows\" must be an array, not %s", cw_jbv_kind(&v));
 			n = JsonContainerSize(v.val.binary.data);
 			ib->nworkflows = n;
 			ib->workflows = palloc(sizeof(Jsonb *) * Max(n, 1));
@@ -1387,7 +1365,7 @@ parse_import_body(Jsonb *body, const char *model, int32 version, ImportBody *ib)
 		else if (jbv_str_eq(&k, "entityName"))
 		{
 			if (v.type != jbvString)
-				body_error(NULL, "\"entityName\" must be a string, not %s", jbv_kind(&v));
+				body_error(NULL, "\"entityName\" must be a string, not %s", cw_jbv_kind(&v));
 			if (!jbv_str_eq(&v, model))
 				body_error("Leave \"entityName\" out, or make it the model imported into.",
 						   "\"entityName\" \"%s\" differs from the model \"%s\"",
@@ -1398,7 +1376,7 @@ parse_import_body(Jsonb *body, const char *model, int32 version, ImportBody *ib)
 			int64		mv;
 
 			if (v.type != jbvNumeric)
-				body_error(NULL, "\"modelVersion\" must be an integer, not %s", jbv_kind(&v));
+				body_error(NULL, "\"modelVersion\" must be an integer, not %s", cw_jbv_kind(&v));
 			if (jbv_int64(&v, PG_INT32_MIN, PG_INT32_MAX, &mv) != 0 || mv != version)
 				body_error("Leave \"modelVersion\" out, or make it the model version imported into.",
 						   "\"modelVersion\" %s differs from the model version %d",

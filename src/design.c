@@ -206,26 +206,6 @@ design_issue(Design *d, bool error, const char *path, const char *fmt,...)
 		d->nerrors++;
 }
 
-/* The JSON type of a value, with its article, for messages. */
-static const char *
-kind_of(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return "a boolean";
-		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
-		default:
-			return "an unexpected value";
-	}
-}
 
 static bool
 is_object(JsonbValue *v)
@@ -320,7 +300,7 @@ design_name(Design *d, JsonbContainer *c, const char *key, const char *path,
 	}
 	if (v.type != jbvString)
 	{
-		design_issue(d, true, path, "%s must be a string, not %s", what, kind_of(&v));
+		design_issue(d, true, path, "%s must be a string, not %s", what, cw_jbv_kind(&v));
 		return NULL;
 	}
 	s = str_of(&v);
@@ -381,7 +361,7 @@ design_opt_string(Design *d, JsonbContainer *c, const char *key, const char *pat
 	if (v.type != jbvString)
 	{
 		design_issue(d, true, path_key(path, key), "\"%s\" must be a string, not %s",
-					 key, kind_of(&v));
+					 key, cw_jbv_kind(&v));
 		return NULL;
 	}
 	return str_of(&v);
@@ -509,7 +489,7 @@ design_adds(Design *d, DTransition *t, JsonbValue *v, const char *key, const cha
 				continue;
 			if (ev.type != jbvString)
 				design_issue(d, true, epath, "%s elements must be entity names, not %s",
-							 key, kind_of(&ev));
+							 key, cw_jbv_kind(&ev));
 			else
 			{
 				char	   *name = str_of(&ev);
@@ -522,7 +502,7 @@ design_adds(Design *d, DTransition *t, JsonbValue *v, const char *key, const cha
 	}
 	design_issue(d, true, path,
 				 "%s must be an entity name, \"None\" or a list of entity names, not %s",
-				 key, kind_of(v));
+				 key, cw_jbv_kind(v));
 }
 
 /*
@@ -548,7 +528,7 @@ design_function_ref(Design *d, DTransition *t, JsonbContainer *tc, const char *k
 	if (!is_object(&v))
 	{
 		design_issue(d, true, fpath, "\"%s\" must be an object with a \"name\", or null, not %s",
-					 key, kind_of(&v));
+					 key, cw_jbv_kind(&v));
 		return NULL;
 	}
 	c = v.val.binary.data;
@@ -591,7 +571,7 @@ design_state(Design *d, JsonbContainer *tc, const char *key, const char *path)
 		return pstrdup(DESIGN_INITIAL_STATE);
 	if (v.type != jbvString)
 	{
-		design_issue(d, true, spath, "%s must be a string, not %s", key, kind_of(&v));
+		design_issue(d, true, spath, "%s must be a string, not %s", key, cw_jbv_kind(&v));
 		return NULL;
 	}
 	if (v.val.string.len == 0)
@@ -614,7 +594,7 @@ design_transition(Design *d, DTransition *t, JsonbValue *tv)
 
 	if (!is_object(tv))
 	{
-		design_issue(d, true, t->path, "a transition must be an object, not %s", kind_of(tv));
+		design_issue(d, true, t->path, "a transition must be an object, not %s", cw_jbv_kind(tv));
 		return;
 	}
 	c = tv->val.binary.data;
@@ -636,7 +616,7 @@ design_transition(Design *d, DTransition *t, JsonbValue *tv)
 			design_issue(d, true, path_key(t->path, "transition_type"),
 						 "transition_type must be \"manual\" or \"automatic\", not %s",
 						 v.type == jbvString ? psprintf("\"%s\"", shown(str_of(&v))) :
-						 kind_of(&v));
+						 cw_jbv_kind(&v));
 	}
 	t->has_criteria = (get_key(c, "criteria", &v) != NULL && v.type != jbvNull);
 	t->criteria = design_function_ref(d, t, c, "criteria", t->path);
@@ -1079,7 +1059,7 @@ design_workflow(Design *d, DEntity *e, JsonbValue *wv, const char *wpath)
 	if (!is_object(wv))
 	{
 		design_issue(d, true, wpath, "entity_workflow must be an object or null, not %s",
-					 kind_of(wv));
+					 cw_jbv_kind(wv));
 		return;
 	}
 	c = wv->val.binary.data;
@@ -1094,7 +1074,7 @@ design_workflow(Design *d, DEntity *e, JsonbValue *wv, const char *wpath)
 					 "transitions is missing: a workflow is a list of transitions ([] for none)");
 	else if (!is_array(&v))
 		design_issue(d, true, path_key(wpath, "transitions"),
-					 "transitions must be an array, not %s", kind_of(&v));
+					 "transitions must be an array, not %s", cw_jbv_kind(&v));
 	else
 	{
 		JsonbIterator *it = JsonbIteratorInit(v.val.binary.data);
@@ -1173,7 +1153,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	e->path = p;
 	if (!is_object(ev))
 	{
-		design_issue(d, true, p, "an entity must be an object, not %s", kind_of(ev));
+		design_issue(d, true, p, "an entity must be an object, not %s", cw_jbv_kind(ev));
 		return;
 	}
 	c = ev->val.binary.data;
@@ -1206,7 +1186,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 					 DESIGN_TYPES_TEXT);
 	else if (v.type != jbvString)
 		design_issue(d, true, path_key(p, "entity_type"), "entity_type must be a string, not %s",
-					 kind_of(&v));
+					 cw_jbv_kind(&v));
 	else if ((e->type = design_type(str_of(&v))) == NULL)
 		design_issue(d, true, path_key(p, "entity_type"),
 					 "unknown entity_type \"%s\"; known types: %s",
@@ -1234,7 +1214,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 					 "entity_source is missing (API_REQUEST, SCHEDULED or ENTITY_EVENT)");
 	else if (v.type != jbvString)
 		design_issue(d, true, path_key(p, source_key), "%s must be a string, not %s",
-					 source_key, kind_of(&v));
+					 source_key, cw_jbv_kind(&v));
 	else
 	{
 		char	   *s = str_of(&v);
@@ -1262,7 +1242,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 		if (v.type != jbvString)
 			design_issue(d, true, path_key(p, "depends_on_entity"),
 						 "depends_on_entity must be an entity name or \"None\", not %s",
-						 kind_of(&v));
+						 cw_jbv_kind(&v));
 		else
 		{
 			char	   *dep = str_of(&v);
@@ -1284,7 +1264,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	{
 		if (v.type != jbvString || v.val.string.len == 0)
 			design_issue(d, true, path_key(p, "schedule"),
-						 "schedule must be cron text such as \"0 * * * *\", not %s", kind_of(&v));
+						 "schedule must be cron text such as \"0 * * * *\", not %s", cw_jbv_kind(&v));
 		else if (e->source == NULL || strcmp(e->source, "SCHEDULED") != 0)
 			design_issue(d, true, path_key(p, "schedule"),
 						 "schedule is only for entities whose entity_source is SCHEDULED");
@@ -1321,7 +1301,7 @@ design_check(Design *d, Jsonb *design, const char *function_schema)
 	{
 		if (v.type != jbvBool)
 			design_issue(d, false, "$.can_proceed", "can_proceed should be a boolean, not %s",
-						 kind_of(&v));
+						 cw_jbv_kind(&v));
 		else if (!v.val.boolean)
 			design_issue(d, false, "$.can_proceed",
 						 "can_proceed is false: the design is marked as not ready");
@@ -1335,7 +1315,7 @@ design_check(Design *d, Jsonb *design, const char *function_schema)
 	}
 	if (!is_array(&v))
 	{
-		design_issue(d, true, "$.entities", "entities must be an array, not %s", kind_of(&v));
+		design_issue(d, true, "$.entities", "entities must be an array, not %s", cw_jbv_kind(&v));
 		return;
 	}
 	if (JsonContainerSize(v.val.binary.data) == 0)

@@ -35,6 +35,29 @@ cw_jb_text(JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* The JSON type of a value, with its article, for messages ("an array"). */
+const char *
+cw_jbv_kind(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			if (JsonContainerIsScalar(v->val.binary.data))
+				return "a scalar";
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "an unexpected value";
+	}
+}
+
 /* Start building a JSON object. */
 void
 cw_jbb_begin(CwJsonBuilder *b)
