@@ -33,3 +33,6 @@ install-python:
 	$(MKDIR_P) '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf'
 	$(INSTALL_DATA) python/cyoda_wf/*.py '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf/'
 .PHONY: install-python
+
+# Every object depends on the shared headers (PGXS does not track them).
+$(OBJS): $(wildcard src/*.h)

@@ -106,8 +106,7 @@ typedef struct CwWorkflow
 	CwCondition *criterion;		/* workflow selection; NULL matches all */
 	int			initial_state;
 	int			nstates;
-	CwState    *states;
-	struct HTAB *state_index;	/* name -> index */
+	CwState    *states;			/* in jsonb key order: see cw_state_index */
 	Oid			owner;			/* role processes and criteria run as */
 	const char *function_schema;
 	bool		has_schedules;	/* some transition has a schedule (timers) */

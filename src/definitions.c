@@ -62,12 +62,6 @@ static const char *const default_workflow_json =
 #define IMPORT_MODES	"MERGE, REPLACE, ACTIVATE"
 #define FORMAT_VERSIONS "1.0, 1.1, 1.2, 1.3"
 
-/* state_index entry: keyed by a pointer to the state name held in the workflow */
-typedef struct StateIndexEntry
-{
-	const char *name;			/* hash key */
-	int			index;
-} StateIndexEntry;
 
 /*
  * Where the compiler is in a definition, for error messages; positions are
@@ -340,53 +334,47 @@ find_duplicate(const char **names, int n)
 }
 
 /* ------------------------------------------------------------------------
- * State index: a dynahash keyed by pointers to the names held in the
- * workflow, hashed and compared as strings (no fixed-size key buffers).
+ * State lookup.  States are compiled in the order jsonb keeps the keys of
+ * "states": by length, then bytewise.  A binary search in that order finds
+ * a state in O(log n) with no index to build or keep.
  * ------------------------------------------------------------------------
  */
 
-/* Hash of the string a key pointer points to. */
-static uint32
-state_name_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, (int) strlen(s));
-}
-
-/* dynahash match function: 0 when the two names are equal. */
+/* jsonb's key order: shorter first, then bytewise. */
 static int
-state_name_match(const void *key1, const void *key2, Size keysize)
+state_key_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
 }
 
-/* Create an empty state index for nstates states in cxt. */
-static HTAB *
-state_index_create(int nstates, MemoryContext cxt)
-{
-	HASHCTL		ctl;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(const char *);
-	ctl.entrysize = sizeof(StateIndexEntry);
-	ctl.hash = state_name_hash;
-	ctl.match = state_name_match;
-	ctl.hcxt = cxt;
-	return hash_create("cyoda_wf state index", Max(nstates, 8), &ctl,
-					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-}
-
-/* Index of the named state in wf, or -1; O(1). */
+/* Index of the named state in wf, or -1. */
 int
 cw_state_index(CwWorkflow *wf, const char *state)
 {
-	StateIndexEntry *e;
+	int			lo = 0,
+				hi;
+	size_t		len;
 
-	if (wf == NULL || wf->state_index == NULL || state == NULL)
+	if (wf == NULL || state == NULL)
 		return -1;
-	e = hash_search(wf->state_index, &state, HASH_FIND, NULL);
-	return e ? e->index : -1;
+	len = strlen(state);
+	hi = wf->nstates - 1;
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		const char *name = wf->states[mid].name;
+		int			c = state_key_cmp(name, strlen(name), state, len);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
 }
 
 /* ------------------------------------------------------------------------
@@ -911,21 +899,17 @@ compile_states(DefCompile *cs, JsonbValue *statesv)
 
 	wf->nstates = n;
 	wf->states = MemoryContextAllocZero(cs->cxt, sizeof(CwState) * n);
-	wf->state_index = state_index_create(n, cs->cxt);
 	values = palloc(sizeof(JsonbValue) * n);
 
 	it = object_iter(c);
 	for (i = 0; object_next(&it, &k, &v); i++)
 	{
-		StateIndexEntry *e;
-		bool		found;
-
 		wf->states[i].name = def_name(cs, "state name", &k, cs->cxt);
 		values[i] = v;
-		e = hash_search(wf->state_index, &wf->states[i].name, HASH_ENTER, &found);
-		if (found)				/* cannot happen: jsonb keys are unique */
-			def_error(cs, NULL, "duplicate state name \"%s\"", wf->states[i].name);
-		e->index = i;
+		/* jsonb keeps keys unique and ordered: cw_state_index relies on it */
+		if (i > 0 && state_key_cmp(wf->states[i - 1].name, strlen(wf->states[i - 1].name),
+								   wf->states[i].name, strlen(wf->states[i].name)) >= 0)
+			elog(ERROR, "state names of workflow are not in jsonb key order");
 	}
 
 	norm = palloc(sizeof(Jsonb *) * n);

@@ -1,0 +1,1713 @@
+/*-------------------------------------------------------------------------
+ * search.c
+ *		cyoda_wf.search: a Cyoda condition translated into one SQL query.
+ *
+ * search(model, model_version, condition, point_in_time) validates the
+ * condition with cw_condition_compile (so every 22023 error is the one a
+ * workflow criterion would raise; function criteria are refused), then
+ * walks the condition JSON and writes a single parameterized SELECT over
+ * cyoda_wf.entity, or, with a point_in_time, over the latest version row of
+ * each entity at that time.  Every value taken from the condition travels
+ * as a $n parameter (json names as text, paths as text[] read with #>);
+ * nothing the caller wrote is spliced into the SQL text.  The query text
+ * depends only on the condition's shape, so its saved plan is reused by
+ * later searches of the same shape.  It runs through SPI as the engine
+ * owner, like the other entity-service functions.  search_sql() returns
+ * the same SQL with the parameters written as literals, to EXPLAIN it.
+ *
+ * The SQL reproduces conditions.c exactly (see its header for the rules):
+ * the null rule (a missing or JSON-null field matches no operator but
+ * IS_NULL, negative ones included), numbers compared as numbers whether
+ * written 30 or "30" (any spelling conditions.c reads as a number, e.g.
+ * "30.0" or "3e1"), "true"/"false" compared with booleans, byte-wise text
+ * order (COLLATE "C"), LIKE and MATCHES_PATTERN on the whole value,
+ * lower() for the case-insensitive operators, [*] as "some element", and
+ * conditions.c's path walk (a [N] step only enters arrays, a .N step
+ * enters an array or an object).  Each generated predicate is a boolean
+ * that is never NULL, so NOT groups negate it exactly.
+ *
+ * Index use (entity_data_idx is GIN jsonb_path_ops on data; the btree is
+ * (model, model_version, state)):
+ *	- every search filters model = $1 AND model_version = $2;
+ *	- EQUALS on a data path made of names and [*] steps, whose operand is a
+ *	  string that is not a number, a boolean, an object or an array, adds
+ *	  data @> {"path": value} ([*] becomes an array; for true / "true"
+ *	  both spellings, ORed).  It only narrows the rows; the exact predicate
+ *	  is still applied.  Numeric operands cannot use it: "30.0" and "3e1"
+ *	  equal 30 too, and no finite set of containment documents covers every
+ *	  spelling of a number;
+ *	- lifecycle state / previousTransition EQUALS a string becomes
+ *	  column = $n (state: the btree);
+ *	- lifecycle id EQUALS a canonical uuid becomes id = $n (primary key).
+ * Everything else is evaluated row by row on what those select.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+
+#include <ctype.h>
+#include <limits.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(search_entities);
+PG_FUNCTION_INFO_V1(search_sql);
+
+/* Must match conditions.c: longest string read as a number. */
+#define SEARCH_NUMERIC_TEXT_MAX 1000
+
+/* Rows fetched from the cursor at a time. */
+#define SEARCH_FETCH 1000
+
+/* Saved plans kept per backend, by query text (least recently used goes). */
+#define SEARCH_PLAN_CACHE 64
+
+/*
+ * The SQL spelling of conditions.c's looks_numeric(): JSON number syntax
+ * (also ".5" and "5."), an exponent of at most 1000, at most 1000 bytes.
+ * Written without backslashes so standard_conforming_strings cannot matter.
+ */
+#define SQL_NUMERIC_RE \
+	"'^-?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?0*([0-9]{1,3}|1000))?$'"
+
+/* The operators, as conditions.c defines them. */
+typedef enum OpBase
+{
+	OPB_EQ,
+	OPB_GT,
+	OPB_GE,
+	OPB_LT,
+	OPB_LE,
+	OPB_CONTAINS,
+	OPB_STARTS,
+	OPB_ENDS,
+	OPB_LIKE,
+	OPB_REGEX,
+	OPB_IS_NULL,
+	OPB_NOT_NULL,
+	OPB_BETWEEN,
+	OPB_BETWEEN_INCL
+} OpBase;
+
+typedef struct OpInfo
+{
+	const char *name;
+	OpBase		base;
+	bool		negate;
+	bool		icase;
+} OpInfo;
+
+static const OpInfo search_ops[] = {
+	{"EQUALS", OPB_EQ, false, false},
+	{"NOT_EQUAL", OPB_EQ, true, false},
+	{"GREATER_THAN", OPB_GT, false, false},
+	{"GREATER_OR_EQUAL", OPB_GE, false, false},
+	{"LESS_THAN", OPB_LT, false, false},
+	{"LESS_OR_EQUAL", OPB_LE, false, false},
+	{"CONTAINS", OPB_CONTAINS, false, false},
+	{"NOT_CONTAINS", OPB_CONTAINS, true, false},
+	{"STARTS_WITH", OPB_STARTS, false, false},
+	{"NOT_STARTS_WITH", OPB_STARTS, true, false},
+	{"ENDS_WITH", OPB_ENDS, false, false},
+	{"NOT_ENDS_WITH", OPB_ENDS, true, false},
+	{"LIKE", OPB_LIKE, false, false},
+	{"IS_NULL", OPB_IS_NULL, false, false},
+	{"NOT_NULL", OPB_NOT_NULL, false, false},
+	{"BETWEEN", OPB_BETWEEN, false, false},
+	{"BETWEEN_INCLUSIVE", OPB_BETWEEN_INCL, false, false},
+	{"MATCHES_PATTERN", OPB_REGEX, false, false},
+	{"IEQUALS", OPB_EQ, false, true},
+	{"INOT_EQUAL", OPB_EQ, true, true},
+	{"ICONTAINS", OPB_CONTAINS, false, true},
+	{"INOT_CONTAINS", OPB_CONTAINS, true, true},
+	{"ISTARTS_WITH", OPB_STARTS, false, true},
+	{"INOT_STARTS_WITH", OPB_STARTS, true, true},
+	{"IENDS_WITH", OPB_ENDS, false, true},
+	{"INOT_ENDS_WITH", OPB_ENDS, true, true}
+};
+
+/* One step of a jsonPath, as conditions.c parses it. */
+typedef enum StepKind
+{
+	ST_KEY,						/* .name or ['name'] */
+	ST_INDEX,					/* [N] */
+	ST_ANY						/* [*] */
+} StepKind;
+
+typedef struct Step
+{
+	StepKind	kind;
+	char	   *key;
+	int			keylen;
+	int			index;			/* ST_INDEX; for ST_KEY the array index a
+								 * digits-only .N step means, or -1 */
+} Step;
+
+typedef struct Path
+{
+	int			n;
+	Step	   *steps;
+} Path;
+
+/* An operand, in every form the SQL needs; parameters made on first use. */
+typedef enum OperandKind
+{
+	OV_STRING,
+	OV_NUMBER,
+	OV_BOOL,
+	OV_CONTAINER
+} OperandKind;
+
+typedef struct Operand
+{
+	OperandKind kind;
+	char	   *text;			/* string, number as numeric_out, true/false */
+	int			textlen;
+	Numeric		num;			/* numeric reading (30 or "30"), or NULL */
+	int			boolval;		/* 1/0 for true/"true"/false/"false", else -1 */
+	char	   *lower;			/* lower-cased text (case-insensitive ops) */
+	Jsonb	   *container;		/* OV_CONTAINER */
+	char	   *p_text;
+	char	   *p_num;
+	char	   *p_bool;
+	char	   *p_lower;
+	char	   *p_json;
+} Operand;
+
+/* The query being written and its parameters. */
+typedef struct SqlQuery
+{
+	StringInfoData sql;
+	bool		inline_params;	/* search_sql: literals instead of $n */
+	int			nparams;
+	int			maxparams;
+	Oid		   *types;
+	Datum	   *values;
+	int			nalias;			/* x1, x2, ... of jsonb_array_elements */
+} SqlQuery;
+
+/*
+ * A field a condition tests: jsonb (j) with its text form (t, what #>> '{}'
+ * gives: a string unquoted, a number or boolean as written), or a text
+ * lifecycle column (j NULL, t the column).
+ */
+typedef struct Field
+{
+	const char *j;
+	const char *t;
+} Field;
+
+/*
+ * A saved plan of a generated query.  The query text depends only on the
+ * condition's shape (values are parameters), so repeated searches with new
+ * values reuse it; the plan cache still plans custom plans with the values
+ * as long as that pays, as for any prepared statement.
+ */
+typedef struct SearchPlan
+{
+	char	   *sql;
+	int			nargs;
+	Oid		   *types;
+	SPIPlanPtr	plan;
+	uint64		last_used;
+} SearchPlan;
+
+static SearchPlan search_plans[SEARCH_PLAN_CACHE];
+static int	search_nplans = 0;
+static uint64 search_clock = 0;
+static MemoryContext search_plan_cxt = NULL;
+
+static void gen_node(SqlQuery *q, StringInfo out, JsonbValue *node);
+
+/* ----------------------------------------------------------------
+ * Parameters
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Add a parameter and return how the SQL refers to it: "$n", or for
+ * search_sql a quoted literal with a cast (debug text only).
+ */
+static char *
+q_param(SqlQuery *q, Oid type, Datum value)
+{
+	if (q->inline_params)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		getTypeOutputInfo(type, &outfn, &isvarlena);
+		return psprintf("%s::%s",
+						quote_literal_cstr(OidOutputFunctionCall(outfn, value)),
+						format_type_be(type));
+	}
+	if (q->nparams == q->maxparams)
+	{
+		q->maxparams = Max(16, q->maxparams * 2);
+		if (q->types == NULL)
+		{
+			q->types = palloc(q->maxparams * sizeof(Oid));
+			q->values = palloc(q->maxparams * sizeof(Datum));
+		}
+		else
+		{
+			q->types = repalloc(q->types, q->maxparams * sizeof(Oid));
+			q->values = repalloc(q->values, q->maxparams * sizeof(Datum));
+		}
+	}
+	q->types[q->nparams] = type;
+	q->values[q->nparams] = value;
+	q->nparams++;
+	return psprintf("$%d", q->nparams);
+}
+
+static char *
+q_text(SqlQuery *q, const char *s, int len)
+{
+	return q_param(q, TEXTOID, PointerGetDatum(cstring_to_text_with_len(s, len)));
+}
+
+static char *
+op_text(SqlQuery *q, Operand *v)
+{
+	if (v->p_text == NULL)
+		v->p_text = q_text(q, v->text, v->textlen);
+	return v->p_text;
+}
+
+static char *
+op_lower(SqlQuery *q, Operand *v)
+{
+	if (v->p_lower == NULL)
+		v->p_lower = q_text(q, v->lower, strlen(v->lower));
+	return v->p_lower;
+}
+
+static char *
+op_num(SqlQuery *q, Operand *v)
+{
+	if (v->p_num == NULL)
+		v->p_num = q_param(q, NUMERICOID, NumericGetDatum(v->num));
+	return v->p_num;
+}
+
+static char *
+op_bool(SqlQuery *q, Operand *v)
+{
+	if (v->p_bool == NULL)
+		v->p_bool = q_param(q, BOOLOID, BoolGetDatum(v->boolval == 1));
+	return v->p_bool;
+}
+
+static char *
+op_json(SqlQuery *q, Operand *v)
+{
+	if (v->p_json == NULL)
+		v->p_json = q_param(q, JSONBOID, JsonbPGetDatum(v->container));
+	return v->p_json;
+}
+
+/* ----------------------------------------------------------------
+ * Reading the (already validated) condition JSON
+ * ----------------------------------------------------------------
+ */
+
+/* Object member lookup; false when absent. */
+static bool
+get_key(JsonbContainer *obj, const char *key, JsonbValue *out)
+{
+	return getKeyJsonValueFromContainer(obj, key, strlen(key), out) != NULL;
+}
+
+/* Case-insensitive comparison of a JSON string with a C string. */
+static bool
+jstr_ieq(JsonbValue *v, const char *s)
+{
+	int			len = strlen(s);
+
+	return v->type == jbvString && v->val.string.len == len &&
+		pg_strncasecmp(v->val.string.val, s, len) == 0;
+}
+
+static void
+pg_attribute_noreturn()
+not_validated(const char *what)
+{
+	elog(ERROR, "search: unexpected condition (%s) after validation", what);
+	pg_unreachable();
+}
+
+/* conditions.c looks_numeric(), kept identical. */
+static bool
+looks_numeric(const char *s, int len)
+{
+	int			i = 0;
+	int			digits = 0;
+
+	if (len <= 0 || len > SEARCH_NUMERIC_TEXT_MAX)
+		return false;
+	if (s[i] == '-')
+		i++;
+	while (i < len && isdigit((unsigned char) s[i]))
+		i++, digits++;
+	if (i < len && s[i] == '.')
+	{
+		i++;
+		while (i < len && isdigit((unsigned char) s[i]))
+			i++, digits++;
+	}
+	if (digits == 0)
+		return false;
+	if (i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		int			exp = 0;
+		int			edigits = 0;
+
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		while (i < len && isdigit((unsigned char) s[i]))
+		{
+			exp = exp * 10 + (s[i] - '0');
+			if (exp > 1000)
+				return false;
+			i++, edigits++;
+		}
+		if (edigits == 0)
+			return false;
+	}
+	return i == len;
+}
+
+/* 1 for "true", 0 for "false", else -1. */
+static int
+text_bool(const char *s, int len)
+{
+	if (len == 4 && memcmp(s, "true", 4) == 0)
+		return 1;
+	if (len == 5 && memcmp(s, "false", 5) == 0)
+		return 0;
+	return -1;
+}
+
+/* An operand (anything but null), as conditions.c's build_value sees it. */
+static void
+read_operand(JsonbValue *v, bool icase, Operand *out)
+{
+	memset(out, 0, sizeof(Operand));
+	out->boolval = -1;
+	switch (v->type)
+	{
+		case jbvString:
+			out->kind = OV_STRING;
+			out->textlen = v->val.string.len;
+			out->text = pnstrdup(v->val.string.val, out->textlen);
+			if (looks_numeric(out->text, out->textlen))
+				out->num = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+															   CStringGetDatum(out->text),
+															   ObjectIdGetDatum(InvalidOid),
+															   Int32GetDatum(-1)));
+			out->boolval = text_bool(out->text, out->textlen);
+			break;
+		case jbvNumeric:
+			out->kind = OV_NUMBER;
+			out->num = v->val.numeric;
+			out->text = DatumGetCString(DirectFunctionCall1(numeric_out,
+															NumericGetDatum(out->num)));
+			out->textlen = strlen(out->text);
+			break;
+		case jbvBool:
+			out->kind = OV_BOOL;
+			out->boolval = v->val.boolean ? 1 : 0;
+			out->text = v->val.boolean ? "true" : "false";
+			out->textlen = strlen(out->text);
+			break;
+		case jbvBinary:
+			out->kind = OV_CONTAINER;
+			out->container = JsonbValueToJsonb(v);
+			break;
+		default:
+			not_validated("operand type");
+	}
+	if (icase && out->text)
+		out->lower = str_tolower(out->text, out->textlen, DEFAULT_COLLATION_OID);
+}
+
+/* conditions.c parse_path(), kept identical (errors were raised there). */
+static void
+read_path(JsonbValue *pv, Path *path)
+{
+	const char *p;
+	int			len;
+	int			i = 0;
+	int			cap = 8;
+	bool		implicit_name = false;
+
+	if (pv->type != jbvString || pv->val.string.len == 0)
+		not_validated("jsonPath");
+	p = pv->val.string.val;
+	len = pv->val.string.len;
+	path->steps = palloc(cap * sizeof(Step));
+	path->n = 0;
+	if (p[0] == '$')
+		i = 1;
+	else if (p[0] != '.' && p[0] != '[')
+		implicit_name = true;
+
+	while (i < len || implicit_name)
+	{
+		Step		step;
+
+		memset(&step, 0, sizeof(step));
+		step.index = -1;
+		if (implicit_name || p[i] == '.')
+		{
+			int			start;
+
+			if (!implicit_name)
+				i++;
+			implicit_name = false;
+			start = i;
+			while (i < len && p[i] != '.' && p[i] != '[')
+				i++;
+			if (i == start)
+				not_validated("jsonPath name");
+			step.kind = ST_KEY;
+			step.keylen = i - start;
+			step.key = pnstrdup(p + start, step.keylen);
+			if (step.keylen <= 9)
+			{
+				int			k;
+
+				for (k = 0; k < step.keylen; k++)
+					if (!isdigit((unsigned char) step.key[k]))
+						break;
+				if (k == step.keylen)
+					step.index = atoi(step.key);
+			}
+		}
+		else if (p[i] == '[')
+		{
+			i++;
+			if (i < len && (p[i] == '\'' || p[i] == '"'))
+			{
+				char		qc = p[i++];
+				StringInfoData name;
+
+				initStringInfo(&name);
+				while (i < len && p[i] != qc)
+				{
+					if (p[i] == '\\' && i + 1 < len)
+						i++;
+					appendStringInfoChar(&name, p[i]);
+					i++;
+				}
+				if (i >= len || i + 1 >= len || p[i + 1] != ']')
+					not_validated("jsonPath quoted name");
+				i += 2;
+				step.kind = ST_KEY;
+				step.keylen = name.len;
+				step.key = name.data;
+			}
+			else if (i + 1 < len && p[i] == '*' && p[i + 1] == ']')
+			{
+				i += 2;
+				step.kind = ST_ANY;
+			}
+			else if (i < len && isdigit((unsigned char) p[i]))
+			{
+				int64		n = 0;
+
+				while (i < len && isdigit((unsigned char) p[i]))
+				{
+					n = n * 10 + (p[i] - '0');
+					if (n > INT_MAX)
+						not_validated("jsonPath index");
+					i++;
+				}
+				if (i >= len || p[i] != ']')
+					not_validated("jsonPath index");
+				i++;
+				step.kind = ST_INDEX;
+				step.index = (int) n;
+			}
+			else
+				not_validated("jsonPath bracket");
+		}
+		else
+			not_validated("jsonPath character");
+
+		if (path->n == cap)
+		{
+			cap *= 2;
+			path->steps = repalloc(path->steps, cap * sizeof(Step));
+		}
+		path->steps[path->n++] = step;
+	}
+}
+
+/* The operator of a simple or lifecycle condition (three spellings). */
+static const OpInfo *
+read_operator(JsonbContainer *obj)
+{
+	static const char *const keys[] = {"operatorType", "operator", "operation"};
+	JsonbValue	ov;
+
+	for (int k = 0; k < lengthof(keys); k++)
+	{
+		if (!get_key(obj, keys[k], &ov))
+			continue;
+		for (int i = 0; i < lengthof(search_ops); i++)
+			if (jstr_ieq(&ov, search_ops[i].name))
+				return &search_ops[i];
+		not_validated("operator");
+	}
+	not_validated("operator missing");
+}
+
+/* The operand(s) of a simple condition on data or a text lifecycle field. */
+static void
+read_operands(JsonbContainer *obj, const OpInfo *op, Operand *val, Operand *hi)
+{
+	JsonbValue	vv;
+
+	if (op->base == OPB_IS_NULL || op->base == OPB_NOT_NULL)
+		return;
+	if (!get_key(obj, "value", &vv) || vv.type == jbvNull)
+		not_validated("value");
+	if (op->base == OPB_BETWEEN || op->base == OPB_BETWEEN_INCL)
+	{
+		if (vv.type != jbvBinary || !JsonContainerIsArray(vv.val.binary.data) ||
+			JsonContainerSize(vv.val.binary.data) != 2)
+			not_validated("BETWEEN bounds");
+		read_operand(getIthJsonbValueFromContainer(vv.val.binary.data, 0), false, val);
+		read_operand(getIthJsonbValueFromContainer(vv.val.binary.data, 1), false, hi);
+		return;
+	}
+	read_operand(&vv, op->icase, val);
+}
+
+/* ----------------------------------------------------------------
+ * SQL for one field
+ * ----------------------------------------------------------------
+ */
+
+/* Whether a name step may be read as an array index by #> but not here. */
+static bool
+key_needs_object(const Step *s)
+{
+	if (s->kind != ST_KEY || s->index >= 0)
+		return false;
+	for (int i = 0; i < s->keylen; i++)
+		if (isdigit((unsigned char) s->key[i]))
+			return true;
+	return false;
+}
+
+/* A text[] parameter holding steps [from, to) as #> reads them. */
+static char *
+path_param(SqlQuery *q, const Path *path, int from, int to)
+{
+	int			n = to - from;
+	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
+
+	for (int k = from; k < to; k++)
+	{
+		const Step *s = &path->steps[k];
+
+		if (s->kind == ST_KEY)
+			elems[k - from] = PointerGetDatum(cstring_to_text_with_len(s->key, s->keylen));
+		else
+			elems[k - from] = CStringGetTextDatum(psprintf("%d", s->index));
+	}
+	return q_param(q, TEXTARRAYOID,
+				   PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
+												   TYPALIGN_INT)));
+}
+
+/*
+ * The jsonb at steps [from, to) of path below base (no [*] among them), NULL
+ * when nothing is there.  #> walks like conditions.c except that it also
+ * reads a [N] step as a key of an object and a name such as "-1" as an
+ * index of an array: such steps get a jsonb_typeof guard.
+ */
+static char *
+path_value(SqlQuery *q, const char *base, const Path *path, int from, int to)
+{
+	StringInfoData guards;
+	char	   *value;
+
+	if (from == to)
+		return pstrdup(base);
+	/* one name: -> reads objects only, as conditions.c does for it */
+	if (to - from == 1 && path->steps[from].kind == ST_KEY &&
+		path->steps[from].index < 0)
+		return psprintf("(%s -> %s)", base,
+						q_text(q, path->steps[from].key, path->steps[from].keylen));
+	value = psprintf("(%s #> %s)", base, path_param(q, path, from, to));
+	initStringInfo(&guards);
+	for (int k = from; k < to; k++)
+	{
+		const Step *s = &path->steps[k];
+		const char *need = s->kind == ST_INDEX ? "array" :
+			key_needs_object(s) ? "object" : NULL;
+		char	   *prefix;
+
+		if (need == NULL)
+			continue;
+		prefix = (k == from) ? pstrdup(base) :
+			psprintf("(%s #> %s)", base, path_param(q, path, from, k));
+		appendStringInfo(&guards, "%sjsonb_typeof(%s) = '%s'",
+						 guards.len ? " AND " : "", prefix, need);
+	}
+	if (guards.len == 0)
+		return value;
+	return psprintf("(CASE WHEN %s THEN %s END)", guards.data, value);
+}
+
+/* A jsonb field given by an expression. */
+static Field
+jsonb_field(const char *j)
+{
+	Field		f;
+
+	f.j = j;
+	f.t = psprintf("(%s #>> '{}')", j);
+	return f;
+}
+
+/* path_value() as a Field: a single name reads its text with ->>. */
+static Field
+path_field(SqlQuery *q, const char *base, const Path *path, int from, int to)
+{
+	Field		f;
+
+	if (to - from == 1 && path->steps[from].kind == ST_KEY &&
+		path->steps[from].index < 0)
+	{
+		char	   *k = q_text(q, path->steps[from].key, path->steps[from].keylen);
+
+		f.j = psprintf("(%s -> %s)", base, k);
+		f.t = psprintf("(%s ->> %s)", base, k);
+		return f;
+	}
+	return jsonb_field(path_value(q, base, path, from, to));
+}
+
+/* The SQL test of conditions.c's looks_numeric() on a text expression. */
+static char *
+sql_is_numeric(const char *s)
+{
+	return psprintf("(octet_length(%s) <= %d AND %s COLLATE \"C\" ~ " SQL_NUMERIC_RE ")",
+					s, SEARCH_NUMERIC_TEXT_MAX, s);
+}
+
+/* One comparison of a field with an operand: value_compare() then op. */
+typedef struct CmpTest
+{
+	Operand    *v;
+	const char *op;				/* SQL comparison operator */
+} CmpTest;
+
+/*
+ * The test of a string field's text s against one operand (conditions.c
+ * value_compare on a string): as numbers when both read as numbers, as
+ * booleans when both are true/false, else byte-wise when the operand is a
+ * string.  NULL when it can never hold.
+ */
+static char *
+cmp_string_branch(SqlQuery *q, const char *s, CmpTest *t, bool icase)
+{
+	Operand    *v = t->v;
+	StringInfoData str;
+	bool		cases = v->num != NULL || v->boolval >= 0;
+
+	if (!cases && v->kind != OV_STRING)
+		return NULL;
+	initStringInfo(&str);
+	appendStringInfoChar(&str, '(');
+	if (cases)
+	{
+		appendStringInfoString(&str, "CASE");
+		if (v->num != NULL)
+			appendStringInfo(&str, " WHEN %s THEN (%s)::numeric %s %s",
+							 sql_is_numeric(s), s, t->op, op_num(q, v));
+		if (v->boolval >= 0)
+			appendStringInfo(&str, " WHEN %s IN ('true', 'false') THEN (%s = 'true') %s %s",
+							 s, s, t->op, op_bool(q, v));
+		appendStringInfoString(&str, " ELSE ");
+	}
+	if (v->kind == OV_STRING && icase)
+		appendStringInfo(&str, "lower(%s) COLLATE \"C\" %s %s", s, t->op, op_lower(q, v));
+	else if (v->kind == OV_STRING)
+		appendStringInfo(&str, "%s COLLATE \"C\" %s %s", s, t->op, op_text(q, v));
+	else
+		appendStringInfoString(&str, "false");
+	if (cases)
+		appendStringInfoString(&str, " END");
+	appendStringInfoChar(&str, ')');
+	return str.data;
+}
+
+/*
+ * Append "the field compares with every operand of tests[] and each
+ * comparison satisfies its op" (one test, or BETWEEN's two) as a boolean
+ * that is never NULL, false for a missing or null field: the SQL form of
+ * conditions.c's value_compare().  f is jsonb, or text when is_text
+ * (lifecycle fields).  icase only for EQUALS.  The field is read once per
+ * JSON type, not once per test.
+ */
+static void
+gen_cmp_tests(SqlQuery *q, StringInfo out, Field fld, CmpTest *tests,
+			  int ntests, bool icase)
+{
+	const char *f = fld.j;
+	const char *s = fld.t;
+	bool		is_text = (f == NULL);
+	StringInfoData num,
+				bln,
+				str,
+				cont;
+	bool		has_num = true,
+				has_bool = true,
+				has_str = true,
+				has_cont = true;
+
+	initStringInfo(&num);
+	initStringInfo(&bln);
+	initStringInfo(&str);
+	initStringInfo(&cont);
+	for (int i = 0; i < ntests; i++)
+	{
+		CmpTest    *t = &tests[i];
+		const char *and = i > 0 ? " AND " : "";
+		char	   *sb;
+
+		if (t->v->num == NULL)
+			has_num = false;
+		else
+			appendStringInfo(&num, "%s(%s)::numeric %s %s", and, f, t->op, op_num(q, t->v));
+		if (t->v->boolval < 0)
+			has_bool = false;
+		else
+			appendStringInfo(&bln, "%s(%s)::boolean %s %s", and, f, t->op, op_bool(q, t->v));
+		if ((sb = cmp_string_branch(q, s, t, icase)) == NULL)
+			has_str = false;
+		else
+			appendStringInfo(&str, "%s%s", and, sb);
+		if (t->v->kind != OV_CONTAINER)
+			has_cont = false;
+		else
+			appendStringInfo(&cont, "%s%s %s %s", and, f, t->op, op_json(q, t->v));
+	}
+
+	if (is_text)
+	{
+		if (has_str)
+			appendStringInfo(out, "COALESCE(%s, false)", str.data);
+		else
+			appendStringInfoString(out, "false");
+		return;
+	}
+	if (!has_num && !has_bool && !has_str && !has_cont)
+	{
+		appendStringInfoString(out, "false");
+		return;
+	}
+	appendStringInfo(out, "(CASE jsonb_typeof(%s)", f);
+	if (has_num)
+		appendStringInfo(out, " WHEN 'number' THEN %s", num.data);
+	if (has_bool)
+		appendStringInfo(out, " WHEN 'boolean' THEN %s", bln.data);
+	if (has_str)
+		appendStringInfo(out, " WHEN 'string' THEN %s", str.data);
+	if (has_cont)
+		appendStringInfo(out, " WHEN 'object' THEN %s WHEN 'array' THEN %s",
+						 cont.data, cont.data);
+	appendStringInfoString(out, " ELSE false END)");
+}
+
+/* gen_cmp_tests() with a single test. */
+static void
+gen_cmp(SqlQuery *q, StringInfo out, Field fld, Operand *v, const char *op,
+		bool icase)
+{
+	CmpTest		t;
+
+	t.v = v;
+	t.op = op;
+	gen_cmp_tests(q, out, fld, &t, 1, icase);
+}
+
+/* A LIKE pattern of conditions.c (\ escapes, trailing \ literal) for SQL LIKE. */
+static char *
+sql_like_pattern(const char *p, int len)
+{
+	StringInfoData buf;
+	int			i = 0;
+
+	initStringInfo(&buf);
+	while (i < len)
+	{
+		int			clen;
+
+		if (p[i] == '%' || p[i] == '_')
+		{
+			appendStringInfoChar(&buf, p[i]);
+			i++;
+			continue;
+		}
+		if (p[i] == '\\' && i + 1 < len)
+			i++;				/* escaped character is literal */
+		clen = Min(pg_mblen(p + i), len - i);
+		if (clen == 1 && (p[i] == '%' || p[i] == '_' || p[i] == '\\'))
+			appendStringInfoChar(&buf, '\\');
+		appendBinaryStringInfo(&buf, p + i, clen);
+		i += clen;
+	}
+	return buf.data;
+}
+
+/*
+ * MATCHES_PATTERN's regex anchored to the whole value exactly as
+ * conditions.c compile_regex() does: ^(?:pattern)$ after any leading
+ * "***:" director or (?flags) options.
+ */
+static char *
+sql_anchored_regex(const char *p, int len)
+{
+	StringInfoData buf;
+	int			prefix = 0;
+	bool		expanded = false;
+
+	if (len >= 4 && strncmp(p, "***", 3) == 0 && p[3] == ':')
+		prefix = 4;
+	if (len - prefix >= 3 && p[prefix] == '(' && p[prefix + 1] == '?' &&
+		isalpha((unsigned char) p[prefix + 2]))
+	{
+		int			j = prefix + 2;
+
+		while (j < len && isalpha((unsigned char) p[j]))
+		{
+			if (p[j] == 'x')
+				expanded = true;
+			j++;
+		}
+		if (j < len && p[j] == ')')
+			prefix = j + 1;
+	}
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, p, prefix);
+	appendStringInfoString(&buf, "^(?:");
+	appendBinaryStringInfo(&buf, p + prefix, len - prefix);
+	appendStringInfoString(&buf, expanded ? "\n)$" : ")$");
+	return buf.data;
+}
+
+/* The text operators on a text expression t that is not NULL. */
+static char *
+text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
+{
+	const char *operand = op->icase ? op_lower(q, v) : NULL;
+	char	   *pat;
+
+	switch (op->base)
+	{
+		case OPB_CONTAINS:
+			return psprintf("(strpos(%s COLLATE \"C\", %s) > 0)", t,
+							operand ? operand : op_text(q, v));
+		case OPB_STARTS:
+			return psprintf("starts_with(%s COLLATE \"C\", %s)", t,
+							operand ? operand : op_text(q, v));
+		case OPB_ENDS:
+			{
+				const char *s = op->icase ? v->lower : v->text;
+				int			slen = strlen(s);
+
+				/* the length is a parameter too: one query text per shape */
+				return psprintf("(right(%s, %s) COLLATE \"C\" = %s)", t,
+								q_param(q, INT4OID,
+										Int32GetDatum(pg_mbstrlen_with_len(s, slen))),
+								operand ? operand : op_text(q, v));
+			}
+		case OPB_LIKE:
+			pat = sql_like_pattern(v->text, v->textlen);
+			return psprintf("(%s COLLATE \"C\" LIKE %s)", t, q_text(q, pat, strlen(pat)));
+		case OPB_REGEX:
+			pat = sql_anchored_regex(v->text, v->textlen);
+			return psprintf("(%s ~ %s)", t, q_text(q, pat, strlen(pat)));
+		default:
+			not_validated("text operator");
+	}
+}
+
+/*
+ * Append an operator other than IS_NULL / NOT_NULL, positive form, on a
+ * field: never NULL, false when the field is missing or null.
+ */
+static void
+gen_positive(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
+			 Operand *val, Operand *hi)
+{
+	const char *f = fld.j;
+	bool		is_text = (f == NULL);
+
+	switch (op->base)
+	{
+		case OPB_EQ:
+			gen_cmp(q, out, fld, val, "=", op->icase);
+			return;
+		case OPB_GT:
+			gen_cmp(q, out, fld, val, ">", false);
+			return;
+		case OPB_GE:
+			gen_cmp(q, out, fld, val, ">=", false);
+			return;
+		case OPB_LT:
+			gen_cmp(q, out, fld, val, "<", false);
+			return;
+		case OPB_LE:
+			gen_cmp(q, out, fld, val, "<=", false);
+			return;
+		case OPB_BETWEEN:
+		case OPB_BETWEEN_INCL:
+			{
+				CmpTest		t[2];
+
+				t[0].v = val;
+				t[0].op = op->base == OPB_BETWEEN ? ">" : ">=";
+				t[1].v = hi;
+				t[1].op = op->base == OPB_BETWEEN ? "<" : "<=";
+				gen_cmp_tests(q, out, fld, t, 2, false);
+				return;
+			}
+		case OPB_CONTAINS:
+		case OPB_STARTS:
+		case OPB_ENDS:
+		case OPB_LIKE:
+		case OPB_REGEX:
+			{
+				const char *s = fld.t;
+				const char *t = op->icase ? psprintf("lower(%s)", s) : s;
+
+				if (is_text)
+				{
+					if (val->text == NULL)
+						appendStringInfoString(out, "false");
+					else
+						appendStringInfo(out, "COALESCE(%s, false)",
+										 text_test(q, op, t, val));
+					return;
+				}
+				appendStringInfoString(out, "(CASE");
+				if (op->base == OPB_CONTAINS)
+				{
+					/* on an array: some element equals the value */
+					int			alias = ++q->nalias;
+
+					appendStringInfo(out, " WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
+									 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
+									 f, f, alias);
+					gen_cmp(q, out, jsonb_field(psprintf("x%d.e", alias)), val, "=", op->icase);
+					appendStringInfoChar(out, ')');
+				}
+				if (val->text != NULL)
+					appendStringInfo(out, " WHEN jsonb_typeof(%s) IN ('string', 'number', 'boolean') THEN %s",
+									 f, text_test(q, op, t, val));
+				appendStringInfoString(out, " ELSE false END)");
+				return;
+			}
+		case OPB_IS_NULL:
+		case OPB_NOT_NULL:
+			break;
+	}
+	not_validated("operator base");
+}
+
+/* Append a simple / text lifecycle operator on a field, null rule included. */
+static void
+gen_leaf(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
+		 Operand *val, Operand *hi)
+{
+	char	   *present = fld.j == NULL ? psprintf("%s IS NOT NULL", fld.t) :
+		psprintf("COALESCE(jsonb_typeof(%s), 'null') <> 'null'", fld.j);
+
+	if (op->base == OPB_IS_NULL)
+	{
+		appendStringInfo(out, "(NOT (%s))", present);
+		return;
+	}
+	if (op->base == OPB_NOT_NULL)
+	{
+		appendStringInfo(out, "(%s)", present);
+		return;
+	}
+	if (op->negate)
+	{
+		appendStringInfo(out, "(%s AND NOT ", present);
+		gen_positive(q, out, fld, op, val, hi);
+		appendStringInfoChar(out, ')');
+	}
+	else
+		gen_positive(q, out, fld, op, val, hi);
+}
+
+/* ----------------------------------------------------------------
+ * Conditions
+ * ----------------------------------------------------------------
+ */
+
+/* JSON text of a scalar or container operand, for a containment document. */
+static void
+append_operand_json(StringInfo buf, Operand *v, bool as_bool)
+{
+	if (as_bool)
+		appendStringInfoString(buf, v->boolval == 1 ? "true" : "false");
+	else if (v->kind == OV_CONTAINER)
+		appendStringInfoString(buf, JsonbToCString(NULL, &v->container->root,
+												   VARSIZE(v->container)));
+	else
+		escape_json(buf, v->text);
+}
+
+/* The containment document {"a": [{"b": value}]} for a path of names and [*]. */
+static char *
+containment_param(SqlQuery *q, const Path *path, Operand *v, bool as_bool)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int k = 0; k < path->n; k++)
+	{
+		const Step *s = &path->steps[k];
+
+		if (s->kind == ST_ANY)
+			appendStringInfoChar(&buf, '[');
+		else
+		{
+			appendStringInfoChar(&buf, '{');
+			escape_json(&buf, s->key);
+			appendStringInfoChar(&buf, ':');
+		}
+	}
+	append_operand_json(&buf, v, as_bool);
+	for (int k = path->n - 1; k >= 0; k--)
+		appendStringInfoChar(&buf, path->steps[k].kind == ST_ANY ? ']' : '}');
+	return q_param(q, JSONBOID,
+				   DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * data @> ... that every entity matching EQUALS path value also matches,
+ * so the GIN index can find the candidates; NULL when there is none.
+ */
+static char *
+equals_prefilter(SqlQuery *q, const Path *path, const OpInfo *op, Operand *v)
+{
+	if (op->base != OPB_EQ || op->negate || op->icase || path->n == 0)
+		return NULL;
+	for (int k = 0; k < path->n; k++)
+	{
+		const Step *s = &path->steps[k];
+
+		/* a digits-only name also addresses an array element */
+		if (s->kind == ST_INDEX || (s->kind == ST_KEY && s->index >= 0))
+			return NULL;
+	}
+	if (v->num != NULL)
+		return NULL;			/* "30.0", "3e1"... equal 30 as well */
+	if (v->boolval >= 0)
+		return psprintf("(e.data @> %s OR e.data @> %s)",
+						containment_param(q, path, v, true),
+						containment_param(q, path, v, false));
+	return psprintf("e.data @> %s", containment_param(q, path, v, false));
+}
+
+/* A simple condition below base from step `from` on; [*] = some element. */
+static void
+gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
+			  int from, const OpInfo *op, Operand *val, Operand *hi)
+{
+	int			k = from;
+	char	   *x;
+	int			alias;
+
+	while (k < path->n && path->steps[k].kind != ST_ANY)
+		k++;
+	if (k == path->n)
+	{
+		gen_leaf(q, out, path_field(q, base, path, from, k), op, val, hi);
+		return;
+	}
+	/* not an array (or missing) at [*]: the operator sees a missing field */
+	x = path_value(q, base, path, from, k);
+	alias = ++q->nalias;
+	appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
+					 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
+					 x, x, alias);
+	gen_simple_at(q, out, psprintf("x%d.e", alias), path, k + 1, op, val, hi);
+	appendStringInfo(out, ") ELSE %s END)",
+					 op->base == OPB_IS_NULL ? "true" : "false");
+}
+
+/* {"type":"simple","jsonPath":...,"operatorType":...,"value":...} */
+static void
+gen_simple(SqlQuery *q, StringInfo out, JsonbContainer *obj)
+{
+	JsonbValue	pv;
+	Path		path;
+	const OpInfo *op;
+	Operand		val,
+				hi;
+	char	   *pre;
+
+	if (!get_key(obj, "jsonPath", &pv))
+		not_validated("jsonPath missing");
+	read_path(&pv, &path);
+	op = read_operator(obj);
+	memset(&val, 0, sizeof(val));
+	memset(&hi, 0, sizeof(hi));
+	read_operands(obj, op, &val, &hi);
+
+	pre = equals_prefilter(q, &path, op, &val);
+	if (pre)
+		appendStringInfo(out, "(%s AND ", pre);
+	gen_simple_at(q, out, "e.data", &path, 0, op, &val, &hi);
+	if (pre)
+		appendStringInfoChar(out, ')');
+}
+
+/* Whether s is a uuid exactly as uuid_out writes it. */
+static bool
+canonical_uuid(const char *s, int len)
+{
+	if (len != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+		}
+		else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* A lifecycle date operand: parsed as conditions.c parse_date() does. */
+static char *
+date_param(SqlQuery *q, JsonbValue *v)
+{
+	if (v->type != jbvString)
+		not_validated("date");
+	return q_param(q, TIMESTAMPTZOID,
+				   DirectFunctionCall3(timestamptz_in,
+									   CStringGetDatum(pnstrdup(v->val.string.val,
+																v->val.string.len)),
+									   ObjectIdGetDatum(InvalidOid),
+									   Int32GetDatum(-1)));
+}
+
+/* creationDate / lastUpdateTime against a timestamptz column. */
+static void
+gen_date(SqlQuery *q, StringInfo out, const char *col, const OpInfo *op,
+		 JsonbContainer *obj)
+{
+	JsonbValue	vv;
+	char	   *test;
+
+	if (op->base == OPB_IS_NULL || op->base == OPB_NOT_NULL)
+	{
+		appendStringInfo(out, "(%s IS %sNULL)", col,
+						 op->base == OPB_NOT_NULL ? "NOT " : "");
+		return;
+	}
+	if (!get_key(obj, "value", &vv))
+		not_validated("date value");
+	switch (op->base)
+	{
+		case OPB_EQ:
+			test = psprintf("%s = %s", col, date_param(q, &vv));
+			break;
+		case OPB_GT:
+			test = psprintf("%s > %s", col, date_param(q, &vv));
+			break;
+		case OPB_GE:
+			test = psprintf("%s >= %s", col, date_param(q, &vv));
+			break;
+		case OPB_LT:
+			test = psprintf("%s < %s", col, date_param(q, &vv));
+			break;
+		case OPB_LE:
+			test = psprintf("%s <= %s", col, date_param(q, &vv));
+			break;
+		case OPB_BETWEEN:
+		case OPB_BETWEEN_INCL:
+			{
+				bool		incl = op->base == OPB_BETWEEN_INCL;
+
+				if (vv.type != jbvBinary || !JsonContainerIsArray(vv.val.binary.data) ||
+					JsonContainerSize(vv.val.binary.data) != 2)
+					not_validated("date bounds");
+				test = psprintf("%s %s %s AND %s %s %s",
+								col, incl ? ">=" : ">",
+								date_param(q, getIthJsonbValueFromContainer(vv.val.binary.data, 0)),
+								col, incl ? "<=" : "<",
+								date_param(q, getIthJsonbValueFromContainer(vv.val.binary.data, 1)));
+				break;
+			}
+		default:
+			not_validated("date operator");
+	}
+	if (op->negate)
+		appendStringInfo(out, "(%s IS NOT NULL AND NOT (%s))", col, test);
+	else
+		appendStringInfo(out, "COALESCE(%s, false)", test);
+}
+
+/* {"type":"lifecycle","field":...,"operatorType":...,"value":...} */
+static void
+gen_lifecycle(SqlQuery *q, StringInfo out, JsonbContainer *obj)
+{
+	JsonbValue	fv;
+	const OpInfo *op;
+	Operand		val,
+				hi;
+	const char *col;
+	bool		plain_eq;
+
+	if (!get_key(obj, "field", &fv))
+		not_validated("field");
+	op = read_operator(obj);
+	if (jstr_ieq(&fv, "creationDate"))
+	{
+		gen_date(q, out, "e.created_at", op, obj);
+		return;
+	}
+	if (jstr_ieq(&fv, "lastUpdateTime"))
+	{
+		gen_date(q, out, "e.updated_at", op, obj);
+		return;
+	}
+	if (jstr_ieq(&fv, "state"))
+		col = "e.state";
+	else if (jstr_ieq(&fv, "previousTransition") ||
+			 jstr_ieq(&fv, "transitionForLatestSave"))
+		col = "e.last_transition";
+	else if (jstr_ieq(&fv, "id"))
+		col = "(e.id)::text";
+	else
+		not_validated("lifecycle field");
+
+	memset(&val, 0, sizeof(val));
+	memset(&hi, 0, sizeof(hi));
+	read_operands(obj, op, &val, &hi);
+
+	/* EQUALS a plain string: byte equality, which the indexes can use */
+	plain_eq = op->base == OPB_EQ && !op->negate && !op->icase &&
+		val.kind == OV_STRING && val.num == NULL;
+	if (plain_eq && col[0] == '(')
+	{
+		if (canonical_uuid(val.text, val.textlen))
+		{
+			appendStringInfo(out, "(e.id = %s)",
+							 q_param(q, UUIDOID,
+									 DirectFunctionCall1(uuid_in, CStringGetDatum(val.text))));
+			return;
+		}
+	}
+	else if (plain_eq)
+	{
+		char	   *p = op_text(q, &val);
+
+		appendStringInfo(out, "(%s = %s AND %s IS NOT NULL)", col, p, col);
+		return;
+	}
+	{
+		Field		fld;
+
+		fld.j = NULL;
+		fld.t = col;
+		gen_leaf(q, out, fld, op, &val, &hi);
+	}
+}
+
+/* {"type":"array","jsonPath":...,"values":[...]}: element i equals values[i]. */
+static void
+gen_array(SqlQuery *q, StringInfo out, JsonbContainer *obj)
+{
+	JsonbValue	pv;
+	JsonbValue	vv;
+	Path		path;
+	char	   *f;
+	int			n;
+	bool		any = false;
+
+	if (!get_key(obj, "jsonPath", &pv) || !get_key(obj, "values", &vv) ||
+		vv.type != jbvBinary || !JsonContainerIsArray(vv.val.binary.data))
+		not_validated("array condition");
+	read_path(&pv, &path);
+	f = path_value(q, "e.data", &path, 0, path.n);
+	n = JsonContainerSize(vv.val.binary.data);
+	appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN "
+					 "CASE WHEN jsonb_array_length(%s) >= %d THEN ", f, f, n);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(vv.val.binary.data, i);
+		Operand		v;
+
+		if (e->type == jbvNull)
+			continue;			/* null matches anything */
+		read_operand(e, false, &v);
+		if (any)
+			appendStringInfoString(out, " AND ");
+		gen_cmp(q, out, jsonb_field(psprintf("(%s -> %d)", f, i)), &v, "=", false);
+		any = true;
+	}
+	if (!any)
+		appendStringInfoString(out, "true");
+	appendStringInfoString(out, " ELSE false END ELSE false END)");
+}
+
+/* {"type":"group","operator":"AND"|"OR"|"NOT","conditions":[...]} */
+static void
+gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
+{
+	static const char *const keys[] = {"operator", "operatorType", "operation"};
+	JsonbValue	ov;
+	JsonbValue	cv;
+	const char *join = NULL;
+	bool		is_not = false;
+	int			n;
+
+	for (int k = 0; k < lengthof(keys); k++)
+	{
+		if (!get_key(obj, keys[k], &ov))
+			continue;
+		if (jstr_ieq(&ov, "AND"))
+			join = " AND ";
+		else if (jstr_ieq(&ov, "OR"))
+			join = " OR ";
+		else if (jstr_ieq(&ov, "NOT"))
+			is_not = true;
+		else
+			not_validated("group operator");
+		break;
+	}
+	if (join == NULL && !is_not)
+		not_validated("group operator missing");
+	if (!get_key(obj, "conditions", &cv) || cv.type != jbvBinary ||
+		!JsonContainerIsArray(cv.val.binary.data))
+		not_validated("conditions");
+	n = JsonContainerSize(cv.val.binary.data);
+	if (n == 0)
+	{
+		/* empty AND is true, empty OR is false (NOT takes exactly one) */
+		if (is_not)
+			not_validated("empty NOT");
+		appendStringInfoString(out, strcmp(join, " AND ") == 0 ? "true" : "false");
+		return;
+	}
+	appendStringInfoString(out, is_not ? "(NOT " : "(");
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(out, join);
+		gen_node(q, out, getIthJsonbValueFromContainer(cv.val.binary.data, i));
+	}
+	appendStringInfoChar(out, ')');
+}
+
+/* One condition object, dispatched on its (possibly inferred) type. */
+static void
+gen_node(SqlQuery *q, StringInfo out, JsonbValue *node)
+{
+	JsonbContainer *obj;
+	JsonbValue	tv;
+	JsonbValue	probe;
+
+	check_stack_depth();
+	if (node->type != jbvBinary || !JsonContainerIsObject(node->val.binary.data))
+		not_validated("condition object");
+	obj = node->val.binary.data;
+	if (!get_key(obj, "type", &tv) || tv.type == jbvNull)
+	{
+		if (get_key(obj, "jsonPath", &probe))
+			gen_simple(q, out, obj);
+		else if (get_key(obj, "conditions", &probe))
+			gen_group(q, out, obj);
+		else
+			not_validated("type");
+	}
+	else if (jstr_ieq(&tv, "simple"))
+		gen_simple(q, out, obj);
+	else if (jstr_ieq(&tv, "group"))
+		gen_group(q, out, obj);
+	else if (jstr_ieq(&tv, "lifecycle"))
+		gen_lifecycle(q, out, obj);
+	else if (jstr_ieq(&tv, "array"))
+		gen_array(q, out, obj);
+	else
+		not_validated("type");	/* function criteria were refused before */
+}
+
+/* ----------------------------------------------------------------
+ * The query
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Validate the arguments of search / search_sql and write the query into q.
+ * Raises 22023 for an invalid condition or one that calls a function.
+ */
+static void
+search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
+{
+	char	   *pm,
+			   *pv;
+	Jsonb	   *cond = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+
+	memset(q, 0, sizeof(SqlQuery));
+	initStringInfo(&q->sql);
+	q->inline_params = inline_params;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model must not be NULL")));
+
+	if (cond != NULL)
+	{
+		MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext,
+												  "cyoda_wf search condition",
+												  ALLOCSET_SMALL_SIZES);
+		CwCondition *c = cw_condition_compile(cond, "$", "public", tmp);
+
+		if (cw_condition_uses_function(c))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("function criteria cannot be used in search"),
+					 errdetail("The condition contains a condition of type \"function\"."),
+					 errhint("Search with simple, group, lifecycle and array conditions, then apply the function to the rows found.")));
+		MemoryContextDelete(tmp);
+	}
+
+	pm = q_param(q, TEXTOID, PG_GETARG_DATUM(0));
+	pv = q_param(q, INT4OID, PG_ARGISNULL(1) ? Int32GetDatum(1) : PG_GETARG_DATUM(1));
+	if (PG_ARGISNULL(3))
+		appendStringInfo(&q->sql,
+						 "SELECT e.* FROM cyoda_wf.entity e "
+						 "WHERE e.model = %s AND e.model_version = %s", pm, pv);
+	else
+	{
+		/* the latest version row of each entity at that time, as an entity */
+		appendStringInfo(&q->sql,
+						 "SELECT e.* FROM ("
+						 "SELECT v.entity_id AS id, v.model, v.model_version, v.state, v.data, "
+						 "COALESCE(c.changed_at, l.created_at) AS created_at, "
+						 "v.changed_at AS updated_at, v.version, "
+						 "v.transition AS last_transition, l.workflow, l.parent_id, "
+						 "l.source, v.transaction_id "
+						 "FROM (SELECT DISTINCT ON (h.entity_id) h.* FROM cyoda_wf.entity_version h "
+						 "WHERE h.model = %s AND h.model_version = %s AND h.changed_at <= %s "
+						 "ORDER BY h.entity_id, h.version DESC) v "
+						 "LEFT JOIN cyoda_wf.entity l ON l.id = v.entity_id "
+						 "LEFT JOIN cyoda_wf.entity_version c "
+						 "ON c.entity_id = v.entity_id AND c.version = 1 "
+						 "WHERE v.change_type <> 'DELETE') e WHERE true",
+						 pm, pv, q_param(q, TIMESTAMPTZOID, PG_GETARG_DATUM(3)));
+	}
+	if (cond != NULL)
+	{
+		JsonbValue	root;
+
+		root.type = jbvBinary;
+		root.val.binary.data = &cond->root;
+		root.val.binary.len = VARSIZE(cond) - VARHDRSZ;
+		appendStringInfoString(&q->sql, " AND ");
+		gen_node(q, &q->sql, &root);
+	}
+	appendStringInfoString(&q->sql, " ORDER BY e.created_at, e.id");
+}
+
+/* The saved plan for q (inside SPI): from the cache, else prepared and kept. */
+static SPIPlanPtr
+search_plan(SqlQuery *q)
+{
+	SearchPlan *slot = NULL;
+	SPIPlanPtr	plan;
+	MemoryContext old;
+
+	for (int i = 0; i < search_nplans; i++)
+	{
+		SearchPlan *sp = &search_plans[i];
+
+		if (sp->nargs == q->nparams && strcmp(sp->sql, q->sql.data) == 0 &&
+			memcmp(sp->types, q->types, q->nparams * sizeof(Oid)) == 0)
+		{
+			sp->last_used = ++search_clock;
+			return sp->plan;
+		}
+	}
+
+	plan = SPI_prepare(q->sql.data, q->nparams, q->types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+
+	if (search_plan_cxt == NULL)
+		search_plan_cxt = AllocSetContextCreate(TopMemoryContext,
+												"cyoda_wf search plans",
+												ALLOCSET_SMALL_SIZES);
+	if (search_nplans < SEARCH_PLAN_CACHE)
+		slot = &search_plans[search_nplans++];
+	else
+	{
+		/* evict the least recently used */
+		slot = &search_plans[0];
+		for (int i = 1; i < search_nplans; i++)
+			if (search_plans[i].last_used < slot->last_used)
+				slot = &search_plans[i];
+		SPI_freeplan(slot->plan);
+		pfree(slot->sql);
+		if (slot->types)
+			pfree(slot->types);
+	}
+	old = MemoryContextSwitchTo(search_plan_cxt);
+	slot->sql = pstrdup(q->sql.data);
+	slot->nargs = q->nparams;
+	slot->types = q->nparams ? palloc(q->nparams * sizeof(Oid)) : NULL;
+	if (q->nparams)
+		memcpy(slot->types, q->types, q->nparams * sizeof(Oid));
+	MemoryContextSwitchTo(old);
+	slot->plan = plan;
+	slot->last_used = ++search_clock;
+	return plan;
+}
+
+/*
+ * cyoda_wf.search(model, model_version, condition, point_in_time) RETURNS
+ * SETOF cyoda_wf.entity: the entities of a model version matching a Cyoda
+ * condition (all of them for NULL), now or as of point_in_time, ordered by
+ * created_at, id.
+ */
+Datum
+search_entities(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SqlQuery	q;
+	Oid			save_userid;
+	int			save_sec;
+
+	InitMaterializedSRF(fcinfo, 0);
+	search_build(fcinfo, &q, false);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		TupleDesc	rdesc = rsinfo->setDesc;
+		Portal		portal;
+		int		   *colmap = palloc0(rdesc->natts * sizeof(int));
+		Datum	   *values = palloc(rdesc->natts * sizeof(Datum));
+		bool	   *nulls = palloc(rdesc->natts * sizeof(bool));
+		Datum	   *svalues = NULL;
+		bool	   *snulls = NULL;
+		bool		mapped = false;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		portal = SPI_cursor_open(NULL, search_plan(&q), q.values, NULL, true);
+		if (portal == NULL)
+			elog(ERROR, "SPI_cursor_open failed: %s",
+				 SPI_result_code_string(SPI_result));
+		for (;;)
+		{
+			TupleDesc	sdesc;
+
+			SPI_cursor_fetch(portal, true, SEARCH_FETCH);
+			if (SPI_processed == 0)
+				break;
+			sdesc = SPI_tuptable->tupdesc;
+			if (!mapped)
+			{
+				/* result columns by name: the query's columns may be fewer */
+				for (int i = 0; i < rdesc->natts; i++)
+				{
+					Form_pg_attribute att = TupleDescAttr(rdesc, i);
+					int			col;
+
+					colmap[i] = 0;
+					if (att->attisdropped)
+						continue;
+					col = SPI_fnumber(sdesc, NameStr(att->attname));
+					if (col <= 0)
+						continue;
+					if (SPI_gettypeid(sdesc, col) != att->atttypid)
+						elog(ERROR, "search: column \"%s\" has type %u, expected %u",
+							 NameStr(att->attname), SPI_gettypeid(sdesc, col),
+							 att->atttypid);
+					colmap[i] = col;
+				}
+				/* in SPI's memory, gone at SPI_finish */
+				svalues = palloc(sdesc->natts * sizeof(Datum));
+				snulls = palloc(sdesc->natts * sizeof(bool));
+				mapped = true;
+			}
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				heap_deform_tuple(SPI_tuptable->vals[r], sdesc, svalues, snulls);
+				for (int i = 0; i < rdesc->natts; i++)
+				{
+					int			col = colmap[i];
+
+					values[i] = col ? svalues[col - 1] : (Datum) 0;
+					nulls[i] = col ? snulls[col - 1] : true;
+				}
+				tuplestore_putvalues(rsinfo->setResult, rdesc, values, nulls);
+			}
+			SPI_freetuptable(SPI_tuptable);
+			CHECK_FOR_INTERRUPTS();
+		}
+		SPI_cursor_close(portal);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+/*
+ * cyoda_wf.search_sql(model, model_version, condition, point_in_time)
+ * RETURNS text: the query search() runs, its parameters written as quoted
+ * literals, to read or EXPLAIN (a debugging aid).
+ */
+Datum
+search_sql(PG_FUNCTION_ARGS)
+{
+	SqlQuery	q;
+
+	search_build(fcinfo, &q, true);
+	PG_RETURN_TEXT_P(cstring_to_text(q.sql.data));
+}
