@@ -88,13 +88,22 @@ BEGIN
           INTO r FROM cyoda_wf.entity_version v
          WHERE v.entity_id = get_entity.id AND v.changed_at <= point_in_time
          ORDER BY v.version DESC LIMIT 1;
+        IF NOT FOUND AND (SELECT pg_catalog.min(v.version) > 1 FROM cyoda_wf.entity_version v
+                           WHERE v.entity_id = get_entity.id AND v.changed_at > point_in_time) THEN
+            RAISE EXCEPTION 'history of entity % at % has been pruned', get_entity.id, point_in_time
+                USING ERRCODE = 'P0002',
+                      HINT = 'cyoda_wf.set_retention() bounds how much history prune_history() keeps.';
+        END IF;
         IF NOT FOUND OR r.change_type = 'DELETE' THEN
             RAISE EXCEPTION 'entity % did not exist at %', get_entity.id, point_in_time
                 USING ERRCODE = 'P0002';
         END IF;
-        SELECT v.changed_at INTO created FROM cyoda_wf.entity_version v
-         WHERE v.entity_id = get_entity.id AND v.change_type = 'CREATE'
-         ORDER BY v.version DESC LIMIT 1;
+        -- the CREATE row may have been pruned (prune_history): the live row knows
+        created := COALESCE(
+            (SELECT v.changed_at FROM cyoda_wf.entity_version v
+              WHERE v.entity_id = get_entity.id AND v.change_type = 'CREATE'
+              ORDER BY v.version DESC LIMIT 1),
+            (SELECT e.created_at FROM cyoda_wf.entity e WHERE e.id = get_entity.id));
     END IF;
     RETURN jsonb_build_object(
         'type', 'ENTITY',

@@ -199,6 +199,7 @@ typedef struct CwSave
 } CwSave;
 
 /* engine.c */
+extern int	cw_engine_depth(void);
 extern void cw_engine_push(CwSave *s);
 extern void cw_engine_pop(CwSave *s);
 extern CwSave *cw_engine_running_process(void);

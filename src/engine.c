@@ -19,6 +19,17 @@ static CwSave *save_stack = NULL;
 static const char *failing_process = NULL;	/* process running when an error left it */
 static uint64 token_counter = 0;
 
+/* Number of saves in progress in this backend (nesting depth). */
+int
+cw_engine_depth(void)
+{
+	int			n = 0;
+
+	for (CwSave *p = save_stack; p != NULL; p = p->outer)
+		n++;
+	return n;
+}
+
 /* Make s the innermost save. */
 void
 cw_engine_push(CwSave *s)

@@ -33,7 +33,7 @@ PG_FUNCTION_INFO_V1(check_token);
 
 enum
 {
-	PLAN_INSERT, PLAN_UPDATE, PLAN_DELETE, PLAN_GET, PLAN_GET_AT, PLAN_STATE, NPLANS
+	PLAN_INSERT, PLAN_UPDATE, PLAN_DELETE, PLAN_GET, PLAN_GET_AT, PLAN_STATE, PLAN_PRUNED, NPLANS
 };
 static SPIPlanPtr plans[NPLANS];
 
@@ -48,11 +48,14 @@ cw_plan(int which)
 		"SELECT data FROM cyoda_wf.entity_version WHERE entity_id OPERATOR(pg_catalog.=) $1 "
 		"AND changed_at OPERATOR(pg_catalog.<=) $2 ORDER BY version DESC LIMIT 1",
 		"SELECT model, model_version, workflow, state FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
+		/* history kept from a later version than 1 on: the time asked was pruned */
+		"SELECT pg_catalog.min(version) OPERATOR(pg_catalog.>) 1 FROM cyoda_wf.entity_version "
+		"WHERE entity_id OPERATOR(pg_catalog.=) $1 AND changed_at OPERATOR(pg_catalog.>) $2",
 	};
-	static const int nargs[NPLANS] = {3, 2, 1, 1, 2, 1};
+	static const int nargs[NPLANS] = {3, 2, 1, 1, 2, 1, 2};
 	static Oid	types[NPLANS][3] = {
 		{TEXTOID, INT4OID, JSONBOID}, {UUIDOID, JSONBOID}, {UUIDOID}, {UUIDOID},
-		{UUIDOID, TIMESTAMPTZOID}, {UUIDOID}
+		{UUIDOID, TIMESTAMPTZOID}, {UUIDOID}, {UUIDOID, TIMESTAMPTZOID}
 	};
 
 	if (plans[which] == NULL)
@@ -254,11 +257,22 @@ get_item(PG_FUNCTION_ARGS)
 		args[1] = PG_GETARG_DATUM(1);
 		cw_run(PLAN_GET_AT, args, NULL, NULL, &data, &isnull, JSONBOID);
 		if (isnull)
+		{
+			Datum		pruned = (Datum) 0;
+			bool		pruned_null = true;
+			char	   *idtext = DatumGetCString(DirectFunctionCall1(uuid_out, args[0]));
+			char	   *attext = DatumGetCString(DirectFunctionCall1(timestamptz_out, args[1]));
+
+			cw_run(PLAN_PRUNED, args, NULL, NULL, &pruned, &pruned_null, BOOLOID);
+			if (!pruned_null && DatumGetBool(pruned))
+				ereport(ERROR,
+						(errcode(ERRCODE_NO_DATA_FOUND),
+						 errmsg("history of entity %s at %s has been pruned", idtext, attext),
+						 errhint("cyoda_wf.set_retention() bounds how much history prune_history() keeps.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
-					 errmsg("entity %s did not exist at %s",
-							DatumGetCString(DirectFunctionCall1(uuid_out, args[0])),
-							DatumGetCString(DirectFunctionCall1(timestamptz_out, args[1])))));
+					 errmsg("entity %s did not exist at %s", idtext, attext)));
+		}
 	}
 	if (isnull)
 		cw_not_found(args[0]);

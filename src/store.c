@@ -13,6 +13,11 @@
 #include "cyoda_wf.h"
 
 #include "access/htup_details.h"
+#include "utils/typcache.h"
+#include "utils/syscache.h"
+#include "funcapi.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -50,6 +55,42 @@ static CwRequest *pending = NULL;
 
 static SPIPlanPtr plan_disarm = NULL;
 static SPIPlanPtr plan_task = NULL;
+
+/*
+ * Working memory of a save.  Saves nest (a process saves other entities),
+ * so there is one context per nesting depth, kept for the session and
+ * reset before and after each save: no context is created or freed per save.
+ */
+#define CW_SAVE_CXTS 16
+static MemoryContext save_cxts[CW_SAVE_CXTS];
+
+static MemoryContext
+cw_save_cxt(void)
+{
+	int			depth = cw_engine_depth();
+
+	if (depth >= CW_SAVE_CXTS)
+		return AllocSetContextCreate(CurrentMemoryContext, "cyoda_wf save",
+									 ALLOCSET_DEFAULT_SIZES);
+	if (save_cxts[depth] == NULL)
+		save_cxts[depth] = AllocSetContextCreate(TopMemoryContext, "cyoda_wf save",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(save_cxts[depth]);
+	return save_cxts[depth];
+}
+
+/* Done with a save's memory: reset it (or delete a one-off deep context). */
+static void
+cw_save_cxt_done(MemoryContext cxt)
+{
+	for (int i = 0; i < CW_SAVE_CXTS; i++)
+		if (save_cxts[i] == cxt)
+		{
+			MemoryContextReset(cxt);
+			return;
+		}
+	MemoryContextDelete(cxt);
+}
 
 /* Hand `req` to the next save the trigger sees (NULL to withdraw it). */
 void
@@ -221,7 +262,6 @@ typedef struct CwPendingAudit
 static MemoryContext pend_cxt = NULL;	/* child of TopTransactionContext */
 static List *pend_versions = NIL;
 static List *pend_audits = NIL;
-static SPIPlanPtr plan_flush = NULL;
 
 static char *
 cw_pend_strdup(const char *s)
@@ -282,88 +322,105 @@ cw_store_buffer(CwSave *s, Datum id, int64 version, const char *change_type,
 	MemoryContextSwitchTo(old);
 }
 
+/* A composite datum of row type `typid` (desc) from values and nulls. */
 static Datum
-cw_array(Datum *d, bool *nulls, int n, Oid type)
+cw_row(TupleDesc desc, Datum *values, bool *nulls)
 {
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, type,
-											  typlen, typbyval, typalign));
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
-/* Write every buffered version and audit row with one statement. */
+/* An array of composite datums. */
+static Datum
+cw_row_array(Datum *rows, int n, Oid typid)
+{
+	return PointerGetDatum(construct_array(rows, n, typid, -1, false, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Write every buffered version and audit row with one statement: two
+ * arrays of rows (cyoda_wf.entity_version and cyoda_wf.audit_row), each
+ * unnested into its table.
+ */
 void
 cw_store_flush(void)
 {
+	static SPIPlanPtr plan = NULL;
+	static Oid	plan_vtype = InvalidOid;
+	static Oid	plan_atype = InvalidOid;
 	int			nv = list_length(pend_versions);
 	int			na = list_length(pend_audits);
-	int			n = Max(nv, na);
-	Datum		args[20];
-	Datum	   *col[20];
-	bool	   *cnull[20];
+	Oid			nsp,
+				vtype,
+				atype;
+	TupleDesc	vdesc,
+				adesc;
+	Datum	   *vrows,
+			   *arows;
+	Datum		args[2];
 	int			i;
 	ListCell   *lc;
 	Oid			save_userid;
 	int			save_sec;
-	static const Oid types[20] = {
-		UUIDOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT4OID,
-		TEXTOID, TEXTOID, INT8OID, JSONBOID,
-		UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, JSONBOID
-	};
 
 	if (nv == 0 && na == 0)
 		return;
-	for (int c = 0; c < 20; c++)
-	{
-		col[c] = palloc(sizeof(Datum) * (n + 1));
-		cnull[c] = palloc0(sizeof(bool) * (n + 1));
-	}
-#define TXT(c, i, s) ((s) ? (col[c][i] = CStringGetTextDatum(s)) : (cnull[c][i] = true, col[c][i] = (Datum) 0))
+	nsp = get_namespace_oid(CW_SCHEMA, false);
+	vtype = get_rel_type_id(cw_relid("entity_version"));
+	atype = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+							CStringGetDatum("audit_row"), ObjectIdGetDatum(nsp));
+	if (!OidIsValid(vtype) || !OidIsValid(atype))
+		elog(ERROR, "cyoda_wf row types are missing");
+	vdesc = lookup_rowtype_tupdesc_copy(vtype, -1);
+	adesc = lookup_rowtype_tupdesc_copy(atype, -1);
+	vrows = palloc(sizeof(Datum) * (nv + 1));
+	arows = palloc(sizeof(Datum) * (na + 1));
+
+#define TXT(v, n, i, s) ((n)[i] = ((s) == NULL), (v)[i] = (s) ? CStringGetTextDatum(s) : (Datum) 0)
 	i = 0;
 	foreach(lc, pend_versions)
 	{
-		CwPendingVersion *v = lfirst(lc);
+		CwPendingVersion *p = lfirst(lc);
+		Datum		v[11];
+		bool		n[11];
 
-		col[0][i] = UUIDPGetDatum(&v->id);
-		col[1][i] = Int64GetDatum(v->version);
-		TXT(2, i, v->change_type);
-		col[3][i] = TimestampTzGetDatum(v->at);
-		TXT(4, i, v->role);
-		TXT(5, i, v->model);
-		col[6][i] = Int32GetDatum(v->model_version);
-		TXT(7, i, v->state);
-		TXT(8, i, v->transition);
-		col[9][i] = Int64GetDatum(v->xid);
-		cnull[10][i] = (v->data == NULL);
-		col[10][i] = v->data ? JsonbPGetDatum(v->data) : (Datum) 0;
-		i++;
+		memset(n, false, sizeof(n));
+		v[0] = UUIDPGetDatum(&p->id);
+		v[1] = Int64GetDatum(p->version);
+		TXT(v, n, 2, p->change_type);
+		v[3] = TimestampTzGetDatum(p->at);
+		TXT(v, n, 4, p->role);
+		TXT(v, n, 5, p->model);
+		v[6] = Int32GetDatum(p->model_version);
+		TXT(v, n, 7, p->state);
+		TXT(v, n, 8, p->transition);
+		v[9] = Int64GetDatum(p->xid);
+		n[10] = (p->data == NULL);
+		v[10] = p->data ? JsonbPGetDatum(p->data) : (Datum) 0;
+		vrows[i++] = cw_row(vdesc, v, n);
 	}
 	i = 0;
 	foreach(lc, pend_audits)
 	{
-		CwPendingAudit *a = lfirst(lc);
+		CwPendingAudit *p = lfirst(lc);
+		Datum		v[9];
+		bool		n[9];
 
-		col[11][i] = UUIDPGetDatum(&a->id);
-		col[12][i] = TimestampTzGetDatum(a->at);
-		col[13][i] = Int64GetDatum(a->xid);
-		TXT(14, i, a->event);
-		TXT(15, i, a->transition);
-		TXT(16, i, a->from_state);
-		TXT(17, i, a->to_state);
-		TXT(18, i, a->role);
-		cnull[19][i] = (a->detail == NULL);
-		col[19][i] = a->detail ? JsonbPGetDatum(a->detail) : (Datum) 0;
-		i++;
+		memset(n, false, sizeof(n));
+		v[0] = UUIDPGetDatum(&p->id);
+		v[1] = TimestampTzGetDatum(p->at);
+		v[2] = Int64GetDatum(p->xid);
+		TXT(v, n, 3, p->event);
+		TXT(v, n, 4, p->transition);
+		TXT(v, n, 5, p->from_state);
+		TXT(v, n, 6, p->to_state);
+		TXT(v, n, 7, p->role);
+		n[8] = (p->detail == NULL);
+		v[8] = p->detail ? JsonbPGetDatum(p->detail) : (Datum) 0;
+		arows[i++] = cw_row(adesc, v, n);
 	}
 #undef TXT
-	for (int c = 0; c < 20; c++)
-		args[c] = cw_array(col[c], cnull[c], c < 11 ? nv : na, types[c]);
+	args[0] = cw_row_array(vrows, nv, vtype);
+	args[1] = cw_row_array(arows, na, atype);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
@@ -373,39 +430,28 @@ cw_store_flush(void)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (plan_flush == NULL)
+		if (plan == NULL || plan_vtype != vtype || plan_atype != atype)
 		{
-			Oid			t[20];
+			Oid			t[2];
 
-			for (int c = 0; c < 20; c++)
-			{
-				Oid			elem = types[c];
-
-				t[c] = elem == UUIDOID ? UUIDARRAYOID :
-					elem == INT8OID ? INT8ARRAYOID :
-					elem == TEXTOID ? TEXTARRAYOID :
-					elem == TIMESTAMPTZOID ? TIMESTAMPTZARRAYOID :
-					elem == INT4OID ? INT4ARRAYOID : JSONBARRAYOID;
-			}
-			plan_flush = cw_keep(
-				"WITH v AS (INSERT INTO cyoda_wf.entity_version (entity_id, version, "
-				"change_type, changed_at, changed_by, model, model_version, state, "
-				"transition, transaction_id, data) "
-				"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), "
-				"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
-				"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
-				"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11))) "
+			t[0] = get_array_type(vtype);
+			t[1] = get_array_type(atype);
+			if (plan != NULL)
+				SPI_freeplan(plan);
+			plan = NULL;
+			plan = cw_keep(
+				"WITH v AS (INSERT INTO cyoda_wf.entity_version "
+				"SELECT * FROM pg_catalog.unnest($1)) "
 				"INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, "
 				"transition, from_state, to_state, role, detail) "
-				"SELECT * FROM ROWS FROM (pg_catalog.unnest($12), pg_catalog.unnest($13), "
-				"pg_catalog.unnest($14), pg_catalog.unnest($15), pg_catalog.unnest($16), "
-				"pg_catalog.unnest($17), pg_catalog.unnest($18), pg_catalog.unnest($19), "
-				"pg_catalog.unnest($20))", 20, t);
+				"SELECT * FROM pg_catalog.unnest($2)", 2, t);
+			plan_vtype = vtype;
+			plan_atype = atype;
 		}
 		/* take the rows off the buffer first: an error must not write them twice */
 		pend_versions = NIL;
 		pend_audits = NIL;
-		rc = SPI_execute_plan(plan_flush, args, NULL, false, 0);
+		rc = SPI_execute_plan(plan, args, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 		SPI_finish();
@@ -654,7 +700,7 @@ cw_store_insert(TriggerData *td, CwRequest *req)
 	memset(&s, 0, sizeof(s));
 	s.model = cw_model_pin(model, mversion);
 
-	savecxt = AllocSetContextCreate(callercxt, "cyoda_wf save", ALLOCSET_DEFAULT_SIZES);
+	savecxt = cw_save_cxt();
 	MemoryContextSwitchTo(savecxt);
 	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
 	s.data = cw_checked_data(tup, desc);
@@ -713,7 +759,7 @@ cw_store_insert(TriggerData *td, CwRequest *req)
 	SETCOL(COL_SOURCE, CStringGetTextDatum(cw_source_name(source)));
 	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
 	result = heap_modify_tuple_by_cols(tup, desc, ncols, cols, values, nulls);
-	MemoryContextDelete(savecxt);
+	cw_save_cxt_done(savecxt);
 	cw_model_unpin(s.model);
 	return result;
 }
@@ -774,7 +820,7 @@ cw_store_update(TriggerData *td, CwRequest *req)
 
 	memset(&s, 0, sizeof(s));
 	s.model = cw_model_pin(model, mversion);
-	savecxt = AllocSetContextCreate(callercxt, "cyoda_wf save", ALLOCSET_DEFAULT_SIZES);
+	savecxt = cw_save_cxt();
 	MemoryContextSwitchTo(savecxt);
 	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
 	s.data = cw_checked_data(newtup, desc);
@@ -795,7 +841,7 @@ cw_store_update(TriggerData *td, CwRequest *req)
 			xid = U64FromFullTransactionId(GetTopFullTransactionId());
 			cw_store_record_audit_only(&s, id, xid);
 			MemoryContextSwitchTo(callercxt);
-			MemoryContextDelete(savecxt);
+			cw_save_cxt_done(savecxt);
 			cw_model_unpin(s.model);
 			return heap_copytuple(oldtup);
 		}
@@ -816,7 +862,7 @@ cw_store_update(TriggerData *td, CwRequest *req)
 	SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(lt));
 	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
 	result = heap_modify_tuple_by_cols(newtup, desc, ncols, cols, values, nulls);
-	MemoryContextDelete(savecxt);
+	cw_save_cxt_done(savecxt);
 	cw_model_unpin(s.model);
 	return result;
 }
