@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -318,10 +319,14 @@ cw_model_pin(const char *name, int32 version)
 	bool		found;
 	size_t		len = strlen(name);
 
-	if (len == 0 || len >= CW_MODEL_KEY_LEN)
+	if (len == 0 || len >= CW_MODEL_KEY_LEN || pg_mbstrlen(name) > CW_MAX_NAME_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must have 1 to %d characters", CW_MAX_NAME_LEN)));
+	if (version < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model version must be 1 or more, not %d", version)));
 	if (cw_cache_cxt == NULL)
 		cw_cache_cxt = AllocSetContextCreate(TopMemoryContext, "cyoda_wf cache",
 											 ALLOCSET_DEFAULT_SIZES);

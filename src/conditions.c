@@ -1220,6 +1220,7 @@ compile_function(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	fn->is_criterion = true;
 	fn->resolved_gen = 0;
 	fn->oid = InvalidOid;
+	fn->cxt = st->cxt;
 	c->fn = fn;
 
 	if (get_key(fv.val.binary.data, "config", &cv) && cv.type != jbvNull)

@@ -58,6 +58,7 @@ typedef struct CwFunc
 	bool		is_criterion;	/* returns boolean instead of jsonb */
 	uint64		resolved_gen;	/* dispatch generation it was resolved at; 0 = never */
 	Oid			oid;
+	MemoryContext cxt;			/* context that holds this CwFunc (the compiled model) */
 	FmgrInfo	finfo;
 } CwFunc;
 

@@ -623,6 +623,7 @@ compile_processor(DefCompile *cs, JsonbValue *pv, CwProcessor *p)
 	p->func.is_criterion = false;
 	p->func.resolved_gen = 0;
 	p->func.oid = InvalidOid;
+	p->func.cxt = cs->cxt;
 
 	it = object_iter(c);
 	while (object_next(&it, &k, &v))

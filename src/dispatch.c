@@ -20,6 +20,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -91,7 +92,7 @@ cw_resolve_function(CwFunc *fn)
 				 errhint("%s", cw_create_hint(fn))));
 
 	fn->oid = oid;
-	fmgr_info_cxt(oid, &fn->finfo, GetMemoryChunkContext(fn));
+	fmgr_info_cxt(oid, &fn->finfo, fn->cxt);
 	fn->resolved_gen = dispatch_gen;
 }
 
@@ -102,6 +103,7 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 	LOCAL_FCINFO(fcinfo, 2);
 	Oid			save_userid;
 	int			save_sec;
+	int			save_nestlevel;
 	Datum		result;
 
 	cw_resolve_function(fn);
@@ -114,7 +116,20 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	if (OidIsValid(owner) && owner != save_userid)
+	{
+		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("the role that imported the workflow calling %s.%s no longer exists",
+							quote_identifier(fn->schema), quote_identifier(fn->name)),
+					 errhint("Import the workflow again as an existing role: processes run as their importer.")));
 		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	}
+	/* never resolve names through the saving role's search_path */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path",
+							 psprintf("pg_catalog, %s, pg_temp", quote_identifier(fn->schema)),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	PG_TRY();
 	{
 		result = FunctionCallInvoke(fcinfo);
@@ -124,6 +139,7 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, save_nestlevel);
 	*isnull = fcinfo->isnull;
 	return result;
 }

@@ -250,3 +250,26 @@ SELECT workflow, state FROM cyoda_wf.entity WHERE id = :'new_id';
 
 -- stats
 SELECT * FROM cyoda_wf.stats('order');
+
+-- Model names and versions are checked on every save, as at import.
+SELECT cyoda_wf.add_item('note', 0, '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cyoda_wf.add_item(repeat('m', 257), 1, '{}');
+\echo :LAST_ERROR_SQLSTATE
+
+-- Processes run as the importer; when that role is gone they do not run at all.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS cw_gone_importer;
+RESET client_min_messages;
+CREATE ROLE cw_gone_importer;
+GRANT USAGE ON SCHEMA cyoda_wf TO cw_gone_importer;
+GRANT EXECUTE ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) TO cw_gone_importer;
+SET ROLE cw_gone_importer;
+SELECT cyoda_wf.import_workflows('orphaned', 1, '{"workflows": [{"name": "w", "initialState": "a",
+  "states": {"a": {"transitions": [{"name": "go", "next": "b", "processors": [{"name": "price_order"}]}]}, "b": {}}}]}') ->> 'workflows';
+RESET ROLE;
+REVOKE ALL ON SCHEMA cyoda_wf FROM cw_gone_importer;
+REVOKE ALL ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) FROM cw_gone_importer;
+DROP ROLE cw_gone_importer;
+SELECT cyoda_wf.add_item('orphaned', 1, '{}');
+\echo :LAST_ERROR_SQLSTATE
