@@ -196,6 +196,10 @@ typedef struct CwSave
 	const char *cur_transition;
 	const char *cur_next;
 	char		token[64];
+	/* search_path pinned for this save's functions (see cw_engine_pin_path) */
+	bool		path_pinned;
+	int			path_nestlevel;
+	const char *path_prev_schema;
 	struct CwSave *outer;
 } CwSave;
 
@@ -211,6 +215,7 @@ extern void cw_engine_update(CwSave *s, const char *transition);
 extern CwWorkflow *cw_engine_workflow_by_name(CwModel *m, const char *name);
 extern void cw_engine_run_task(CwSave *s, const char *transition, bool timer);
 extern const char *cw_engine_failing_process(void);
+extern void cw_engine_unpin_path(CwSave *s, bool ok);
 
 /* store.c */
 extern void cw_store_init(void);
@@ -260,6 +265,7 @@ extern void cw_dispatch_init(void);
 extern Jsonb *cw_call_process(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data);
 extern bool cw_call_criterion(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data);
 extern void cw_resolve_function(CwFunc *fn);
+extern const char *cw_dispatch_pinned_schema;
 
 /* jsonutil.c */
 extern JsonbValue *cw_jb_get(Jsonb *jb, const char *key);

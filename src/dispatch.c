@@ -26,6 +26,13 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+/*
+ * The schema whose search_path ("pg_catalog, schema, pg_temp") the running
+ * save has already set for its functions (engine.c), or NULL: calls of
+ * functions of that schema need not set it again.
+ */
+const char *cw_dispatch_pinned_schema = NULL;
+
 /* Bumped whenever pg_proc changes: cached resolutions older than it are redone. */
 static uint64 dispatch_gen = 1;
 
@@ -126,10 +133,14 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	}
 	/* never resolve names through the saving role's search_path */
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path",
-							 psprintf("pg_catalog, %s, pg_temp", quote_identifier(fn->schema)),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	save_nestlevel = -1;
+	if (cw_dispatch_pinned_schema == NULL || strcmp(cw_dispatch_pinned_schema, fn->schema) != 0)
+	{
+		save_nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path",
+								 psprintf("pg_catalog, %s, pg_temp", quote_identifier(fn->schema)),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
 	PG_TRY();
 	{
 		result = FunctionCallInvoke(fcinfo);
@@ -139,7 +150,8 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
-	AtEOXact_GUC(true, save_nestlevel);
+	if (save_nestlevel >= 0)
+		AtEOXact_GUC(true, save_nestlevel);
 	*isnull = fcinfo->isnull;
 	return result;
 }

@@ -13,6 +13,7 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 static CwSave *save_stack = NULL;
@@ -147,6 +148,37 @@ cw_engine_workflow_by_name(CwModel *m, const char *name)
 	return NULL;
 }
 
+/*
+ * Set search_path to "pg_catalog, <schema>, pg_temp" once for the rest of
+ * this save, so that its processes and criteria (usually all in one schema)
+ * do not each set it again.  Undone by cw_engine_unpin_path.
+ */
+static void
+cw_engine_pin_path(CwSave *s, const char *schema)
+{
+	if (s->path_pinned)
+		return;
+	s->path_prev_schema = cw_dispatch_pinned_schema;
+	s->path_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path",
+							 psprintf("pg_catalog, %s, pg_temp", quote_identifier(schema)),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	s->path_pinned = true;
+	cw_dispatch_pinned_schema = schema;
+}
+
+/* End of a save: restore the search_path (ok) or just forget it (error: abort restores it). */
+void
+cw_engine_unpin_path(CwSave *s, bool ok)
+{
+	if (!s->path_pinned)
+		return;
+	if (ok)
+		AtEOXact_GUC(true, s->path_nestlevel);
+	cw_dispatch_pinned_schema = s->path_prev_schema;
+	s->path_pinned = false;
+}
+
 /* meta handed to a process or criterion function. */
 static Jsonb *
 cw_build_meta(CwSave *s, const char *kind, const char *fname, Jsonb *params_json,
@@ -215,6 +247,7 @@ cw_criterion_callback(void *arg, CwFunc *fn, Jsonb *config)
 	error_context_stack = &errcb;
 
 	meta = cw_build_meta(s, "criterion", fn->name, config, NULL);
+	cw_engine_pin_path(s, fn->schema);
 	s->in_process = true;
 	result = cw_call_criterion(fn, owner, meta, s->data);
 	s->in_process = was;
@@ -302,6 +335,7 @@ cw_make_transition(CwSave *s, CwTransition *t)
 		error_context_stack = &errcb;
 
 		meta = cw_build_meta(s, "process", p->name, NULL, p->context);
+		cw_engine_pin_path(s, p->func.schema);
 		INSTR_TIME_SET_CURRENT(start);
 		s->in_process = true;
 		failing_process = p->name;

@@ -581,9 +581,11 @@ cw_store_run_engine(CwSave *s, bool create, const char *transition)
 			cw_engine_create(s);
 		else
 			cw_engine_update(s, transition);
+		cw_engine_unpin_path(s, true);
 	}
 	PG_CATCH();
 	{
+		cw_engine_unpin_path(s, false);
 		cw_engine_pop(s);
 		cw_model_unpin(s->model);
 		PG_RE_THROW();
@@ -600,9 +602,11 @@ cw_store_run_task(CwSave *s, const char *transition, bool timer)
 	PG_TRY();
 	{
 		cw_engine_run_task(s, transition, timer);
+		cw_engine_unpin_path(s, true);
 	}
 	PG_CATCH();
 	{
+		cw_engine_unpin_path(s, false);
 		cw_engine_pop(s);
 		cw_model_unpin(s->model);
 		PG_RE_THROW();
