@@ -1,0 +1,4 @@
+-- loopback: UPDATE of the data re-evaluates the automatic transitions (cyoda_wf)
+\set n random(1, :nseed)
+\set p random(1, 5)
+UPDATE cyoda_wf.entity SET data = data || jsonb_build_object('priority', CAST(:p AS integer)) WHERE id = bench.lid(:n);
