@@ -66,6 +66,7 @@
 #include "utils/numeric.h"
 
 #include "cyoda_wf.h"
+#include "condition_ops.h"
 
 /* Conditions nested deeper than this are refused. */
 #define CW_COND_MAX_DEPTH 64
@@ -87,34 +88,8 @@ typedef enum CondKind
 	CK_FUNCTION
 } CondKind;
 
-/* The operator families; the negated and case-insensitive forms are flags. */
-typedef enum OpBase
-{
-	OPB_EQ,
-	OPB_GT,
-	OPB_GE,
-	OPB_LT,
-	OPB_LE,
-	OPB_CONTAINS,
-	OPB_STARTS,
-	OPB_ENDS,
-	OPB_LIKE,
-	OPB_REGEX,
-	OPB_IS_NULL,
-	OPB_NOT_NULL,
-	OPB_BETWEEN,
-	OPB_BETWEEN_INCL
-} OpBase;
 
-typedef struct OpInfo
-{
-	const char *name;
-	OpBase		base;
-	bool		negate;
-	bool		icase;
-} OpInfo;
-
-static const OpInfo cond_ops[] = {
+const OpInfo cw_cond_ops[] = {
 	{"EQUALS", OPB_EQ, false, false},
 	{"NOT_EQUAL", OPB_EQ, true, false},
 	{"GREATER_THAN", OPB_GT, false, false},
@@ -142,6 +117,7 @@ static const OpInfo cond_ops[] = {
 	{"IENDS_WITH", OPB_ENDS, false, true},
 	{"INOT_ENDS_WITH", OPB_ENDS, true, true}
 };
+const int	cw_cond_nops = lengthof(cw_cond_ops);
 
 #define CW_OP_LIST \
 	"EQUALS, NOT_EQUAL, GREATER_THAN, GREATER_OR_EQUAL, LESS_THAN, " \
@@ -672,9 +648,9 @@ compile_operator(CompileState *st, JsonbContainer *obj)
 					   psprintf("%s must be a string, not %s", keys[k],
 								json_type_name(&ov)),
 					   NULL, NULL);
-		for (i = 0; i < lengthof(cond_ops); i++)
-			if (jstr_ieq(&ov, cond_ops[i].name))
-				return &cond_ops[i];
+		for (i = 0; i < cw_cond_nops; i++)
+			if (jstr_ieq(&ov, cw_cond_ops[i].name))
+				return &cw_cond_ops[i];
 		cond_error(st, sub,
 				   psprintf("unknown operator \"%s\"",
 							show_text(ov.val.string.val, ov.val.string.len)),

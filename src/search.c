@@ -43,6 +43,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "condition_ops.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -85,61 +86,6 @@ PG_FUNCTION_INFO_V1(search_sql);
 #define SQL_NUMERIC_RE \
 	"'^-?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?0*([0-9]{1,3}|1000))?$'"
 
-/* The operators, as conditions.c defines them. */
-typedef enum OpBase
-{
-	OPB_EQ,
-	OPB_GT,
-	OPB_GE,
-	OPB_LT,
-	OPB_LE,
-	OPB_CONTAINS,
-	OPB_STARTS,
-	OPB_ENDS,
-	OPB_LIKE,
-	OPB_REGEX,
-	OPB_IS_NULL,
-	OPB_NOT_NULL,
-	OPB_BETWEEN,
-	OPB_BETWEEN_INCL
-} OpBase;
-
-typedef struct OpInfo
-{
-	const char *name;
-	OpBase		base;
-	bool		negate;
-	bool		icase;
-} OpInfo;
-
-static const OpInfo search_ops[] = {
-	{"EQUALS", OPB_EQ, false, false},
-	{"NOT_EQUAL", OPB_EQ, true, false},
-	{"GREATER_THAN", OPB_GT, false, false},
-	{"GREATER_OR_EQUAL", OPB_GE, false, false},
-	{"LESS_THAN", OPB_LT, false, false},
-	{"LESS_OR_EQUAL", OPB_LE, false, false},
-	{"CONTAINS", OPB_CONTAINS, false, false},
-	{"NOT_CONTAINS", OPB_CONTAINS, true, false},
-	{"STARTS_WITH", OPB_STARTS, false, false},
-	{"NOT_STARTS_WITH", OPB_STARTS, true, false},
-	{"ENDS_WITH", OPB_ENDS, false, false},
-	{"NOT_ENDS_WITH", OPB_ENDS, true, false},
-	{"LIKE", OPB_LIKE, false, false},
-	{"IS_NULL", OPB_IS_NULL, false, false},
-	{"NOT_NULL", OPB_NOT_NULL, false, false},
-	{"BETWEEN", OPB_BETWEEN, false, false},
-	{"BETWEEN_INCLUSIVE", OPB_BETWEEN_INCL, false, false},
-	{"MATCHES_PATTERN", OPB_REGEX, false, false},
-	{"IEQUALS", OPB_EQ, false, true},
-	{"INOT_EQUAL", OPB_EQ, true, true},
-	{"ICONTAINS", OPB_CONTAINS, false, true},
-	{"INOT_CONTAINS", OPB_CONTAINS, true, true},
-	{"ISTARTS_WITH", OPB_STARTS, false, true},
-	{"INOT_STARTS_WITH", OPB_STARTS, true, true},
-	{"IENDS_WITH", OPB_ENDS, false, true},
-	{"INOT_ENDS_WITH", OPB_ENDS, true, true}
-};
 
 /* One step of a jsonPath, as conditions.c parses it. */
 typedef enum StepKind
@@ -572,9 +518,9 @@ read_operator(JsonbContainer *obj)
 	{
 		if (!get_key(obj, keys[k], &ov))
 			continue;
-		for (int i = 0; i < lengthof(search_ops); i++)
-			if (jstr_ieq(&ov, search_ops[i].name))
-				return &search_ops[i];
+		for (int i = 0; i < cw_cond_nops; i++)
+			if (jstr_ieq(&ov, cw_cond_ops[i].name))
+				return &cw_cond_ops[i];
 		not_validated("operator");
 	}
 	not_validated("operator missing");
