@@ -90,15 +90,3 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.entity_version', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit_id_seq', '');
 
--- The shape in which the engine hands audit rows to one INSERT per statement.
-CREATE TYPE cyoda_wf.audit_row AS (
-    entity_id       uuid,
-    at              timestamptz,
-    transaction_id  bigint,
-    event_type      text,
-    transition      text,
-    from_state      text,
-    to_state        text,
-    role            text,
-    detail          jsonb
-);

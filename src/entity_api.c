@@ -89,33 +89,50 @@ cw_run(int which, Datum *args, const char *nulls, CwRequest *req, Datum *first,
 	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		int			rc;
+		int			rc = -1;
 		bool		readonly = (req == NULL);
+		char	   *state = NULL;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		cw_store_set_request(req);
-		rc = SPI_execute_plan(cw_plan(which), args, nulls, readonly, readonly ? 1 : 0);
-		cw_store_set_request(NULL);
-		if (rc < 0)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		n = SPI_processed;
-		if (first != NULL)
+		/* update_item and fire: without the planner when the table allows */
+		if (which == PLAN_UPDATE)
+			rc = cw_store_update_direct(args[0], nulls[1] == 'n', args[1], req, &state);
+		if (rc >= 0)
 		{
-			*first_null = true;
-			if (n > 0)
+			n = rc;
+			if (first != NULL)
 			{
-				int16		typlen;
-				bool		typbyval;
-				Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, first_null);
-
-				get_typlenbyval(first_type, &typlen, &typbyval);
-				if (!*first_null)
-					*first = SPI_datumTransfer(d, typbyval, typlen);
+				*first_null = (state == NULL);
+				if (state != NULL)
+					*first = CStringGetTextDatum(state);
 			}
 		}
-		SPI_finish();
+		else
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			cw_store_set_request(req);
+			rc = SPI_execute_plan(cw_plan(which), args, nulls, readonly, readonly ? 1 : 0);
+			cw_store_set_request(NULL);
+			if (rc < 0)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+			n = SPI_processed;
+			if (first != NULL)
+			{
+				*first_null = true;
+				if (n > 0)
+				{
+					int16		typlen;
+					bool		typbyval;
+					Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, first_null);
+
+					get_typlenbyval(first_type, &typlen, &typbyval);
+					if (!*first_null)
+						*first = SPI_datumTransfer(d, typbyval, typlen);
+				}
+			}
+			SPI_finish();
+		}
 	}
 	PG_FINALLY();
 	{

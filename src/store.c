@@ -12,24 +12,31 @@
  */
 #include "cyoda_wf.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
-#include "utils/typcache.h"
-#include "utils/syscache.h"
-#include "funcapi.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "access/xact.h"
-#include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/array.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 #include "store.h"
@@ -224,10 +231,11 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 
 /*
  * Rows of saves not yet written: every version row and audit row of a
- * statement is buffered and written by one INSERT when the statement ends
- * (cw_store_flush, from the AFTER STATEMENT trigger), or earlier when a
- * nested statement ends.  Entries remember the subtransaction level they
- * were made at, so a rolled-back subtransaction takes its rows with it.
+ * statement is buffered and written when the statement ends (cw_store_flush,
+ * from the AFTER STATEMENT trigger), or earlier when a nested statement at
+ * the same subtransaction level ends.  Entries remember the subtransaction
+ * level they were made at, so a rolled-back subtransaction takes its rows
+ * with it and a nested one does not write its parent's rows.
  */
 typedef struct CwPendingVersion
 {
@@ -247,6 +255,7 @@ typedef struct CwPendingVersion
 
 typedef struct CwPendingAudit
 {
+	int64		aid;			/* audit.id, drawn when the row is buffered */
 	pg_uuid_t	id;
 	TimestampTz at;
 	int64		xid;
@@ -260,6 +269,29 @@ typedef struct CwPendingAudit
 } CwPendingAudit;
 
 static MemoryContext pend_cxt = NULL;	/* child of TopTransactionContext */
+
+/*
+ * The next audit.id.  Drawn when a row is buffered, so audit ids follow the
+ * order of the saves even when rows are written later than others.
+ */
+static int64
+cw_next_audit_id(void)
+{
+	static Oid	audit_relid = InvalidOid;
+	static Oid	seqid = InvalidOid;
+	Oid			relid = cw_relid("audit");
+
+	if (relid != audit_relid)
+	{
+		AttrNumber	att = get_attnum(relid, "id");
+
+		if (att == InvalidAttrNumber)
+			elog(ERROR, "column \"id\" missing from %s.audit", CW_SCHEMA);
+		seqid = getIdentitySequence(relid, att, false);
+		audit_relid = relid;
+	}
+	return nextval_internal(seqid, false);
+}
 static List *pend_versions = NIL;
 static List *pend_audits = NIL;
 
@@ -307,6 +339,7 @@ cw_store_buffer(CwSave *s, Datum id, int64 version, const char *change_type,
 		CwAuditEntry *e = lfirst(lc);
 		CwPendingAudit *a = palloc(sizeof(CwPendingAudit));
 
+		a->aid = cw_next_audit_id();
 		memcpy(&a->id, DatumGetUUIDP(id), sizeof(pg_uuid_t));
 		a->at = e->at;
 		a->xid = (int64) xid;
@@ -322,146 +355,236 @@ cw_store_buffer(CwSave *s, Datum id, int64 version, const char *change_type,
 	MemoryContextSwitchTo(old);
 }
 
-/* A composite datum of row type `typid` (desc) from values and nulls. */
-static Datum
-cw_row(TupleDesc desc, Datum *values, bool *nulls)
+/*
+ * Writing the buffered rows.  The rows go straight to the table access
+ * method and the indexes, as logical replication applies rows: no parse,
+ * plan or executor tree per statement.  Constraints are checked and row
+ * triggers a user adds to the tables still fire (ExecSimpleRelationInsert).
+ */
+#define CW_TARGET_MAXCOLS 11
+
+enum
 {
-	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+	V_ENTITY_ID, V_VERSION, V_CHANGE_TYPE, V_CHANGED_AT, V_CHANGED_BY, V_MODEL,
+	V_MODEL_VERSION, V_STATE, V_TRANSITION, V_TRANSACTION_ID, V_DATA, V_NCOLS
+};
+static const char *const v_names[V_NCOLS] = {
+	"entity_id", "version", "change_type", "changed_at", "changed_by", "model",
+	"model_version", "state", "transition", "transaction_id", "data"
+};
+
+enum
+{
+	A_ID, A_ENTITY_ID, A_AT, A_TRANSACTION_ID, A_EVENT_TYPE, A_TRANSITION,
+	A_FROM_STATE, A_TO_STATE, A_ROLE, A_DETAIL, A_NCOLS
+};
+static const char *const a_names[A_NCOLS] = {
+	"id", "entity_id", "at", "transaction_id", "event_type", "transition",
+	"from_state", "to_state", "role", "detail"
+};
+
+/* One target table of the flush: its columns by name, checked once per relation. */
+typedef struct CwTarget
+{
+	Oid			relid;			/* the relation the map below is for */
+	int			ncols;
+	const char *const *names;
+	AttrNumber	attnum[CW_TARGET_MAXCOLS];
+	Relation	rel;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+} CwTarget;
+
+StaticAssertDecl(V_NCOLS <= CW_TARGET_MAXCOLS && A_NCOLS <= CW_TARGET_MAXCOLS,
+				 "CwTarget.attnum is too small");
+static CwTarget target_version = {InvalidOid, V_NCOLS, v_names};
+static CwTarget target_audit = {InvalidOid, A_NCOLS, a_names};
+
+static void
+cw_target_open(CwTarget *t, const char *relname, EState *estate, Index rti,
+			   List **rtable)
+{
+	Oid			relid = cw_relid(relname);
+	RangeTblEntry *rte;
+
+	t->rel = table_open(relid, RowExclusiveLock);
+	if (t->relid != relid)
+	{
+		TupleDesc	desc = RelationGetDescr(t->rel);
+
+		for (int i = 0; i < t->ncols; i++)
+		{
+			t->attnum[i] = SPI_fnumber(desc, t->names[i]);
+			if (t->attnum[i] <= 0)
+				elog(ERROR, "column \"%s\" missing from %s.%s", t->names[i],
+					 CW_SCHEMA, relname);
+		}
+		t->relid = relid;
+	}
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	*rtable = lappend(*rtable, rte);
+	t->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->rri, t->rel, rti, NULL, 0);
+	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, t->rri);
+	ExecOpenIndices(t->rri, false);
+	t->slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(t->rel),
+									 table_slot_callbacks(t->rel));
 }
 
-/* An array of composite datums. */
-static Datum
-cw_row_array(Datum *rows, int n, Oid typid)
+
+/* Start a row of t in its slot: every column NULL until set. */
+static void
+cw_target_row(CwTarget *t, EState *estate)
 {
-	return PointerGetDatum(construct_array(rows, n, typid, -1, false, TYPALIGN_DOUBLE));
+	TupleTableSlot *slot = t->slot;
+
+	ResetPerTupleExprContext(estate);
+	ExecClearTuple(slot);
+	for (int i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+	{
+		slot->tts_values[i] = (Datum) 0;
+		slot->tts_isnull[i] = true;
+	}
+}
+
+static inline void
+cw_target_set(CwTarget *t, int col, Datum value)
+{
+	t->slot->tts_values[t->attnum[col] - 1] = value;
+	t->slot->tts_isnull[t->attnum[col] - 1] = false;
+}
+
+static inline void
+cw_target_text(CwTarget *t, int col, const char *s)
+{
+	if (s != NULL)
+		cw_target_set(t, col, CStringGetTextDatum(s));
+}
+
+static void
+cw_target_insert(CwTarget *t, EState *estate)
+{
+	ExecStoreVirtualTuple(t->slot);
+	ExecSimpleRelationInsert(t->rri, estate, t->slot);
 }
 
 /*
- * Write every buffered version and audit row with one statement: two
- * arrays of rows (cyoda_wf.entity_version and cyoda_wf.audit_row), each
- * unnested into its table.
+ * Write every buffered version and audit row, as the engine owner, into
+ * cyoda_wf.entity_version and cyoda_wf.audit.
  */
 void
 cw_store_flush(void)
 {
-	static SPIPlanPtr plan = NULL;
-	static Oid	plan_vtype = InvalidOid;
-	static Oid	plan_atype = InvalidOid;
-	int			nv = list_length(pend_versions);
-	int			na = list_length(pend_audits);
-	Oid			nsp,
-				vtype,
-				atype;
-	TupleDesc	vdesc,
-				adesc;
-	Datum	   *vrows,
-			   *arows;
-	Datum		args[2];
-	int			i;
+	List	   *versions = NIL;
+	List	   *audits = NIL;
+	List	   *keep_versions = NIL;
+	List	   *keep_audits = NIL;
+	int			level = GetCurrentTransactionNestLevel();
+	MemoryContext old;
+	EState	   *estate;
+	List	   *rtable = NIL;
 	ListCell   *lc;
 	Oid			save_userid;
 	int			save_sec;
 
-	if (nv == 0 && na == 0)
+	if (pend_versions == NIL && pend_audits == NIL)
 		return;
-	nsp = get_namespace_oid(CW_SCHEMA, false);
-	vtype = get_rel_type_id(cw_relid("entity_version"));
-	atype = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-							CStringGetDatum("audit_row"), ObjectIdGetDatum(nsp));
-	if (!OidIsValid(vtype) || !OidIsValid(atype))
-		elog(ERROR, "cyoda_wf row types are missing");
-	vdesc = lookup_rowtype_tupdesc_copy(vtype, -1);
-	adesc = lookup_rowtype_tupdesc_copy(atype, -1);
-	vrows = palloc(sizeof(Datum) * (nv + 1));
-	arows = palloc(sizeof(Datum) * (na + 1));
 
-#define TXT(v, n, i, s) ((n)[i] = ((s) == NULL), (v)[i] = (s) ? CStringGetTextDatum(s) : (Datum) 0)
-	i = 0;
+	/*
+	 * Rows of an enclosing subtransaction level stay buffered: written here,
+	 * inside a subtransaction, they would vanish if it rolled back.  Take the
+	 * rest off the buffer first: an error must not write them twice.
+	 */
+	old = MemoryContextSwitchTo(pend_cxt);
 	foreach(lc, pend_versions)
-	{
-		CwPendingVersion *p = lfirst(lc);
-		Datum		v[11];
-		bool		n[11];
-
-		memset(n, false, sizeof(n));
-		v[0] = UUIDPGetDatum(&p->id);
-		v[1] = Int64GetDatum(p->version);
-		TXT(v, n, 2, p->change_type);
-		v[3] = TimestampTzGetDatum(p->at);
-		TXT(v, n, 4, p->role);
-		TXT(v, n, 5, p->model);
-		v[6] = Int32GetDatum(p->model_version);
-		TXT(v, n, 7, p->state);
-		TXT(v, n, 8, p->transition);
-		v[9] = Int64GetDatum(p->xid);
-		n[10] = (p->data == NULL);
-		v[10] = p->data ? JsonbPGetDatum(p->data) : (Datum) 0;
-		vrows[i++] = cw_row(vdesc, v, n);
-	}
-	i = 0;
+		if (((CwPendingVersion *) lfirst(lc))->level < level)
+			keep_versions = lappend(keep_versions, lfirst(lc));
+		else
+			versions = lappend(versions, lfirst(lc));
 	foreach(lc, pend_audits)
-	{
-		CwPendingAudit *p = lfirst(lc);
-		Datum		v[9];
-		bool		n[9];
-
-		memset(n, false, sizeof(n));
-		v[0] = UUIDPGetDatum(&p->id);
-		v[1] = TimestampTzGetDatum(p->at);
-		v[2] = Int64GetDatum(p->xid);
-		TXT(v, n, 3, p->event);
-		TXT(v, n, 4, p->transition);
-		TXT(v, n, 5, p->from_state);
-		TXT(v, n, 6, p->to_state);
-		TXT(v, n, 7, p->role);
-		n[8] = (p->detail == NULL);
-		v[8] = p->detail ? JsonbPGetDatum(p->detail) : (Datum) 0;
-		arows[i++] = cw_row(adesc, v, n);
-	}
-#undef TXT
-	args[0] = cw_row_array(vrows, nv, vtype);
-	args[1] = cw_row_array(arows, na, atype);
+		if (((CwPendingAudit *) lfirst(lc))->level < level)
+			keep_audits = lappend(keep_audits, lfirst(lc));
+		else
+			audits = lappend(audits, lfirst(lc));
+	MemoryContextSwitchTo(old);
+	pend_versions = keep_versions;
+	pend_audits = keep_audits;
+	if (versions == NIL && audits == NIL)
+		return;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		int			rc;
+		estate = CreateExecutorState();
+		cw_target_open(&target_version, "entity_version", estate, 1, &rtable);
+		cw_target_open(&target_audit, "audit", estate, 2, &rtable);
+		ExecInitRangeTable(estate, rtable);
+		estate->es_output_cid = GetCurrentCommandId(true);
+		AfterTriggerBeginQuery();
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (plan == NULL || plan_vtype != vtype || plan_atype != atype)
+		foreach(lc, versions)
 		{
-			Oid			t[2];
+			CwPendingVersion *p = lfirst(lc);
+			CwTarget   *t = &target_version;
 
-			t[0] = get_array_type(vtype);
-			t[1] = get_array_type(atype);
-			if (plan != NULL)
-				SPI_freeplan(plan);
-			plan = NULL;
-			plan = cw_keep(
-				"WITH v AS (INSERT INTO cyoda_wf.entity_version "
-				"SELECT * FROM pg_catalog.unnest($1)) "
-				"INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, "
-				"transition, from_state, to_state, role, detail) "
-				"SELECT * FROM pg_catalog.unnest($2)", 2, t);
-			plan_vtype = vtype;
-			plan_atype = atype;
+			cw_target_row(t, estate);
+			old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+			cw_target_set(t, V_ENTITY_ID, UUIDPGetDatum(&p->id));
+			cw_target_set(t, V_VERSION, Int64GetDatum(p->version));
+			cw_target_text(t, V_CHANGE_TYPE, p->change_type);
+			cw_target_set(t, V_CHANGED_AT, TimestampTzGetDatum(p->at));
+			cw_target_text(t, V_CHANGED_BY, p->role);
+			cw_target_text(t, V_MODEL, p->model);
+			cw_target_set(t, V_MODEL_VERSION, Int32GetDatum(p->model_version));
+			cw_target_text(t, V_STATE, p->state);
+			cw_target_text(t, V_TRANSITION, p->transition);
+			cw_target_set(t, V_TRANSACTION_ID, Int64GetDatum(p->xid));
+			if (p->data != NULL)
+				cw_target_set(t, V_DATA, JsonbPGetDatum(p->data));
+			MemoryContextSwitchTo(old);
+			cw_target_insert(t, estate);
 		}
-		/* take the rows off the buffer first: an error must not write them twice */
-		pend_versions = NIL;
-		pend_audits = NIL;
-		rc = SPI_execute_plan(plan, args, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		SPI_finish();
+		foreach(lc, audits)
+		{
+			CwPendingAudit *p = lfirst(lc);
+			CwTarget   *t = &target_audit;
+
+			cw_target_row(t, estate);
+			old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+			cw_target_set(t, A_ID, Int64GetDatum(p->aid));
+			cw_target_set(t, A_ENTITY_ID, UUIDPGetDatum(&p->id));
+			cw_target_set(t, A_AT, TimestampTzGetDatum(p->at));
+			cw_target_set(t, A_TRANSACTION_ID, Int64GetDatum(p->xid));
+			cw_target_text(t, A_EVENT_TYPE, p->event);
+			cw_target_text(t, A_TRANSITION, p->transition);
+			cw_target_text(t, A_FROM_STATE, p->from_state);
+			cw_target_text(t, A_TO_STATE, p->to_state);
+			cw_target_text(t, A_ROLE, p->role);
+			if (p->detail != NULL)
+				cw_target_set(t, A_DETAIL, JsonbPGetDatum(p->detail));
+			MemoryContextSwitchTo(old);
+			cw_target_insert(t, estate);
+		}
+
+		AfterTriggerEndQuery(estate);
+		ExecCloseResultRelations(estate);
+		table_close(target_version.rel, NoLock);
+		table_close(target_audit.rel, NoLock);
+		ExecResetTupleTable(estate->es_tupleTable, false);
+		FreeExecutorState(estate);
 	}
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
-	if (pend_cxt != NULL)
+	/* a later save's data must not outlive the pending-rows context either */
+	if (pend_cxt != NULL && pend_versions == NIL && pend_audits == NIL)
 		MemoryContextReset(pend_cxt);
 }
 
@@ -635,10 +758,8 @@ cw_reject_column(int col, const char *op)
 }
 
 static Jsonb *
-cw_checked_data(HeapTuple tup, TupleDesc td)
+cw_checked_data(bool isnull, Datum d)
 {
-	bool		isnull;
-	Datum		d = cw_col(tup, td, COL_DATA, &isnull);
 	Jsonb	   *jb;
 
 	if (isnull)
@@ -707,7 +828,11 @@ cw_store_insert(TriggerData *td, CwRequest *req)
 	savecxt = cw_save_cxt();
 	MemoryContextSwitchTo(savecxt);
 	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
-	s.data = cw_checked_data(tup, desc);
+	{
+		Datum		d = cw_col(tup, desc, COL_DATA, &isnull);
+
+		s.data = cw_checked_data(isnull, d);
+	}
 	s.role = (req && req->role) ? req->role : cw_current_role();
 
 	if (req && req->source)
@@ -778,10 +903,12 @@ cw_store_update(TriggerData *td, CwRequest *req)
 	CwSave		s;
 	MemoryContext callercxt = CurrentMemoryContext;
 	MemoryContext savecxt;
-	bool		isnull;
+	Datum	   *ov = palloc(desc->natts * sizeof(Datum));
+	Datum	   *nv = palloc(desc->natts * sizeof(Datum));
+	bool	   *on = palloc(desc->natts * sizeof(bool));
+	bool	   *nn = palloc(desc->natts * sizeof(bool));
 	Datum		id;
 	int64		version;
-	char	   *model;
 	int32		mversion;
 	uint64		xid;
 	TimestampTz now;
@@ -792,25 +919,25 @@ cw_store_update(TriggerData *td, CwRequest *req)
 	int			ncols = 0;
 	HeapTuple	result;
 
+#define OLDV(c) (ov[col_attnum[c] - 1])
+#define OLDTEXT(c) (on[col_attnum[c] - 1] ? NULL : TextDatumGetCString(OLDV(c)))
+	heap_deform_tuple(oldtup, desc, ov, on);
+	heap_deform_tuple(newtup, desc, nv, nn);
+
 	/* the engine owns everything but data */
 	for (int c = 0; c < NCOLS; c++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, col_attnum[c] - 1);
-		bool		n1,
-					n2;
-		Datum		d1,
-					d2;
+		int			a = col_attnum[c] - 1;
+		Form_pg_attribute att = TupleDescAttr(desc, a);
 
 		if (c == COL_DATA)
 			continue;
-		d1 = heap_getattr(oldtup, col_attnum[c], desc, &n1);
-		d2 = heap_getattr(newtup, col_attnum[c], desc, &n2);
-		if (n1 != n2 || (!n1 && !datumIsEqual(d1, d2, att->attbyval, att->attlen)))
+		if (on[a] != nn[a] || (!on[a] && !datumIsEqual(ov[a], nv[a], att->attbyval, att->attlen)))
 			cw_reject_column(c, "UPDATE");
 	}
 
-	id = cw_col(oldtup, desc, COL_ID, &isnull);
-	version = DatumGetInt64(cw_col(oldtup, desc, COL_VERSION, &isnull));
+	id = OLDV(COL_ID);
+	version = DatumGetInt64(OLDV(COL_VERSION));
 	if (req && req->has_if_match && req->if_match != version)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -819,21 +946,22 @@ cw_store_update(TriggerData *td, CwRequest *req)
 						version, req->if_match),
 				 errhint("Read the entity again and retry with its current version.")));
 
-	model = cw_col_text(oldtup, desc, COL_MODEL);
-	mversion = DatumGetInt32(cw_col(oldtup, desc, COL_MODEL_VERSION, &isnull));
+	mversion = DatumGetInt32(OLDV(COL_MODEL_VERSION));
 
 	memset(&s, 0, sizeof(s));
-	s.model = cw_model_pin(model, mversion);
+	s.model = cw_model_pin(OLDTEXT(COL_MODEL), mversion);
 	savecxt = cw_save_cxt();
 	MemoryContextSwitchTo(savecxt);
 	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
-	s.data = cw_checked_data(newtup, desc);
+	s.data = cw_checked_data(nn[col_attnum[COL_DATA] - 1], nv[col_attnum[COL_DATA] - 1]);
 	s.role = (req && req->role) ? req->role : cw_current_role();
-	s.wf_name = cw_col_text(oldtup, desc, COL_WORKFLOW);
-	s.state_name = cw_col_text(oldtup, desc, COL_STATE);
-	s.prev_transition = cw_col_text(oldtup, desc, COL_LAST_TRANSITION);
-	s.created_at = DatumGetTimestampTz(cw_col(oldtup, desc, COL_CREATED_AT, &isnull));
-	s.updated_at = DatumGetTimestampTz(cw_col(oldtup, desc, COL_UPDATED_AT, &isnull));
+	s.wf_name = OLDTEXT(COL_WORKFLOW);
+	s.state_name = OLDTEXT(COL_STATE);
+	s.prev_transition = OLDTEXT(COL_LAST_TRANSITION);
+	s.created_at = DatumGetTimestampTz(OLDV(COL_CREATED_AT));
+	s.updated_at = DatumGetTimestampTz(OLDV(COL_UPDATED_AT));
+#undef OLDV
+#undef OLDTEXT
 
 	if (req && req->kind == CW_REQ_TASK)
 	{
@@ -869,6 +997,183 @@ cw_store_update(TriggerData *td, CwRequest *req)
 	cw_save_cxt_done(savecxt);
 	cw_model_unpin(s.model);
 	return result;
+}
+
+/*
+ * update_item and fire without the planner: the equivalent of
+ *
+ *	 UPDATE cyoda_wf.entity SET data = COALESCE(data_arg, data) WHERE id = id_arg
+ *
+ * done as logical replication applies a row: the entity is found through its
+ * primary key with a new statement snapshot, its latest version is locked
+ * (waiting for a concurrent save, as UPDATE does under READ COMMITTED; under
+ * REPEATABLE READ and SERIALIZABLE a concurrent change is a serialization
+ * failure), and the row goes through ExecSimpleRelationUpdate, which fires the
+ * row triggers (the engine's among them), checks constraints and maintains
+ * the indexes.  Statement triggers fire as for an UPDATE.
+ *
+ * Returns 1 when the entity was saved (*state gets the state it reached), 0 when there is no such entity, and -1
+ * when the table needs the full executor (rules, forced row security,
+ * transition tables, an unexpected primary key): then nothing was done.
+ * Runs as the current user; the caller switches to the engine owner.
+ */
+int
+cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, char **state)
+{
+	Relation	rel;
+	Relation	pkrel = NULL;
+	TriggerDesc *trig;
+	Oid			pkoid;
+	EState	   *estate;
+	RangeTblEntry *rte;
+	ResultRelInfo *rri;
+	EPQState	epq;
+	TupleTableSlot *oldslot,
+			   *newslot;
+	Snapshot	snap;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+	int			natts;
+
+	rel = table_open(cw_relid("entity"), RowExclusiveLock);
+	trig = rel->trigdesc;
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		rel->rd_rel->relforcerowsecurity || !OidIsValid(pkoid) ||
+		(trig != NULL && (trig->trig_update_old_table || trig->trig_update_new_table)))
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	cw_store_columns(rel);
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	snap = GetActiveSnapshot();
+
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	rte->requiredPerms = ACL_SELECT | ACL_UPDATE;
+	rte->updatedCols = bms_make_singleton(col_attnum[COL_DATA] - FirstLowInvalidHeapAttributeNumber);
+	ExecInitRangeTable(estate, list_make1(rte));
+	estate->es_snapshot = snap;
+	estate->es_output_cid = GetCurrentCommandId(true);
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	/* where the trigger manager looks for it (ExecGetTriggerResultRel) */
+	estate->es_opened_result_relations = list_make1(rri);
+	ExecOpenIndices(rri, false);
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == pkoid)
+			pkrel = rri->ri_IndexRelationDescs[i];
+	if (pkrel == NULL || pkrel->rd_index->indnkeyatts != 1 ||
+		pkrel->rd_index->indkey.values[0] != col_attnum[COL_ID])
+	{
+		ExecCloseIndices(rri);
+		FreeExecutorState(estate);
+		PopActiveSnapshot();
+		table_close(rel, NoLock);
+		return -1;
+	}
+	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
+	oldslot = table_slot_create(rel, &estate->es_tupleTable);
+	newslot = table_slot_create(rel, &estate->es_tupleTable);
+	natts = RelationGetDescr(rel)->natts;
+
+	AfterTriggerBeginQuery();
+	ExecBSUpdateTriggers(estate, rri);
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
+	scan = index_beginscan(rel, pkrel, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
+	index_endscan(scan);
+
+	if (found)
+	{
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		res = table_tuple_lock(rel, &oldslot->tts_tid, snap, oldslot,
+							   estate->es_output_cid, LockTupleNoKeyExclusive,
+							   LockWaitBlock,
+							   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							   &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				break;
+			case TM_SelfModified:
+				if (tmfd.cmax != estate->es_output_cid)
+					ereport(ERROR,
+							(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+							 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));
+				found = false;
+				break;
+			case TM_Updated:
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+				break;
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent delete")));
+				found = false;
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+		}
+	}
+	if (found)
+	{
+		bool		isnull;
+		Datum		lockedid = slot_getattr(oldslot, col_attnum[COL_ID], &isnull);
+
+		/* a concurrent save's version is locked: still the same entity? */
+		found = !isnull && memcmp(DatumGetUUIDP(lockedid), DatumGetUUIDP(id), sizeof(pg_uuid_t)) == 0;
+	}
+	if (found)
+	{
+		bool		isnull;
+		Datum		st;
+
+		slot_getallattrs(oldslot);
+		ExecClearTuple(newslot);
+		memcpy(newslot->tts_values, oldslot->tts_values, natts * sizeof(Datum));
+		memcpy(newslot->tts_isnull, oldslot->tts_isnull, natts * sizeof(bool));
+		if (!data_null)
+		{
+			newslot->tts_values[col_attnum[COL_DATA] - 1] = data;
+			newslot->tts_isnull[col_attnum[COL_DATA] - 1] = false;
+		}
+		ExecStoreVirtualTuple(newslot);
+
+		cw_store_set_request(req);
+		ExecSimpleRelationUpdate(rri, estate, &epq, oldslot, newslot);
+		cw_store_set_request(NULL);
+
+		st = slot_getattr(newslot, col_attnum[COL_STATE], &isnull);
+		*state = isnull ? NULL : TextDatumGetCString(st);
+	}
+
+	ExecASUpdateTriggers(estate, rri, NULL);
+	AfterTriggerEndQuery(estate);
+	EvalPlanQualEnd(&epq);
+	ExecCloseResultRelations(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	PopActiveSnapshot();
+	table_close(rel, NoLock);
+	/* as after an SPI statement: what it did is visible to what follows */
+	CommandCounterIncrement();
+	return found ? 1 : 0;
 }
 
 /* BEFORE DELETE: record the deletion; no workflow runs. */

@@ -273,3 +273,61 @@ REVOKE ALL ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) FROM cw_g
 DROP ROLE cw_gone_importer;
 SELECT cyoda_wf.add_item('orphaned', 1, '{}');
 \echo :LAST_ERROR_SQLSTATE
+
+-- A process that saves another entity inside a subtransaction and rolls it
+-- back takes only its own rows with it: the version and audit rows of saves
+-- made earlier in the same statement stay.
+SELECT cyoda_wf.import_workflows('subx_parent', 1, '{"workflows": [{"name": "w", "initialState": "a",
+  "states": {"a": {"transitions": [{"name": "go", "next": "b", "processors": [{"name": "subx_spawn"}]}]}, "b": {}}}]}') ->> 'workflows';
+CREATE FUNCTION public.subx_spawn(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF (data->>'spawn')::boolean THEN
+    BEGIN
+      INSERT INTO cyoda_wf.entity (id, model, data)
+      VALUES ('00000000-0000-0000-0000-0000000005c9', 'note', '{"child": true}');
+      RAISE EXCEPTION 'undo the child';
+    EXCEPTION WHEN raise_exception THEN NULL;
+    END;
+  END IF;
+  RETURN data;
+END $$;
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES
+  ('00000000-0000-0000-0000-0000000005c1', 'subx_parent', '{"spawn": false}'),
+  ('00000000-0000-0000-0000-0000000005c2', 'subx_parent', '{"spawn": true}');
+SELECT e.id, e.state,
+       (SELECT count(*) FROM cyoda_wf.entity_version v WHERE v.entity_id = e.id) AS versions,
+       (SELECT count(*) FROM cyoda_wf.audit a WHERE a.entity_id = e.id) AS audits
+  FROM cyoda_wf.entity e WHERE e.id::text LIKE '00000000-0000-0000-0000-0000000005c_' ORDER BY e.id;
+SELECT count(*) AS child_rows FROM cyoda_wf.audit WHERE entity_id = '00000000-0000-0000-0000-0000000005c9';
+-- audit ids follow the order of the saves
+SELECT (SELECT max(id) FROM cyoda_wf.audit WHERE entity_id = '00000000-0000-0000-0000-0000000005c1')
+     < (SELECT min(id) FROM cyoda_wf.audit WHERE entity_id = '00000000-0000-0000-0000-0000000005c2')
+       AS audit_in_save_order;
+
+-- Row and statement triggers a user adds to the entity table fire for
+-- update_item and fire as for an UPDATE (also with a transition table).
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('00000000-0000-0000-0000-0000000007a1', 'note', '{}');
+CREATE TABLE public.entity_log (id uuid, state text, version bigint, how text);
+CREATE FUNCTION public.entity_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.entity_log VALUES (NEW.id, NEW.state, NEW.version, TG_WHEN || ' ' || TG_LEVEL); RETURN NULL; END $$;
+CREATE FUNCTION public.entity_log_table() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.entity_log SELECT id, state, version, 'transition table' FROM new_rows; RETURN NULL; END $$;
+CREATE TRIGGER entity_log_row AFTER UPDATE ON cyoda_wf.entity
+  FOR EACH ROW EXECUTE FUNCTION public.entity_log_row();
+CREATE TRIGGER entity_log_stmt AFTER UPDATE ON cyoda_wf.entity
+  FOR EACH STATEMENT EXECUTE FUNCTION public.entity_log_row();
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-0000000007a1', 'UPDATE');
+CREATE TRIGGER entity_log_table AFTER UPDATE ON cyoda_wf.entity
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.entity_log_table();
+SELECT cyoda_wf.update_item('00000000-0000-0000-0000-0000000007a1', '{"n": 1}', 'UPDATE');
+SELECT id, state, version, how FROM public.entity_log ORDER BY version, how;
+SELECT version, change_type, transition FROM cyoda_wf.changes('00000000-0000-0000-0000-0000000007a1');
+DROP TRIGGER entity_log_row ON cyoda_wf.entity;
+DROP TRIGGER entity_log_stmt ON cyoda_wf.entity;
+DROP TRIGGER entity_log_table ON cyoda_wf.entity;
+DROP FUNCTION public.entity_log_row(), public.entity_log_table();
+DROP TABLE public.entity_log;
+-- fire on an entity that does not exist
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-0000000007a9', 'UPDATE');
+\echo :LAST_ERROR_SQLSTATE
