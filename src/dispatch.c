@@ -8,22 +8,35 @@
  * schema only (never through search_path), once, and the FmgrInfo is kept
  * in the compiled model until pg_proc changes.  Functions run as the role
  * that imported the workflow.
+ *
+ * A function in LANGUAGE sql whose body is one SELECT is run from a plan
+ * kept for the session (as PL/pgSQL keeps its statements' plans), not
+ * through fmgr_sql, which parses and plans the body again in every
+ * transaction.  Anything else (several statements, SECURITY DEFINER, SET
+ * clauses, BEGIN ATOMIC bodies, functions an fmgr hook watches) is called
+ * through the function manager.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "executor/functions.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "nodes/makefuncs.h"
+#include "nodes/params.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/syscache.h"
 
 /*
@@ -103,6 +116,171 @@ cw_resolve_function(CwFunc *fn)
 	fn->resolved_gen = dispatch_gen;
 }
 
+/* A SQL function run from a kept plan, by function OID. */
+typedef struct CwSqlFn
+{
+	Oid			oid;			/* hash key */
+	uint64		gen;			/* dispatch generation it was checked at; 0 = never */
+	MemoryContext cxt;			/* the parse info the plan's parser hook uses */
+	SPIPlanPtr	plan;			/* NULL: call through the function manager */
+	bool		readonly;		/* not VOLATILE: no new snapshot, no CCI */
+	char	   *name;			/* for the error context */
+} CwSqlFn;
+
+static HTAB *sql_fns = NULL;
+
+static void
+cw_sql_fn_forget(CwSqlFn *q)
+{
+	if (q->plan != NULL)
+		SPI_freeplan(q->plan);
+	q->plan = NULL;
+	if (q->cxt != NULL)
+		MemoryContextDelete(q->cxt);
+	q->cxt = NULL;
+	q->name = NULL;
+}
+
+/*
+ * Prepare q->plan for fn if fn qualifies.  Called with the search_path the
+ * calls run with, which the plan cache then checks on every use.
+ */
+static void
+cw_sql_fn_prepare(CwSqlFn *q, CwFunc *fn)
+{
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	SQLFunctionParseInfoPtr pinfo;
+	MemoryContext cxt,
+				old;
+	char	   *body;
+	bool		readonly;
+	bool		isnull;
+	SPIPlanPtr	plan;
+	List	   *sources;
+	CachedPlanSource *ps;
+	Oid			want = fn->is_criterion ? BOOLOID : JSONBOID;
+
+	cw_sql_fn_forget(q);
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn->oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn->oid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->prolang != SQLlanguageId || proc->prosecdef || proc->proretset ||
+		!heap_attisnull(tup, Anum_pg_proc_proconfig, NULL) ||
+		!heap_attisnull(tup, Anum_pg_proc_prosqlbody, NULL) ||
+		FmgrHookIsNeeded(fn->oid))
+	{
+		ReleaseSysCache(tup);
+		q->gen = dispatch_gen;
+		return;
+	}
+	cxt = AllocSetContextCreate(TopMemoryContext, "cyoda_wf SQL process",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	pinfo = prepare_sql_fn_parse_info(tup, NULL, InvalidOid);
+	body = TextDatumGetCString(SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull));
+	q->name = pstrdup(NameStr(proc->proname));
+	MemoryContextSwitchTo(old);
+	readonly = proc->provolatile != PROVOLATILE_VOLATILE;
+	ReleaseSysCache(tup);
+
+	q->cxt = cxt;				/* freed with the entry if preparing fails */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare_params(body, (ParserSetupHook) sql_fn_parser_setup, pinfo, 0);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_params failed: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	ps = list_length(sources) == 1 ? linitial(sources) : NULL;
+	if (ps != NULL && ps->commandTag == CMDTAG_SELECT && ps->resultDesc != NULL &&
+		ps->resultDesc->natts == 1 && TupleDescAttr(ps->resultDesc, 0)->atttypid == want)
+	{
+		SPI_keepplan(plan);
+		q->plan = plan;
+		q->readonly = readonly;
+	}
+	else
+		cw_sql_fn_forget(q);
+	SPI_finish();
+	q->gen = dispatch_gen;
+}
+
+/* The kept-plan entry of fn (q->plan NULL when fn is called through fmgr). */
+static CwSqlFn *
+cw_sql_fn(CwFunc *fn)
+{
+	CwSqlFn    *q;
+	bool		found;
+
+	if (sql_fns == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CwSqlFn);
+		sql_fns = hash_create("cyoda_wf SQL processes", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	q = hash_search(sql_fns, &fn->oid, HASH_ENTER, &found);
+	if (!found)
+	{
+		q->gen = 0;
+		q->cxt = NULL;
+		q->plan = NULL;
+		q->name = NULL;
+	}
+	if (q->gen != dispatch_gen)
+		cw_sql_fn_prepare(q, fn);
+	return q;
+}
+
+static void
+cw_sql_fn_context(void *arg)
+{
+	errcontext("SQL function \"%s\"", ((CwSqlFn *) arg)->name);
+}
+
+/* Run a kept-plan SQL function: the first column of its first row, or NULL. */
+static Datum
+cw_sql_fn_call(CwSqlFn *q, FunctionCallInfo fcinfo, bool is_criterion)
+{
+	PgStat_FunctionCallUsage fcu;
+	ErrorContextCallback ctx;
+	ParamListInfo params = makeParamList(2);
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+	int			rc;
+
+	ctx.callback = cw_sql_fn_context;
+	ctx.arg = q;
+	ctx.previous = error_context_stack;
+	error_context_stack = &ctx;
+	pgstat_init_function_usage(fcinfo, &fcu);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (int i = 0; i < 2; i++)
+	{
+		params->params[i].value = fcinfo->args[i].value;
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = JSONBOID;
+	}
+	rc = SPI_execute_plan_with_paramlist(q->plan, params, q->readonly, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = is_criterion ? result : SPI_datumTransfer(result, false, -1);
+	}
+	SPI_finish();
+	pgstat_end_function_usage(&fcu, true);
+	error_context_stack = ctx.previous;
+	fcinfo->isnull = isnull;
+	return isnull ? (Datum) 0 : result;
+}
+
 /* Call fn(meta, data) as role `owner`; *isnull set when it returned NULL. */
 static Datum
 cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
@@ -143,7 +321,12 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 	}
 	PG_TRY();
 	{
-		result = FunctionCallInvoke(fcinfo);
+		CwSqlFn    *q = cw_sql_fn(fn);
+
+		if (q->plan != NULL)
+			result = cw_sql_fn_call(q, fcinfo, fn->is_criterion);
+		else
+			result = FunctionCallInvoke(fcinfo);
 	}
 	PG_FINALLY();
 	{

@@ -331,3 +331,37 @@ DROP TABLE public.entity_log;
 -- fire on an entity that does not exist
 SELECT cyoda_wf.fire('00000000-0000-0000-0000-0000000007a9', 'UPDATE');
 \echo :LAST_ERROR_SQLSTATE
+
+-- SQL processes: a one-SELECT body runs from a plan kept for the session;
+-- a changed body is planned again; other bodies run through the function
+-- manager; named and numbered parameters both work.
+SELECT cyoda_wf.import_workflows('sqlproc', 1, '{"workflows": [{"name": "w", "initialState": "a",
+  "states": {"a": {"transitions": [{"name": "go", "next": "b", "processors": [{"name": "sqlp_step"}],
+                                    "criterion": {"type": "function", "function": {"name": "sqlp_ok"}}}]},
+             "b": {"transitions": [{"name": "more", "next": "c", "manual": true, "processors": [{"name": "sqlp_multi"}]}]},
+             "c": {}}}]}') ->> 'workflows';
+CREATE FUNCTION public.sqlp_ok(meta jsonb, data jsonb) RETURNS boolean
+LANGUAGE sql STABLE AS $$ SELECT (data->>'n')::int > 0 $$;
+CREATE FUNCTION public.sqlp_step(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT $2 || jsonb_build_object('step', 1, 'by', meta->>'process') $$;
+CREATE FUNCTION public.sqlp_multi(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT 1; SELECT data || '{"multi": true}' $$;
+SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 0}') AS s0 \gset
+SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 1}') AS s1 \gset
+SELECT state, data FROM cyoda_wf.entity WHERE id IN (:'s0', :'s1') ORDER BY data->>'n';
+CREATE OR REPLACE FUNCTION public.sqlp_step(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT data || '{"step": 2}' $$;
+SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 2}') AS s2 \gset
+SELECT state, data FROM cyoda_wf.entity WHERE id = :'s2';
+SELECT cyoda_wf.fire(:'s2', 'more');
+SELECT data FROM cyoda_wf.entity WHERE id = :'s2';
+-- a SELECT that returns no row leaves the data as it was
+CREATE OR REPLACE FUNCTION public.sqlp_step(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT data || '{"never": 1}' WHERE false $$;
+SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 3}') AS s3 \gset
+SELECT state, data FROM cyoda_wf.entity WHERE id = :'s3';
+-- errors keep their SQLSTATE
+CREATE OR REPLACE FUNCTION public.sqlp_step(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT data || jsonb_build_object('q', 1 / ((data->>'n')::int - 4)) $$;
+SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 4}');
+\echo :LAST_ERROR_SQLSTATE
