@@ -13,6 +13,8 @@
  */
 #include "cyoda_wf.h"
 
+#include "catalog/dependency.h"
+
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -53,6 +55,9 @@ static MemoryContext cw_cache_cxt = NULL;
 static Oid	rel_model = InvalidOid;
 static Oid	rel_workflow = InvalidOid;
 static Oid	rel_entity = InvalidOid;
+static Oid	rel_version = InvalidOid;
+static Oid	rel_audit = InvalidOid;
+static Oid	seq_audit = InvalidOid;
 
 static SPIPlanPtr plan_model = NULL;
 static SPIPlanPtr plan_workflows = NULL;
@@ -64,9 +69,11 @@ cw_relcache_callback(Datum arg, Oid relid)
 	if (relid == InvalidOid || relid == rel_workflow || relid == rel_model)
 		cache_stale = true;
 	if (relid == InvalidOid || relid == rel_model || relid == rel_workflow ||
-		relid == rel_entity)
+		relid == rel_entity || relid == rel_version || relid == rel_audit ||
+		relid == seq_audit)
 	{
 		rel_model = rel_workflow = rel_entity = InvalidOid;
+		rel_version = rel_audit = seq_audit = InvalidOid;
 	}
 }
 
@@ -122,10 +129,50 @@ cw_lookup_rels(void)
 {
 	if (!OidIsValid(rel_entity))
 	{
-		rel_model = cw_relid("model");
-		rel_workflow = cw_relid("workflow");
-		rel_entity = cw_relid("entity");
+		/* all or nothing: an error or an invalidation midway leaves them unset */
+		Oid			m = cw_relid("model");
+		Oid			w = cw_relid("workflow");
+		Oid			v = cw_relid("entity_version");
+		Oid			a = cw_relid("audit");
+		Oid			seq = getIdentitySequence(a, get_attnum(a, "id"), false);
+		Oid			e = cw_relid("entity");
+
+		rel_model = m;
+		rel_workflow = w;
+		rel_version = v;
+		rel_audit = a;
+		seq_audit = seq;
+		rel_entity = e;
 	}
+}
+
+/* OIDs of cyoda_wf.entity, entity_version, audit and audit's id sequence. */
+Oid
+cw_entity_relid(void)
+{
+	cw_lookup_rels();
+	return rel_entity;
+}
+
+Oid
+cw_version_relid(void)
+{
+	cw_lookup_rels();
+	return rel_version;
+}
+
+Oid
+cw_audit_relid(void)
+{
+	cw_lookup_rels();
+	return rel_audit;
+}
+
+Oid
+cw_audit_seqid(void)
+{
+	cw_lookup_rels();
+	return seq_audit;
 }
 
 /* The role that owns the extension's tables: the engine writes as it. */

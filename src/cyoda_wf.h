@@ -258,6 +258,10 @@ extern void cw_model_unpin(CwModel *m);
 extern void cw_cache_invalidate_all(void);
 extern void cw_cache_init(void);
 extern Oid	cw_relid(const char *relname);
+extern Oid	cw_entity_relid(void);
+extern Oid	cw_version_relid(void);
+extern Oid	cw_audit_relid(void);
+extern Oid	cw_audit_seqid(void);
 extern Oid	cw_engine_owner(void);
 
 /* dispatch.c */

@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -277,20 +278,7 @@ static MemoryContext pend_cxt = NULL;	/* child of TopTransactionContext */
 static int64
 cw_next_audit_id(void)
 {
-	static Oid	audit_relid = InvalidOid;
-	static Oid	seqid = InvalidOid;
-	Oid			relid = cw_relid("audit");
-
-	if (relid != audit_relid)
-	{
-		AttrNumber	att = get_attnum(relid, "id");
-
-		if (att == InvalidAttrNumber)
-			elog(ERROR, "column \"id\" missing from %s.audit", CW_SCHEMA);
-		seqid = getIdentitySequence(relid, att, false);
-		audit_relid = relid;
-	}
-	return nextval_internal(seqid, false);
+	return nextval_internal(cw_audit_seqid(), false);
 }
 static List *pend_versions = NIL;
 static List *pend_audits = NIL;
@@ -392,8 +380,16 @@ typedef struct CwTarget
 	AttrNumber	attnum[CW_TARGET_MAXCOLS];
 	Relation	rel;
 	ResultRelInfo *rri;
-	TupleTableSlot *slot;
+	TupleTableSlot *slot;		/* the row being built */
+	/* rows inserted together (table_multi_insert) when no row trigger needs them one by one */
+	bool		multi;
+	TupleTableSlot **slots;
+	int			nslots;			/* rows waiting */
+	int			maxslots;		/* slots made */
+	MemoryContext batch_cxt;	/* their values; reset after each batch */
 } CwTarget;
+
+#define CW_BATCH_ROWS 1000
 
 StaticAssertDecl(V_NCOLS <= CW_TARGET_MAXCOLS && A_NCOLS <= CW_TARGET_MAXCOLS,
 				 "CwTarget.attnum is too small");
@@ -401,11 +397,11 @@ static CwTarget target_version = {InvalidOid, V_NCOLS, v_names};
 static CwTarget target_audit = {InvalidOid, A_NCOLS, a_names};
 
 static void
-cw_target_open(CwTarget *t, const char *relname, EState *estate, Index rti,
-			   List **rtable)
+cw_target_open(CwTarget *t, Oid relid, const char *relname, EState *estate,
+			   Index rti, List **rtable)
 {
-	Oid			relid = cw_relid(relname);
 	RangeTblEntry *rte;
+	TriggerDesc *trig;
 
 	t->rel = table_open(relid, RowExclusiveLock);
 	if (t->relid != relid)
@@ -431,24 +427,82 @@ cw_target_open(CwTarget *t, const char *relname, EState *estate, Index rti,
 	InitResultRelInfo(t->rri, t->rel, rti, NULL, 0);
 	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, t->rri);
 	ExecOpenIndices(t->rri, false);
-	t->slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(t->rel),
-									 table_slot_callbacks(t->rel));
+	trig = t->rri->ri_TrigDesc;
+	t->multi = !(trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
+								  trig->trig_insert_instead_row || trig->trig_insert_new_table)) &&
+		!(t->rel->rd_att->constr && t->rel->rd_att->constr->has_generated_stored) &&
+		!t->rel->rd_rel->relispartition;
+	t->slot = NULL;
+	t->slots = NULL;
+	t->nslots = 0;
+	t->maxslots = 0;
+	t->batch_cxt = AllocSetContextCreate(estate->es_query_cxt, "cyoda_wf rows",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Insert the waiting rows of t: heap tuples in one call, then their index entries. */
+static void
+cw_target_drain(CwTarget *t, EState *estate)
+{
+	if (t->nslots == 0)
+		return;
+	if (t->rel->rd_att->constr)
+		for (int i = 0; i < t->nslots; i++)
+			ExecConstraints(t->rri, t->slots[i], estate);
+	table_multi_insert(t->rel, t->slots, t->nslots, estate->es_output_cid, 0, NULL);
+	for (int i = 0; i < t->nslots; i++)
+	{
+		ResetPerTupleExprContext(estate);
+		if (t->rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(t->rri, t->slots[i], estate, false, false, NULL, NIL));
+		ExecClearTuple(t->slots[i]);
+	}
+	t->nslots = 0;
+	MemoryContextReset(t->batch_cxt);
 }
 
 
-/* Start a row of t in its slot: every column NULL until set. */
-static void
+/*
+ * Start a row of t in a slot: every column NULL until set.  Returns the
+ * memory context its values go in.
+ */
+static MemoryContext
 cw_target_row(CwTarget *t, EState *estate)
 {
-	TupleTableSlot *slot = t->slot;
+	TupleTableSlot *slot;
 
-	ResetPerTupleExprContext(estate);
+	if (t->multi)
+	{
+		if (t->nslots == t->maxslots)
+		{
+			MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+
+			t->maxslots = t->maxslots == 0 ? 8 : Min(t->maxslots * 2, CW_BATCH_ROWS);
+			t->slots = t->slots == NULL ? palloc(sizeof(TupleTableSlot *) * t->maxslots) :
+				repalloc(t->slots, sizeof(TupleTableSlot *) * t->maxslots);
+			for (int i = t->nslots; i < t->maxslots; i++)
+				t->slots[i] = ExecInitExtraTupleSlot(estate, RelationGetDescr(t->rel),
+													 table_slot_callbacks(t->rel));
+			MemoryContextSwitchTo(old);
+		}
+		slot = t->slots[t->nslots];
+	}
+	else
+	{
+		if (t->slot == NULL)
+			t->slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(t->rel),
+											 table_slot_callbacks(t->rel));
+		slot = t->slot;
+		ResetPerTupleExprContext(estate);
+	}
+	t->slot = slot;
 	ExecClearTuple(slot);
 	for (int i = 0; i < slot->tts_tupleDescriptor->natts; i++)
 	{
 		slot->tts_values[i] = (Datum) 0;
 		slot->tts_isnull[i] = true;
 	}
+	return t->multi ? t->batch_cxt : GetPerTupleMemoryContext(estate);
 }
 
 static inline void
@@ -469,7 +523,10 @@ static void
 cw_target_insert(CwTarget *t, EState *estate)
 {
 	ExecStoreVirtualTuple(t->slot);
-	ExecSimpleRelationInsert(t->rri, estate, t->slot);
+	if (!t->multi)
+		ExecSimpleRelationInsert(t->rri, estate, t->slot);
+	else if (++t->nslots == CW_BATCH_ROWS)
+		cw_target_drain(t, estate);
 }
 
 /*
@@ -521,8 +578,8 @@ cw_store_flush(void)
 	PG_TRY();
 	{
 		estate = CreateExecutorState();
-		cw_target_open(&target_version, "entity_version", estate, 1, &rtable);
-		cw_target_open(&target_audit, "audit", estate, 2, &rtable);
+		cw_target_open(&target_version, cw_version_relid(), "entity_version", estate, 1, &rtable);
+		cw_target_open(&target_audit, cw_audit_relid(), "audit", estate, 2, &rtable);
 		ExecInitRangeTable(estate, rtable);
 		estate->es_output_cid = GetCurrentCommandId(true);
 		AfterTriggerBeginQuery();
@@ -532,8 +589,7 @@ cw_store_flush(void)
 			CwPendingVersion *p = lfirst(lc);
 			CwTarget   *t = &target_version;
 
-			cw_target_row(t, estate);
-			old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+			old = MemoryContextSwitchTo(cw_target_row(t, estate));
 			cw_target_set(t, V_ENTITY_ID, UUIDPGetDatum(&p->id));
 			cw_target_set(t, V_VERSION, Int64GetDatum(p->version));
 			cw_target_text(t, V_CHANGE_TYPE, p->change_type);
@@ -554,8 +610,7 @@ cw_store_flush(void)
 			CwPendingAudit *p = lfirst(lc);
 			CwTarget   *t = &target_audit;
 
-			cw_target_row(t, estate);
-			old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+			old = MemoryContextSwitchTo(cw_target_row(t, estate));
 			cw_target_set(t, A_ID, Int64GetDatum(p->aid));
 			cw_target_set(t, A_ENTITY_ID, UUIDPGetDatum(&p->id));
 			cw_target_set(t, A_AT, TimestampTzGetDatum(p->at));
@@ -571,6 +626,8 @@ cw_store_flush(void)
 			cw_target_insert(t, estate);
 		}
 
+		cw_target_drain(&target_version, estate);
+		cw_target_drain(&target_audit, estate);
 		AfterTriggerEndQuery(estate);
 		ExecCloseResultRelations(estate);
 		table_close(target_version.rel, NoLock);
@@ -642,6 +699,16 @@ cw_store_init(void)
 	RegisterSubXactCallback(cw_store_subxact_callback, NULL);
 }
 
+/* A JSON string, or null. */
+static void
+cw_json_str(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, s);
+}
+
 /*
  * What a save leaves behind besides the row itself: its version row and
  * audit rows (buffered until the statement ends), its tasks, and the
@@ -651,8 +718,7 @@ static void
 cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 				TimestampTz at, const char *transition, uint64 xid, bool with_data)
 {
-	CwJsonBuilder nb;
-	Jsonb	   *payload;
+	StringInfoData payload;
 	bool		deleted = change_type != NULL && strcmp(change_type, "DELETE") == 0;
 
 	cw_store_buffer(s, id, version, change_type, at, transition, xid, with_data);
@@ -681,16 +747,20 @@ cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 
 	if (change_type == NULL)
 		return;
-	cw_jbb_begin(&nb);
-	cw_jbb_str(&nb, "id", s->id);
-	cw_jbb_str(&nb, "model", s->model->name);
-	cw_jbb_int(&nb, "modelVersion", s->model->version);
-	cw_jbb_int(&nb, "version", version);
-	cw_jbb_str(&nb, "state", s->state_name);
-	cw_jbb_str(&nb, "transition", transition);
-	cw_jbb_str(&nb, "changeType", change_type);
-	payload = cw_jbb_end(&nb);
-	Async_Notify("cyoda_wf", JsonbToCString(NULL, &payload->root, VARSIZE(payload)));
+	/* the text jsonb would print for these keys, written directly */
+	initStringInfo(&payload);
+	appendStringInfoString(&payload, "{\"id\": ");
+	cw_json_str(&payload, s->id);
+	appendStringInfoString(&payload, ", \"model\": ");
+	cw_json_str(&payload, s->model->name);
+	appendStringInfoString(&payload, ", \"state\": ");
+	cw_json_str(&payload, s->state_name);
+	appendStringInfo(&payload, ", \"version\": " INT64_FORMAT ", \"changeType\": ", version);
+	cw_json_str(&payload, change_type);
+	appendStringInfoString(&payload, ", \"transition\": ");
+	cw_json_str(&payload, transition);
+	appendStringInfo(&payload, ", \"modelVersion\": %d}", s->model->version);
+	Async_Notify("cyoda_wf", payload.data);
 }
 
 /* Run the engine on s with s on the save stack; pops and unpins on error. */
@@ -1036,7 +1106,7 @@ cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, cha
 	bool		found;
 	int			natts;
 
-	rel = table_open(cw_relid("entity"), RowExclusiveLock);
+	rel = table_open(cw_entity_relid(), RowExclusiveLock);
 	trig = rel->trigdesc;
 	pkoid = RelationGetPrimaryKeyIndex(rel);
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||

@@ -365,3 +365,17 @@ CREATE OR REPLACE FUNCTION public.sqlp_step(meta jsonb, data jsonb) RETURNS json
 LANGUAGE sql AS $$ SELECT data || jsonb_build_object('q', 1 / ((data->>'n')::int - 4)) $$;
 SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 4}');
 \echo :LAST_ERROR_SQLSTATE
+
+-- A row trigger a user adds to the audit table sees every audit row (such
+-- rows are then written one at a time instead of in one batch).
+CREATE TABLE public.audit_seen (entity_id uuid, event_type text);
+CREATE FUNCTION public.audit_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.audit_seen VALUES (NEW.entity_id, NEW.event_type); RETURN NEW; END $$;
+CREATE TRIGGER audit_seen BEFORE INSERT ON cyoda_wf.audit FOR EACH ROW EXECUTE FUNCTION public.audit_seen();
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('00000000-0000-0000-0000-0000000007b1', 'sqlproc', '{"n": 5}');
+SELECT count(*) AS seen,
+       (SELECT count(*) FROM cyoda_wf.audit WHERE entity_id = '00000000-0000-0000-0000-0000000007b1') AS written
+  FROM public.audit_seen WHERE entity_id = '00000000-0000-0000-0000-0000000007b1';
+DROP TRIGGER audit_seen ON cyoda_wf.audit;
+DROP FUNCTION public.audit_seen();
+DROP TABLE public.audit_seen;
