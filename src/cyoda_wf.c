@@ -44,6 +44,11 @@ _PG_init(void)
 							"Delay between attempts of an async process with retryPolicy FIXED.",
 							NULL, &cw_retry_delay_ms, 1000, 0, 86400000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomBoolVariable("cyoda_wf.notify",
+							 "Send a NOTIFY cyoda_wf for every committed save.",
+							 "Notifying transactions commit one at a time; turn this off where nobody listens.",
+							 &cw_notify, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("cyoda_wf");
 
 	cw_cache_init();

@@ -223,6 +223,7 @@ extern void cw_store_flush(void);
 
 /* tasks.c */
 extern int	cw_retry_attempts;
+extern bool cw_notify;
 extern int	cw_retry_delay_ms;
 extern void cw_tasks_init(void);
 extern void cw_tasks_queued(void);

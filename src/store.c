@@ -61,6 +61,9 @@ static Oid	col_relid = InvalidOid;
 
 static CwRequest *pending = NULL;
 
+/* cyoda_wf.notify: NOTIFY cyoda_wf for every save */
+bool		cw_notify = true;
+
 static SPIPlanPtr plan_disarm = NULL;
 static SPIPlanPtr plan_task = NULL;
 
@@ -745,7 +748,7 @@ cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 		PG_END_TRY();
 	}
 
-	if (change_type == NULL)
+	if (change_type == NULL || !cw_notify)
 		return;
 	/* the text jsonb would print for these keys, written directly */
 	initStringInfo(&payload);
@@ -1229,8 +1232,18 @@ cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, cha
 		ExecSimpleRelationUpdate(rri, estate, &epq, oldslot, newslot);
 		cw_store_set_request(NULL);
 
-		st = slot_getattr(newslot, col_attnum[COL_STATE], &isnull);
-		*state = isnull ? NULL : TextDatumGetCString(st);
+		/*
+		 * A row written has a new TID; without one a user's BEFORE trigger
+		 * skipped the row ("UPDATE 0"), and that is what fire reports.
+		 */
+		if (!ItemPointerIsValid(&newslot->tts_tid) ||
+			ItemPointerEquals(&newslot->tts_tid, &oldslot->tts_tid))
+			found = false;
+		else
+		{
+			st = slot_getattr(newslot, col_attnum[COL_STATE], &isnull);
+			*state = isnull ? NULL : TextDatumGetCString(st);
+		}
 	}
 
 	ExecASUpdateTriggers(estate, rri, NULL);

@@ -335,6 +335,7 @@ cw_task_run_one(void)
 				bool		ok = true;
 				ErrorData  *edata = NULL;
 				bool		timeout_set = false;
+				char	   *reached;
 
 				memset(&req, 0, sizeof(req));
 				req.kind = CW_REQ_TASK;
@@ -353,9 +354,13 @@ cw_task_run_one(void)
 						enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(timeout_ms, INT_MAX));
 						timeout_set = true;
 					}
-					cw_store_set_request(&req);
-					cw_exec(TP_RUN, ea, NULL, SPI_OK_UPDATE);
-					cw_store_set_request(NULL);
+					/* the save, as update_item does it (an UPDATE where the table needs one) */
+					if (cw_store_update_direct(ea[0], true, (Datum) 0, &req, &reached) < 0)
+					{
+						cw_store_set_request(&req);
+						cw_exec(TP_RUN, ea, NULL, SPI_OK_UPDATE);
+						cw_store_set_request(NULL);
+					}
 					if (timeout_set)
 						disable_timeout(STATEMENT_TIMEOUT, false);
 					ReleaseCurrentSubTransaction();

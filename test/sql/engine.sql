@@ -379,3 +379,21 @@ SELECT count(*) AS seen,
 DROP TRIGGER audit_seen ON cyoda_wf.audit;
 DROP FUNCTION public.audit_seen();
 DROP TABLE public.audit_seen;
+
+-- A user's BEFORE trigger that skips the row: fire reports no entity saved.
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('00000000-0000-0000-0000-0000000007c1', 'note', '{}');
+CREATE FUNCTION public.entity_skip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER zz_entity_skip BEFORE UPDATE ON cyoda_wf.entity
+  FOR EACH ROW EXECUTE FUNCTION public.entity_skip();
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-0000000007c1', 'UPDATE');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER zz_entity_skip ON cyoda_wf.entity;
+DROP FUNCTION public.entity_skip();
+SELECT version FROM cyoda_wf.entity WHERE id = '00000000-0000-0000-0000-0000000007c1';
+
+-- cyoda_wf.notify = off: saves send no notification (psql would print it).
+LISTEN cyoda_wf;
+SET cyoda_wf.notify = off;
+SELECT cyoda_wf.add_item('note', 1, '{}') IS NOT NULL AS saved;
+RESET cyoda_wf.notify;
+UNLISTEN cyoda_wf;
