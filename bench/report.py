@@ -12,6 +12,9 @@ If OUT_DIR/before.json exists (an earlier latest.json kept by hand, e.g.
 before a fix), the report adds a before/after table of cyoda_wf's numbers.
 bench/why.json may explain, per target id, why a target is missed; the text
 is shown only while that target is missed.
+
+bench/report.py --render OUT_DIR writes OUT_DIR/latest.md again from
+OUT_DIR/latest.json, with the current bench/why.json texts.
 """
 import glob
 import json
@@ -170,16 +173,48 @@ def fmt(v, digits=0, suffix=""):
     return f"{v:,.{digits}f}{suffix}"
 
 
+def why_texts(bench_dir):
+    why_path = os.path.join(bench_dir, "why.json")
+    return json.load(open(why_path)) if os.path.exists(why_path) else {}
+
+
+def why_for(why, tid):
+    base_id = tid.split("@")[0]
+    return why.get(tid) or why.get(base_id) or why.get(base_id.split("-")[0])
+
+
+def load_before(out):
+    bp = os.path.join(out, "before.json")
+    if os.path.exists(bp):
+        try:
+            return json.load(open(bp))
+        except ValueError:
+            return None
+    return None
+
+
+def render_again(out):
+    """latest.md from latest.json, with the current why.json."""
+    result = json.load(open(os.path.join(out, "latest.json")))
+    why = why_texts(os.path.dirname(os.path.abspath(__file__)))
+    for t in result["targets"]:
+        t["why"] = None if t["met"] else why_for(why, t["id"])
+    with open(os.path.join(out, "latest.json"), "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(render_md(result, load_before(out)))
+    return 0
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--render":
+        return render_again(sys.argv[2])
     raw, out = sys.argv[1], sys.argv[2]
     meta = read_kv(os.path.join(raw, "meta.txt"))
     settings = read_kv(os.path.join(raw, "settings.txt"))
     runs = load_runs(raw, int(meta.get("clk_tck", "100") or 100))
-    bench_dir = os.path.dirname(os.path.abspath(__file__))
-    why = {}
-    why_path = os.path.join(bench_dir, "why.json")
-    if os.path.exists(why_path):
-        why = json.load(open(why_path))
+    why = why_texts(os.path.dirname(os.path.abspath(__file__)))
 
     # ---------------------------------------------------------- scenarios
     scen = {}
@@ -316,8 +351,7 @@ def main():
     flat_target("T6", "workflow states", states_curve)
     for t in targets:
         if not t["met"]:
-            base_id = t["id"].split("@")[0]
-            t["why"] = why.get(t["id"]) or why.get(base_id) or why.get(base_id.split("-")[0])
+            t["why"] = why_for(why, t["id"])
 
     # ---------------------------------------------------------- cache
     cache = None
@@ -341,13 +375,7 @@ def main():
             cache["bytes_per_workflow"] = cache.get("total_bytes", 0) / cache["workflows"]
 
     # ---------------------------------------------------------- before/after
-    before = None
-    bp = os.path.join(out, "before.json")
-    if os.path.exists(bp):
-        try:
-            before = json.load(open(bp))
-        except ValueError:
-            before = None
+    before = load_before(out)
 
     result = {
         "generated_by": "bench/run.sh",
@@ -406,7 +434,7 @@ def render_md(r, before):
       f"(fewer times at 2 and 4 clients), alternating (cw, hw, pl / hw, pl, cw / pl, cw, hw / ...) so that "
       f"machine noise hits every variant; the numbers are medians. `pgbench -M prepared`, one "
       f"transaction per script run, after a warm-up; autovacuum is off and every block of runs starts "
-      f"with `VACUUM ANALYZE` and `CHECKPOINT`. Latency percentiles come from the per-transaction logs "
+      f"with `VACUUM ANALYZE` and `CHECKPOINT`, every run with the GIN pending lists merged. Latency percentiles come from the per-transaction logs "
       f"(`--log`); transitions are counted from the audit rows written.")
     w("")
     w("Variants: **cw** = cyoda_wf (`INSERT INTO cyoda_wf.entity`, `cyoda_wf.fire`, `UPDATE cyoda_wf.entity`); "

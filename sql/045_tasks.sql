@@ -75,9 +75,13 @@ COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers running now';
 CREATE FUNCTION cyoda_wf.stop_workers() RETURNS integer
     LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT count(*)::integer FROM pg_stat_activity a
-     WHERE a.backend_type = 'cyoda_wf worker' AND a.datname = current_database()
-       AND pg_terminate_backend(a.pid)
+    -- OFFSET 0 keeps the filter below pg_terminate_backend: the planner
+    -- may otherwise evaluate it first, for every backend of the server
+    SELECT count(*)::integer
+      FROM (SELECT a.pid FROM pg_stat_activity a
+             WHERE a.backend_type = 'cyoda_wf worker' AND a.datname = current_database()
+            OFFSET 0) w
+     WHERE pg_terminate_backend(w.pid)
 $$;
 COMMENT ON FUNCTION cyoda_wf.stop_workers() IS
     'Stop the workers of the current database (static ones restart after a few seconds)';

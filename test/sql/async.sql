@@ -146,3 +146,8 @@ SELECT state, count(*) FROM cyoda_wf.task WHERE entity_id = 'a5000000-0000-0000-
 
 -- The task table and run_tasks are the engine's: retry_task of an unknown id is false.
 SELECT cyoda_wf.retry_task(-1);
+
+-- stop_workers ends this database's workers only: never the caller, nor any
+-- other session of the server (none serve this database here).
+SELECT cyoda_wf.stop_workers() AS stopped;
+SELECT 'still connected' AS session;
