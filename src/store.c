@@ -30,6 +30,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -1108,6 +1109,10 @@ cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, cha
 	IndexScanDesc scan;
 	bool		found;
 	int			natts;
+
+	/* what the executor checks before any UPDATE */
+	PreventCommandIfReadOnly("UPDATE");
+	PreventCommandIfParallelMode("UPDATE");
 
 	rel = table_open(cw_entity_relid(), RowExclusiveLock);
 	trig = rel->trigdesc;

@@ -397,3 +397,13 @@ SET cyoda_wf.notify = off;
 SELECT cyoda_wf.add_item('note', 1, '{}') IS NOT NULL AS saved;
 RESET cyoda_wf.notify;
 UNLISTEN cyoda_wf;
+
+-- A read-only transaction cannot save, through the API either.
+BEGIN READ ONLY;
+SELECT cyoda_wf.fire('00000000-0000-0000-0000-0000000007a1', 'UPDATE');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT cyoda_wf.add_item('note', 1, '{}');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
