@@ -141,6 +141,12 @@ cw_sql_fn_forget(CwSqlFn *q)
 	q->name = NULL;
 }
 
+static void
+cw_sql_fn_context(void *arg)
+{
+	errcontext("SQL function \"%s\"", ((CwSqlFn *) arg)->name);
+}
+
 /*
  * Prepare q->plan for fn if fn qualifies.  Called with the search_path the
  * calls run with, which the plan cache then checks on every use.
@@ -159,6 +165,7 @@ cw_sql_fn_prepare(CwSqlFn *q, CwFunc *fn)
 	SPIPlanPtr	plan;
 	List	   *sources;
 	CachedPlanSource *ps;
+	ErrorContextCallback ctx;
 	Oid			want = fn->is_criterion ? BOOLOID : JSONBOID;
 
 	cw_sql_fn_forget(q);
@@ -186,11 +193,16 @@ cw_sql_fn_prepare(CwSqlFn *q, CwFunc *fn)
 	ReleaseSysCache(tup);
 
 	q->cxt = cxt;				/* freed with the entry if preparing fails */
+	ctx.callback = cw_sql_fn_context;
+	ctx.arg = q;
+	ctx.previous = error_context_stack;
+	error_context_stack = &ctx;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = SPI_prepare_params(body, (ParserSetupHook) sql_fn_parser_setup, pinfo, 0);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare_params failed: %s", SPI_result_code_string(SPI_result));
+	error_context_stack = ctx.previous;
 	sources = SPI_plan_get_plan_sources(plan);
 	ps = list_length(sources) == 1 ? linitial(sources) : NULL;
 	if (ps != NULL && ps->commandTag == CMDTAG_SELECT && ps->resultDesc != NULL &&
@@ -234,11 +246,6 @@ cw_sql_fn(CwFunc *fn)
 	return q;
 }
 
-static void
-cw_sql_fn_context(void *arg)
-{
-	errcontext("SQL function \"%s\"", ((CwSqlFn *) arg)->name);
-}
 
 /* Run a kept-plan SQL function: the first column of its first row, or NULL. */
 static Datum

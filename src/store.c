@@ -20,8 +20,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/dependency.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/sequence.h"
@@ -111,18 +109,25 @@ cw_store_set_request(CwRequest *req)
 	pending = req;
 }
 
+/* Attribute numbers of the columns `names` of rel, by name. */
+static void
+cw_map_columns(Relation rel, const char *const *names, int n, int *attnum)
+{
+	for (int i = 0; i < n; i++)
+	{
+		attnum[i] = SPI_fnumber(RelationGetDescr(rel), names[i]);
+		if (attnum[i] <= 0)
+			elog(ERROR, "column \"%s\" missing from %s.%s", names[i],
+				 CW_SCHEMA, RelationGetRelationName(rel));
+	}
+}
+
 static void
 cw_store_columns(Relation rel)
 {
 	if (col_relid == RelationGetRelid(rel))
 		return;
-	for (int i = 0; i < NCOLS; i++)
-	{
-		col_attnum[i] = SPI_fnumber(RelationGetDescr(rel), col_names[i]);
-		if (col_attnum[i] <= 0)
-			elog(ERROR, "column \"%s\" missing from %s", col_names[i],
-				 RelationGetRelationName(rel));
-	}
+	cw_map_columns(rel, col_names, NCOLS, col_attnum);
 	col_relid = RelationGetRelid(rel);
 }
 
@@ -381,7 +386,7 @@ typedef struct CwTarget
 	Oid			relid;			/* the relation the map below is for */
 	int			ncols;
 	const char *const *names;
-	AttrNumber	attnum[CW_TARGET_MAXCOLS];
+	int			attnum[CW_TARGET_MAXCOLS];
 	Relation	rel;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;		/* the row being built */
@@ -401,8 +406,7 @@ static CwTarget target_version = {InvalidOid, V_NCOLS, v_names};
 static CwTarget target_audit = {InvalidOid, A_NCOLS, a_names};
 
 static void
-cw_target_open(CwTarget *t, Oid relid, const char *relname, EState *estate,
-			   Index rti, List **rtable)
+cw_target_open(CwTarget *t, Oid relid, EState *estate, Index rti, List **rtable)
 {
 	RangeTblEntry *rte;
 	TriggerDesc *trig;
@@ -410,15 +414,7 @@ cw_target_open(CwTarget *t, Oid relid, const char *relname, EState *estate,
 	t->rel = table_open(relid, RowExclusiveLock);
 	if (t->relid != relid)
 	{
-		TupleDesc	desc = RelationGetDescr(t->rel);
-
-		for (int i = 0; i < t->ncols; i++)
-		{
-			t->attnum[i] = SPI_fnumber(desc, t->names[i]);
-			if (t->attnum[i] <= 0)
-				elog(ERROR, "column \"%s\" missing from %s.%s", t->names[i],
-					 CW_SCHEMA, relname);
-		}
+		cw_map_columns(t->rel, t->names, t->ncols, t->attnum);
 		t->relid = relid;
 	}
 	rte = makeNode(RangeTblEntry);
@@ -582,8 +578,8 @@ cw_store_flush(void)
 	PG_TRY();
 	{
 		estate = CreateExecutorState();
-		cw_target_open(&target_version, cw_version_relid(), "entity_version", estate, 1, &rtable);
-		cw_target_open(&target_audit, cw_audit_relid(), "audit", estate, 2, &rtable);
+		cw_target_open(&target_version, cw_version_relid(), estate, 1, &rtable);
+		cw_target_open(&target_audit, cw_audit_relid(), estate, 2, &rtable);
 		ExecInitRangeTable(estate, rtable);
 		estate->es_output_cid = GetCurrentCommandId(true);
 		AfterTriggerBeginQuery();

@@ -407,3 +407,16 @@ BEGIN READ ONLY;
 SELECT cyoda_wf.add_item('note', 1, '{}');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+
+-- A SQL process whose body cannot be planned when it is first called fails
+-- with the planner's SQLSTATE (and is planned again once it is replaced).
+SET check_function_bodies = off;
+CREATE OR REPLACE FUNCTION public.sqlp_step(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT data || to_jsonb(x) FROM no_such_table x $$;
+RESET check_function_bodies;
+SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 6}');
+\echo :LAST_ERROR_SQLSTATE
+CREATE OR REPLACE FUNCTION public.sqlp_step(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT data || '{"fixed": true}' $$;
+SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 6}') AS s6 \gset
+SELECT state, data FROM cyoda_wf.entity WHERE id = :'s6';
