@@ -1,14 +1,16 @@
 # cyoda_wf: PGXS build
 EXTENSION = cyoda_wf
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = cyoda_wf
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script is concatenated from sql/*.sql in name order.
+# The install script of the current version is concatenated from sql/[0-9]*.sql
+# in name order.  Released install scripts (sql/cyoda_wf--0.1.0.sql) and the
+# upgrade scripts (sql/cyoda_wf--A--B.sql) are shipped as they are, frozen.
 SQL_PARTS = $(sort $(wildcard sql/[0-9]*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
 # pg_regress: one file per feature, run against a cluster started by test/run
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
