@@ -29,6 +29,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -818,10 +819,15 @@ cw_store_record_audit_only(CwSave *s, Datum id, uint64 xid)
 static void
 cw_reject_column(int col, const char *op)
 {
+	bool		insert = strcmp(op, "INSERT") == 0;
+
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("column \"%s\" of cyoda_wf.entity is owned by the engine and cannot be set by %s",
 					col_names[col], op),
+			 insert ?
+			 errdetail("Only a superuser or the owner of the extension may store an entity row as it is, "
+					   "as a restore of pg_dump's output does.") : 0,
 			 errhint(col == COL_STATE ?
 					 "Fire a transition instead: SELECT cyoda_wf.fire(id, 'transition_name')." :
 					 "Write only model, model_version and data (and id on INSERT).")));
@@ -851,6 +857,88 @@ cw_current_role(void)
 	return GetUserNameFromId(GetUserId(), false);
 }
 
+/*
+ * Engine-owned columns that every save fills: a row "as it is" sets all of
+ * them.  last_transition and parent_id are engine-owned too but may be NULL.
+ */
+static const bool col_always_set[NCOLS] = {
+	[COL_STATE] = true, [COL_CREATED_AT] = true, [COL_UPDATED_AT] = true,
+	[COL_VERSION] = true, [COL_WORKFLOW] = true, [COL_SOURCE] = true,
+	[COL_TRANSACTION_ID] = true,
+};
+
+/*
+ * An INSERT that sets engine-owned columns, as pg_dump's COPY and INSERT
+ * statements do.  The row is stored as it is (no workflow run, no version
+ * or audit row, no task, no notification: it is a save made earlier) when
+ * the role writing it has the privileges of the entity table's owner (a
+ * superuser, the extension owner or a member of it, who could disable this
+ * trigger anyway) and it sets every column a save always fills.  Any other
+ * role gets 55000 as before; so does an incomplete row, whoever writes it.
+ * Returns false for an ordinary INSERT, which sets none of them.
+ */
+static bool
+cw_store_as_is(TriggerData *td)
+{
+	Relation	rel = td->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	tup = td->tg_trigtuple;
+	int			first = -1;
+	bool		isnull;
+	bool		known = false;
+	Datum		data;
+	char	   *source;
+	int64		version;
+
+	for (int c = COL_STATE; c < NCOLS && first < 0; c++)
+		if (c != COL_DATA && !heap_attisnull(tup, col_attnum[c], desc))
+			first = c;
+	if (first < 0)
+		return false;
+	if (!has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		cw_reject_column(first, "INSERT");
+
+	for (int c = COL_STATE; c < NCOLS; c++)
+		if (col_always_set[c] && heap_attisnull(tup, col_attnum[c], desc))
+		{
+			StringInfoData all;
+			StringInfoData missing;
+
+			initStringInfo(&all);
+			initStringInfo(&missing);
+			for (int k = COL_STATE; k < NCOLS; k++)
+				if (col_always_set[k])
+				{
+					appendStringInfo(&all, "%s%s", all.len > 0 ? ", " : "", col_names[k]);
+					if (heap_attisnull(tup, col_attnum[k], desc))
+						appendStringInfo(&missing, "%s%s", missing.len > 0 ? ", " : "", col_names[k]);
+				}
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("row of cyoda_wf.entity sets some engine-owned columns but not all"),
+					 errdetail("A row stored as it is sets %s (last_transition and parent_id may be NULL); this one lacks %s.",
+							   all.data, missing.data),
+					 errhint("To create an entity through its workflow, write only model, model_version and data (and id).")));
+		}
+
+	/* the same checks as for a new entity, and what a save can produce */
+	data = cw_col(tup, desc, COL_DATA, &isnull);
+	(void) cw_checked_data(isnull, data);
+	version = DatumGetInt64(cw_col(tup, desc, COL_VERSION, &isnull));
+	if (version < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("entity version must be at least 1, not " INT64_FORMAT, version)));
+	source = cw_col_text(tup, desc, COL_SOURCE);
+	for (int src = CW_SOURCE_API_REQUEST; src <= CW_SOURCE_ENTITY_EVENT; src <<= 1)
+		known = known || strcmp(source, cw_source_name(src)) == 0;
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("entity source must be API_REQUEST, SCHEDULED or ENTITY_EVENT, not \"%s\"", source)));
+	return true;
+}
+
 /* BEFORE INSERT: a new entity. */
 static HeapTuple
 cw_store_insert(TriggerData *td, CwRequest *req)
@@ -874,9 +962,8 @@ cw_store_insert(TriggerData *td, CwRequest *req)
 	TimestampTz now;
 	HeapTuple	result;
 
-	for (int c = COL_STATE; c < NCOLS; c++)
-		if (c != COL_DATA && !heap_attisnull(tup, col_attnum[c], desc))
-			cw_reject_column(c, "INSERT");
+	if (cw_store_as_is(td))
+		return tup;
 
 	id = cw_col(tup, desc, COL_ID, &isnull);
 	if (isnull)
