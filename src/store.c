@@ -816,18 +816,15 @@ cw_store_record_audit_only(CwSave *s, Datum id, uint64 xid)
 	cw_store_record(s, id, -1, NULL, 0, NULL, xid, false);
 }
 
+/* 55000 for a write of engine-owned column col; detail (or NULL) says why. */
 static void
-cw_reject_column(int col, const char *op)
+cw_reject_column(int col, const char *op, const char *detail)
 {
-	bool		insert = strcmp(op, "INSERT") == 0;
-
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("column \"%s\" of cyoda_wf.entity is owned by the engine and cannot be set by %s",
 					col_names[col], op),
-			 insert ?
-			 errdetail("Only a superuser or the owner of the extension may store an entity row as it is, "
-					   "as a restore of pg_dump's output does.") : 0,
+			 detail ? errdetail_internal("%s", detail) : 0,
 			 errhint(col == COL_STATE ?
 					 "Fire a transition instead: SELECT cyoda_wf.fire(id, 'transition_name')." :
 					 "Write only model, model_version and data (and id on INSERT).")));
@@ -896,29 +893,34 @@ cw_store_as_is(TriggerData *td)
 	if (first < 0)
 		return false;
 	if (!has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
-		cw_reject_column(first, "INSERT");
+		cw_reject_column(first, "INSERT",
+						 "Only a superuser or the owner of the extension may store an entity row as it is, "
+						 "as a restore of pg_dump's output does.");
 
 	for (int c = COL_STATE; c < NCOLS; c++)
 		if (col_always_set[c] && heap_attisnull(tup, col_attnum[c], desc))
 		{
-			StringInfoData all;
-			StringInfoData missing;
+			StringInfoData detail;
+			const char *sep = "";
 
-			initStringInfo(&all);
-			initStringInfo(&missing);
+			initStringInfo(&detail);
+			appendStringInfoString(&detail, "A row stored as it is sets every one of");
 			for (int k = COL_STATE; k < NCOLS; k++)
 				if (col_always_set[k])
 				{
-					appendStringInfo(&all, "%s%s", all.len > 0 ? ", " : "", col_names[k]);
-					if (heap_attisnull(tup, col_attnum[k], desc))
-						appendStringInfo(&missing, "%s%s", missing.len > 0 ? ", " : "", col_names[k]);
+					appendStringInfo(&detail, "%s %s", sep, col_names[k]);
+					sep = ",";
 				}
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("row of cyoda_wf.entity sets some engine-owned columns but not all"),
-					 errdetail("A row stored as it is sets %s (last_transition and parent_id may be NULL); this one lacks %s.",
-							   all.data, missing.data),
-					 errhint("To create an entity through its workflow, write only model, model_version and data (and id).")));
+			appendStringInfoString(&detail, "; this one lacks");
+			sep = "";
+			for (int k = COL_STATE; k < NCOLS; k++)
+				if (col_always_set[k] && heap_attisnull(tup, col_attnum[k], desc))
+				{
+					appendStringInfo(&detail, "%s %s", sep, col_names[k]);
+					sep = ",";
+				}
+			appendStringInfoChar(&detail, '.');
+			cw_reject_column(first, "INSERT", detail.data);
 		}
 
 	/* the same checks as for a new entity, and what a save can produce */
@@ -1090,7 +1092,7 @@ cw_store_update(TriggerData *td, CwRequest *req)
 		if (c == COL_DATA)
 			continue;
 		if (on[a] != nn[a] || (!on[a] && !datumIsEqual(ov[a], nv[a], att->attbyval, att->attlen)))
-			cw_reject_column(c, "UPDATE");
+			cw_reject_column(c, "UPDATE", NULL);
 	}
 
 	id = OLDV(COL_ID);

@@ -71,13 +71,13 @@ SELECT is((SELECT count(*)::int FROM cyoda_wf.entity WHERE id = '01890000-0000-7
 -- 2. Superuser: a partial row is refused, a complete one stored as it is
 -- ---------------------------------------------------------------------------
 SELECT throws_ok($$ INSERT INTO cyoda_wf.entity (model, data, state) VALUES ('tb_doc', '{}', 'approved') $$,
-                 '55000', 'row of cyoda_wf.entity sets some engine-owned columns but not all',
+                 '55000', 'column "state" of cyoda_wf.entity is owned by the engine and cannot be set by INSERT',
                  'superuser: INSERT setting only state is refused (55000)');
 SELECT throws_ok($$ INSERT INTO cyoda_wf.entity (id, model, model_version, state, data, created_at, updated_at,
                                                  version, last_transition, workflow, parent_id, source)
                     SELECT id, model, model_version, state, data, created_at, updated_at,
                            version, last_transition, workflow, parent_id, source FROM tb_row $$,
-                 '55000', 'row of cyoda_wf.entity sets some engine-owned columns but not all',
+                 '55000', 'column "state" of cyoda_wf.entity is owned by the engine and cannot be set by INSERT',
                  'superuser: a row without transaction_id is refused (55000)');
 SELECT throws_ok($$ INSERT INTO cyoda_wf.entity (model, data, last_transition) VALUES ('tb_doc', '{}', 'x') $$,
                  '55000', NULL, 'superuser: INSERT setting only last_transition is refused (55000)');
