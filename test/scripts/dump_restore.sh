@@ -18,7 +18,7 @@
 # As superuser postgres, with no other option.  Each restored database is
 # compared with the source table by table (every column of every row of
 # every table of schemas cyoda_wf and cron but the worker list), sequence
-# positions and the process functions included; a session listening on
+# positions and the process functions included; a connection listening on
 # channel cyoda_wf during the restore gets no notification.  Then the
 # restored engine works: fire, add_item with a Python process adding
 # children, an async task run by run_tasks or the workers, the restored
@@ -191,7 +191,7 @@ digest src >"$WORK/src.digest"
 echo "---- source digest ----"
 cat "$WORK/src.digest"
 
-# A session listening on channel cyoda_wf in the target while it is restored.
+# A connection listening on channel cyoda_wf in the target while it is restored.
 listen_start() {
     rm -f "$WORK/listen.in"
     mkfifo "$WORK/listen.in"
@@ -204,7 +204,7 @@ listen_start() {
 listen_mark() {
     echo "SELECT pg_sleep(0.2); SELECT 'restored';" >&7
 }
-# A save in the listener's own session (it notifies itself), then the
+# A save made through the listening connection (it notifies itself), then the
 # notifications seen before and after the mark.
 listen_finish() {
     echo "SELECT cyoda_wf.add_item('line', 1, '{\"probe\": true}') IS NOT NULL; SELECT 'probed';" >&7
