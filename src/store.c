@@ -927,17 +927,25 @@ cw_store_as_is(TriggerData *td)
 	data = cw_col(tup, desc, COL_DATA, &isnull);
 	(void) cw_checked_data(isnull, data);
 	version = DatumGetInt64(cw_col(tup, desc, COL_VERSION, &isnull));
-	if (version < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("entity version must be at least 1, not " INT64_FORMAT, version)));
 	source = cw_col_text(tup, desc, COL_SOURCE);
 	for (int src = CW_SOURCE_API_REQUEST; src <= CW_SOURCE_ENTITY_EVENT; src <<= 1)
 		known = known || strcmp(source, cw_source_name(src)) == 0;
-	if (!known)
+	if (version < 1 || !known)
+	{
+		Datum		id = cw_col(tup, desc, COL_ID, &isnull);
+		const char *idtext = isnull ? "without an id" :
+			DatumGetCString(DirectFunctionCall1(uuid_out, id));
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("entity source must be API_REQUEST, SCHEDULED or ENTITY_EVENT, not \"%s\"", source)));
+				 version < 1 ?
+				 errmsg("entity version must be at least 1, not " INT64_FORMAT, version) :
+				 errmsg("entity source must be API_REQUEST, SCHEDULED or ENTITY_EVENT, not \"%s\"", source),
+				 errdetail("The row of entity %s sets every engine-owned column: it would be stored as it is.",
+						   idtext),
+				 errhint("Store rows as pg_dump wrote them, or write only model, model_version and data "
+						 "to create an entity through its workflow.")));
+	}
 	return true;
 }
 
