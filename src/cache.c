@@ -242,7 +242,10 @@ cw_mark_schedules(CwWorkflow *wf)
 				wf->has_schedules = true;
 }
 
-/* Read and compile one model version from the definition tables. */
+/*
+ * Read and compile one model version from the definition tables, as the
+ * engine owner: a plain INSERT needs no privilege on them.
+ */
 static CwModel *
 cw_model_load(const char *name, int32 version)
 {
@@ -252,10 +255,14 @@ cw_model_load(const char *name, int32 version)
 	Datum		args[2];
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	int			rc;
+	Oid			save_userid;
+	int			save_sec;
 
 	cxt = AllocSetContextCreate(cw_cache_cxt, "cyoda_wf model",
 								ALLOCSET_SMALL_SIZES);
 	m = MemoryContextAllocZero(cxt, sizeof(CwModel));
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		m->cxt = cxt;
@@ -350,10 +357,12 @@ cw_model_load(const char *name, int32 version)
 	}
 	PG_CATCH();
 	{
+		SetUserIdAndSecContext(save_userid, save_sec);
 		MemoryContextDelete(cxt);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	SetUserIdAndSecContext(save_userid, save_sec);
 	return m;
 }
 

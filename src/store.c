@@ -29,6 +29,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -815,13 +816,15 @@ cw_store_record_audit_only(CwSave *s, Datum id, uint64 xid)
 	cw_store_record(s, id, -1, NULL, 0, NULL, xid, false);
 }
 
+/* 55000 for a write of engine-owned column col; detail (or NULL) says why. */
 static void
-cw_reject_column(int col, const char *op)
+cw_reject_column(int col, const char *op, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("column \"%s\" of cyoda_wf.entity is owned by the engine and cannot be set by %s",
 					col_names[col], op),
+			 detail ? errdetail_internal("%s", detail) : 0,
 			 errhint(col == COL_STATE ?
 					 "Fire a transition instead: SELECT cyoda_wf.fire(id, 'transition_name')." :
 					 "Write only model, model_version and data (and id on INSERT).")));
@@ -851,6 +854,101 @@ cw_current_role(void)
 	return GetUserNameFromId(GetUserId(), false);
 }
 
+/*
+ * Engine-owned columns that every save fills: a row "as it is" sets all of
+ * them.  last_transition and parent_id are engine-owned too but may be NULL.
+ */
+static const bool col_always_set[NCOLS] = {
+	[COL_STATE] = true, [COL_CREATED_AT] = true, [COL_UPDATED_AT] = true,
+	[COL_VERSION] = true, [COL_WORKFLOW] = true, [COL_SOURCE] = true,
+	[COL_TRANSACTION_ID] = true,
+};
+
+/*
+ * An INSERT that sets engine-owned columns, as pg_dump's COPY and INSERT
+ * statements do.  The row is stored as it is (no workflow run, no version
+ * or audit row, no task, no notification: it is a save made earlier) when
+ * the role writing it has the privileges of the entity table's owner (a
+ * superuser, the extension owner or a member of it, who could disable this
+ * trigger anyway) and it sets every column a save always fills.  Any other
+ * role gets 55000 as before; so does an incomplete row, whoever writes it.
+ * Returns false for an ordinary INSERT, which sets none of them.
+ */
+static bool
+cw_store_as_is(TriggerData *td)
+{
+	Relation	rel = td->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	tup = td->tg_trigtuple;
+	int			first = -1;
+	bool		isnull;
+	bool		known = false;
+	Datum		data;
+	char	   *source;
+	int64		version;
+
+	for (int c = COL_STATE; c < NCOLS && first < 0; c++)
+		if (c != COL_DATA && !heap_attisnull(tup, col_attnum[c], desc))
+			first = c;
+	if (first < 0)
+		return false;
+	if (!has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		cw_reject_column(first, "INSERT",
+						 "Only a superuser or the owner of the extension may store an entity row as it is, "
+						 "as a restore of pg_dump's output does.");
+
+	for (int c = COL_STATE; c < NCOLS; c++)
+		if (col_always_set[c] && heap_attisnull(tup, col_attnum[c], desc))
+		{
+			StringInfoData detail;
+			const char *sep = "";
+
+			initStringInfo(&detail);
+			appendStringInfoString(&detail, "A row stored as it is sets every one of");
+			for (int k = COL_STATE; k < NCOLS; k++)
+				if (col_always_set[k])
+				{
+					appendStringInfo(&detail, "%s %s", sep, col_names[k]);
+					sep = ",";
+				}
+			appendStringInfoString(&detail, "; this one lacks");
+			sep = "";
+			for (int k = COL_STATE; k < NCOLS; k++)
+				if (col_always_set[k] && heap_attisnull(tup, col_attnum[k], desc))
+				{
+					appendStringInfo(&detail, "%s %s", sep, col_names[k]);
+					sep = ",";
+				}
+			appendStringInfoChar(&detail, '.');
+			cw_reject_column(first, "INSERT", detail.data);
+		}
+
+	/* the same checks as for a new entity, and what a save can produce */
+	data = cw_col(tup, desc, COL_DATA, &isnull);
+	(void) cw_checked_data(isnull, data);
+	version = DatumGetInt64(cw_col(tup, desc, COL_VERSION, &isnull));
+	source = cw_col_text(tup, desc, COL_SOURCE);
+	for (int src = CW_SOURCE_API_REQUEST; src <= CW_SOURCE_ENTITY_EVENT; src <<= 1)
+		known = known || strcmp(source, cw_source_name(src)) == 0;
+	if (version < 1 || !known)
+	{
+		Datum		id = cw_col(tup, desc, COL_ID, &isnull);
+		const char *idtext = isnull ? "without an id" :
+			DatumGetCString(DirectFunctionCall1(uuid_out, id));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 version < 1 ?
+				 errmsg("entity version must be at least 1, not " INT64_FORMAT, version) :
+				 errmsg("entity source must be API_REQUEST, SCHEDULED or ENTITY_EVENT, not \"%s\"", source),
+				 errdetail("The row of entity %s sets every engine-owned column: it would be stored as it is.",
+						   idtext),
+				 errhint("Store rows as pg_dump wrote them, or write only model, model_version and data "
+						 "to create an entity through its workflow.")));
+	}
+	return true;
+}
+
 /* BEFORE INSERT: a new entity. */
 static HeapTuple
 cw_store_insert(TriggerData *td, CwRequest *req)
@@ -874,9 +972,8 @@ cw_store_insert(TriggerData *td, CwRequest *req)
 	TimestampTz now;
 	HeapTuple	result;
 
-	for (int c = COL_STATE; c < NCOLS; c++)
-		if (c != COL_DATA && !heap_attisnull(tup, col_attnum[c], desc))
-			cw_reject_column(c, "INSERT");
+	if (cw_store_as_is(td))
+		return tup;
 
 	id = cw_col(tup, desc, COL_ID, &isnull);
 	if (isnull)
@@ -1003,7 +1100,7 @@ cw_store_update(TriggerData *td, CwRequest *req)
 		if (c == COL_DATA)
 			continue;
 		if (on[a] != nn[a] || (!on[a] && !datumIsEqual(ov[a], nv[a], att->attbyval, att->attlen)))
-			cw_reject_column(c, "UPDATE");
+			cw_reject_column(c, "UPDATE", NULL);
 	}
 
 	id = OLDV(COL_ID);

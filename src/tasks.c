@@ -47,11 +47,21 @@ static bool wake_pending = false;
 static int	nwake = 0;
 static int	wake_pids[64];
 
+/* A task (t) of an entity (e) whose model has its workflows loaded. */
+#define CW_TASK_RUNNABLE \
+	"AND EXISTS (SELECT 1 FROM cyoda_wf.workflow w WHERE w.model OPERATOR(pg_catalog.=) e.model " \
+	"AND w.model_version OPERATOR(pg_catalog.=) e.model_version) "
+
 static SPIPlanPtr
 cw_task_plan(int which)
 {
 	static const char *const sql[NTP] = {
-		/* TP_CLAIM: the task and its entity, locked together or skipped */
+		/*
+		 * TP_CLAIM: the task and its entity, locked together or skipped.
+		 * Only tasks of models with imported workflows: a restore loads
+		 * cyoda_wf.task before cyoda_wf.workflow, and a task is never made
+		 * for the default workflow.
+		 */
 		"SELECT t.id, t.entity_id, t.transition, t.from_state, t.kind, t.attempts, "
 		"t.max_attempts, t.retry_delay_ms, t.timeout_ms, "
 		"(t.kind OPERATOR(pg_catalog.=) 'timer' AND t.timeout_ms IS NOT NULL AND "
@@ -61,6 +71,7 @@ cw_task_plan(int which)
 		"FROM cyoda_wf.task t JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id "
 		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' "
 		"AND t.run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+		CW_TASK_RUNNABLE
 		"ORDER BY t.run_at, t.id LIMIT 1 FOR UPDATE OF t, e SKIP LOCKED",
 		/* TP_ORPHANS: pending tasks whose entity is gone */
 		"UPDATE cyoda_wf.task t SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
@@ -80,10 +91,12 @@ cw_task_plan(int which)
 		"INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, transition, "
 		"from_state, to_state, role, detail) VALUES ($1, pg_catalog.clock_timestamp(), "
 		"pg_catalog.txid_current(), $2, $3, $4, $4, CURRENT_USER, $5)",
-		/* TP_NEXT */
-		"SELECT (EXTRACT(epoch FROM pg_catalog.min(run_at) OPERATOR(pg_catalog.-) "
-		"pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint "
-		"FROM cyoda_wf.task WHERE state OPERATOR(pg_catalog.=) 'pending'",
+		/* TP_NEXT: the first task TP_CLAIM would take once it is due */
+		"SELECT (EXTRACT(epoch FROM (SELECT t.run_at FROM cyoda_wf.task t "
+		"JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id "
+		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' " CW_TASK_RUNNABLE
+		"ORDER BY t.run_at LIMIT 1) OPERATOR(pg_catalog.-) "
+		"pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint",
 		/* TP_WORKERS */
 		"SELECT pid FROM cyoda_wf.worker WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 	};
