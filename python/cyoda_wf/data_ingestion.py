@@ -104,6 +104,10 @@ _SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "apikey"
                  "api-key", "api_key", "session", "signature")
 # Query parameter names treated as secret whatever secret_query says.
 _SECRET_QUERY = {"key", "sig", "auth", "access_key"}
+# Header names the HTTP client sets itself: refused in definitions and params
+# (they could send the request, or the secrets, somewhere else).
+_FORBIDDEN_HEADERS = {"host", "connection", "transfer-encoding", "content-length"}
+_FORBIDDEN_HEADER_PREFIX = "proxy-"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -176,6 +180,11 @@ def _secret_strings(v):
         out.add(v)
         out.add(urllib.parse.quote_plus(v))
         out.add(urllib.parse.quote(v, safe=""))
+        # "Bearer <token>": the token alone too, as a source may echo it
+        scheme, _, cred = v.partition(" ")
+        cred = cred.strip()
+        if scheme and len(cred) >= 4:
+            out |= {cred, urllib.parse.quote_plus(cred), urllib.parse.quote(cred, safe="")}
     elif isinstance(v, (dict, list)):
         out.add(json.dumps(v))
         for x in (v.values() if isinstance(v, dict) else v):
@@ -216,6 +225,11 @@ def _check_headers(h, where, conn):
     for k, v in h.items():
         if not _HEADER_NAME_RE.match(k):
             raise _invalid('connection "%s": %s: "%s" is not a valid header name' % (conn, where, k))
+        if k.lower() in _FORBIDDEN_HEADERS or k.lower().startswith(_FORBIDDEN_HEADER_PREFIX):
+            raise _invalid('connection "%s": %s: header "%s" is not allowed' % (conn, where, k),
+                           detail="Host, Connection, Transfer-Encoding, Content-Length and Proxy-* "
+                                  "are set by the HTTP client from the connection's url and proxy.",
+                           hint='Put the host in the connection\'s "url", a proxy in its "proxy".')
         if k.lower() in seen:
             raise _invalid('connection "%s": %s: header "%s" given twice (header names ignore case)'
                            % (conn, where, k))
@@ -899,8 +913,41 @@ def _parse(req, raw, ctype):
     return rows
 
 
+def scrub_parsed(v, secrets):
+    """v, parsed JSON, with every secret value in its strings and keys
+    replaced by *** (in place, without recursion: any depth json parses)."""
+    if not secrets:
+        return v
+    pattern = re.compile("|".join(re.escape(x) for x in sorted(secrets, key=len, reverse=True) if x))
+    if isinstance(v, str):
+        return pattern.sub(MASK, v)
+    stack = [v] if isinstance(v, (dict, list)) else []
+    while stack:
+        c = stack.pop()
+        if isinstance(c, list):
+            for i, x in enumerate(c):
+                if isinstance(x, str):
+                    c[i] = pattern.sub(MASK, x)
+                elif isinstance(x, (dict, list)):
+                    stack.append(x)
+            continue
+        for k in list(c):
+            x = c[k]
+            if isinstance(x, str):
+                x = c[k] = pattern.sub(MASK, x)
+            elif isinstance(x, (dict, list)):
+                stack.append(x)
+            nk = pattern.sub(MASK, k)
+            if nk != k:
+                del c[k]
+                c[nk] = x
+    return v
+
+
 def raw_document(req, status, ctype, raw, final, parsed, fetched_at):
-    """The data of the RAW_DATA entity."""
+    """The data of the RAW_DATA entity; secret values the source echoed
+    (in the payload, the rows, the content type or the final URL) are ***."""
+    parsed = scrub_parsed(parsed, req.secrets)
     doc = {
         "connection": req.conn,
         "url": req.public_url,
