@@ -9,9 +9,10 @@
  * functions: the row trigger on cyoda_wf.entity asks
  * cw_reserved_check_write() about every save of a reserved model, and lets
  * through the one write that write_connection_entity() arms for itself (or
- * plain SQL of a superuser, such as a restore).  write_connection_entity()
- * works only for the extension owner, i.e. inside the SECURITY DEFINER
- * create_connection / drop_connection; nothing grants it to anyone.
+ * plain SQL a superuser runs as itself, such as a restore).
+ * write_connection_entity() works only for the extension owner, i.e. inside
+ * the SECURITY DEFINER create_connection / drop_connection; nothing grants
+ * it to anyone.
  *
  * ingest is not SECURITY DEFINER: it notes the calling role, fetches as the
  * extension owner (who alone may read the connections' secrets) and adds
@@ -65,13 +66,6 @@ reserved_lookup(const char *name, int len)
 	return NULL;
 }
 
-/* Is `model` one the extension keeps for itself? */
-bool
-cw_model_is_reserved(const char *model)
-{
-	return model != NULL && reserved_lookup(model, strlen(model)) != NULL;
-}
-
 /* import_workflows / import_design: 42501 for a reserved model. */
 void
 cw_reserved_refuse_import(const char *model)
@@ -100,7 +94,9 @@ static struct
 /*
  * The entity trigger, for every row it saves: a row of a reserved model
  * passes only as the write armed by write_connection_entity(), or as plain
- * SQL (api false) of a superuser.  Anything else is 42501.
+ * SQL (api false) a superuser runs as itself: not inside a SECURITY DEFINER
+ * function, a process or the engine's own switch to the extension owner
+ * (all of them a local user id change).  Anything else is 42501.
  */
 void
 cw_reserved_check_write(Datum model, CwRequestKind kind, Datum id, bool api)
@@ -116,7 +112,7 @@ cw_reserved_check_write(Datum model, CwRequestKind kind, Datum id, bool api)
 		allowed.armed = false;
 		return;
 	}
-	if (!api && superuser())
+	if (!api && superuser() && !InLocalUserIdChange())
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

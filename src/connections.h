@@ -12,7 +12,6 @@
 #define CW_CONNECTION_MODEL "connection"
 #define CW_CONNECTION_MODEL_VERSION 1
 
-extern bool cw_model_is_reserved(const char *model);
 extern void cw_reserved_refuse_import(const char *model);
 extern void cw_reserved_check_write(Datum model, CwRequestKind kind, Datum id, bool api);
 

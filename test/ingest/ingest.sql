@@ -385,7 +385,7 @@ SELECT cyoda_wf.create_connection('echo', jsonb_build_object('url', :'base' || '
     'headers', jsonb_build_object('Authorization', 'Bearer ' || :'secret', 'X-Plain', 'visible'),
     'query', jsonb_build_object('api_key', :'qsecret', 'page', 1))) IS NOT NULL AS created;
 SELECT pg_temp.try(format($$SELECT cyoda_wf.ingest('echo', %L, 'raw_data')$$,
-    jsonb_build_object('headers', jsonb_build_object('X-Session-Token', :'secret' || '-call'))));
+    jsonb_build_object('headers', jsonb_build_object('X-Call-Token', :'secret' || '-call'))));
 SELECT jsonb_pretty(data -> 'payload') AS payload FROM cyoda_wf.entity WHERE id = (SELECT v::uuid FROM last);
 
 -- What the servers received: nothing for the forged URL or the refused

@@ -20,7 +20,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 
 -- ---------------------------------------------------------------------------
 -- Roles
@@ -134,6 +134,15 @@ SELECT is((SELECT version::text || ' ' || (data ->> 'url') FROM cyoda_wf.entity 
 SELECT is((SELECT count(*)::int FROM cyoda_wf.entity WHERE model = 'connection'), 2, 'no connection entity added');
 SELECT throws_ok($$ SELECT cyoda_wf.add_item('connection', 1, '{"name": "x", "url": "http://127.0.0.1:8/"}') $$,
                  '42501', NULL, 'add_item of a connection is refused to a superuser too (API functions)');
+-- A superuser's plain SQL passes only when the superuser runs it as itself,
+-- not through a SECURITY DEFINER function someone else calls.
+CREATE FUNCTION public.cw_tc_definer_insert() RETURNS void LANGUAGE sql SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp AS
+$$ INSERT INTO cyoda_wf.entity (model, data) VALUES ('connection', '{"name": "cw_tc_http", "url": "http://127.0.0.1:8/"}') $$;
+SET ROLE cw_tc_writer;
+SELECT throws_ok($$ SELECT public.cw_tc_definer_insert() $$, '42501', NULL,
+                 'plain SQL in a superuser''s SECURITY DEFINER function, called by the writer, refused');
+RESET ROLE;
 -- The hint names the functions to use.
 SELECT is(public.cw_tc_hint($$ SELECT cyoda_wf.delete_item(current_setting('tc.http')::uuid) $$),
           'Create or replace a connection with cyoda_wf.create_connection(name, definition), remove it with cyoda_wf.drop_connection(name).',
