@@ -916,9 +916,10 @@ def _parse(req, raw, ctype):
 def scrub_parsed(v, secrets):
     """v, parsed JSON, with every secret value in its strings and keys
     replaced by *** (in place, without recursion: any depth json parses)."""
-    if not secrets:
+    alternatives = [re.escape(x) for x in sorted(secrets, key=len, reverse=True) if x]
+    if not alternatives:
         return v
-    pattern = re.compile("|".join(re.escape(x) for x in sorted(secrets, key=len, reverse=True) if x))
+    pattern = re.compile("|".join(alternatives))
     if isinstance(v, str):
         return pattern.sub(MASK, v)
     stack = [v] if isinstance(v, (dict, list)) else []
