@@ -5,3 +5,116 @@
 -- cyoda_wf UPDATE on a 0.1.0 database with data gives the same objects as a
 -- fresh CREATE EXTENSION and keeps the data.
 \echo Use "ALTER EXTENSION cyoda_wf UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Connections (080_ingest.sql): "connection" is a reserved model (no
+-- imported workflow, written only by create_connection / drop_connection);
+-- ingest uses the definition create_connection stored in
+-- connection_definition, never the entity; secrets are keyed by the
+-- connection's entity id; ingest is a C entry point that adds the raw data
+-- entity as its caller; headers the HTTP client sets itself are refused.
+CREATE TABLE cyoda_wf.connection_definition (
+    name        text        PRIMARY KEY,
+    entity_id   uuid        NOT NULL UNIQUE,
+    definition  jsonb       NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE cyoda_wf.connection_definition IS
+    'The connections ingest uses: name, entity id and definition (secret values "***") as create_connection stored them; written by create_connection / drop_connection only';
+SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.connection_definition', '');
+REVOKE ALL ON TABLE cyoda_wf.connection_definition FROM PUBLIC;
+
+-- The 0.1.0 connections: for each live connection entity, the newest
+-- version the extension owner saved (create_connection ran as the owner;
+-- versions written by other roles are not trusted), and for each name the
+-- newest such entity.  Secrets of names left without a definition go.
+WITH owner AS (
+    SELECT pg_catalog.pg_get_userbyid(c.relowner) AS name
+      FROM pg_catalog.pg_class AS c WHERE c.oid = 'cyoda_wf.entity'::pg_catalog.regclass
+), saved AS (
+    SELECT DISTINCT ON (v.entity_id) v.entity_id, v.data ->> 'name' AS name, v.data, v.changed_at
+      FROM cyoda_wf.entity_version AS v
+      JOIN cyoda_wf.entity AS e ON e.id = v.entity_id
+      JOIN owner ON v.changed_by = owner.name
+     WHERE e.model = 'connection' AND e.model_version = 1 AND v.change_type <> 'DELETE'
+       AND pg_catalog.jsonb_typeof(v.data -> 'name') = 'string'
+     ORDER BY v.entity_id, v.changed_at DESC, v.version DESC
+)
+INSERT INTO cyoda_wf.connection_definition (name, entity_id, definition, updated_at)
+SELECT DISTINCT ON (s.name) s.name, s.entity_id, s.data, s.changed_at
+  FROM saved AS s
+ ORDER BY s.name, s.changed_at DESC, s.entity_id;
+
+ALTER TABLE cyoda_wf.connection_secret ADD COLUMN connection_id uuid;
+UPDATE cyoda_wf.connection_secret AS s SET connection_id = d.entity_id
+  FROM cyoda_wf.connection_definition AS d WHERE d.name = s.connection;
+DELETE FROM cyoda_wf.connection_secret WHERE connection_id IS NULL;
+ALTER TABLE cyoda_wf.connection_secret
+    ALTER COLUMN connection_id SET NOT NULL,
+    ADD FOREIGN KEY (connection_id) REFERENCES cyoda_wf.connection_definition (entity_id)
+        ON UPDATE CASCADE ON DELETE CASCADE,
+    DROP CONSTRAINT connection_secret_pkey,
+    ADD PRIMARY KEY (connection_id, kind, key);
+
+-- Workflows imported for the reserved model under 0.1.0 would run inside
+-- create_connection: removed (its entities run the default workflow).
+DELETE FROM cyoda_wf.workflow WHERE model = 'connection';
+
+DROP FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb);
+CREATE FUNCTION cyoda_wf.ingest_py(connection text, params jsonb, raw_model text, meta jsonb,
+                                   OUT model text, OUT data jsonb)
+    LANGUAGE plpython3u VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+from cyoda_wf import data_ingestion
+return data_ingestion.sql_ingest(connection, params, raw_model, meta)
+$$;
+COMMENT ON FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb) IS
+    'Internal: the PL/Python side of ingest: fetch and parse; the model and data of the raw data entity';
+
+CREATE FUNCTION cyoda_wf.write_connection_entity(op text, id uuid, data jsonb)
+    RETURNS uuid
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'write_connection_entity';
+COMMENT ON FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) IS
+    'Internal: the writes of create_connection / drop_connection on their entity of the reserved model "connection"';
+
+CREATE FUNCTION cyoda_wf.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
+                                      OUT model text, OUT data jsonb)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    msg text;
+    state text;
+    det text;
+    hin text;
+BEGIN
+    SELECT * INTO model, data FROM cyoda_wf.ingest_py(connection, params, raw_model, meta);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE,
+                            det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    -- PL/Python puts "plpy.Error: " or "spiexceptions.X: " before messages.
+    msg := regexp_replace(msg, '^(plpy\.Error|spiexceptions\.[A-Za-z]+): ', '');
+    IF det <> '' AND hin <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det, HINT = hin;
+    ELSIF det <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det;
+    ELSIF hin <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, HINT = hin;
+    ELSE
+        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION cyoda_wf.ingest_fetch(text, jsonb, text, jsonb) IS
+    'Internal: fetch and parse for ingest, as the extension owner; the model and data of the raw data entity';
+
+CREATE OR REPLACE FUNCTION cyoda_wf.ingest(connection text, params jsonb DEFAULT NULL,
+                                           raw_model text DEFAULT NULL, meta jsonb DEFAULT NULL)
+    RETURNS uuid
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'ingest';
+
+REVOKE ALL ON FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb),
+                       cyoda_wf.write_connection_entity(text, uuid, jsonb),
+                       cyoda_wf.ingest_fetch(text, jsonb, text, jsonb) FROM PUBLIC;

@@ -34,6 +34,8 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "connections.h"
+
 PG_FUNCTION_INFO_V1(cyoda_wf_import_workflows);
 PG_FUNCTION_INFO_V1(cyoda_wf_export_workflows);
 
@@ -1574,6 +1576,7 @@ cw_import_workflows(const char *model, int32 version, Jsonb *body,
 	Jsonb	   *result;
 
 	check_model_key(model, version);
+	cw_reserved_refuse_import(model);
 
 	work = AllocSetContextCreate(callercxt, "cyoda_wf import", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(work);

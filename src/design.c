@@ -45,6 +45,8 @@
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
+#include "connections.h"
+
 PG_FUNCTION_INFO_V1(cyoda_wf_validate_design);
 PG_FUNCTION_INFO_V1(cyoda_wf_validate_design_text);
 PG_FUNCTION_INFO_V1(cyoda_wf_import_design);
@@ -1639,6 +1641,8 @@ design_import(Jsonb *design, const char *function_schema)
 	design_check(&d, design, function_schema);
 	if (d.nerrors > 0)
 		design_raise(&d);
+	foreach(lc, d.entities)
+		cw_reserved_refuse_import(((DEntity *) lfirst(lc))->name);
 
 	foreach(lc, d.entities)
 	{

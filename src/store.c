@@ -40,6 +40,7 @@
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
+#include "connections.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(entity_trigger);
@@ -1431,6 +1432,20 @@ entity_trigger(PG_FUNCTION_ARGS)
 		}
 		if (req != NULL)
 			pending = NULL;
+	}
+
+	/* reserved models: written by their own functions only */
+	{
+		TupleDesc	desc = RelationGetDescr(td->tg_relation);
+		bool		isnull;
+		Datum		model = heap_getattr(td->tg_trigtuple, col_attnum[COL_MODEL], desc, &isnull);
+
+		if (!isnull)
+			cw_reserved_check_write(model,
+									TRIGGER_FIRED_BY_INSERT(td->tg_event) ? CW_REQ_INSERT :
+									TRIGGER_FIRED_BY_DELETE(td->tg_event) ? CW_REQ_DELETE : CW_REQ_UPDATE,
+									heap_getattr(td->tg_trigtuple, col_attnum[COL_ID], desc, &isnull),
+									req != NULL);
 	}
 
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))

@@ -11,16 +11,20 @@ In a process (PL/Python)::
 
 From SQL: ``cyoda_wf.ingest(connection, params, raw_model)`` (sql/080_ingest.sql).
 
-A connection is an entity of model "connection" (CONFIG, API_REQUEST only)
-made by ``cyoda_wf.create_connection(name, definition)``.  The values of
-its secret headers / query parameters / body live in the table
-cyoda_wf.connection_secret (nothing is granted on it); the entity data, its
-versions and the audit show "***" in their place.  Ingesting fetches the
-source (http, https or a file under a directory listed in
-cyoda_wf.ingest_file_root), parses it (json, ndjson, csv), and adds one
-entity holding the parsed data and its provenance; the entity is created
-through cyoda_wf.add_item, so in a process it gets parent_id = the process's
-entity and source ENTITY_EVENT.
+A connection is an entity of model "connection" (CONFIG, API_REQUEST only,
+a reserved model: nothing else writes it) made by
+``cyoda_wf.create_connection(name, definition)``, which also stores the
+checked definition in cyoda_wf.connection_definition: that row, not the
+entity, is what ingest uses.  The values of its secret headers / query
+parameters / body live in the table cyoda_wf.connection_secret, keyed by
+the connection's entity id (nothing is granted on either table); the entity
+data, its versions and the audit show "***" in their place.  Ingesting
+fetches the source (http, https or a file under a directory listed in
+cyoda_wf.ingest_file_root), parses it (json, ndjson, csv), replaces the
+secret values wherever the source echoed them with "***", and returns the
+document; cyoda_wf.ingest (C) adds it through add_item as the calling role,
+so in a process it gets parent_id = the process's entity and source
+ENTITY_EVENT.
 
 Every failure raises a PostgreSQL error with a SQLSTATE (see SQLSTATE_*)
 whose message names the connection.  Secret values never appear in entity
@@ -83,6 +87,7 @@ SQLSTATE_IO = "58030"  # file:// file unreadable / not a regular file
 SQLSTATE_TOO_BIG = "53400"  # body larger than max_bytes
 SQLSTATE_PARSE = "22P02"  # body is not valid JSON / NDJSON / CSV (or not text)
 SQLSTATE_EXTERNAL = "38000"  # any other failure while fetching or parsing
+SQLSTATE_NOT_READY = "55000"  # the database's cyoda_wf schema is older than this package
 
 DEFINITION_KEYS = (
     "name", "description", "url", "method", "headers", "query", "body", "format",
@@ -99,6 +104,10 @@ _SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "apikey"
                  "api-key", "api_key", "session", "signature")
 # Query parameter names treated as secret whatever secret_query says.
 _SECRET_QUERY = {"key", "sig", "auth", "access_key"}
+# Header names the HTTP client sets itself: refused in definitions and params
+# (they could send the request, or the secrets, somewhere else).
+_FORBIDDEN_HEADERS = {"host", "connection", "transfer-encoding", "content-length"}
+_FORBIDDEN_HEADER_PREFIX = "proxy-"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -171,6 +180,11 @@ def _secret_strings(v):
         out.add(v)
         out.add(urllib.parse.quote_plus(v))
         out.add(urllib.parse.quote(v, safe=""))
+        # "Bearer <token>": the token alone too, as a source may echo it
+        scheme, _, cred = v.partition(" ")
+        cred = cred.strip()
+        if scheme and len(cred) >= 4:
+            out |= {cred, urllib.parse.quote_plus(cred), urllib.parse.quote(cred, safe="")}
     elif isinstance(v, (dict, list)):
         out.add(json.dumps(v))
         for x in (v.values() if isinstance(v, dict) else v):
@@ -211,6 +225,11 @@ def _check_headers(h, where, conn):
     for k, v in h.items():
         if not _HEADER_NAME_RE.match(k):
             raise _invalid('connection "%s": %s: "%s" is not a valid header name' % (conn, where, k))
+        if k.lower() in _FORBIDDEN_HEADERS or k.lower().startswith(_FORBIDDEN_HEADER_PREFIX):
+            raise _invalid('connection "%s": %s: header "%s" is not allowed' % (conn, where, k),
+                           detail="Host, Connection, Transfer-Encoding, Content-Length and Proxy-* "
+                                  "are set by the HTTP client from the connection's url and proxy.",
+                           hint='Put the host in the connection\'s "url", a proxy in its "proxy".')
         if k.lower() in seen:
             raise _invalid('connection "%s": %s: header "%s" given twice (header names ignore case)'
                            % (conn, where, k))
@@ -894,8 +913,42 @@ def _parse(req, raw, ctype):
     return rows
 
 
+def scrub_parsed(v, secrets):
+    """v, parsed JSON, with every secret value in its strings and keys
+    replaced by *** (in place, without recursion: any depth json parses)."""
+    alternatives = [re.escape(x) for x in sorted(secrets, key=len, reverse=True) if x]
+    if not alternatives:
+        return v
+    pattern = re.compile("|".join(alternatives))
+    if isinstance(v, str):
+        return pattern.sub(MASK, v)
+    stack = [v] if isinstance(v, (dict, list)) else []
+    while stack:
+        c = stack.pop()
+        if isinstance(c, list):
+            for i, x in enumerate(c):
+                if isinstance(x, str):
+                    c[i] = pattern.sub(MASK, x)
+                elif isinstance(x, (dict, list)):
+                    stack.append(x)
+            continue
+        for k in list(c):
+            x = c[k]
+            if isinstance(x, str):
+                x = c[k] = pattern.sub(MASK, x)
+            elif isinstance(x, (dict, list)):
+                stack.append(x)
+            nk = pattern.sub(MASK, k)
+            if nk != k:
+                del c[k]
+                c[nk] = x
+    return v
+
+
 def raw_document(req, status, ctype, raw, final, parsed, fetched_at):
-    """The data of the RAW_DATA entity."""
+    """The data of the RAW_DATA entity; secret values the source echoed
+    (in the payload, the rows, the content type or the final URL) are ***."""
+    parsed = scrub_parsed(parsed, req.secrets)
     doc = {
         "connection": req.conn,
         "url": req.public_url,
@@ -964,22 +1017,42 @@ def _raise(e):
     _plpy().error(e.message, **kw)
 
 
+_schema_ok = False
+
+
+def _check_schema():
+    """55000 in a database whose cyoda_wf schema predates connection_definition
+    (0.1.0): this package works only on the updated one."""
+    global _schema_ok
+    if not _schema_ok:
+        rows = _exec("schema", "SELECT pg_catalog.to_regclass('cyoda_wf.connection_definition') IS NOT NULL AS ok",
+                     [], [])
+        if not rows[0]["ok"]:
+            raise IngestError(SQLSTATE_NOT_READY, "data ingestion needs the cyoda_wf schema of this version",
+                              detail="This database has the objects of cyoda_wf 0.1.0.",
+                              hint="Run ALTER EXTENSION cyoda_wf UPDATE.")
+        _schema_ok = True
+
+
 def _find_connection(name):
-    rows = _exec(
-        "conn",
-        "SELECT e.id::text AS id, e.data::text AS data FROM cyoda_wf.entity AS e"
-        " WHERE e.model = $1 AND e.model_version = $2 AND e.data @> pg_catalog.jsonb_build_object('name', $3)"
-        " ORDER BY e.updated_at DESC, e.id LIMIT 1",
-        ["text", "int4", "text"], [CONNECTION_MODEL, CONNECTION_MODEL_VERSION, name])
+    """(entity id, definition) of the connection create_connection stored, or (None, None)."""
+    rows = _exec("conn",
+                 "SELECT d.entity_id::text AS id, d.definition::text AS def"
+                 " FROM cyoda_wf.connection_definition AS d WHERE d.name = $1",
+                 ["text"], [name])
     if not rows:
         return None, None
-    return rows[0]["id"], json.loads(rows[0]["data"])
+    return rows[0]["id"], json.loads(rows[0]["def"])
 
 
-def _stored_secrets(name):
+def _stored_secrets(cid):
+    """{(kind, key): value} of the connection whose entity id is cid."""
+    if cid is None:
+        return {}
     rows = _exec("secrets",
-                 "SELECT s.kind, s.key, s.value FROM cyoda_wf.connection_secret AS s WHERE s.connection = $1",
-                 ["text"], [name])
+                 "SELECT s.kind, s.key, s.value FROM cyoda_wf.connection_secret AS s"
+                 " WHERE s.connection_id = $1::uuid",
+                 ["text"], [cid])
     return {(r["kind"], r["key"]): r["value"] for r in rows}
 
 
@@ -988,16 +1061,34 @@ def _file_roots():
                                     [], [])]
 
 
+def _lock(name):
+    _exec("lock", "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('cyoda_wf.connection:' || $1))",
+          ["text"], [name])
+
+
+def _entity_exists(cid):
+    return bool(_exec("exists", "SELECT 1 FROM cyoda_wf.entity AS e WHERE e.id = $1::uuid",
+                      ["text"], [cid]))
+
+
+def _write_entity(op, cid, data):
+    """The connection's entity: 'create', 'replace' or 'delete' (the only
+    writes the reserved model "connection" takes); its id."""
+    rows = _exec("write", "SELECT cyoda_wf.write_connection_entity($1, $2::uuid, $3::jsonb)::text AS id",
+                 ["text", "text", "text"], [op, cid, data])
+    return rows[0]["id"]
+
+
 def sql_create_connection(name, definition):
     """cyoda_wf.create_connection(name, definition): upsert by name; the entity id."""
     try:
         d = json.loads(definition) if definition is not None else None
         if not isinstance(name, str) or not _NAME_RE.match(name):
             normalize_definition(name, d)  # raises the name error
-        _exec("lock", "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('cyoda_wf.connection:' || $1))",
-              ["text"], [name])
-        stored = _stored_secrets(name)
-        public, secrets = normalize_definition(name, d, stored)
+        _check_schema()
+        _lock(name)
+        cid, _ = _find_connection(name)
+        public, secrets = normalize_definition(name, d, _stored_secrets(cid))
         scheme = urllib.parse.urlsplit(public["url"]).scheme
         if scheme == "file" and not _VAR_RE.search(public["url"]):
             check_file_path(name, urllib.request.url2pathname(urllib.parse.urlsplit(public["url"]).path),
@@ -1005,32 +1096,46 @@ def sql_create_connection(name, definition):
     except IngestError as e:
         _raise(e)
     _exec("model",
-          "INSERT INTO cyoda_wf.model (name, version, entity_type, sources)"
-          " VALUES ($1, $2, 'CONFIG', ARRAY['API_REQUEST']) ON CONFLICT (name, version) DO NOTHING",
+          "INSERT INTO cyoda_wf.model AS m (name, version, entity_type, sources)"
+          " VALUES ($1, $2, 'CONFIG', ARRAY['API_REQUEST']) ON CONFLICT (name, version) DO UPDATE"
+          " SET entity_type = excluded.entity_type, sources = excluded.sources, depends_on = NULL"
+          " WHERE m.entity_type IS DISTINCT FROM excluded.entity_type OR m.sources <> excluded.sources"
+          " OR m.depends_on IS NOT NULL",
           ["text", "int4"], [CONNECTION_MODEL, CONNECTION_MODEL_VERSION])
-    _exec("secdel", "DELETE FROM cyoda_wf.connection_secret AS s WHERE s.connection = $1", ["text"], [name])
-    for (kind, key), value in sorted(secrets.items()):
-        _exec("secins", "INSERT INTO cyoda_wf.connection_secret (connection, kind, key, value)"
-              " VALUES ($1, $2, $3, $4)", ["text", "text", "text", "text"], [name, kind, key, value])
-    cid, _ = _find_connection(name)
     data = json.dumps(public)
-    if cid is None:
-        rows = _exec("add", "SELECT cyoda_wf.add_item($1, $2, $3::jsonb)::text AS id",
-                     ["text", "int4", "text"], [CONNECTION_MODEL, CONNECTION_MODEL_VERSION, data])
-        return rows[0]["id"]
-    _exec("upd", "SELECT cyoda_wf.update_item($1::uuid, $2::jsonb)", ["text", "text"], [cid, data])
+    if cid is not None and _entity_exists(cid):
+        _write_entity("replace", cid, data)
+    else:
+        cid = _write_entity("create", None, data)
+    _exec("defput",
+          "INSERT INTO cyoda_wf.connection_definition AS d (name, entity_id, definition)"
+          " VALUES ($1, $2::uuid, $3::jsonb) ON CONFLICT (name) DO UPDATE"
+          " SET entity_id = excluded.entity_id, definition = excluded.definition,"
+          " updated_at = pg_catalog.clock_timestamp()",
+          ["text", "text", "text"], [name, cid, data])
+    _exec("secdel", "DELETE FROM cyoda_wf.connection_secret AS s WHERE s.connection_id = $1::uuid",
+          ["text"], [cid])
+    for (kind, key), value in sorted(secrets.items()):
+        _exec("secins", "INSERT INTO cyoda_wf.connection_secret (connection, kind, key, value, connection_id)"
+              " VALUES ($1, $2, $3, $4, $5::uuid)", ["text", "text", "text", "text", "text"],
+              [name, kind, key, value, cid])
     return cid
 
 
 def sql_drop_connection(name):
-    """cyoda_wf.drop_connection(name): delete the entity and its secrets."""
-    _exec("lock", "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('cyoda_wf.connection:' || $1))",
-          ["text"], [name])
+    """cyoda_wf.drop_connection(name): delete the connection, its secrets and its entity."""
+    try:
+        _check_schema()
+    except IngestError as e:
+        _raise(e)
+    _lock(name)
     cid, _ = _find_connection(name)
-    _exec("secdel", "DELETE FROM cyoda_wf.connection_secret AS s WHERE s.connection = $1", ["text"], [name])
     if cid is None:
         return False
-    _exec("del", "SELECT cyoda_wf.delete_item($1::uuid)", ["text"], [cid])
+    # its secrets go with it (ON DELETE CASCADE)
+    _exec("defdel", "DELETE FROM cyoda_wf.connection_definition AS d WHERE d.name = $1", ["text"], [name])
+    if _entity_exists(cid):
+        _write_entity("delete", cid, None)
     return True
 
 
@@ -1079,7 +1184,9 @@ def model_from_design(conn, meta):
 
 
 def sql_ingest(connection, params, raw_model, meta):
-    """cyoda_wf.ingest(connection, params, raw_model, meta): the new entity's id."""
+    """The fetch of cyoda_wf.ingest(connection, params, raw_model, meta):
+    {"model", "data" (JSON text)} of the raw data entity (version
+    RAW_MODEL_VERSION), which ingest then adds as its caller."""
     try:
         if not isinstance(connection, str) or not connection:
             raise _invalid("connection name must not be NULL or empty")
@@ -1091,13 +1198,14 @@ def sql_ingest(connection, params, raw_model, meta):
             eid = _exec("tok", "SELECT cyoda_wf.check_token($1)::text AS id", ["text"], [m["token"]])[0]["id"]
             if m.get("entity_id") not in (None, eid):
                 raise _invalid('connection "%s": meta "entity_id" is not the entity of the token' % connection)
+        _check_schema()
         cid, public = _find_connection(connection)
         if cid is None:
             raise IngestError(SQLSTATE_UNDEFINED, 'connection "%s" does not exist' % connection,
                               hint="Create it with cyoda_wf.create_connection(name, definition).")
         p = json.loads(params) if params is not None else None
-        d = effective_definition(public, _stored_secrets(connection))
-        # A definition written into the entity by hand is checked like one given to create_connection.
+        d = effective_definition(public, _stored_secrets(cid))
+        # Checked again: a definition stored by an earlier version may break today's rules.
         normalize_definition(connection, {k: v for k, v in d.items() if k in DEFINITION_KEYS})
         req = Request(connection, d, _check_params(p, connection))
         model = raw_model or d.get("raw_model")
@@ -1117,10 +1225,7 @@ def sql_ingest(connection, params, raw_model, meta):
             raise req.error(SQLSTATE_EXTERNAL, "failed: %s: %s" % (type(e).__name__, e))
     except IngestError as e:
         _raise(e)
-    data = json.dumps(doc, ensure_ascii=False)
-    rows = _exec("raw", "SELECT cyoda_wf.add_item($1, $2, $3::jsonb)::text AS id",
-                 ["text", "int4", "text"], [model, RAW_MODEL_VERSION, data])
-    return rows[0]["id"]
+    return {"model": model, "data": json.dumps(doc, ensure_ascii=False)}
 
 
 # ---------------------------------------------------------------------------

@@ -329,7 +329,7 @@ SELECT pg_temp.try($$SELECT count(*) FROM cyoda_wf.connection_secret$$) AS read_
 SELECT pg_temp.try($$SELECT cyoda_wf.create_connection('mine', '{"url": "http://127.0.0.1/"}')$$) AS create;
 SELECT pg_temp.try($$SELECT cyoda_wf.ingest_py('auth', NULL, 'raw_data', NULL)$$) AS internal;
 RESET ROLE;
--- (ingest is SECURITY DEFINER: the entity is saved by the extension owner)
+-- (ingest fetches as the extension owner and saves the entity as its caller)
 SELECT model, changed_by FROM cyoda_wf.entity_version WHERE entity_id = (SELECT v::uuid FROM last);
 DROP OWNED BY cw_ingest_user;
 DROP ROLE cw_ingest_user;
@@ -339,7 +339,68 @@ SELECT cyoda_wf.drop_connection('auth') AS dropped, cyoda_wf.drop_connection('au
 SELECT count(*) AS auth_secrets FROM cyoda_wf.connection_secret WHERE connection = 'auth';
 
 ------------------------------------------------------------------------------
--- 7. No secret anywhere but connection_secret
+-- 7. Only what create_connection made is trusted
+------------------------------------------------------------------------------
+-- Entity rows changed and added behind create_connection's back with the
+-- owner's rights (a superuser's plain SQL), pointing at server B: ingest
+-- still fetches what create_connection defined, and B receives nothing.
+SELECT cyoda_wf.create_connection('trusted', jsonb_build_object('url', :'base' || '/auth.json',
+    'headers', jsonb_build_object('Authorization', 'Bearer ' || :'secret'))) AS trusted_id \gset
+\set forged 'http://127.0.0.1:' :B '/forged.json'
+UPDATE cyoda_wf.entity SET data = data || jsonb_build_object('url', :'forged') WHERE id = :'trusted_id';
+INSERT INTO cyoda_wf.entity (model, data) VALUES ('connection',
+    jsonb_build_object('name', 'trusted', 'url', :'forged', 'headers', '{"Authorization": "***"}'::jsonb));
+SELECT pg_temp.try($$SELECT cyoda_wf.ingest('trusted', NULL, 'raw_data')$$);
+SELECT data -> 'payload' AS payload, data ->> 'url' AS url FROM cyoda_wf.entity WHERE id = (SELECT v::uuid FROM last);
+-- A writer (the README recipe) cannot change or add connection entities at all.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS cw_ingest_writer;
+RESET client_min_messages;
+CREATE ROLE cw_ingest_writer;
+GRANT USAGE ON SCHEMA cyoda_wf TO cw_ingest_writer;
+GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb), cyoda_wf.update_item(uuid, jsonb, text, bigint)
+   TO cw_ingest_writer;
+GRANT SELECT, INSERT (id, model, model_version, data), UPDATE (data), DELETE ON cyoda_wf.entity TO cw_ingest_writer;
+GRANT ALL ON last, errs TO cw_ingest_writer;
+SET ROLE cw_ingest_writer;
+SELECT pg_temp.try(format($$SELECT cyoda_wf.update_item(%L, %L)$$, :'trusted_id',
+    jsonb_build_object('name', 'trusted', 'url', :'forged')));
+SELECT pg_temp.try(format($$UPDATE cyoda_wf.entity SET data = data || %L WHERE id = %L RETURNING id$$,
+    jsonb_build_object('url', :'forged'), :'trusted_id'));
+SELECT pg_temp.try(format($$INSERT INTO cyoda_wf.entity (model, data) VALUES ('connection', %L) RETURNING id$$,
+    jsonb_build_object('name', 'trusted', 'url', :'forged')));
+RESET ROLE;
+DROP OWNED BY cw_ingest_writer;
+DROP ROLE cw_ingest_writer;
+
+-- Headers the HTTP client sets itself: 22023, no request made.
+SELECT cyoda_wf.create_connection('trap', jsonb_build_object('url', :'base' || '/trap.json')) IS NOT NULL AS created;
+SELECT pg_temp.try($$SELECT cyoda_wf.ingest('trap', '{"headers": {"Host": "example.com"}}', 'raw_data')$$);
+SELECT pg_temp.try($$SELECT cyoda_wf.ingest('trap', '{"headers": {"proxy-authorization": "Basic eDp5"}}', 'raw_data')$$);
+SELECT pg_temp.try($$SELECT cyoda_wf.create_connection('trap2', '{"url": "http://127.0.0.1/", "headers": {"Transfer-Encoding": "chunked"}}')$$);
+
+-- A source that echoes the request back: the secrets of the connection and
+-- of the call are *** in the stored payload.
+SELECT cyoda_wf.create_connection('echo', jsonb_build_object('url', :'base' || '/echo_all.json',
+    'headers', jsonb_build_object('Authorization', 'Bearer ' || :'secret', 'X-Plain', 'visible'),
+    'query', jsonb_build_object('api_key', :'qsecret', 'page', 1))) IS NOT NULL AS created;
+SELECT pg_temp.try(format($$SELECT cyoda_wf.ingest('echo', %L, 'raw_data')$$,
+    jsonb_build_object('headers', jsonb_build_object('X-Call-Token', :'secret' || '-call'))));
+SELECT jsonb_pretty(data -> 'payload') AS payload FROM cyoda_wf.entity WHERE id = (SELECT v::uuid FROM last);
+
+-- What the servers received: nothing for the forged URL or the refused
+-- headers, and the secret never reached server B.
+SELECT cyoda_wf.create_connection('log', jsonb_build_object('url', :'base' || '/log.json')) IS NOT NULL AS created;
+SELECT pg_temp.try($$SELECT cyoda_wf.ingest('log', NULL, 'raw_data')$$);
+SELECT count(*) FILTER (WHERE r ->> 'path' = '/forged.json') AS forged_requests,
+       count(*) FILTER (WHERE r ->> 'path' = '/trap.json') AS trap_requests,
+       count(*) FILTER (WHERE r ->> 'server' = 'B' AND (r ->> 'secret')::boolean) AS secret_to_b,
+       count(*) FILTER (WHERE r ->> 'path' = '/auth.json' AND (r ->> 'secret')::boolean) > 0 AS secret_to_auth
+  FROM cyoda_wf.entity e, jsonb_array_elements(e.data -> 'payload' -> 'requests') r
+ WHERE e.id = (SELECT v::uuid FROM last);
+
+------------------------------------------------------------------------------
+-- 8. No secret anywhere but connection_secret
 ------------------------------------------------------------------------------
 SELECT t, count(*) FILTER (WHERE txt LIKE '%' || :'secret' || '%' OR txt LIKE '%' || :'qsecret' || '%') AS with_secret,
        count(*) > 0 AS has_rows

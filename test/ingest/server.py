@@ -21,6 +21,9 @@ Starts two servers (A and B) on free ports of 127.0.0.1 and writes
   /redirect_same    302 to /auth.json on the same server
   /redirect_other   302 to /echo.json on server B (another origin)
   /echo.json        the names of the request headers, and whether Authorization came
+  /echo_all.json    every request header and query parameter with its value (secrets too)
+  /log.json         the requests both servers received so far (server, path, whether
+                    the secret came in any header), except those for /log.json
 """
 import json
 import sys
@@ -31,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORTFILE, SECRET, QSECRET = sys.argv[1], sys.argv[2], sys.argv[3]
 PORTS = {}
+LOG = []
+LOG_LOCK = threading.Lock()
 
 OK_JSON = {"source": "test", "items": [{"id": 1, "name": "alpha", "price": 9.5},
                                        {"id": 2, "name": "beta", "price": 12}]}
@@ -70,6 +75,14 @@ class Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query, keep_blank_values=True)
         p = u.path
+        if p == "/log.json":
+            with LOG_LOCK:
+                return self.send(200, json.dumps({"requests": LOG}))
+        with LOG_LOCK:
+            LOG.append({"server": "A" if self.server.server_address[1] == PORTS["A"] else "B", "path": p,
+                        "secret": any(SECRET in v for v in self.headers.values())})
+        if p == "/echo_all.json":
+            return self.send(200, json.dumps({"headers": dict(self.headers.items()), "query": q}))
         if p == "/ok.json":
             return self.send(200, json.dumps(OK_JSON))
         if p == "/ok.ndjson":

@@ -4,14 +4,18 @@
 # In the running cluster:
 #   1. a database with cyoda_wf 0.1.0 (the frozen install script) and data:
 #      workflows with processes, entities moved by automatic and manual
-#      transitions, a pending async task, an armed timer;
+#      transitions, a pending async task, an armed timer, a connection with
+#      a secret header, then retargeted and forged by another role (as 0.1.0
+#      let a "writer" do);
 #   2. ALTER EXTENSION cyoda_wf UPDATE: every row that existed before is
 #      still there, with the same values in the columns it had;
 #   3. the updated database has exactly the objects of a fresh
 #      CREATE EXTENSION cyoda_wf (members, columns in order, defaults,
 #      constraints, indexes, triggers, functions with their bodies and
 #      settings, privileges, comments, tables kept by pg_dump);
-#   4. the updated database works: new saves, queued work runs.
+#   4. the updated database works: new saves, queued work runs; the
+#      connection is found by ingest, with its secret and the definition the
+#      extension owner saved (not the other role's).
 # Environment: PGHOST, PGPORT (the test cluster), CW_TMP (scratch).
 set -euo pipefail
 : "${PGHOST:?}" "${PGPORT:?}"
@@ -25,7 +29,8 @@ fail() { echo "upgrade.sh: FAILED: $*"; exit 1; }
 q -d postgres -c "SET client_min_messages = warning" \
   -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" \
   -c "CREATE DATABASE $old" -c "CREATE DATABASE $new"
-trap 'q -d postgres -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" >/dev/null 2>&1 || true' EXIT
+trap 'q -d postgres -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" \
+        -c "DROP ROLE IF EXISTS cw_upgrade_other" >/dev/null 2>&1 || true' EXIT
 
 # 1. 0.1.0 with data
 q -d $old >/dev/null <<'SQL'
@@ -52,6 +57,26 @@ SELECT cyoda_wf.fire(id, 'publish') FROM cyoda_wf.entity
 SELECT cyoda_wf.update_item(id, data || '{"edited": true}') FROM cyoda_wf.entity
  WHERE model = 'doc' AND (data->>'n')::int = 11;
 SELECT cyoda_wf.add_item('note', 1, '{"text": "default workflow"}');
+-- A connection as 0.1.0's create_connection stored it (model row, entity
+-- saved by the extension owner, secret keyed by name), written directly: the
+-- Python package installed is the new one, which needs the updated schema.
+INSERT INTO cyoda_wf.model (name, version, entity_type, sources)
+VALUES ('connection', 1, 'CONFIG', ARRAY['API_REQUEST']);
+INSERT INTO cyoda_wf.entity (model, data) VALUES ('connection', '{"name": "upg_source",
+  "url": "http://127.0.0.1:1/data.json", "method": "GET", "format": "json", "timeout_ms": 2000,
+  "max_bytes": 10485760, "headers": {"Authorization": "***"}}');
+INSERT INTO cyoda_wf.connection_secret (connection, kind, key, value)
+VALUES ('upg_source', 'header', 'authorization', 'Bearer upgrade-secret-4711');
+-- Then another role retargets it and adds a newer one of the same name
+-- (0.1.0 let a writer do both).
+DROP ROLE IF EXISTS cw_upgrade_other;
+CREATE ROLE cw_upgrade_other SUPERUSER;
+SET ROLE cw_upgrade_other;
+UPDATE cyoda_wf.entity SET data = data || '{"url": "http://127.0.0.1:2/elsewhere.json"}'
+ WHERE model = 'connection';
+INSERT INTO cyoda_wf.entity (model, data) VALUES ('connection', '{"name": "upg_source",
+  "url": "http://127.0.0.1:3/forged.json", "headers": {"Authorization": "***"}}');
+RESET ROLE;
 SQL
 [[ $(q -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'cyoda_wf'") == 0.1.0 ]] ||
     fail "CREATE EXTENSION cyoda_wf VERSION '0.1.0' did not install 0.1.0"
@@ -156,4 +181,24 @@ SQL
 want=$'archived\npublished\nt\nreview:1'
 [[ $got == "$want" ]] || fail "the updated database does not work: got '$got', want '$want'"
 echo "ok    the updated database saves, fires and runs queued work"
+got=$(q -d $old <<'SQL'
+SELECT d.entity_id = e.id, d.definition ->> 'url', d.definition -> 'headers' ->> 'Authorization',
+       (SELECT pg_catalog.string_agg(s.kind || ':' || s.key || '=' || s.value, ',')
+          FROM cyoda_wf.connection_secret s WHERE s.connection_id = d.entity_id)
+  FROM cyoda_wf.connection_definition d JOIN cyoda_wf.entity e ON e.id = d.entity_id
+ WHERE d.name = 'upg_source';
+CREATE FUNCTION pg_temp.try_ingest() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM cyoda_wf.ingest('upg_source', NULL, 'raw_data');
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLERRM;
+END $$;
+SELECT pg_temp.try_ingest();
+SQL
+)
+want_def='t|http://127.0.0.1:1/data.json|***|header:authorization=Bearer upgrade-secret-4711'
+[[ $got == "$want_def"$'\n''connection "upg_source": GET http://127.0.0.1:1/data.json '* ]] ||
+    fail "the 0.1.0 connection is not what ingest uses after the update: got '$got'"
+echo "ok    the 0.1.0 connection keeps its definition and secret; ingest finds it"
 echo "upgrade: ok"
