@@ -257,7 +257,7 @@ cw_task_run_one(void)
 {
 	Oid			save_userid;
 	int			save_sec;
-	bool		found = false;
+	volatile bool found = false;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
@@ -276,7 +276,7 @@ cw_task_run_one(void)
 		int			attempts,
 					max_attempts,
 					retry_delay;
-		int64		timeout_ms = -1;
+		volatile int64 timeout_ms = -1;
 		bool		expired,
 					timer;
 		Datum		ea[1];
@@ -334,7 +334,7 @@ cw_task_run_one(void)
 				CwRequest	req;
 				bool		ok = true;
 				ErrorData  *edata = NULL;
-				bool		timeout_set = false;
+				volatile bool timeout_set = false;
 				char	   *reached;
 
 				memset(&req, 0, sizeof(req));
