@@ -5,3 +5,31 @@
 -- cyoda_wf UPDATE on a 0.1.0 database with data gives the same objects as a
 -- fresh CREATE EXTENSION and keeps the data.
 \echo Use "ALTER EXTENSION cyoda_wf UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Task retention: an index on finished tasks by age, prune_tasks() --------
+CREATE INDEX task_finished_idx ON cyoda_wf.task (finished_at) WHERE finished_at IS NOT NULL;
+
+CREATE FUNCTION cyoda_wf.prune_tasks(older_than interval DEFAULT NULL,
+                                     include_failed boolean DEFAULT false)
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'prune_tasks';
+COMMENT ON FUNCTION cyoda_wf.prune_tasks(interval, boolean) IS
+    'Delete the tasks that finished (done, cancelled, expired; failed too with include_failed) more than older_than ago (NULL: cyoda_wf.task_retention); returns how many';
+REVOKE ALL ON FUNCTION cyoda_wf.prune_tasks(interval, boolean) FROM PUBLIC;
+
+-- worker_status() lists every running worker, also one not yet recorded ---
+CREATE OR REPLACE FUNCTION cyoda_wf.worker_status()
+    RETURNS TABLE (pid integer, database name, kind text, started_at timestamptz,
+                   tasks_done bigint, last_active_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    -- every running worker of this database, also one that has not yet
+    -- recorded itself (just started, or the extension was just created)
+    SELECT a.pid, a.datname, coalesce(w.kind, split_part(a.application_name, ' ', 2)),
+           a.backend_start, coalesce(w.tasks_done, 0), w.last_active_at
+      FROM pg_stat_activity a
+      LEFT JOIN cyoda_wf.worker w ON w.pid = a.pid AND w.database = a.datname
+     WHERE a.backend_type = 'cyoda_wf worker' AND a.datname = current_database()
+     ORDER BY a.pid
+$$;
+COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers of this database running now';
+
