@@ -33,3 +33,24 @@ $$
 $$;
 COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers of this database running now';
 
+-- schedule_job / unschedule_job for any role granted EXECUTE; jobs removed -
+-- by DROP EXTENSION
+CREATE OR REPLACE FUNCTION cyoda_wf.schedule_job(job_name text, schedule text, model text,
+                                                 model_version integer, data jsonb DEFAULT '{}')
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'schedule_job';
+COMMENT ON FUNCTION cyoda_wf.schedule_job(text, text, text, integer, jsonb) IS
+    'Create (or replace) a pg_cron job, run as the calling role, that creates one entity (source SCHEDULED) per tick; returns the job id';
+
+CREATE OR REPLACE FUNCTION cyoda_wf.unschedule_job(job_name text)
+    RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'unschedule_job';
+COMMENT ON FUNCTION cyoda_wf.unschedule_job(text) IS
+    'Remove a job the calling role made with schedule_job; false when there is none';
+
+CREATE FUNCTION cyoda_wf.drop_schedules() RETURNS event_trigger
+    LANGUAGE C AS 'MODULE_PATHNAME', 'drop_schedules';
+COMMENT ON FUNCTION cyoda_wf.drop_schedules() IS
+    'Event trigger: before DROP EXTENSION cyoda_wf (or DROP SCHEMA cyoda_wf CASCADE, DROP OWNED BY its owner), remove the pg_cron jobs of schedule_job in this database';
+REVOKE ALL ON FUNCTION cyoda_wf.drop_schedules() FROM PUBLIC;
+CREATE EVENT TRIGGER cyoda_wf_drop_schedules ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION cyoda_wf.drop_schedules();
