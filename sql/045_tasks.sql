@@ -23,8 +23,9 @@ CREATE TABLE cyoda_wf.task (
 );
 CREATE INDEX task_due_idx ON cyoda_wf.task (run_at, id) WHERE state = 'pending';
 CREATE INDEX task_entity_idx ON cyoda_wf.task (entity_id) WHERE state = 'pending';
--- finished tasks by age, for pruning (cyoda_wf.task_retention, prune_tasks)
-CREATE INDEX task_finished_idx ON cyoda_wf.task (finished_at) WHERE finished_at IS NOT NULL;
+-- done, cancelled and expired tasks by age, for pruning (task_retention, prune_tasks)
+CREATE INDEX task_finished_idx ON cyoda_wf.task (finished_at)
+    WHERE state IN ('done', 'cancelled', 'expired');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.task', '');
 
 -- Workers currently serving a database (rows of exited workers are ignored).

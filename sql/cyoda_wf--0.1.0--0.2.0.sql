@@ -7,7 +7,8 @@
 \echo Use "ALTER EXTENSION cyoda_wf UPDATE TO '0.2.0'" to load this file. \quit
 
 -- Task retention: an index on finished tasks by age, prune_tasks() --------
-CREATE INDEX task_finished_idx ON cyoda_wf.task (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX task_finished_idx ON cyoda_wf.task (finished_at)
+    WHERE state IN ('done', 'cancelled', 'expired');
 
 CREATE FUNCTION cyoda_wf.prune_tasks(older_than interval DEFAULT NULL,
                                      include_failed boolean DEFAULT false)

@@ -47,7 +47,8 @@ int			cw_min_self_loop_delay = 1000;
 
 enum
 {
-	TP_CLAIM, TP_ORPHANS, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE, NTP
+	TP_CLAIM, TP_ORPHANS, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE,
+	TP_PRUNE_FAILED, NTP
 };
 static SPIPlanPtr tplans[NTP];
 
@@ -95,21 +96,27 @@ cw_task_plan(int which)
 		"FROM cyoda_wf.task WHERE state OPERATOR(pg_catalog.=) 'pending'",
 		/* TP_WORKERS */
 		"SELECT pid FROM cyoda_wf.worker WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
-		/* TP_PRUNE: finished tasks older than $1 (failed ones too if $2), oldest first, at most $3 */
-		"DELETE FROM cyoda_wf.task t USING (SELECT q.id FROM cyoda_wf.task q "
-		"WHERE q.finished_at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) $1) "
-		"AND (q.state OPERATOR(pg_catalog.=) ANY ('{done,cancelled,expired}'::pg_catalog.text[]) "
-		"OR ($2 AND q.state OPERATOR(pg_catalog.=) 'failed')) "
-		"ORDER BY q.finished_at LIMIT $3 FOR UPDATE SKIP LOCKED) old "
-		"WHERE t.id OPERATOR(pg_catalog.=) old.id",
+		/*
+		 * TP_PRUNE: done, cancelled and expired tasks that finished more than
+		 * $1 ago, oldest first, at most $2 (NULL: all), through
+		 * task_finished_idx (its predicate, and a stable horizon)
+		 */
+		"DELETE FROM cyoda_wf.task t WHERE t.id OPERATOR(pg_catalog.=) ANY (ARRAY("
+		"SELECT q.id FROM cyoda_wf.task q "
+		"WHERE q.state OPERATOR(pg_catalog.=) ANY ('{done,cancelled,expired}'::pg_catalog.text[]) "
+		"AND q.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1) "
+		"ORDER BY q.finished_at LIMIT $2 FOR UPDATE SKIP LOCKED))",
+		/* TP_PRUNE_FAILED: failed tasks that finished more than $1 ago (by hand only) */
+		"DELETE FROM cyoda_wf.task t WHERE t.state OPERATOR(pg_catalog.=) 'failed' "
+		"AND t.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
 	};
-	static const int nargs[NTP] = {0, 0, 1, 1, 5, 5, 0, 0, 3};
+	static const int nargs[NTP] = {0, 0, 1, 1, 5, 5, 0, 0, 2, 1};
 	static Oid	types[NTP][5] = {
 		{0}, {0}, {UUIDOID}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
 		{0}, {0},
-		{INTERVALOID, BOOLOID, INT8OID}
+		{INTERVALOID, INT8OID}, {INTERVALOID}
 	};
 
 	if (tplans[which] == NULL)
@@ -472,9 +479,9 @@ cw_task_run_one(void)
 /*
  * Delete finished tasks (done, cancelled, expired; failed too when
  * include_failed) that finished more than `older_than` ago, oldest first, at
- * most `limit` of them (-1: all).  Rows another session is deleting are
- * skipped.  Returns how many were deleted.  Needs a transaction; runs as the
- * engine owner.
+ * most `limit` of them (-1: all; failed ones are never limited).  Rows
+ * another session is deleting are skipped.  Returns how many were deleted.
+ * Needs a transaction; runs as the engine owner.
  */
 int64
 cw_task_prune(Interval *older_than, bool include_failed, int64 limit)
@@ -487,18 +494,22 @@ cw_task_prune(Interval *older_than, bool include_failed, int64 limit)
 	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		Datum		a[3];
-		char		nulls[3] = {' ', ' ', ' '};
+		Datum		a[2];
+		char		nulls[2] = {' ', ' '};
 
 		a[0] = IntervalPGetDatum(older_than);
-		a[1] = BoolGetDatum(include_failed);
-		a[2] = Int64GetDatum(limit);
+		a[1] = Int64GetDatum(limit);
 		if (limit < 0)
-			nulls[2] = 'n';
+			nulls[1] = 'n';
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		cw_exec(TP_PRUNE, a, nulls, SPI_OK_DELETE);
 		n = (int64) SPI_processed;
+		if (include_failed)
+		{
+			cw_exec(TP_PRUNE_FAILED, a, NULL, SPI_OK_DELETE);
+			n += (int64) SPI_processed;
+		}
 		SPI_finish();
 	}
 	PG_FINALLY();
