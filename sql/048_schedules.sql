@@ -16,11 +16,13 @@ CREATE FUNCTION cyoda_wf.unschedule_job(job_name text)
 COMMENT ON FUNCTION cyoda_wf.unschedule_job(text) IS
     'Remove a job the calling role made with schedule_job; false when there is none';
 
--- Dropping the extension removes the pg_cron jobs schedule_job made here.
+-- Dropping the extension (directly or by a cascade) removes the pg_cron jobs
+-- schedule_job made here: a hook of the library does it, which this event
+-- trigger makes sure is loaded in the dropping session.
 CREATE FUNCTION cyoda_wf.drop_schedules() RETURNS event_trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'drop_schedules';
 COMMENT ON FUNCTION cyoda_wf.drop_schedules() IS
-    'Event trigger: before DROP EXTENSION cyoda_wf (or DROP SCHEMA cyoda_wf CASCADE, DROP OWNED BY its owner), remove the pg_cron jobs of schedule_job in this database';
+    'Event trigger: loads the library before DROP EXTENSION, DROP SCHEMA and DROP OWNED, so that its hook removes the pg_cron jobs of schedule_job in this database when the drop reaches cyoda_wf';
 CREATE EVENT TRIGGER cyoda_wf_drop_schedules ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION cyoda_wf.drop_schedules();

@@ -50,7 +50,7 @@ COMMENT ON FUNCTION cyoda_wf.unschedule_job(text) IS
 CREATE FUNCTION cyoda_wf.drop_schedules() RETURNS event_trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'drop_schedules';
 COMMENT ON FUNCTION cyoda_wf.drop_schedules() IS
-    'Event trigger: before DROP EXTENSION cyoda_wf (or DROP SCHEMA cyoda_wf CASCADE, DROP OWNED BY its owner), remove the pg_cron jobs of schedule_job in this database';
+    'Event trigger: loads the library before DROP EXTENSION, DROP SCHEMA and DROP OWNED, so that its hook removes the pg_cron jobs of schedule_job in this database when the drop reaches cyoda_wf';
 REVOKE ALL ON FUNCTION cyoda_wf.drop_schedules() FROM PUBLIC;
 CREATE EVENT TRIGGER cyoda_wf_drop_schedules ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')

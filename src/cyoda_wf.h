@@ -238,6 +238,9 @@ extern Interval *cw_task_retention_interval(void);
 /* workers.c */
 extern void cw_workers_init(void);
 
+/* schedules.c */
+extern void cw_schedules_init(void);
+
 /* definitions.c */
 extern CwWorkflow *cw_compile_workflow(Jsonb *def, const char *model,
 									   Oid owner, const char *function_schema,

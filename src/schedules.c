@@ -10,16 +10,22 @@
  * the owner of pg_cron's job table with the caller as the job's user, so the
  * role can schedule nothing but that call and can run it only as itself.
  *
- * The jobs are recognized by that command in cron.job.  An event trigger
- * (part of the extension) removes them when the extension is about to be
- * dropped (DROP EXTENSION, DROP SCHEMA ... CASCADE, DROP OWNED BY its
- * owner), in the dropping transaction: a DROP that fails keeps them.
+ * The jobs are recognized by that command in cron.job.  They are removed
+ * when the extension is dropped, however the drop reaches it (DROP
+ * EXTENSION, with CASCADE from an extension it requires, DROP SCHEMA ...
+ * CASCADE, DROP OWNED BY its owner), in the dropping transaction, so a drop
+ * that fails keeps them: an object access hook sees the extension's own
+ * deletion.  The hook is installed when this library is loaded; an event
+ * trigger of the extension on those DROP commands makes sure it is loaded
+ * in the dropping session, also without shared_preload_libraries.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
@@ -29,7 +35,6 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
 #include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -41,6 +46,8 @@
 PG_FUNCTION_INFO_V1(schedule_job);
 PG_FUNCTION_INFO_V1(unschedule_job);
 PG_FUNCTION_INFO_V1(drop_schedules);
+
+static object_access_hook_type prev_object_access_hook = NULL;
 
 /* Every job schedule_job makes has a command that starts so. */
 #define CW_JOB_PREFIX "SELECT cyoda_wf.add_scheduled_item("
@@ -77,15 +84,20 @@ cw_cron_has_schedule_in_database(void)
 	return found;
 }
 
-/* The owner of pg_cron's job table: job rows are written as it, as pg_cron does. */
+/*
+ * The owner of pg_cron's job table: job rows are written as it, as pg_cron
+ * does.  InvalidOid when the table is missing and missing_ok.
+ */
 static Oid
-cw_cron_owner(void)
+cw_cron_owner(bool missing_ok)
 {
 	Oid			nsp = get_namespace_oid("cron", true);
 	Oid			rel = OidIsValid(nsp) ? get_relname_relid("job", nsp) : InvalidOid;
 	HeapTuple	tup;
 	Oid			owner;
 
+	if (!OidIsValid(rel) && missing_ok)
+		return InvalidOid;
 	if (!OidIsValid(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -238,7 +250,7 @@ schedule_job(PG_FUNCTION_ARGS)
 				 errhint("ALTER EXTENSION pg_cron UPDATE;")));
 
 	/* superusers write their own job; others through pg_cron's table owner */
-	run_as = superuser_arg(caller) ? caller : cw_cron_owner();
+	run_as = superuser_arg(caller) ? caller : cw_cron_owner(false);
 	if (!superuser_arg(run_as))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -289,7 +301,7 @@ unschedule_job(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = CStringGetTextDatum(GetUserNameFromId(caller, false));
-	PG_RETURN_BOOL(cw_cron_exec(superuser_arg(caller) ? caller : cw_cron_owner(),
+	PG_RETURN_BOOL(cw_cron_exec(superuser_arg(caller) ? caller : cw_cron_owner(false),
 								"DELETE FROM cron.job j WHERE j.jobname::pg_catalog.text OPERATOR(pg_catalog.=) $1 "
 								"AND j.username OPERATOR(pg_catalog.=) $2 "
 								"AND j.database OPERATOR(pg_catalog.=) pg_catalog.current_database() "
@@ -297,58 +309,61 @@ unschedule_job(PG_FUNCTION_ARGS)
 								2, args, SPI_OK_DELETE, NULL) > 0);
 }
 
-/* Does this DROP statement drop the cyoda_wf extension (if it succeeds)? */
-static bool
-cw_drops_extension(Node *parsetree)
+
+/* Remove the jobs schedule_job made in this database (whoever made them). */
+static void
+cw_remove_jobs(void)
 {
-	ListCell   *lc;
+	Oid			owner;
 
-	if (IsA(parsetree, DropStmt))
-	{
-		DropStmt   *stmt = (DropStmt *) parsetree;
-
-		/* DROP EXTENSION cyoda_wf; DROP SCHEMA cyoda_wf CASCADE */
-		if (stmt->removeType != OBJECT_EXTENSION && stmt->removeType != OBJECT_SCHEMA)
-			return false;
-		foreach(lc, stmt->objects)
-		{
-			Node	   *name = lfirst(lc);
-
-			if (IsA(name, String) && strcmp(strVal(name), stmt->removeType == OBJECT_EXTENSION ?
-											"cyoda_wf" : CW_SCHEMA) == 0)
-				return true;
-		}
-	}
-	else if (IsA(parsetree, DropOwnedStmt))
-	{
-		DropOwnedStmt *stmt = (DropOwnedStmt *) parsetree;
-		Oid			owner = cw_engine_owner();
-
-		foreach(lc, stmt->roles)
-			if (get_rolespec_oid(lfirst(lc), true) == owner)
-				return true;
-	}
-	return false;
+	if (!cw_cron_installed())
+		return;
+	/* pg_cron's table may be going in the same DROP */
+	owner = cw_cron_owner(true);
+	if (!OidIsValid(owner))
+		return;
+	cw_cron_exec(owner,
+				 "DELETE FROM cron.job j "
+				 "WHERE j.database OPERATOR(pg_catalog.=) pg_catalog.current_database() "
+				 "AND pg_catalog.starts_with(j.command, '" CW_JOB_PREFIX "')",
+				 0, NULL, SPI_OK_DELETE, NULL);
 }
 
 /*
- * Event trigger at ddl_command_start: a statement about to drop the
- * extension removes the pg_cron jobs schedule_job made in this database
- * (whoever made them), which would fail every tick without it.
+ * Object access hook: when the cyoda_wf extension itself is deleted (after
+ * its members, within the dropping transaction), remove its jobs.
+ */
+static void
+cw_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == ExtensionRelationId && subId == 0)
+	{
+		char	   *name = get_extension_name(objectId);
+
+		if (name != NULL && strcmp(name, "cyoda_wf") == 0)
+			cw_remove_jobs();
+	}
+}
+
+/* Install the object access hook; called once from _PG_init. */
+void
+cw_schedules_init(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = cw_object_access;
+}
+
+/*
+ * Event trigger at ddl_command_start of DROP EXTENSION, DROP SCHEMA and DROP
+ * OWNED: nothing to do but to have been called, which loaded this library
+ * and so installed the hook above in this session before the drop runs.
  */
 Datum
 drop_schedules(PG_FUNCTION_ARGS)
 {
-	EventTriggerData *trigdata;
-
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "drop_schedules: not called by the event trigger manager");
-	trigdata = (EventTriggerData *) fcinfo->context;
-	if (cw_drops_extension(trigdata->parsetree) && cw_cron_installed())
-		cw_cron_exec(cw_cron_owner(),
-					 "DELETE FROM cron.job j "
-					 "WHERE j.database OPERATOR(pg_catalog.=) pg_catalog.current_database() "
-					 "AND pg_catalog.starts_with(j.command, '" CW_JOB_PREFIX "')",
-					 0, NULL, SPI_OK_DELETE, NULL);
 	PG_RETURN_VOID();
 }

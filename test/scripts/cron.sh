@@ -20,9 +20,12 @@
 #     removes every schedule_job job of the database (other jobs stay), and
 #     the workers log no error for the next seconds; CREATE EXTENSION again:
 #     worker_status() lists the workers at once and they run queued work;
-#     DROP SCHEMA cyoda_wf CASCADE removes the jobs too;
+#     DROP SCHEMA cyoda_wf CASCADE and DROP EXTENSION jsonb_plpython3u
+#     CASCADE (which drops cyoda_wf) remove the jobs too;
 #   - schedule_job in a database without pg_cron fails with SQLSTATE 55000
-#     and a hint naming pg_cron.
+#     and a hint naming pg_cron;
+#   - in a second cluster where only pg_cron is preloaded, DROP EXTENSION in
+#     a session that never loaded cyoda_wf's library removes the jobs too.
 # Environment (optional): CW_LIB (scripts/lib.sh), CW_PG_CONFIG.
 set -euo pipefail
 
@@ -212,6 +215,13 @@ q "SELECT cyoda_wf.schedule_job('cw_tick', '* * * * *', 'tick_job', 1)" >/dev/nu
 check "a job of schedule_job again" "$(q "$ours")" 1
 q "SET client_min_messages = warning; DROP SCHEMA cyoda_wf CASCADE"
 check "DROP SCHEMA cyoda_wf CASCADE removed it" "$(q "$ours")" 0
+# ... and so does a cascade from an extension cyoda_wf requires
+q "SET client_min_messages = warning; CREATE EXTENSION cyoda_wf CASCADE;
+   SELECT cyoda_wf.schedule_job('cw_tick', '* * * * *', 'tick_job', 1)" >/dev/null
+check "a job of schedule_job once more" "$(q "$ours")" 1
+q "SET client_min_messages = warning; DROP EXTENSION jsonb_plpython3u CASCADE"
+check "DROP EXTENSION jsonb_plpython3u CASCADE dropped cyoda_wf and its job" \
+    "$(q "SELECT count(*) FROM pg_extension WHERE extname = 'cyoda_wf'") $(q "$ours")" "0 0"
 
 # Without pg_cron in the database: 55000 with a hint.
 err=$(q "DO \$\$
@@ -229,6 +239,27 @@ check "schedule_job without pg_cron: hint names pg_cron" \
     "$(grep -c 'shared_preload_libraries.*CREATE EXTENSION pg_cron' <<<"$err" || true)" 1
 check "unschedule_job without pg_cron is false" \
     "$(q "SELECT cyoda_wf.unschedule_job('cw_tick')" nocron)" f
+
+# Without cyoda_wf in shared_preload_libraries: the session that drops the
+# extension has not loaded the library before the DROP (the event trigger
+# loads it, whose hook then removes the jobs).
+DIR2=$CW_MKTEMP/c2
+cw_start_cluster "$DIR2" "$(cw_free_port)" \
+    "shared_preload_libraries = 'pg_cron'" \
+    "cron.database_name = '$DB'" \
+    "cron.use_background_workers = on" \
+    "cron.host = '$DIR2'" \
+    "max_worker_processes = 20"
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
+q "SET client_min_messages = warning; CREATE EXTENSION cyoda_wf CASCADE; CREATE EXTENSION pg_cron;
+   SELECT cyoda_wf.schedule_job('cw_tick', '* * * * *', 'tick_job', 1)" >/dev/null
+check "not preloaded: a job of schedule_job" "$(q "$ours")" 1
+check "not preloaded: a new session has not loaded the library" \
+    "$(q "SELECT count(*) FROM pg_catalog.pg_settings WHERE name LIKE 'cyoda_wf.%'")" 0
+q "DROP EXTENSION cyoda_wf"
+check "not preloaded: DROP EXTENSION in that session removed the job" "$(q "$ours")" 0
+cw_stop_cluster "$DIR2"
+export PGHOST=$DIR PGPORT=$PORT
 
 if grep -q 'cyoda_wf.model does not exist' "$DIR/log"; then
     echo "FAIL  the workers hit a missing table:"
