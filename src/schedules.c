@@ -103,7 +103,8 @@ cw_cron_owner(bool missing_ok)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_cron's table cron.job does not exist in database \"%s\"",
 						get_database_name(MyDatabaseId)),
-				 errhint("Install pg_cron here with CREATE EXTENSION pg_cron.")));
+				 errdetail("The extension pg_cron is registered, but its job table is missing."),
+				 errhint("Reinstall pg_cron in this database.")));
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", rel);
@@ -218,7 +219,8 @@ schedule_job(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("job_name, schedule, model and model_version must not be NULL")));
+				 errmsg("job_name, schedule, model and model_version must not be NULL"),
+				 errhint("Pass a job name, a cron schedule such as '*/5 * * * *', a model and its version.")));
 	model = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	version = PG_GETARG_INT32(3);
 	data = PG_ARGISNULL(4) ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")))
@@ -231,6 +233,7 @@ schedule_job(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cyoda_wf.schedule_job needs the pg_cron extension in database \"%s\"", dbname),
+				 errdetail("The extension pg_cron is not installed in this database."),
 				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.")));
 
 	/* pg_cron's setting is for superusers to read; we only compare it */
@@ -240,6 +243,7 @@ schedule_job(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_cron runs jobs in database \"%s\", not in \"%s\"",
 						crondb ? crondb : "postgres", dbname),
+				 errdetail("pg_cron reads the jobs of the database named by cron.database_name only."),
 				 errhint("Set cron.database_name to this database and restart the server.")));
 
 	if (!cw_cron_has_schedule_in_database())
