@@ -19,6 +19,10 @@ ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla
+# gcc's -Wclobbered: a local changed inside PG_TRY and read after the
+# longjmp of an error must be volatile.  In PG_CFLAGS, not PG_CPPFLAGS, because
+# the clang that builds the JIT bitcode does not know the option.
+PG_CFLAGS = $(shell $(CC) -Werror -Wclobbered -fsyntax-only -x c /dev/null 2>/dev/null && echo -Wclobbered)
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql test/out
 
 PG_CONFIG ?= pg_config

@@ -23,6 +23,9 @@ CREATE TABLE cyoda_wf.task (
 );
 CREATE INDEX task_due_idx ON cyoda_wf.task (run_at, id) WHERE state = 'pending';
 CREATE INDEX task_entity_idx ON cyoda_wf.task (entity_id) WHERE state = 'pending';
+-- done, cancelled and expired tasks by age, for pruning (task_retention, prune_tasks)
+CREATE INDEX task_finished_idx ON cyoda_wf.task (finished_at)
+    WHERE state IN ('done', 'cancelled', 'expired');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.task', '');
 
 -- Workers currently serving a database (rows of exited workers are ignored).
@@ -53,6 +56,12 @@ $$;
 COMMENT ON FUNCTION cyoda_wf.retry_task(bigint) IS
     'Re-queue a failed task; false when the task is not failed';
 
+CREATE FUNCTION cyoda_wf.prune_tasks(older_than interval DEFAULT NULL,
+                                     include_failed boolean DEFAULT false)
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'prune_tasks';
+COMMENT ON FUNCTION cyoda_wf.prune_tasks(interval, boolean) IS
+    'Delete the tasks that finished (done, cancelled, expired; failed too with include_failed) more than older_than ago (NULL: cyoda_wf.task_retention); returns how many';
+
 CREATE FUNCTION cyoda_wf.start_workers(n integer DEFAULT 2) RETURNS integer
     LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'start_workers';
 COMMENT ON FUNCTION cyoda_wf.start_workers(integer) IS
@@ -63,14 +72,16 @@ CREATE FUNCTION cyoda_wf.worker_status()
                    tasks_done bigint, last_active_at timestamptz)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
 $$
-    SELECT w.pid, w.database, w.kind, w.started_at, w.tasks_done, w.last_active_at
-      FROM cyoda_wf.worker w
-     WHERE EXISTS (SELECT 1 FROM pg_stat_activity a
-                    WHERE a.pid = w.pid AND a.backend_type = 'cyoda_wf worker'
-                      AND a.datname = w.database)
-     ORDER BY w.pid
+    -- every running worker of this database, also one that has not yet
+    -- recorded itself (just started, or the extension was just created)
+    SELECT a.pid, a.datname, coalesce(w.kind, split_part(a.application_name, ' ', 2)),
+           a.backend_start, coalesce(w.tasks_done, 0), w.last_active_at
+      FROM pg_stat_activity a
+      LEFT JOIN cyoda_wf.worker w ON w.pid = a.pid AND w.database = a.datname
+     WHERE a.backend_type = 'cyoda_wf worker' AND a.datname = current_database()
+     ORDER BY a.pid
 $$;
-COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers running now';
+COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers of this database running now';
 
 CREATE FUNCTION cyoda_wf.stop_workers() RETURNS integer
     LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS

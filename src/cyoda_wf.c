@@ -5,6 +5,8 @@
  */
 #include "cyoda_wf.h"
 
+#include <limits.h>
+
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -44,6 +46,16 @@ _PG_init(void)
 							"Delay between attempts of an async process with retryPolicy FIXED.",
 							NULL, &cw_retry_delay_ms, 1000, 0, 86400000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("cyoda_wf.min_self_loop_delay",
+							"Least delay of a scheduled transition that leads back to its own state.",
+							"Applies to a timer whose transition returns to the state it leaves, directly or through automatic and scheduled transitions.",
+							&cw_min_self_loop_delay, 1000, 0, 86400000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("cyoda_wf.task_retention",
+							"How long finished tasks (done, cancelled, expired) are kept; -1 keeps them.",
+							"The workers delete older ones in small batches; prune_tasks() does it by hand.",
+							&cw_task_retention, 7 * 86400, -1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomBoolVariable("cyoda_wf.notify",
 							 "Send a NOTIFY cyoda_wf for every committed save.",
 							 "Notifying transactions commit one at a time; turn this off where nobody listens.",
@@ -55,5 +67,6 @@ _PG_init(void)
 	cw_dispatch_init();
 	cw_store_init();
 	cw_tasks_init();
+	cw_schedules_init();
 	cw_workers_init();
 }

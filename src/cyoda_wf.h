@@ -225,14 +225,21 @@ extern void cw_store_flush(void);
 extern int	cw_retry_attempts;
 extern bool cw_notify;
 extern int	cw_retry_delay_ms;
+extern int	cw_task_retention;	/* seconds finished tasks are kept; -1 forever */
+extern int	cw_min_self_loop_delay;	/* ms: least delay of a timer that leads back */
 extern void cw_tasks_init(void);
 extern void cw_tasks_queued(void);
 extern bool cw_task_run_one(void);
 extern int64 cw_task_next_due_ms(void);
 extern void cw_task_sweep(void);
+extern int64 cw_task_prune(Interval *older_than, bool include_failed, int64 limit);
+extern Interval *cw_task_retention_interval(void);
 
 /* workers.c */
 extern void cw_workers_init(void);
+
+/* schedules.c */
+extern void cw_schedules_init(void);
 
 /* definitions.c */
 extern CwWorkflow *cw_compile_workflow(Jsonb *def, const char *model,

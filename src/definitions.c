@@ -1337,13 +1337,11 @@ parse_import_body(Jsonb *body, const char *model, int32 version, ImportBody *ib)
 		{
 			JsonbIterator *wit;
 			JsonbValue	wv;
-			int			n;
 
 			if (!jbv_is_array(&v))
 				body_error(NULL, "\"workflows\" must be an array, not %s", cw_jbv_kind(&v));
-			n = JsonContainerSize(v.val.binary.data);
-			ib->nworkflows = n;
-			ib->workflows = palloc(sizeof(Jsonb *) * Max(n, 1));
+			ib->nworkflows = JsonContainerSize(v.val.binary.data);
+			ib->workflows = palloc(sizeof(Jsonb *) * Max(ib->nworkflows, 1));
 			wit = array_iter(v.val.binary.data);
 			for (int i = 0; array_next(&wit, &wv); i++)
 				ib->workflows[i] = JsonbValueToJsonb(&wv);
@@ -1628,7 +1626,7 @@ export_workflows(const char *model, int32 version)
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
 	EngineAccess ea;
-	Datum		result = (Datum) 0;
+	volatile Datum result = (Datum) 0;
 
 	values[0] = CStringGetTextDatum(model);
 	values[1] = Int32GetDatum(version);

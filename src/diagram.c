@@ -107,7 +107,7 @@ read_workflows(const char *model, int32 version, bool all_versions)
 	MemoryContext outer = CurrentMemoryContext;
 	Oid			save_user;
 	int			save_sec;
-	List	   *result = NIL;
+	List	   *volatile result = NIL;
 
 	if (model)
 		values[0] = CStringGetTextDatum(model);

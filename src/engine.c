@@ -94,6 +94,44 @@ cw_engine_failing_process(void)
 	return failing_process;
 }
 
+/*
+ * Can the entity get from state `from` back to state `to` with no client
+ * action, i.e. through automatic or scheduled transitions (criteria are not
+ * looked at: they may all match)?
+ */
+static bool
+cw_leads_back(CwWorkflow *wf, int from, int to)
+{
+	bool	   *seen = palloc0(sizeof(bool) * wf->nstates);
+	int		   *stack = palloc(sizeof(int) * wf->nstates);
+	int			sp = 0;
+	bool		found = from == to;
+
+	seen[from] = true;
+	stack[sp++] = from;
+	while (sp > 0 && !found)
+	{
+		CwState    *st = &wf->states[stack[--sp]];
+
+		for (int i = 0; i < st->ntransitions && !found; i++)
+		{
+			CwTransition *t = &st->transitions[i];
+
+			if (t->manual || t->disabled)
+				continue;
+			found = t->next == to;
+			if (!seen[t->next])
+			{
+				seen[t->next] = true;
+				stack[sp++] = t->next;
+			}
+		}
+	}
+	pfree(seen);
+	pfree(stack);
+	return found;
+}
+
 /* Queue transition t to run after this save commits (async processors, timers). */
 static void
 cw_queue_task(CwSave *s, CwTransition *t, bool timer)
@@ -112,6 +150,10 @@ cw_queue_task(CwSave *s, CwTransition *t, bool timer)
 	e->from_state = s->state_name;
 	e->timer = timer;
 	e->delay_ms = timer ? t->delay_ms : 0;
+	/* a timer that can bring the entity back here fires at most this often */
+	if (timer && e->delay_ms < cw_min_self_loop_delay &&
+		cw_leads_back(s->wf, t->next, s->state))
+		e->delay_ms = cw_min_self_loop_delay;
 	e->timeout_ms = timer ? t->timeout_ms : (timeout > 0 ? timeout : -1);
 	e->max_attempts = fixed ? Max(cw_retry_attempts, 1) : 1;
 	e->retry_delay_ms = cw_retry_delay_ms;

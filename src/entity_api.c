@@ -81,7 +81,7 @@ cw_run(int which, Datum *args, const char *nulls, CwRequest *req, Datum *first,
 {
 	Oid			save_userid;
 	int			save_sec;
-	uint64		n = 0;
+	volatile uint64 n = 0;
 
 	if (req != NULL)
 		req->role = GetUserNameFromId(GetUserId(), false);
@@ -303,10 +303,10 @@ transitions(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			save_userid;
 	int			save_sec;
-	char	   *model = NULL,
-			   *wfname = NULL,
-			   *state = NULL;
-	int32		mversion = 1;
+	char	   *volatile model = NULL,
+			   *volatile wfname = NULL,
+			   *volatile state = NULL;
+	volatile int32 mversion = 1;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	InitMaterializedSRF(fcinfo, 0);

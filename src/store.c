@@ -242,6 +242,32 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 }
 
 /*
+ * cw_store_tasks in an SPI connection of its own, as the engine owner.  Not
+ * inlined: its PG_TRY stays out of the callers' frames.
+ */
+static pg_noinline void
+cw_store_tasks_as_owner(CwSave *s, Datum id, bool deleted)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		cw_store_tasks(s, id, deleted);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+}
+
+/*
  * Rows of saves not yet written: every version row and audit row of a
  * statement is buffered and written when the statement ends (cw_store_flush,
  * from the AFTER STATEMENT trigger), or earlier when a nested statement at
@@ -727,25 +753,7 @@ cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 
 	if (change_type != NULL &&
 		(deleted || s->tasks != NIL || (s->wf != NULL && s->wf->has_schedules)))
-	{
-		Oid			save_userid;
-		int			save_sec;
-
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		PG_TRY();
-		{
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-			cw_store_tasks(s, id, deleted);
-			SPI_finish();
-		}
-		PG_FINALLY();
-		{
-			SetUserIdAndSecContext(save_userid, save_sec);
-		}
-		PG_END_TRY();
-	}
+		cw_store_tasks_as_owner(s, id, deleted);
 
 	if (change_type == NULL || !cw_notify)
 		return;

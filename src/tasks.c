@@ -9,7 +9,12 @@
  * same transaction, so claim, process and state change commit together.
  * A failed attempt is rolled back and leaves only its PROCESS_FAILED audit
  * row and the task's new attempt count; a killed worker leaves nothing, and
- * the row lock it held is released for another worker to retry.
+ * the row lock it held is released for another worker to retry.  Nothing
+ * a task sets (SET, set_config, a statement timeout) outlives it.
+ *
+ * Finished tasks are deleted once older than cyoda_wf.task_retention (by the
+ * workers, a batch at a time, or by prune_tasks()); failed ones stay until
+ * retried or pruned by hand.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -26,19 +31,24 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/timeout.h"
 #include "utils/uuid.h"
 
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(run_tasks);
+PG_FUNCTION_INFO_V1(prune_tasks);
 
 int			cw_retry_attempts = 3;
 int			cw_retry_delay_ms = 1000;
+int			cw_task_retention = 7 * 86400;
+int			cw_min_self_loop_delay = 1000;
 
 enum
 {
-	TP_CLAIM, TP_ORPHANS, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, NTP
+	TP_CLAIM, TP_ORPHANS, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE,
+	TP_PRUNE_FAILED, NTP
 };
 static SPIPlanPtr tplans[NTP];
 
@@ -99,13 +109,27 @@ cw_task_plan(int which)
 		"pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint",
 		/* TP_WORKERS */
 		"SELECT pid FROM cyoda_wf.worker WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+		/*
+		 * TP_PRUNE: done, cancelled and expired tasks that finished more than
+		 * $1 ago, oldest first, at most $2 (NULL: all), through
+		 * task_finished_idx (its predicate, and a stable horizon)
+		 */
+		"DELETE FROM cyoda_wf.task t WHERE t.id OPERATOR(pg_catalog.=) ANY (ARRAY("
+		"SELECT q.id FROM cyoda_wf.task q "
+		"WHERE q.state OPERATOR(pg_catalog.=) ANY ('{done,cancelled,expired}'::pg_catalog.text[]) "
+		"AND q.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1) "
+		"ORDER BY q.finished_at LIMIT $2 FOR UPDATE SKIP LOCKED))",
+		/* TP_PRUNE_FAILED: failed tasks that finished more than $1 ago (by hand only) */
+		"DELETE FROM cyoda_wf.task t WHERE t.state OPERATOR(pg_catalog.=) 'failed' "
+		"AND t.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
 	};
-	static const int nargs[NTP] = {0, 0, 1, 1, 5, 5, 0, 0};
+	static const int nargs[NTP] = {0, 0, 1, 1, 5, 5, 0, 0, 2, 1};
 	static Oid	types[NTP][5] = {
 		{0}, {0}, {UUIDOID}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
-		{0}, {0}
+		{0}, {0},
+		{INTERVALOID, INT8OID}, {INTERVALOID}
 	};
 
 	if (tplans[which] == NULL)
@@ -261,168 +285,243 @@ cw_task_finish(int64 id, const char *state, int attempts, const char *error, int
 }
 
 /*
+ * One attempt of a claimed task: the transition runs in a subtransaction,
+ * under the task's response timeout (a statement timeout, unless one is
+ * armed already).  Returns NULL on success, else the error, in `cxt`.  The
+ * timeout is disarmed on every path.
+ */
+static ErrorData *
+cw_task_attempt(CwRequest *req, Datum entity, int64 timeout_ms, MemoryContext cxt)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool timeout_set = false;
+	ErrorData  *volatile edata = NULL;
+	char	   *reached;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (timeout_ms > 0 && !get_timeout_active(STATEMENT_TIMEOUT))
+		{
+			enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(timeout_ms, INT_MAX));
+			timeout_set = true;
+		}
+		/* the save, as update_item does it (an UPDATE where the table needs one) */
+		if (cw_store_update_direct(entity, true, (Datum) 0, req, &reached) < 0)
+		{
+			Datum		ea[1] = {entity};
+
+			cw_store_set_request(req);
+			cw_exec(TP_RUN, ea, NULL, SPI_OK_UPDATE);
+			cw_store_set_request(NULL);
+		}
+		if (timeout_set)
+		{
+			disable_timeout(STATEMENT_TIMEOUT, false);
+			timeout_set = false;
+		}
+		/* a timeout that fired just now fails this attempt, not the next one */
+		CHECK_FOR_INTERRUPTS();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		cw_store_set_request(NULL);
+		if (timeout_set)
+			disable_timeout(STATEMENT_TIMEOUT, false);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/*
+ * Claim one due task and run it (inside an SPI connection, as the engine
+ * owner).  Returns false when no task is due.
+ */
+static bool
+cw_task_claim_and_run(Oid caller)
+{
+	int			rc;
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		isnull;
+	int64		id;
+	Datum		entity;
+	char	   *transition,
+			   *from_state,
+			   *kind,
+			   *cur_state;
+	int			attempts,
+				max_attempts,
+				retry_delay;
+	int64		timeout_ms = -1;
+	bool		expired,
+				timer;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	rc = SPI_execute_plan(cw_task_plan(TP_CLAIM), NULL, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		return false;
+
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+	entity = SPI_datumTransfer(SPI_getbinval(tup, td, 2, &isnull), false, UUID_LEN);
+	transition = SPI_getvalue(tup, td, 3);
+	from_state = SPI_getvalue(tup, td, 4);
+	kind = SPI_getvalue(tup, td, 5);
+	attempts = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
+	max_attempts = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
+	retry_delay = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
+	{
+		Datum		d = SPI_getbinval(tup, td, 9, &isnull);
+
+		if (!isnull)
+			timeout_ms = DatumGetInt64(d);
+	}
+	expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+	timer = strcmp(kind, "timer") == 0;
+	cur_state = SPI_getvalue(tup, td, 11);
+
+	if (cur_state == NULL || strcmp(cur_state, from_state) != 0)
+	{
+		/* the entity moved on: nothing left to do */
+		cw_task_finish(id, "cancelled", attempts, NULL, 0);
+	}
+	else if (timer && expired)
+	{
+		CwJsonBuilder b;
+
+		cw_jbb_begin(&b);
+		cw_jbb_int(&b, "task", id);
+		cw_jbb_int(&b, "timeout_ms", timeout_ms);
+		cw_task_audit(entity, "TIMER_EXPIRED", transition, from_state, cw_jbb_end(&b));
+		cw_task_finish(id, "expired", attempts, NULL, 0);
+	}
+	else
+	{
+		CwRequest	req;
+		ErrorData  *edata;
+
+		memset(&req, 0, sizeof(req));
+		req.kind = CW_REQ_TASK;
+		memcpy(&req.id, DatumGetUUIDP(entity), sizeof(pg_uuid_t));
+		req.transition = transition;
+		req.task_timer = timer;
+		req.attempt = attempts + 1;
+		req.role = GetUserNameFromId(caller, false);
+
+		/* a timer's timeout_ms is its expiry, not a response timeout */
+		edata = cw_task_attempt(&req, entity, timer ? -1 : timeout_ms, cxt);
+		if (edata == NULL)
+		{
+			Datum		a[1] = {Int64GetDatum(id)};
+
+			cw_exec(TP_DONE, a, NULL, SPI_OK_UPDATE);
+		}
+		else
+		{
+			CwJsonBuilder b;
+			const char *proc = cw_engine_failing_process();
+			bool		loop_limit = edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+			bool		retry = !loop_limit && attempts + 1 < max_attempts;
+
+			cw_jbb_begin(&b);
+			cw_jbb_int(&b, "task", id);
+			cw_jbb_str(&b, "process", proc);
+			cw_jbb_str(&b, "error", edata->message);
+			cw_jbb_str(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+			cw_jbb_int(&b, "attempt", attempts + 1);
+			cw_jbb_int(&b, "max_attempts", max_attempts);
+			cw_jbb_bool(&b, "will_retry", retry);
+			cw_task_audit(entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
+						  transition, from_state, cw_jbb_end(&b));
+			cw_task_finish(id, retry ? "pending" : "failed", attempts + 1,
+						   edata->message, retry ? retry_delay : 0);
+			FreeErrorData(edata);
+		}
+	}
+	return true;
+}
+
+/*
  * Claim one due task and run it in the current transaction.  Returns false
  * when no task is due.  Runs as the engine owner; processes run as their
- * workflow's owner as always.
+ * workflow's owner as always.  The task runs in a GUC nest level of its
+ * own that is rolled back afterwards, so no setting a process made (SET,
+ * set_config) survives it to poison the next task or the caller's session.
  */
 bool
 cw_task_run_one(void)
 {
 	Oid			save_userid;
 	int			save_sec;
-	bool		found = false;
+	int			nestlevel;
+	volatile bool found = false;
+
+	nestlevel = NewGUCNestLevel();
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		found = cw_task_claim_and_run(save_userid);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(false, nestlevel);
+	return found;
+}
+
+/*
+ * Delete finished tasks (done, cancelled, expired; failed too when
+ * include_failed) that finished more than `older_than` ago, oldest first, at
+ * most `limit` of them (-1: all; failed ones are never limited).  Rows
+ * another session is deleting are skipped.  Returns how many were deleted.
+ * Needs a transaction; runs as the engine owner.
+ */
+int64
+cw_task_prune(Interval *older_than, bool include_failed, int64 limit)
+{
+	Oid			save_userid;
+	int			save_sec;
+	volatile int64 n = 0;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		int			rc;
-		HeapTuple	tup;
-		TupleDesc	td;
-		bool		isnull;
-		int64		id;
-		Datum		entity;
-		char	   *transition,
-				   *from_state,
-				   *kind,
-				   *cur_state = NULL;
-		int			attempts,
-					max_attempts,
-					retry_delay;
-		int64		timeout_ms = -1;
-		bool		expired,
-					timer;
-		Datum		ea[1];
-		MemoryContext cxt;
+		Datum		a[2];
+		char		nulls[2] = {' ', ' '};
 
+		a[0] = IntervalPGetDatum(older_than);
+		a[1] = Int64GetDatum(limit);
+		if (limit < 0)
+			nulls[1] = 'n';
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		cxt = CurrentMemoryContext;
-		rc = SPI_execute_plan(cw_task_plan(TP_CLAIM), NULL, NULL, false, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		if (SPI_processed == 1)
+		cw_exec(TP_PRUNE, a, nulls, SPI_OK_DELETE);
+		n = (int64) SPI_processed;
+		if (include_failed)
 		{
-			found = true;
-			tup = SPI_tuptable->vals[0];
-			td = SPI_tuptable->tupdesc;
-			id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-			entity = SPI_datumTransfer(SPI_getbinval(tup, td, 2, &isnull), false, UUID_LEN);
-			transition = SPI_getvalue(tup, td, 3);
-			from_state = SPI_getvalue(tup, td, 4);
-			kind = SPI_getvalue(tup, td, 5);
-			attempts = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
-			max_attempts = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
-			retry_delay = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
-			{
-				Datum		d = SPI_getbinval(tup, td, 9, &isnull);
-
-				if (!isnull)
-					timeout_ms = DatumGetInt64(d);
-			}
-			expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
-			timer = strcmp(kind, "timer") == 0;
-
-			cur_state = SPI_getvalue(tup, td, 11);
-			ea[0] = entity;
-
-			if (cur_state == NULL || strcmp(cur_state, from_state) != 0)
-			{
-				/* the entity moved on: nothing left to do */
-				cw_task_finish(id, "cancelled", attempts, NULL, 0);
-			}
-			else if (timer && expired)
-			{
-				CwJsonBuilder b;
-
-				cw_jbb_begin(&b);
-				cw_jbb_int(&b, "task", id);
-				cw_jbb_int(&b, "timeout_ms", timeout_ms);
-				cw_task_audit(entity, "TIMER_EXPIRED", transition, from_state, cw_jbb_end(&b));
-				cw_task_finish(id, "expired", attempts, NULL, 0);
-			}
-			else
-			{
-				ResourceOwner oldowner = CurrentResourceOwner;
-				CwRequest	req;
-				bool		ok = true;
-				ErrorData  *edata = NULL;
-				bool		timeout_set = false;
-				char	   *reached;
-
-				memset(&req, 0, sizeof(req));
-				req.kind = CW_REQ_TASK;
-				memcpy(&req.id, DatumGetUUIDP(entity), sizeof(pg_uuid_t));
-				req.transition = transition;
-				req.task_timer = timer;
-				req.attempt = attempts + 1;
-				req.role = GetUserNameFromId(save_userid, false);
-
-				BeginInternalSubTransaction(NULL);
-				MemoryContextSwitchTo(cxt);
-				PG_TRY();
-				{
-					if (!timer && timeout_ms > 0 && !get_timeout_active(STATEMENT_TIMEOUT))
-					{
-						enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(timeout_ms, INT_MAX));
-						timeout_set = true;
-					}
-					/* the save, as update_item does it (an UPDATE where the table needs one) */
-					if (cw_store_update_direct(ea[0], true, (Datum) 0, &req, &reached) < 0)
-					{
-						cw_store_set_request(&req);
-						cw_exec(TP_RUN, ea, NULL, SPI_OK_UPDATE);
-						cw_store_set_request(NULL);
-					}
-					if (timeout_set)
-						disable_timeout(STATEMENT_TIMEOUT, false);
-					ReleaseCurrentSubTransaction();
-					MemoryContextSwitchTo(cxt);
-					CurrentResourceOwner = oldowner;
-				}
-				PG_CATCH();
-				{
-					cw_store_set_request(NULL);
-					if (timeout_set)
-						disable_timeout(STATEMENT_TIMEOUT, false);
-					MemoryContextSwitchTo(cxt);
-					edata = CopyErrorData();
-					FlushErrorState();
-					RollbackAndReleaseCurrentSubTransaction();
-					MemoryContextSwitchTo(cxt);
-					CurrentResourceOwner = oldowner;
-					ok = false;
-				}
-				PG_END_TRY();
-
-				if (ok)
-				{
-					Datum		a[1] = {Int64GetDatum(id)};
-
-					cw_exec(TP_DONE, a, NULL, SPI_OK_UPDATE);
-				}
-				else
-				{
-					CwJsonBuilder b;
-					const char *proc = cw_engine_failing_process();
-					bool		loop_limit = edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-					bool		retry = !loop_limit && attempts + 1 < max_attempts;
-
-					cw_jbb_begin(&b);
-					cw_jbb_int(&b, "task", id);
-					cw_jbb_str(&b, "process", proc);
-					cw_jbb_str(&b, "error", edata->message);
-					cw_jbb_str(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
-					cw_jbb_int(&b, "attempt", attempts + 1);
-					cw_jbb_int(&b, "max_attempts", max_attempts);
-					cw_jbb_bool(&b, "will_retry", retry);
-					cw_task_audit(entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
-								  transition, from_state, cw_jbb_end(&b));
-					cw_task_finish(id, retry ? "pending" : "failed", attempts + 1,
-								   edata->message, retry ? retry_delay : 0);
-					FreeErrorData(edata);
-				}
-			}
+			cw_exec(TP_PRUNE_FAILED, a, NULL, SPI_OK_DELETE);
+			n += (int64) SPI_processed;
 		}
 		SPI_finish();
 	}
@@ -431,7 +530,56 @@ cw_task_run_one(void)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
-	return found;
+	return n;
+}
+
+/* cyoda_wf.task_retention as an interval; NULL when finished tasks are kept. */
+Interval *
+cw_task_retention_interval(void)
+{
+	Interval   *iv;
+
+	if (cw_task_retention < 0)
+		return NULL;
+	iv = palloc0(sizeof(Interval));
+	iv->time = (int64) cw_task_retention * USECS_PER_SEC;
+	return iv;
+}
+
+/*
+ * prune_tasks(older_than interval DEFAULT NULL, include_failed boolean
+ * DEFAULT false): delete finished tasks by hand (what the workers do in
+ * small batches); NULL older_than means cyoda_wf.task_retention.
+ */
+Datum
+prune_tasks(PG_FUNCTION_ARGS)
+{
+	Interval   *older_than;
+	bool		include_failed = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+
+	if (PG_ARGISNULL(0))
+	{
+		older_than = cw_task_retention_interval();
+		if (older_than == NULL)
+			PG_RETURN_INT64(0);		/* task_retention = -1: keep them all */
+	}
+	else
+	{
+		Interval	zero;
+
+		older_than = PG_GETARG_INTERVAL_P(0);
+		memset(&zero, 0, sizeof(zero));
+		if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(older_than),
+											 IntervalPGetDatum(&zero))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("older_than must not be negative, not %s",
+							DatumGetCString(DirectFunctionCall1(interval_out,
+																IntervalPGetDatum(older_than)))),
+					 errdetail("prune_tasks deletes tasks that finished more than older_than ago."),
+					 errhint("Pass an interval such as '7 days', '0' for every finished task, or NULL for cyoda_wf.task_retention.")));
+	}
+	PG_RETURN_INT64(cw_task_prune(older_than, include_failed, -1));
 }
 
 /* CALL run_tasks(max_tasks): run due tasks in this session. */

@@ -8,12 +8,17 @@
  * A worker records itself in cyoda_wf.worker; a transaction that queues work
  * sets the latches of those workers when it commits, so they start at once.
  * Between bursts a worker sleeps until the next timer is due (at most
- * cyoda_wf.worker_idle_ms).
+ * cyoda_wf.worker_idle_ms), and deletes the tasks that finished longer than
+ * cyoda_wf.task_retention ago, a batch at a time.  Each transaction of a
+ * worker first makes sure that the extension exists, and holds it against a
+ * DROP EXTENSION until it ends: the worker of a database without cyoda_wf
+ * (not yet created, or dropped) waits quietly until it is created (again).
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
 
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -24,6 +29,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/backend_status.h"
 #include "utils/memutils.h"
@@ -31,7 +37,9 @@
 #include "utils/builtins.h"
 #include "utils/varlena.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 
 PG_FUNCTION_INFO_V1(start_workers);
 
@@ -41,46 +49,119 @@ int			cw_workers = 2;
 char	   *cw_database_name = NULL;
 int			cw_worker_idle_ms = 5000;
 
-/* Record or remove this worker in cyoda_wf.worker; false when not installed. */
-static bool
-cw_worker_register(const char *kind, int64 done)
+/* Rows deleted per batch when a worker prunes old tasks. */
+#define CW_PRUNE_BATCH 1000
+/* A worker prunes at most this often unless its last batch was full. */
+#define CW_PRUNE_EVERY_MS 60000
+/* How often a worker looks for the extension while it is not installed. */
+#define CW_ATTACH_POLL_MS 1000
+/* Tasks run in a row before the worker reports and prunes (it goes on at once). */
+#define CW_BURST 1000
+
+/* The cyoda_wf extension this worker has registered with (its pg_extension OID). */
+static Oid	attached_ext = InvalidOid;
+
+/* Record this worker in cyoda_wf.worker (in the current transaction). */
+static void
+cw_worker_register(const char *kind, int64 done, bool first)
 {
-	bool		installed;
+	Datum		a[3];
+	Oid			t[3] = {INT4OID, TEXTOID, INT8OID};
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	a[0] = Int32GetDatum(MyProcPid);
+	a[1] = CStringGetTextDatum(kind);
+	a[2] = Int64GetDatum(done);
+	/* rows of exited workers are ignored; the next worker to start removes them */
+	if (first)
+	{
+		rc = SPI_execute_with_args(
+			"DELETE FROM cyoda_wf.worker w WHERE w.pid OPERATOR(pg_catalog.=) $1 OR NOT EXISTS "
+			"(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) w.pid)",
+			1, t, a, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "cyoda_wf worker registration failed: %s", SPI_result_code_string(rc));
+	}
+	rc = SPI_execute_with_args(
+		"INSERT INTO cyoda_wf.worker (pid, database, kind, tasks_done, last_active_at) "
+		"VALUES ($1, pg_catalog.current_database(), $2, $3, pg_catalog.now()) "
+		"ON CONFLICT (pid) DO UPDATE SET tasks_done = EXCLUDED.tasks_done, "
+		"last_active_at = EXCLUDED.last_active_at, kind = EXCLUDED.kind",
+		3, t, a, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "cyoda_wf worker registration failed: %s", SPI_result_code_string(rc));
+	SPI_finish();
+}
+
+/*
+ * Start a transaction for work on the extension's tables.  When cyoda_wf is
+ * not installed in this database (not yet, or dropped) it returns false
+ * with the transaction closed again, before anything touched a table of
+ * the extension.  Otherwise it holds a share lock on the extension until the
+ * transaction ends, so a DROP EXTENSION (or DROP SCHEMA ... CASCADE) waits
+ * for the running task instead of pulling the tables from under it.  The
+ * first transaction on an extension the worker has not worked with (created,
+ * or dropped and created again) drops every cached catalog entry, relation
+ * OID and plan, and records the worker in the new cyoda_wf.worker.
+ */
+static bool
+cw_worker_begin(const char *kind, int64 done)
+{
+	Oid			ext;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	installed = OidIsValid(get_extension_oid("cyoda_wf", true));
-	if (installed)
+	ext = get_extension_oid("cyoda_wf", true);
+	if (OidIsValid(ext))
 	{
-		Datum		a[3];
-		Oid			t[3] = {INT4OID, TEXTOID, INT8OID};
-		int			rc;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		a[0] = Int32GetDatum(MyProcPid);
-		a[1] = CStringGetTextDatum(kind);
-		a[2] = Int64GetDatum(done);
-		if (done < 0)
-			rc = SPI_execute_with_args(
-				"DELETE FROM cyoda_wf.worker w WHERE w.pid = $1 OR NOT EXISTS "
-				"(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = w.pid)",
-				1, t, a, NULL, false, 0);
-		else
-			rc = SPI_execute_with_args(
-				"INSERT INTO cyoda_wf.worker (pid, database, kind, tasks_done, last_active_at) "
-				"VALUES ($1, pg_catalog.current_database(), $2, $3, pg_catalog.now()) "
-				"ON CONFLICT (pid) DO UPDATE SET tasks_done = EXCLUDED.tasks_done, "
-				"last_active_at = EXCLUDED.last_active_at, kind = EXCLUDED.kind",
-				3, t, a, NULL, false, 0);
-		if (rc < 0)
-			elog(ERROR, "cyoda_wf worker registration failed: %s", SPI_result_code_string(rc));
-		SPI_finish();
+		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+		/* a DROP that committed while we waited for the lock */
+		if (get_extension_oid("cyoda_wf", true) != ext)
+			ext = InvalidOid;
 	}
+	if (!OidIsValid(ext))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		attached_ext = InvalidOid;
+		return false;
+	}
+	if (ext != attached_ext)
+	{
+		InvalidateSystemCaches();
+		cw_worker_register(kind, done, true);
+		attached_ext = ext;
+	}
+	return true;
+}
+
+/* Commit the transaction cw_worker_begin started. */
+static void
+cw_worker_end(void)
+{
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	return installed;
+}
+
+/* Sleep until the latch is set or ms pass; handle a reload. */
+static void
+cw_worker_sleep(long ms)
+{
+	if (ms > 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
 }
 
 static void
@@ -98,6 +179,8 @@ cw_worker_main(Datum arg)
 	volatile int64 done = 0;
 	volatile int64 reported = 0;
 	volatile uint64 sweeps = 0;
+	volatile bool prune_more = false;
+	volatile TimestampTz last_prune = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -113,23 +196,9 @@ cw_worker_main(Datum arg)
 		kind = "dynamic";
 		BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
 	}
-	pgstat_report_appname("cyoda_wf worker");
+	pgstat_report_appname(strcmp(kind, "static") == 0 ?
+						  "cyoda_wf static worker" : "cyoda_wf dynamic worker");
 	before_shmem_exit(cw_worker_exit, (Datum) 0);
-
-	/* wait for the extension to exist in this database */
-	cw_worker_register(kind, -1);
-	while (!cw_worker_register(kind, 0))
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10000L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-	}
 
 	/*
 	 * An error outside a task's own subtransaction (a lock timeout, running
@@ -140,6 +209,7 @@ cw_worker_main(Datum arg)
 	{
 		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
+		disable_all_timeouts(false);
 		EmitErrorReport();
 		AbortOutOfAnyTransaction();
 		FlushErrorState();
@@ -153,53 +223,67 @@ cw_worker_main(Datum arg)
 
 	for (;;)
 	{
-		bool		did;
+		bool		did = false;
+		int			burst = 0;
 		int64		wait_ms;
 
-		/* run everything that is due, one task per transaction */
+		/* run what is due, one task per transaction */
 		do
 		{
 			CHECK_FOR_INTERRUPTS();
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
+			if (!cw_worker_begin(kind, done))
+				break;
 			pgstat_report_activity(STATE_RUNNING, "cyoda_wf: running a task");
 			did = cw_task_run_one();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
+			cw_worker_end();
 			if (did)
 				done++;
-		} while (did);
+		} while (did && ++burst < CW_BURST);
+
+		if (!OidIsValid(attached_ext))
+		{
+			/* cyoda_wf is not installed here (yet, or any more): wait for it */
+			pgstat_report_activity(STATE_IDLE, NULL);
+			cw_worker_sleep(CW_ATTACH_POLL_MS);
+			continue;
+		}
 
 		if (done != reported)
 		{
-			cw_worker_register(kind, done);
+			if (!cw_worker_begin(kind, done))
+				continue;
+			cw_worker_register(kind, done, false);
+			cw_worker_end();
 			reported = done;
 		}
 
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		/* finished tasks past cyoda_wf.task_retention, a batch at a time */
+		if (cw_task_retention >= 0 &&
+			(prune_more || TimestampDifferenceExceeds(last_prune, GetCurrentTimestamp(),
+													  CW_PRUNE_EVERY_MS)))
+		{
+			if (!cw_worker_begin(kind, done))
+				continue;
+			pgstat_report_activity(STATE_RUNNING, "cyoda_wf: pruning finished tasks");
+			prune_more = cw_task_prune(cw_task_retention_interval(), false,
+									   CW_PRUNE_BATCH) == CW_PRUNE_BATCH;
+			cw_worker_end();
+			last_prune = GetCurrentTimestamp();
+		}
+
+		if (!cw_worker_begin(kind, done))
+			continue;
 		if (++sweeps % 64 == 1)
 			cw_task_sweep();
 		wait_ms = cw_task_next_due_ms();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		cw_worker_end();
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		if (wait_ms < 0 || wait_ms > cw_worker_idle_ms)
 			wait_ms = cw_worker_idle_ms;
-		if (wait_ms > 0)
-		{
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 (long) wait_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-		}
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		if (prune_more)
+			wait_ms = 0;		/* more to prune: after the tasks now due */
+		cw_worker_sleep((long) wait_ms);
 	}
 }
 
