@@ -630,6 +630,7 @@ parse_path(CompileState *st, CwCondition *c, const char *p, int len,
 				initStringInfo(&name);
 				while (i < len && p[i] != q)
 				{
+					CHECK_FOR_INTERRUPTS();
 					if (p[i] == '\\' && i + 1 < len)
 						i++;
 					appendStringInfoChar(&name, p[i]);
@@ -873,6 +874,7 @@ compile_regex(CompileState *st, CwCondition *c)
 
 		while (j < len && isalpha((unsigned char) p[j]))
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (p[j] == 'b' || p[j] == 'e' || p[j] == 'q')
 				cond_error(st, ".value",
 						   psprintf("embedded option \"%c\" is not supported by MATCHES_PATTERN",

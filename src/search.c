@@ -473,6 +473,7 @@ read_path(JsonbValue *pv, Path *path)
 				initStringInfo(&name);
 				while (i < len && p[i] != qc)
 				{
+					CHECK_FOR_INTERRUPTS();
 					if (p[i] == '\\' && i + 1 < len)
 						i++;
 					appendStringInfoChar(&name, p[i]);
@@ -1000,6 +1001,7 @@ sql_anchored_regex(const char *p, int len)
 
 		while (j < len && isalpha((unsigned char) p[j]))
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (p[j] == 'x')
 				expanded = true;
 			j++;
