@@ -38,4 +38,29 @@ typedef struct OpInfo
 extern const OpInfo cw_cond_ops[];
 extern const int cw_cond_nops;
 
+/*
+ * Whether the members of an AND (and_group) or OR group that test one
+ * jsonPath with this operator may be merged into one test against the set
+ * of their operands, in evaluation (conditions.c) and in the SQL
+ * translation (search.c) alike:
+ *	OR of EQUALS / IEQUALS: the field equals some operand;
+ *	OR of CONTAINS / ICONTAINS: some array element equals some operand, or
+ *	the text contains some operand;
+ *	AND of NOT_EQUAL / INOT_EQUAL / NOT_CONTAINS / INOT_CONTAINS: the field
+ *	is present and none of the above, which is exact only when the path has
+ *	no [*] step (each member would pick its own element).
+ * The null rule needs nothing more: a missing or null field fails every
+ * member and the merged test alike.  Groups that call criterion functions
+ * are never merged, so merging cannot change which functions run.
+ */
+static inline bool
+cw_op_merges(const OpInfo *op, bool and_group, bool wildcard)
+{
+	if (op->base != OPB_EQ && op->base != OPB_CONTAINS)
+		return false;
+	if (and_group)
+		return op->negate && !wildcard;
+	return !op->negate;
+}
+
 #endif

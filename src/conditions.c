@@ -46,6 +46,20 @@
  *	- Lifecycle dates (creationDate, lastUpdateTime) compare as timestamptz;
  *	  a date without a time zone is read in the session's TimeZone at
  *	  compile time.
+ *
+ * Bounds: a condition has at most CW_COND_MAX_NODES nodes (condition
+ * objects and values of array conditions), nests at most CW_COND_MAX_DEPTH
+ * levels deep, and each jsonPath has at most CW_PATH_MAX_STEPS steps;
+ * beyond, compilation fails with 54000 naming the limit and where.  Every
+ * loop over the condition or the data checks for interrupts, so
+ * statement_timeout and pg_cancel_backend stop compilation and evaluation.
+ *
+ * Merged groups: the members of an AND / OR group that test one jsonPath
+ * with one operator (cw_op_merges: OR of EQUALS or CONTAINS, AND of
+ * NOT_EQUAL or NOT_CONTAINS, and their case-insensitive forms) compile into
+ * one node holding their operands as sorted sets, so a group of n values
+ * costs one path walk and a binary search instead of n walks; an array
+ * field or a [*] path is walked once, not once per value.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -68,8 +82,14 @@
 #include "cyoda_wf.h"
 #include "condition_ops.h"
 
-/* Conditions nested deeper than this are refused. */
+/* Conditions nested deeper than this are refused (54000). */
 #define CW_COND_MAX_DEPTH 64
+
+/* Nodes (condition objects, values of array conditions) per condition. */
+#define CW_COND_MAX_NODES 10000
+
+/* Steps of one jsonPath. */
+#define CW_PATH_MAX_STEPS 100
 
 /* Longest string that may be read as a number (keeps numeric_in in range). */
 #define CW_NUMERIC_TEXT_MAX 1000
@@ -180,6 +200,31 @@ typedef struct LikeTok
 	const char *lit;
 } LikeTok;
 
+/* A string operand of a merged group. */
+typedef struct CondText
+{
+	const char *s;
+	int			len;
+} CondText;
+
+/*
+ * The operands of the members of a merged group, in the forms
+ * value_compare() reads them, each sorted for binary search.
+ */
+typedef struct CondSet
+{
+	int			nnums;
+	Numeric    *nums;			/* numeric readings (30 or "30") */
+	bool		has_true;		/* some operand is true or "true" */
+	bool		has_false;
+	int			ntexts;
+	CondText   *texts;			/* string operands, lower-cased when icase */
+	int			nconts;
+	JsonbContainer **conts;		/* object and array operands */
+	int			nsubs;
+	CondText   *subs;			/* CONTAINS: every operand's text (unsorted) */
+} CondSet;
+
 struct CwCondition
 {
 	CondKind	kind;
@@ -197,6 +242,9 @@ struct CwCondition
 	int			nlike;
 	LikeTok    *like;
 	regex_t    *re;
+
+	/* simple: the operands of a merged group (val is unused), or NULL */
+	CondSet    *set;
 
 	/* array */
 	int			nvalues;
@@ -218,9 +266,11 @@ typedef struct CompileState
 	StringInfoData path;		/* sub-path of the node being compiled */
 	const char *function_schema;
 	MemoryContext cxt;
+	int			nodes;			/* nodes compiled so far */
 } CompileState;
 
 static CwCondition *compile_node(CompileState *st, JsonbValue *node, int depth);
+static void merge_group(CompileState *st, CwCondition *c);
 
 /* ----------------------------------------------------------------
  * Compile-time helpers
@@ -240,6 +290,37 @@ cond_error(CompileState *st, const char *sub, const char *what,
 			 detail ? errdetail("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
+}
+
+/* Raise the 54000 error of a condition beyond one of its limits. */
+static void
+pg_attribute_noreturn()
+limit_error(CompileState *st, const char *sub, const char *what,
+			const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("condition exceeds a limit at %s%s%s: %s",
+					st->where, st->path.data, sub ? sub : "", what),
+			 errdetail("%s", detail),
+			 errhint("%s", hint)));
+	pg_unreachable();
+}
+
+/*
+ * Count one node of the condition: the object being compiled, or value
+ * number value_index (>= 0) of its array condition.
+ */
+static void
+count_node(CompileState *st, int value_index)
+{
+	if (++st->nodes > CW_COND_MAX_NODES)
+		limit_error(st,
+					value_index >= 0 ? psprintf(".values[%d]", value_index) : NULL,
+					psprintf("more than %d nodes", CW_COND_MAX_NODES),
+					psprintf("A condition has at most %d nodes: each condition object and each value of an array condition counts one.",
+							 CW_COND_MAX_NODES),
+					"Split it into several smaller conditions, e.g. search in parts and combine the results.");
 }
 
 /* A user string for an error message, clipped to a readable length. */
@@ -493,6 +574,14 @@ parse_path(CompileState *st, CwCondition *c, const char *p, int len,
 	{
 		PathStep	step;
 
+		CHECK_FOR_INTERRUPTS();
+		if (c->nsteps == CW_PATH_MAX_STEPS)
+			limit_error(st, sub,
+						psprintf("jsonPath has more than %d steps",
+								 CW_PATH_MAX_STEPS),
+						psprintf("A jsonPath has at most %d steps (names, [N] and [*]).",
+								 CW_PATH_MAX_STEPS),
+						"Address the field with a shorter path.");
 		memset(&step, 0, sizeof(step));
 		step.index = -1;
 
@@ -541,6 +630,7 @@ parse_path(CompileState *st, CwCondition *c, const char *p, int len,
 				initStringInfo(&name);
 				while (i < len && p[i] != q)
 				{
+					CHECK_FOR_INTERRUPTS();
 					if (p[i] == '\\' && i + 1 < len)
 						i++;
 					appendStringInfoChar(&name, p[i]);
@@ -677,6 +767,7 @@ compile_like(CompileState *st, CwCondition *c)
 	{
 		LikeTok    *prev = c->nlike > 0 ? &c->like[c->nlike - 1] : NULL;
 
+		CHECK_FOR_INTERRUPTS();
 		if (p[i] == '%')
 		{
 			if (!prev || prev->kind != LT_ANY)
@@ -783,6 +874,7 @@ compile_regex(CompileState *st, CwCondition *c)
 
 		while (j < len && isalpha((unsigned char) p[j]))
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (p[j] == 'b' || p[j] == 'e' || p[j] == 'q')
 				cond_error(st, ".value",
 						   psprintf("embedded option \"%c\" is not supported by MATCHES_PATTERN",
@@ -1075,8 +1167,11 @@ compile_array(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	c->skip = MemoryContextAllocZero(st->cxt, Max(c->nvalues, 1) * sizeof(bool));
 	for (i = 0; i < c->nvalues; i++)
 	{
-		JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
+		JsonbValue *e;
 
+		CHECK_FOR_INTERRUPTS();
+		count_node(st, i);
+		e = getIthJsonbValueFromContainer(jc, i);
 		if (e->type == jbvNull)
 			c->skip[i] = true;
 		else
@@ -1150,6 +1245,7 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 		JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
 		int			save = st->path.len;
 
+		CHECK_FOR_INTERRUPTS();
 		appendStringInfo(&st->path, ".conditions[%d]", i);
 		c->children[i] = compile_node(st, e, depth + 1);
 		st->path.len = save;
@@ -1158,6 +1254,8 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 			c->uses_function = true;
 		pfree(e);
 	}
+	if (c->kind != CK_NOT && !c->uses_function && c->nchildren > 1)
+		merge_group(st, c);
 }
 
 /* {"type":"function","function":{"name":...,"config":{...}}} */
@@ -1222,10 +1320,13 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
 	if (depth > CW_COND_MAX_DEPTH)
-		cond_error(st, NULL,
-				   psprintf("conditions are nested deeper than %d levels",
-							CW_COND_MAX_DEPTH),
-				   NULL, NULL);
+		limit_error(st, NULL,
+					psprintf("conditions are nested deeper than %d levels",
+							 CW_COND_MAX_DEPTH),
+					psprintf("Groups nest at most %d levels deep.",
+							 CW_COND_MAX_DEPTH),
+					"Flatten the condition: an AND inside an AND (an OR inside an OR) is the same as one group with all their conditions.");
+	count_node(st, -1);
 	if (!is_container(node, false))
 		cond_error(st, NULL,
 				   psprintf("a condition must be a JSON object, not %s",
@@ -1292,6 +1393,7 @@ cw_condition_compile(Jsonb *cond, const char *where,
 	st.where = where ? where : "condition";
 	st.function_schema = function_schema ? function_schema : "public";
 	st.cxt = cxt;
+	st.nodes = 0;
 	initStringInfo(&st.path);
 
 	if (JB_ROOT_IS_SCALAR(cond))
@@ -1323,7 +1425,7 @@ cw_condition_uses_function(CwCondition *cond)
 }
 
 /* ----------------------------------------------------------------
- * Evaluation
+ * Merged groups
  * ----------------------------------------------------------------
  */
 
@@ -1345,6 +1447,273 @@ bytes_cmp(const char *a, int alen, const char *b, int blen)
 		return r;
 	return (alen > blen) - (alen < blen);
 }
+
+/* qsort / bsearch comparators of the sets. */
+static int
+num_ptr_cmp(const void *a, const void *b)
+{
+	return num_cmp(*(const Numeric *) a, *(const Numeric *) b);
+}
+
+static int
+text_ptr_cmp(const void *a, const void *b)
+{
+	const CondText *x = a;
+	const CondText *y = b;
+
+	return bytes_cmp(x->s, x->len, y->s, y->len);
+}
+
+static int
+cont_ptr_cmp(const void *a, const void *b)
+{
+	return compareJsonbContainers(*(JsonbContainer *const *) a,
+								  *(JsonbContainer *const *) b);
+}
+
+/* A member of a group that may be merged, with its merge key. */
+typedef struct MergeItem
+{
+	int			index;			/* position in the group */
+	char	   *key;			/* operator and path, as bytes */
+	int			keylen;
+} MergeItem;
+
+static int
+merge_item_cmp(const void *a, const void *b)
+{
+	const MergeItem *x = a;
+	const MergeItem *y = b;
+	int			r = bytes_cmp(x->key, x->keylen, y->key, y->keylen);
+
+	return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
+}
+
+/* The merge key of a simple condition: its operator and its path steps. */
+static void
+merge_key(const CwCondition *c, MergeItem *item)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s", c->op->name);
+	for (int i = 0; i < c->nsteps; i++)
+	{
+		const PathStep *step = &c->steps[i];
+
+		/* length-prefixed, so no two paths share a key */
+		if (step->kind == PS_KEY)
+		{
+			appendStringInfo(&buf, "|K%d:", step->keylen);
+			appendBinaryStringInfo(&buf, step->key, step->keylen);
+		}
+		else if (step->kind == PS_INDEX)
+			appendStringInfo(&buf, "|I%d", step->index);
+		else
+			appendStringInfoString(&buf, "|*");
+	}
+	item->key = buf.data;
+	item->keylen = buf.len;
+}
+
+/*
+ * One node for members[0..n) (simple conditions with one path and one
+ * operator): the first member's path and operator, all the operands as
+ * sets, in the cache context.
+ */
+static CwCondition *
+merged_node(CompileState *st, CwCondition **members, int n)
+{
+	CwCondition *m = MemoryContextAllocZero(st->cxt, sizeof(CwCondition));
+	CondSet    *set = MemoryContextAllocZero(st->cxt, sizeof(CondSet));
+	bool		icase = members[0]->op->icase;
+
+	m->kind = CK_SIMPLE;
+	m->nsteps = members[0]->nsteps;
+	m->steps = members[0]->steps;
+	m->wildcard = members[0]->wildcard;
+	m->op = members[0]->op;
+	m->set = set;
+	set->nums = MemoryContextAlloc(st->cxt, n * sizeof(Numeric));
+	set->texts = MemoryContextAlloc(st->cxt, n * sizeof(CondText));
+	set->conts = MemoryContextAlloc(st->cxt, n * sizeof(JsonbContainer *));
+	set->subs = MemoryContextAlloc(st->cxt, n * sizeof(CondText));
+	for (int i = 0; i < n; i++)
+	{
+		const CondValue *v = &members[i]->val;
+
+		CHECK_FOR_INTERRUPTS();
+		if (v->num != NULL)
+			set->nums[set->nnums++] = v->num;
+		if (v->boolval == 1)
+			set->has_true = true;
+		else if (v->boolval == 0)
+			set->has_false = true;
+		if (v->jv.type == jbvString)
+		{
+			set->texts[set->ntexts].s = icase ? v->lower : v->text;
+			set->texts[set->ntexts].len = icase ? v->lowerlen : v->textlen;
+			set->ntexts++;
+		}
+		else if (v->jv.type == jbvBinary)
+			set->conts[set->nconts++] = v->jv.val.binary.data;
+		if (v->text != NULL)
+		{
+			set->subs[set->nsubs].s = icase ? v->lower : v->text;
+			set->subs[set->nsubs].len = icase ? v->lowerlen : v->textlen;
+			set->nsubs++;
+		}
+	}
+	qsort(set->nums, set->nnums, sizeof(Numeric), num_ptr_cmp);
+	qsort(set->texts, set->ntexts, sizeof(CondText), text_ptr_cmp);
+	qsort(set->conts, set->nconts, sizeof(JsonbContainer *), cont_ptr_cmp);
+	return m;
+}
+
+/*
+ * Merge the members of group c that test one path with one operator
+ * (cw_op_merges) into one node each, in place of the first of them.  The
+ * members are pure tests, so their order within the group does not matter.
+ */
+static void
+merge_group(CompileState *st, CwCondition *c)
+{
+	bool		and_group = (c->kind == CK_AND);
+	MergeItem  *items = palloc(c->nchildren * sizeof(MergeItem));
+	int		   *run_of = palloc(c->nchildren * sizeof(int));
+	int		   *run_len = palloc(c->nchildren * sizeof(int));
+	int			nitems = 0;
+	int			nout = 0;
+	bool		merged = false;
+
+	for (int i = 0; i < c->nchildren; i++)
+	{
+		CwCondition *ch = c->children[i];
+
+		CHECK_FOR_INTERRUPTS();
+		run_of[i] = -1;
+		if (ch->kind != CK_SIMPLE || !cw_op_merges(ch->op, and_group, ch->wildcard))
+			continue;
+		items[nitems].index = i;
+		merge_key(ch, &items[nitems]);
+		nitems++;
+	}
+	qsort(items, nitems, sizeof(MergeItem), merge_item_cmp);
+
+	/* runs of equal keys: every member points to the run's first item */
+	for (int i = 0; i < nitems;)
+	{
+		int			j = i + 1;
+
+		CHECK_FOR_INTERRUPTS();
+		while (j < nitems && items[j].keylen == items[i].keylen &&
+			   memcmp(items[j].key, items[i].key, items[i].keylen) == 0)
+			j++;
+		if (j - i > 1)
+		{
+			for (int k = i; k < j; k++)
+				run_of[items[k].index] = i;
+			run_len[i] = j - i;
+			merged = true;
+		}
+		i = j;
+	}
+	if (!merged)
+		return;
+
+	/* the group in its order, each run where its first member was */
+	for (int i = 0; i < c->nchildren; i++)
+	{
+		int			r = run_of[i];
+		CwCondition **members;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r < 0)
+		{
+			c->children[nout++] = c->children[i];
+			continue;
+		}
+		if (items[r].index != i)
+			continue;			/* a later member of a run already placed */
+		members = palloc(run_len[r] * sizeof(CwCondition *));
+		for (int k = 0; k < run_len[r]; k++)
+			members[k] = c->children[items[r + k].index];
+		c->children[nout++] = merged_node(st, members, run_len[r]);
+		pfree(members);
+	}
+	c->nchildren = nout;
+}
+
+/* Whether a present field equals some operand of a merged group. */
+static bool
+set_equals(const CondSet *set, const JsonbValue *fv, bool icase)
+{
+	switch (fv->type)
+	{
+		case jbvNumeric:
+			return set->nnums > 0 &&
+				bsearch(&fv->val.numeric, set->nums, set->nnums,
+						sizeof(Numeric), num_ptr_cmp) != NULL;
+
+		case jbvBool:
+			return fv->val.boolean ? set->has_true : set->has_false;
+
+		case jbvString:
+			{
+				CondText	key;
+				char	   *low = NULL;
+				bool		r = false;
+				int			b;
+
+				/* as value_compare: numbers, then booleans, then bytes */
+				key.s = fv->val.string.val;
+				key.len = fv->val.string.len;
+				if (set->nnums > 0 && looks_numeric(key.s, key.len))
+				{
+					Numeric		n = text_to_numeric(key.s, key.len);
+
+					r = bsearch(&n, set->nums, set->nnums, sizeof(Numeric),
+								num_ptr_cmp) != NULL;
+					pfree(n);
+					if (r)
+						return true;
+				}
+				if ((b = text_bool(key.s, key.len)) >= 0 &&
+					(b ? set->has_true : set->has_false))
+					return true;
+				if (set->ntexts == 0)
+					return false;
+				if (icase)
+				{
+					low = str_tolower(key.s, key.len, DEFAULT_COLLATION_OID);
+					key.s = low;
+					key.len = strlen(low);
+				}
+				r = bsearch(&key, set->texts, set->ntexts, sizeof(CondText),
+							text_ptr_cmp) != NULL;
+				if (low)
+					pfree(low);
+				return r;
+			}
+
+		case jbvBinary:
+			{
+				JsonbContainer *jc = fv->val.binary.data;
+
+				return set->nconts > 0 &&
+					bsearch(&jc, set->conts, set->nconts,
+							sizeof(JsonbContainer *), cont_ptr_cmp) != NULL;
+			}
+
+		default:
+			return false;
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Evaluation
+ * ----------------------------------------------------------------
+ */
 
 /*
  * Compare a present, non-null field value with an operand.  Returns false
@@ -1486,6 +1855,7 @@ text_contains(const char *s, int slen, const char *sub, int sublen)
 		return true;
 	while (i <= slen - sublen)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (s[i] == sub[0] && memcmp(s + i, sub, sublen) == 0)
 			return true;
 		i += charwise ? pg_mblen(s + i) : 1;
@@ -1506,7 +1876,10 @@ text_ends_with(const char *s, int slen, const char *sub, int sublen)
 		int			i = 0;
 
 		while (i < start)
+		{
+			CHECK_FOR_INTERRUPTS();
 			i += pg_mblen(s + i);
+		}
 		return i == start;
 	}
 	return true;
@@ -1600,6 +1973,8 @@ leaf_positive(const CwCondition *c, const JsonbValue *fv)
 	switch (op->base)
 	{
 		case OPB_EQ:
+			if (c->set)
+				return set_equals(c->set, fv, op->icase);
 			return value_equals(fv, &c->val, op->icase);
 		case OPB_GT:
 			return value_compare(fv, &c->val, false, &cmp) && cmp > 0;
@@ -1627,7 +2002,9 @@ leaf_positive(const CwCondition *c, const JsonbValue *fv)
 				{
 					JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
 
-					r = value_equals(e, &c->val, op->icase);
+					CHECK_FOR_INTERRUPTS();
+					r = c->set ? set_equals(c->set, e, op->icase) :
+						value_equals(e, &c->val, op->icase);
 					pfree(e);
 					if (r)
 						return true;
@@ -1639,15 +2016,24 @@ leaf_positive(const CwCondition *c, const JsonbValue *fv)
 		case OPB_ENDS:
 		case OPB_LIKE:
 		case OPB_REGEX:
-			if (c->val.text == NULL ||
+			if ((c->set ? c->set->nsubs == 0 : c->val.text == NULL) ||
 				!field_text(fv, op->icase, &s, &len, &tofree))
 				return false;
 			switch (op->base)
 			{
 				case OPB_CONTAINS:
-					r = op->icase ?
-						text_contains(s, len, c->val.lower, c->val.lowerlen) :
-						text_contains(s, len, c->val.text, c->val.textlen);
+					if (c->set)
+					{
+						/* for ICONTAINS both s and the subs are lower-cased */
+						r = false;
+						for (int k = 0; k < c->set->nsubs && !r; k++)
+							r = text_contains(s, len, c->set->subs[k].s,
+											  c->set->subs[k].len);
+					}
+					else
+						r = op->icase ?
+							text_contains(s, len, c->val.lower, c->val.lowerlen) :
+							text_contains(s, len, c->val.text, c->val.textlen);
 					break;
 				case OPB_STARTS:
 					if (op->icase)
@@ -1871,6 +2257,7 @@ eval_array(const CwCondition *c, const JsonbValue *root)
 		JsonbValue *e;
 		bool		r;
 
+		CHECK_FOR_INTERRUPTS();
 		if (c->skip[i])
 			continue;
 		e = getIthJsonbValueFromContainer(jc, i);
@@ -1899,14 +2286,20 @@ eval_node(const CwCondition *c, CwEvalContext *ctx, const JsonbValue *root)
 		case CK_AND:
 			check_stack_depth();
 			for (i = 0; i < c->nchildren; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
 				if (!eval_node(c->children[i], ctx, root))
 					return false;
+			}
 			return true;
 		case CK_OR:
 			check_stack_depth();
 			for (i = 0; i < c->nchildren; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
 				if (eval_node(c->children[i], ctx, root))
 					return true;
+			}
 			return false;
 		case CK_NOT:
 			check_stack_depth();

@@ -18,6 +18,12 @@ extern int	cw_workers;
 extern char *cw_database_name;
 extern int	cw_worker_idle_ms;
 
+static const struct config_enum_entry notify_payload_options[] = {
+	{"full", CW_NOTIFY_PAYLOAD_FULL, false},
+	{"id", CW_NOTIFY_PAYLOAD_ID, false},
+	{NULL, 0, false}
+};
+
 /* Called when the library is loaded (at server start when preloaded). */
 void
 _PG_init(void)
@@ -61,6 +67,12 @@ _PG_init(void)
 							 "Notifying transactions commit one at a time; turn this off where nobody listens.",
 							 &cw_notify, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("cyoda_wf.notify_payload",
+							 "What the NOTIFY of a save tells: full (id, model, state, version, changeType, transition, modelVersion) or id (id and changeType).",
+							 "Any role that can connect may LISTEN; a superuser chooses, e.g. per database with ALTER DATABASE ... SET.",
+							 &cw_notify_payload, CW_NOTIFY_PAYLOAD_FULL,
+							 notify_payload_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("cyoda_wf");
 
 	cw_cache_init();

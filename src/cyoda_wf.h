@@ -224,6 +224,15 @@ extern void cw_store_flush(void);
 /* tasks.c */
 extern int	cw_retry_attempts;
 extern bool cw_notify;
+
+/* cyoda_wf.notify_payload values (store.c) */
+typedef enum CwNotifyPayload
+{
+	CW_NOTIFY_PAYLOAD_FULL,		/* id, model, state, version, changeType,
+								 * transition, modelVersion */
+	CW_NOTIFY_PAYLOAD_ID		/* id and changeType only */
+} CwNotifyPayload;
+extern int	cw_notify_payload;
 extern int	cw_retry_delay_ms;
 extern int	cw_task_retention;	/* seconds finished tasks are kept; -1 forever */
 extern int	cw_min_self_loop_delay;	/* ms: least delay of a timer that leads back */

@@ -268,6 +268,20 @@ op_json(SqlQuery *q, Operand *v)
 	return v->p_json;
 }
 
+/* An array parameter of n elements of type elemtype (n > 0). */
+static char *
+q_array(SqlQuery *q, Oid arraytype, Oid elemtype, Datum *elems, int n)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return q_param(q, arraytype,
+				   PointerGetDatum(construct_array(elems, n, elemtype, typlen,
+												   typbyval, typalign)));
+}
+
 /* ----------------------------------------------------------------
  * Reading the (already validated) condition JSON
  * ----------------------------------------------------------------
@@ -419,6 +433,7 @@ read_path(JsonbValue *pv, Path *path)
 	{
 		Step		step;
 
+		CHECK_FOR_INTERRUPTS();
 		memset(&step, 0, sizeof(step));
 		step.index = -1;
 		if (implicit_name || p[i] == '.')
@@ -458,6 +473,7 @@ read_path(JsonbValue *pv, Path *path)
 				initStringInfo(&name);
 				while (i < len && p[i] != qc)
 				{
+					CHECK_FOR_INTERRUPTS();
 					if (p[i] == '\\' && i + 1 < len)
 						i++;
 					appendStringInfoChar(&name, p[i]);
@@ -576,6 +592,7 @@ path_param(SqlQuery *q, const Path *path, int from, int to)
 	{
 		const Step *s = &path->steps[k];
 
+		CHECK_FOR_INTERRUPTS();
 		if (s->kind == ST_KEY)
 			elems[k - from] = PointerGetDatum(cstring_to_text_with_len(s->key, s->keylen));
 		else
@@ -588,42 +605,58 @@ path_param(SqlQuery *q, const Path *path, int from, int to)
 
 /*
  * The jsonb at steps [from, to) of path below base (no [*] among them), NULL
- * when nothing is there.  #> walks like conditions.c except that it also
- * reads a [N] step as a key of an object and a name such as "-1" as an
- * index of an array: such steps get a jsonb_typeof guard.
+ * when nothing is there, walked as conditions.c walks it:
+ *	- a run of names is read with one #> (a digits-only name addresses an
+ *	  object member or an array element, as in conditions.c), a single name
+ *	  without digits with ->;
+ *	- #> would also read a name such as "-1" as an index of an array: such a
+ *	  name is read alone with ->, whose text form only enters objects;
+ *	- #> would read a [N] step as a key of an object, and -> N reads a
+ *	  scalar as an array of itself: a run of [N] steps is read with
+ *	  jsonb_path_query_first in strict mode, which only enters arrays and
+ *	  yields NULL otherwise.
+ * Each step is read once, so the expression grows with the path's length.
  */
 static char *
 path_value(SqlQuery *q, const char *base, const Path *path, int from, int to)
 {
-	StringInfoData guards;
-	char	   *value;
+	char	   *value = pstrdup(base);
+	int			k = from;
 
-	if (from == to)
-		return pstrdup(base);
-	/* one name: -> reads objects only, as conditions.c does for it */
-	if (to - from == 1 && path->steps[from].kind == ST_KEY &&
-		path->steps[from].index < 0)
-		return psprintf("(%s -> %s)", base,
-						q_text(q, path->steps[from].key, path->steps[from].keylen));
-	value = psprintf("(%s #> %s)", base, path_param(q, path, from, to));
-	initStringInfo(&guards);
-	for (int k = from; k < to; k++)
+	while (k < to)
 	{
 		const Step *s = &path->steps[k];
-		const char *need = s->kind == ST_INDEX ? "array" :
-			key_needs_object(s) ? "object" : NULL;
-		char	   *prefix;
+		int			run = k + 1;
 
-		if (need == NULL)
-			continue;
-		prefix = (k == from) ? pstrdup(base) :
-			psprintf("(%s #> %s)", base, path_param(q, path, from, k));
-		appendStringInfo(&guards, "%sjsonb_typeof(%s) = '%s'",
-						 guards.len ? " AND " : "", prefix, need);
+		CHECK_FOR_INTERRUPTS();
+		if (s->kind == ST_INDEX)
+		{
+			StringInfoData jp;
+
+			initStringInfo(&jp);
+			appendStringInfo(&jp, "strict $[%d]", s->index);
+			for (; run < to && path->steps[run].kind == ST_INDEX; run++)
+				appendStringInfo(&jp, "[%d]", path->steps[run].index);
+			value = psprintf("jsonb_path_query_first(%s, %s, '{}', true)", value,
+							 q_param(q, JSONPATHOID,
+									 DirectFunctionCall1(jsonpath_in,
+														 CStringGetDatum(jp.data))));
+		}
+		else if (!key_needs_object(s))
+		{
+			while (run < to && path->steps[run].kind == ST_KEY &&
+				   !key_needs_object(&path->steps[run]))
+				run++;
+			if (run - k == 1 && s->index < 0)
+				value = psprintf("(%s -> %s)", value, q_text(q, s->key, s->keylen));
+			else
+				value = psprintf("(%s #> %s)", value, path_param(q, path, k, run));
+		}
+		else
+			value = psprintf("(%s -> %s)", value, q_text(q, s->key, s->keylen));
+		k = run;
 	}
-	if (guards.len == 0)
-		return value;
-	return psprintf("(CASE WHEN %s THEN %s END)", guards.data, value);
+	return value;
 }
 
 /* A jsonb field given by an expression. */
@@ -800,6 +833,123 @@ gen_cmp(SqlQuery *q, StringInfo out, Field fld, Operand *v, const char *op,
 	gen_cmp_tests(q, out, fld, &t, 1, icase);
 }
 
+/*
+ * Append "the field equals some operand of vals[0..n)" (the members of a
+ * merged OR of EQUALS / IEQUALS, icase for IEQUALS), as gen_cmp would for
+ * each operand ORed, but with one array parameter per JSON type, so its
+ * size and planning time do not grow with n.  A string field holds when
+ * some reading of it matches: as a number (numeric[]), as true/false
+ * (boolean[]), or byte-wise (text[] of the string operands, lower-cased
+ * for IEQUALS).  The union is exact: a string byte-equal to a numeric
+ * string operand is itself numeric and numerically equal, one byte-equal
+ * to "true" is true, so no reading adds a match value_compare() would not
+ * make.  f is jsonb; never NULL, false for a missing or null field.
+ */
+static void
+gen_eq_any(SqlQuery *q, StringInfo out, Field fld, Operand *vals, int n,
+		   bool icase)
+{
+	const char *f = fld.j;
+	const char *s = fld.t;
+	Datum	   *nums = palloc(n * sizeof(Datum));
+	Datum	   *texts = palloc(n * sizeof(Datum));
+	Datum	   *conts = palloc(n * sizeof(Datum));
+	Datum		bools[2];
+	int			nnum = 0,
+				ntext = 0,
+				ncont = 0,
+				nbool = 0;
+	bool		has_true = false,
+				has_false = false;
+	char	   *pnum = NULL,
+			   *ptext = NULL,
+			   *pbool = NULL;
+	StringInfoData str;
+
+	Assert(f != NULL);
+	for (int i = 0; i < n; i++)
+	{
+		Operand    *v = &vals[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (v->num != NULL)
+			nums[nnum++] = NumericGetDatum(v->num);
+		if (v->boolval == 1)
+			has_true = true;
+		else if (v->boolval == 0)
+			has_false = true;
+		if (v->kind == OV_STRING)
+			texts[ntext++] = CStringGetTextDatum(icase ? v->lower : v->text);
+		else if (v->kind == OV_CONTAINER)
+			conts[ncont++] = JsonbPGetDatum(v->container);
+	}
+	if (has_true)
+		bools[nbool++] = BoolGetDatum(true);
+	if (has_false)
+		bools[nbool++] = BoolGetDatum(false);
+	if (nnum)
+		pnum = q_array(q, NUMERICARRAYOID, NUMERICOID, nums, nnum);
+	if (nbool)
+		pbool = q_array(q, BOOLARRAYOID, BOOLOID, bools, nbool);
+	if (ntext)
+		ptext = q_array(q, TEXTARRAYOID, TEXTOID, texts, ntext);
+
+	/* the string readings, ORed */
+	initStringInfo(&str);
+	if (ptext)
+		appendStringInfo(&str, "%s%s COLLATE \"C\" = ANY (%s)",
+						 icase ? "lower" : "", icase ? psprintf("(%s)", s) : s,
+						 ptext);
+	if (pnum)
+		appendStringInfo(&str, "%s(CASE WHEN %s THEN (%s)::numeric = ANY (%s) ELSE false END)",
+						 str.len ? " OR " : "", sql_is_numeric(s), s, pnum);
+	if (pbool)
+		appendStringInfo(&str, "%s(%s IN ('true', 'false') AND (%s = 'true') = ANY (%s))",
+						 str.len ? " OR " : "", s, s, pbool);
+
+	appendStringInfo(out, "(CASE jsonb_typeof(%s)", f);
+	if (pnum)
+		appendStringInfo(out, " WHEN 'number' THEN (%s)::numeric = ANY (%s)", f, pnum);
+	if (pbool)
+		appendStringInfo(out, " WHEN 'boolean' THEN (%s)::boolean = ANY (%s)", f, pbool);
+	if (str.len)
+		appendStringInfo(out, " WHEN 'string' THEN (%s)", str.data);
+	if (ncont)
+	{
+		char	   *pcont = q_array(q, JSONBARRAYOID, JSONBOID, conts, ncont);
+
+		appendStringInfo(out, " WHEN 'object' THEN %s = ANY (%s) WHEN 'array' THEN %s = ANY (%s)",
+						 f, pcont, f, pcont);
+	}
+	appendStringInfoString(out, " ELSE false END)");
+}
+
+/*
+ * The text t (not NULL) contains some operand of vals[0..n) that has a
+ * text: the members of a merged OR of CONTAINS / ICONTAINS on a scalar
+ * field (text_test's strpos for each, one text[] parameter).  NULL when no
+ * operand has a text (objects and arrays only).
+ */
+static char *
+contains_any(SqlQuery *q, const char *t, Operand *vals, int n, bool icase)
+{
+	Datum	   *subs = palloc(n * sizeof(Datum));
+	int			nsub = 0;
+	int			alias;
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (vals[i].text != NULL)
+			subs[nsub++] = CStringGetTextDatum(icase ? vals[i].lower : vals[i].text);
+	}
+	if (nsub == 0)
+		return NULL;
+	alias = ++q->nalias;
+	return psprintf("EXISTS (SELECT 1 FROM unnest(%s) AS x%d(s) WHERE strpos(%s COLLATE \"C\", x%d.s) > 0)",
+					q_array(q, TEXTARRAYOID, TEXTOID, subs, nsub), alias, t, alias);
+}
+
 /* A LIKE pattern of conditions.c (\ escapes, trailing \ literal) for SQL LIKE. */
 static char *
 sql_like_pattern(const char *p, int len)
@@ -812,6 +962,7 @@ sql_like_pattern(const char *p, int len)
 	{
 		int			clen;
 
+		CHECK_FOR_INTERRUPTS();
 		if (p[i] == '%' || p[i] == '_')
 		{
 			appendStringInfoChar(&buf, p[i]);
@@ -850,6 +1001,7 @@ sql_anchored_regex(const char *p, int len)
 
 		while (j < len && isalpha((unsigned char) p[j]))
 		{
+			CHECK_FOR_INTERRUPTS();
 			if (p[j] == 'x')
 				expanded = true;
 			j++;
@@ -904,19 +1056,25 @@ text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
 
 /*
  * Append an operator other than IS_NULL / NOT_NULL, positive form, on a
- * field: never NULL, false when the field is missing or null.
+ * field: never NULL, false when the field is missing or null.  val holds
+ * nval operands: more than one for the members of a merged group (EQUALS
+ * or CONTAINS, on a data path), where the test is "for some operand".
  */
 static void
 gen_positive(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
-			 Operand *val, Operand *hi)
+			 Operand *val, int nval, Operand *hi)
 {
 	const char *f = fld.j;
 	bool		is_text = (f == NULL);
 
+	Assert(nval == 1 || (!is_text && (op->base == OPB_EQ || op->base == OPB_CONTAINS)));
 	switch (op->base)
 	{
 		case OPB_EQ:
-			gen_cmp(q, out, fld, val, "=", op->icase);
+			if (nval > 1)
+				gen_eq_any(q, out, fld, val, nval, op->icase);
+			else
+				gen_cmp(q, out, fld, val, "=", op->icase);
 			return;
 		case OPB_GT:
 			gen_cmp(q, out, fld, val, ">", false);
@@ -965,14 +1123,24 @@ gen_positive(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
 				{
 					/* on an array: some element equals the value */
 					int			alias = ++q->nalias;
+					Field		elem = jsonb_field(psprintf("x%d.e", alias));
+					char	   *scalar;
 
 					appendStringInfo(out, " WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
 									 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
 									 f, f, alias);
-					gen_cmp(q, out, jsonb_field(psprintf("x%d.e", alias)), val, "=", op->icase);
+					if (nval > 1)
+						gen_eq_any(q, out, elem, val, nval, op->icase);
+					else
+						gen_cmp(q, out, elem, val, "=", op->icase);
 					appendStringInfoChar(out, ')');
+					scalar = nval > 1 ? contains_any(q, t, val, nval, op->icase) :
+						val->text != NULL ? text_test(q, op, t, val) : NULL;
+					if (scalar != NULL)
+						appendStringInfo(out, " WHEN jsonb_typeof(%s) IN ('string', 'number', 'boolean') THEN %s",
+										 f, scalar);
 				}
-				if (val->text != NULL)
+				else if (val->text != NULL)
 					appendStringInfo(out, " WHEN jsonb_typeof(%s) IN ('string', 'number', 'boolean') THEN %s",
 									 f, text_test(q, op, t, val));
 				appendStringInfoString(out, " ELSE false END)");
@@ -985,10 +1153,14 @@ gen_positive(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
 	not_validated("operator base");
 }
 
-/* Append a simple / text lifecycle operator on a field, null rule included. */
+/*
+ * Append a simple / text lifecycle operator on a field, null rule included
+ * (nval operands as for gen_positive; a merged AND of NOT_EQUAL is "present
+ * and equal to none").
+ */
 static void
 gen_leaf(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
-		 Operand *val, Operand *hi)
+		 Operand *val, int nval, Operand *hi)
 {
 	char	   *present = fld.j == NULL ? psprintf("%s IS NOT NULL", fld.t) :
 		psprintf("COALESCE(jsonb_typeof(%s), 'null') <> 'null'", fld.j);
@@ -1006,11 +1178,11 @@ gen_leaf(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
 	if (op->negate)
 	{
 		appendStringInfo(out, "(%s AND NOT ", present);
-		gen_positive(q, out, fld, op, val, hi);
+		gen_positive(q, out, fld, op, val, nval, hi);
 		appendStringInfoChar(out, ')');
 	}
 	else
-		gen_positive(q, out, fld, op, val, hi);
+		gen_positive(q, out, fld, op, val, nval, hi);
 }
 
 /* ----------------------------------------------------------------
@@ -1032,8 +1204,8 @@ append_operand_json(StringInfo buf, Operand *v, bool as_bool)
 }
 
 /* The containment document {"a": [{"b": value}]} for a path of names and [*]. */
-static char *
-containment_param(SqlQuery *q, const Path *path, Operand *v, bool as_bool)
+static Datum
+containment_doc(const Path *path, Operand *v, bool as_bool)
 {
 	StringInfoData buf;
 
@@ -1054,8 +1226,33 @@ containment_param(SqlQuery *q, const Path *path, Operand *v, bool as_bool)
 	append_operand_json(&buf, v, as_bool);
 	for (int k = path->n - 1; k >= 0; k--)
 		appendStringInfoChar(&buf, path->steps[k].kind == ST_ANY ? ']' : '}');
-	return q_param(q, JSONBOID,
-				   DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+}
+
+static char *
+containment_param(SqlQuery *q, const Path *path, Operand *v, bool as_bool)
+{
+	return q_param(q, JSONBOID, containment_doc(path, v, as_bool));
+}
+
+/*
+ * Whether EQUALS on path can be narrowed by data @> (a path of names, none
+ * of them digits-only, and [*]) for operands that are not numbers.
+ */
+static bool
+prefilter_path(const Path *path, const OpInfo *op)
+{
+	if (op->base != OPB_EQ || op->negate || op->icase || path->n == 0)
+		return false;
+	for (int k = 0; k < path->n; k++)
+	{
+		const Step *s = &path->steps[k];
+
+		/* a digits-only name also addresses an array element */
+		if (s->kind == ST_INDEX || (s->kind == ST_KEY && s->index >= 0))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -1065,16 +1262,8 @@ containment_param(SqlQuery *q, const Path *path, Operand *v, bool as_bool)
 static char *
 equals_prefilter(SqlQuery *q, const Path *path, const OpInfo *op, Operand *v)
 {
-	if (op->base != OPB_EQ || op->negate || op->icase || path->n == 0)
+	if (!prefilter_path(path, op))
 		return NULL;
-	for (int k = 0; k < path->n; k++)
-	{
-		const Step *s = &path->steps[k];
-
-		/* a digits-only name also addresses an array element */
-		if (s->kind == ST_INDEX || (s->kind == ST_KEY && s->index >= 0))
-			return NULL;
-	}
 	if (v->num != NULL)
 		return NULL;			/* "30.0", "3e1"... equal 30 as well */
 	if (v->boolval >= 0)
@@ -1084,10 +1273,36 @@ equals_prefilter(SqlQuery *q, const Path *path, const OpInfo *op, Operand *v)
 	return psprintf("e.data @> %s", containment_param(q, path, v, false));
 }
 
-/* A simple condition below base from step `from` on; [*] = some element. */
+/*
+ * equals_prefilter() of a merged OR of EQUALS, for its n operands, none
+ * of them a number: data @> ANY (documents), which a bitmap scan of the GIN
+ * index reads one document at a time.
+ */
+static char *
+equals_any_prefilter(SqlQuery *q, const Path *path, Operand *vals, int n)
+{
+	Datum	   *docs = palloc(2 * n * sizeof(Datum));
+	int			ndocs = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		Assert(vals[i].num == NULL);
+		if (vals[i].boolval >= 0)
+			docs[ndocs++] = containment_doc(path, &vals[i], true);
+		docs[ndocs++] = containment_doc(path, &vals[i], false);
+	}
+	return psprintf("e.data @> ANY (%s)",
+					q_array(q, JSONBARRAYOID, JSONBOID, docs, ndocs));
+}
+
+/*
+ * A simple condition below base from step `from` on; [*] = some element.
+ * val holds nval operands (a merged group's, see gen_positive).
+ */
 static void
 gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
-			  int from, const OpInfo *op, Operand *val, Operand *hi)
+			  int from, const OpInfo *op, Operand *val, int nval, Operand *hi)
 {
 	int			k = from;
 	char	   *x;
@@ -1097,7 +1312,7 @@ gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
 		k++;
 	if (k == path->n)
 	{
-		gen_leaf(q, out, path_field(q, base, path, from, k), op, val, hi);
+		gen_leaf(q, out, path_field(q, base, path, from, k), op, val, nval, hi);
 		return;
 	}
 	/* not an array (or missing) at [*]: the operator sees a missing field */
@@ -1106,36 +1321,77 @@ gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
 	appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
 					 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
 					 x, x, alias);
-	gen_simple_at(q, out, psprintf("x%d.e", alias), path, k + 1, op, val, hi);
+	gen_simple_at(q, out, psprintf("x%d.e", alias), path, k + 1, op, val, nval, hi);
 	appendStringInfo(out, ") ELSE %s END)",
 					 op->base == OPB_IS_NULL ? "true" : "false");
 }
 
-/* {"type":"simple","jsonPath":...,"operatorType":...,"value":...} */
+/*
+ * {"type":"simple","jsonPath":...,"operatorType":...,"value":...}, or the n
+ * members of a merged group (same path, same operator, see gen_group).
+ */
 static void
-gen_simple(SqlQuery *q, StringInfo out, JsonbContainer *obj)
+gen_simple(SqlQuery *q, StringInfo out, JsonbContainer **objs, int n)
 {
 	JsonbValue	pv;
 	Path		path;
 	const OpInfo *op;
-	Operand		val,
-				hi;
+	Operand    *vals = palloc0(n * sizeof(Operand));
+	Operand		hi;
 	char	   *pre;
+	int			nstr = 0;
 
-	if (!get_key(obj, "jsonPath", &pv))
+	if (!get_key(objs[0], "jsonPath", &pv))
 		not_validated("jsonPath missing");
 	read_path(&pv, &path);
-	op = read_operator(obj);
-	memset(&val, 0, sizeof(val));
+	op = read_operator(objs[0]);
 	memset(&hi, 0, sizeof(hi));
-	read_operands(obj, op, &val, &hi);
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		read_operands(objs[i], op, &vals[i], &hi);
+	}
 
-	pre = equals_prefilter(q, &path, op, &val);
-	if (pre)
-		appendStringInfo(out, "(%s AND ", pre);
-	gen_simple_at(q, out, "e.data", &path, 0, op, &val, &hi);
-	if (pre)
+	if (n == 1)
+	{
+		pre = equals_prefilter(q, &path, op, &vals[0]);
+		if (pre)
+			appendStringInfo(out, "(%s AND ", pre);
+		gen_simple_at(q, out, "e.data", &path, 0, op, vals, 1, &hi);
+		if (pre)
+			appendStringInfoChar(out, ')');
+		return;
+	}
+	if (!prefilter_path(&path, op))
+	{
+		gen_simple_at(q, out, "e.data", &path, 0, op, vals, n, &hi);
+		return;
+	}
+
+	/*
+	 * OR of EQUALS that the GIN index can serve: the operands that are not
+	 * numbers first (prefiltered), then the numbers (never prefiltered).
+	 */
+	for (int i = 0; i < n; i++)
+		if (vals[i].num == NULL)
+		{
+			Operand		t = vals[nstr];
+
+			vals[nstr++] = vals[i];
+			vals[i] = t;
+		}
+	appendStringInfoChar(out, '(');
+	if (nstr > 0)
+	{
+		appendStringInfo(out, "(%s AND ", equals_any_prefilter(q, &path, vals, nstr));
+		gen_simple_at(q, out, "e.data", &path, 0, op, vals, nstr, &hi);
 		appendStringInfoChar(out, ')');
+	}
+	if (nstr > 0 && nstr < n)
+		appendStringInfoString(out, " OR ");
+	if (nstr < n)
+		gen_simple_at(q, out, "e.data", &path, 0, op, vals + nstr, n - nstr, &hi);
+	appendStringInfoChar(out, ')');
 }
 
 /* Whether s is a uuid exactly as uuid_out writes it. */
@@ -1291,7 +1547,7 @@ gen_lifecycle(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 
 		fld.j = NULL;
 		fld.t = col;
-		gen_leaf(q, out, fld, op, &val, &hi);
+		gen_leaf(q, out, fld, op, &val, 1, &hi);
 	}
 }
 
@@ -1319,6 +1575,7 @@ gen_array(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 		JsonbValue *e = getIthJsonbValueFromContainer(vv.val.binary.data, i);
 		Operand		v;
 
+		CHECK_FOR_INTERRUPTS();
 		if (e->type == jbvNull)
 			continue;			/* null matches anything */
 		read_operand(e, false, &v);
@@ -1332,7 +1589,97 @@ gen_array(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 	appendStringInfoString(out, " ELSE false END ELSE false END)");
 }
 
-/* {"type":"group","operator":"AND"|"OR"|"NOT","conditions":[...]} */
+/* A member of a group that may be merged, with its merge key. */
+typedef struct MergeItem
+{
+	int			index;			/* position in the group */
+	char	   *key;			/* operator and path, as bytes */
+	int			keylen;
+} MergeItem;
+
+static int
+merge_item_cmp(const void *a, const void *b)
+{
+	const MergeItem *x = a;
+	const MergeItem *y = b;
+	int			r = memcmp(x->key, y->key, Min(x->keylen, y->keylen));
+
+	if (r == 0)
+		r = (x->keylen > y->keylen) - (x->keylen < y->keylen);
+	return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Whether a condition object is a simple condition (type given or inferred). */
+static bool
+node_is_simple(JsonbValue *node)
+{
+	JsonbValue	tv;
+	JsonbValue	probe;
+
+	if (node->type != jbvBinary || !JsonContainerIsObject(node->val.binary.data))
+		return false;
+	if (!get_key(node->val.binary.data, "type", &tv) || tv.type == jbvNull)
+		return get_key(node->val.binary.data, "jsonPath", &probe);
+	return jstr_ieq(&tv, "simple");
+}
+
+/*
+ * The merge key of a member of an AND (and_group) or OR group: its operator
+ * and path, when cw_op_merges() lets it merge with others of the same key.
+ */
+static bool
+merge_key(JsonbValue *node, bool and_group, MergeItem *item)
+{
+	JsonbContainer *obj;
+	JsonbValue	pv;
+	const OpInfo *op;
+	Path		path;
+	bool		wildcard = false;
+	StringInfoData buf;
+
+	if (!node_is_simple(node))
+		return false;
+	obj = node->val.binary.data;
+	op = read_operator(obj);
+	if (op->base != OPB_EQ && op->base != OPB_CONTAINS)
+		return false;			/* cheap test before reading the path */
+	if (!get_key(obj, "jsonPath", &pv))
+		not_validated("jsonPath missing");
+	read_path(&pv, &path);
+	for (int k = 0; k < path.n; k++)
+		if (path.steps[k].kind == ST_ANY)
+			wildcard = true;
+	if (!cw_op_merges(op, and_group, wildcard))
+		return false;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, op->name);
+	for (int k = 0; k < path.n; k++)
+	{
+		const Step *step = &path.steps[k];
+
+		/* length-prefixed, so no two paths share a key */
+		if (step->kind == ST_KEY)
+		{
+			appendStringInfo(&buf, "|K%d:", step->keylen);
+			appendBinaryStringInfo(&buf, step->key, step->keylen);
+		}
+		else if (step->kind == ST_INDEX)
+			appendStringInfo(&buf, "|I%d", step->index);
+		else
+			appendStringInfoString(&buf, "|*");
+	}
+	item->key = buf.data;
+	item->keylen = buf.len;
+	return true;
+}
+
+/*
+ * {"type":"group","operator":"AND"|"OR"|"NOT","conditions":[...]}.  Members
+ * of an AND / OR that test one path with one operator (cw_op_merges) are
+ * written as one test over arrays of their operands (gen_simple), where the
+ * first of them stands; the others keep their order.
+ */
 static void
 gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 {
@@ -1342,6 +1689,12 @@ gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 	const char *join = NULL;
 	bool		is_not = false;
 	int			n;
+	JsonbValue **nodes;
+	MergeItem  *items;
+	int		   *run_of;
+	int		   *run_len;
+	int			nitems = 0;
+	bool		first = true;
 
 	for (int k = 0; k < lengthof(keys); k++)
 	{
@@ -1371,12 +1724,60 @@ gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 		appendStringInfoString(out, strcmp(join, " AND ") == 0 ? "true" : "false");
 		return;
 	}
+
+	nodes = palloc(n * sizeof(JsonbValue *));
+	items = palloc(n * sizeof(MergeItem));
+	run_of = palloc(n * sizeof(int));
+	run_len = palloc(n * sizeof(int));
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		nodes[i] = getIthJsonbValueFromContainer(cv.val.binary.data, i);
+		run_of[i] = -1;
+		if (!is_not && n > 1 &&
+			merge_key(nodes[i], strcmp(join, " AND ") == 0, &items[nitems]))
+			items[nitems++].index = i;
+	}
+	qsort(items, nitems, sizeof(MergeItem), merge_item_cmp);
+	for (int i = 0; i < nitems;)
+	{
+		int			j = i + 1;
+
+		CHECK_FOR_INTERRUPTS();
+		while (j < nitems && items[j].keylen == items[i].keylen &&
+			   memcmp(items[j].key, items[i].key, items[i].keylen) == 0)
+			j++;
+		if (j - i > 1)
+		{
+			for (int k = i; k < j; k++)
+				run_of[items[k].index] = i;
+			run_len[i] = j - i;
+		}
+		i = j;
+	}
+
 	appendStringInfoString(out, is_not ? "(NOT " : "(");
 	for (int i = 0; i < n; i++)
 	{
-		if (i > 0)
+		int			r = run_of[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (r >= 0 && items[r].index != i)
+			continue;			/* written with the first member of its run */
+		if (!first)
 			appendStringInfoString(out, join);
-		gen_node(q, out, getIthJsonbValueFromContainer(cv.val.binary.data, i));
+		first = false;
+		if (r < 0)
+			gen_node(q, out, nodes[i]);
+		else
+		{
+			JsonbContainer **objs = palloc(run_len[r] * sizeof(JsonbContainer *));
+
+			for (int k = 0; k < run_len[r]; k++)
+				objs[k] = nodes[items[r + k].index]->val.binary.data;
+			gen_simple(q, out, objs, run_len[r]);
+			pfree(objs);
+		}
 	}
 	appendStringInfoChar(out, ')');
 }
@@ -1390,20 +1791,21 @@ gen_node(SqlQuery *q, StringInfo out, JsonbValue *node)
 	JsonbValue	probe;
 
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 	if (node->type != jbvBinary || !JsonContainerIsObject(node->val.binary.data))
 		not_validated("condition object");
 	obj = node->val.binary.data;
 	if (!get_key(obj, "type", &tv) || tv.type == jbvNull)
 	{
 		if (get_key(obj, "jsonPath", &probe))
-			gen_simple(q, out, obj);
+			gen_simple(q, out, &obj, 1);
 		else if (get_key(obj, "conditions", &probe))
 			gen_group(q, out, obj);
 		else
 			not_validated("type");
 	}
 	else if (jstr_ieq(&tv, "simple"))
-		gen_simple(q, out, obj);
+		gen_simple(q, out, &obj, 1);
 	else if (jstr_ieq(&tv, "group"))
 		gen_group(q, out, obj);
 	else if (jstr_ieq(&tv, "lifecycle"))

@@ -65,6 +65,9 @@ static CwRequest *pending = NULL;
 /* cyoda_wf.notify: NOTIFY cyoda_wf for every save */
 bool		cw_notify = true;
 
+/* cyoda_wf.notify_payload: what a NOTIFY tells every listener */
+int			cw_notify_payload = CW_NOTIFY_PAYLOAD_FULL;
+
 static SPIPlanPtr plan_disarm = NULL;
 static SPIPlanPtr plan_task = NULL;
 
@@ -761,6 +764,15 @@ cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 	initStringInfo(&payload);
 	appendStringInfoString(&payload, "{\"id\": ");
 	cw_json_str(&payload, s->id);
+	if (cw_notify_payload == CW_NOTIFY_PAYLOAD_ID)
+	{
+		/* any role that can connect may LISTEN: only what says "look" */
+		appendStringInfoString(&payload, ", \"changeType\": ");
+		cw_json_str(&payload, change_type);
+		appendStringInfoChar(&payload, '}');
+		Async_Notify("cyoda_wf", payload.data);
+		return;
+	}
 	appendStringInfoString(&payload, ", \"model\": ");
 	cw_json_str(&payload, s->model->name);
 	appendStringInfoString(&payload, ", \"state\": ");

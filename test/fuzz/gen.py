@@ -12,8 +12,10 @@ Writes CSV rows  id,target,a,b,c  for COPY into fuzz.input (see fuzz.sql):
 
 Inputs are mutations of valid documents (the example order workflow, the
 data_pipeline design, a set of seed conditions), generated documents, deep
-nesting, huge strings, wrong types, odd Unicode, invalid JSON text (lone
-surrogates, \\u0000, truncation, duplicate keys, trailing garbage).
+nesting, wide groups (also of one path and one operator, which are merged,
+up to beyond the 10,000-node limit), huge strings, wrong types, odd Unicode,
+invalid JSON text (lone surrogates, \\u0000, truncation, duplicate keys,
+trailing garbage).
 
 usage: gen.py --count N [--design-count N] [--search-count N] [--seed S]
               [--big N] --order FILE --design FILE [--design FILE ...] > inputs.csv
@@ -272,9 +274,20 @@ class Gen:
             for _ in range(depth):
                 c = {"type": "group", "operator": r.choice(["AND", "OR", "NOT"]), "conditions": [c]}
             return c
-        # wide group
-        return {"type": "group", "operator": "OR",
-                "conditions": [self.rcond(4) for _ in range(r.randint(20, 200))]}
+        if k < 0.98:                          # wide group
+            return {"type": "group", "operator": "OR",
+                    "conditions": [self.rcond(4) for _ in range(r.randint(20, 200))]}
+        # a group of one path and one operator, merged into one test, with
+        # other members mixed in; sometimes beyond the 10,000-node limit
+        path = self.rpath()
+        op = r.choice(["EQUALS", "IEQUALS", "CONTAINS", "ICONTAINS", "NOT_EQUAL", "INOT_EQUAL",
+                       "NOT_CONTAINS", "INOT_CONTAINS"])
+        n = r.choice([2, 5, 50, 500, 10001])
+        members = [{"type": "simple", "jsonPath": path, "operatorType": op, "value": self.roperand(op)}
+                   for _ in range(n)]
+        for _ in range(r.randint(0, 3)):
+            members.insert(r.randint(0, len(members)), self.rcond(4))
+        return {"type": "group", "operator": r.choice(["OR", "AND"]), "conditions": members}
 
     def workflow_body(self):
         r = self.r

@@ -360,13 +360,16 @@ FROM (VALUES
 ) AS t(n, cond)
 ORDER BY n;
 
--- Hostile input: long names are clipped in messages, long paths are fine.
+-- Hostile input: long names are clipped in messages; a jsonPath has at most
+-- 100 steps (54000 beyond).
 SELECT pg_temp.err(jsonb_build_object('jsonPath', '$.a', 'operatorType', repeat('X', 10000), 'value', 1)) AS long_operator;
-SELECT cyoda_wf.check_condition(jsonb_build_object('jsonPath', repeat('.a', 100000), 'operatorType', 'IS_NULL'), '{"a":{"a":1}}') AS long_path;
+SELECT cyoda_wf.check_condition(jsonb_build_object('jsonPath', repeat('.a', 100), 'operatorType', 'IS_NULL'), '{"a":{"a":1}}') AS path_100;
+SELECT pg_temp.err(jsonb_build_object('jsonPath', repeat('.a', 101), 'operatorType', 'IS_NULL')) AS path_101;
+SELECT pg_temp.err(jsonb_build_object('jsonPath', repeat('[0]', 100000), 'operatorType', 'IS_NULL')) AS path_100000;
 SELECT pg_temp.chk('MATCHES_PATTERN', to_jsonb(repeat('a', 5000) || '.*'), jsonb_build_object('f', repeat('a', 10000))) AS long_regex;
 
 --
--- Nesting: 64 levels are fine, deeper is refused (never a crash)
+-- Nesting: 64 levels are fine, deeper is refused with 54000 (never a crash)
 --
 SELECT cyoda_wf.check_condition(pg_temp.nested(63), '{}') AS depth_64;
 SELECT replace(pg_temp.err(pg_temp.nested(64)), repeat('.conditions[0]', 64), '(.conditions[0] x64)') AS depth_65;

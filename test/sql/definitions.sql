@@ -528,8 +528,8 @@ SELECT count(*) AS bad_workflows FROM cyoda_wf.workflow WHERE model = 'd_bad';
 ------------------------------------------------------------------------------
 -- Hostile input gives 22023, never a crash.
 ------------------------------------------------------------------------------
--- a criterion nested 200 groups deep (its message, which spells out the
--- path, is shortened here)
+-- a criterion nested 200 groups deep: 54000, beyond the 64-level limit (its
+-- message, which spells out the path, is shortened here)
 DO $$
 BEGIN
   PERFORM cyoda_wf.import_workflows('d_bad', 1, pg_temp.tr(jsonb_build_object('criterion',

@@ -298,6 +298,104 @@ SELECT right(id::text, 3) AS id, data
              {"type": "simple", "jsonPath": "$.k", "operatorType": "EQUALS", "value": "v42"},
              {"type": "simple", "jsonPath": "$.n", "operatorType": "LESS_THAN", "value": "100"}]}');
 
+-- Merged groups: the members of an OR of EQUALS / IEQUALS / CONTAINS /
+-- ICONTAINS, or of an AND of NOT_EQUAL / INOT_EQUAL / NOT_CONTAINS /
+-- INOT_CONTAINS (no [*] in the path), that test one path become one test
+-- over arrays of their operands.  Each finds what check_condition finds,
+-- and what its members find as separate searches (union for OR,
+-- intersection for AND).
+CREATE FUNCTION pg_temp.terms(path text, op text, vals jsonb) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_agg(jsonb_build_object('type', 'simple', 'jsonPath', path, 'operatorType', op, 'value', v))
+    FROM jsonb_array_elements(vals) v
+$$;
+CREATE FUNCTION pg_temp.grp(op text, conds jsonb) RETURNS jsonb LANGUAGE sql AS $$
+  SELECT jsonb_build_object('type', 'group', 'operator', op, 'conditions', conds)
+$$;
+CREATE TEMP TABLE srch_merged (ord serial, label text, cond jsonb);
+INSERT INTO srch_merged (label, cond) VALUES
+('OR EQUALS numbers', pg_temp.grp('OR', pg_temp.terms('$.age', 'EQUALS', '[30, 25, -1.5, 0]'))),
+('OR EQUALS numeric strings', pg_temp.grp('OR', pg_temp.terms('$.age', 'EQUALS', '["30", "25.0", "abc", "1e1001"]'))),
+('OR EQUALS strings', pg_temp.grp('OR', pg_temp.terms('$.name', 'EQUALS', '["Alice", "bob", "", "30", "Ärger"]'))),
+('OR EQUALS booleans', pg_temp.grp('OR', pg_temp.terms('$.active', 'EQUALS', '[true, "false"]'))),
+('OR EQUALS of every kind', pg_temp.grp('OR', pg_temp.terms('$.age', 'EQUALS', '[30, "abc", true, {"v": 30}, [30], "1e1001"]'))),
+('OR EQUALS arrays, objects', pg_temp.grp('OR', pg_temp.terms('$.tags', 'EQUALS', '[["red", "blue"], [], {"0": "red"}, "red"]'))),
+('OR EQUALS [*] path', pg_temp.grp('OR', pg_temp.terms('$.items[*].sku', 'EQUALS', '["A-1", "b-2", "zz"]'))),
+('OR EQUALS [*] numbers', pg_temp.grp('OR', pg_temp.terms('$.items[*].qty', 'EQUALS', '[5, 2]'))),
+('OR EQUALS [N] index', pg_temp.grp('OR', pg_temp.terms('$.tags[0]', 'EQUALS', '["red", "Red"]'))),
+('OR EQUALS .N step', pg_temp.grp('OR', pg_temp.terms('$.tags.0', 'EQUALS', '["red", "Red"]'))),
+('OR IEQUALS', pg_temp.grp('OR', pg_temp.terms('$.name', 'IEQUALS', '["ALICE", "BOB", "ärger", "TRUE", "30"]'))),
+('OR IEQUALS "TRUE"', pg_temp.grp('OR', pg_temp.terms('$.active', 'IEQUALS', '["TRUE", "false"]'))),
+('OR CONTAINS on arrays', pg_temp.grp('OR', pg_temp.terms('$.tags', 'CONTAINS', '["red", "green", "lu"]'))),
+('OR CONTAINS on text', pg_temp.grp('OR', pg_temp.terms('$.name', 'CONTAINS', '["li", "ob", 30]'))),
+('OR ICONTAINS', pg_temp.grp('OR', pg_temp.terms('$.tags', 'ICONTAINS', '["RED", "GREEN"]'))),
+('OR CONTAINS arrays', pg_temp.grp('OR', pg_temp.terms('$.matrix', 'CONTAINS', '[[1, 2], [9]]'))),
+('AND NOT_EQUAL', pg_temp.grp('AND', pg_temp.terms('$.name', 'NOT_EQUAL', '["Alice", "bob", "30"]'))),
+('AND NOT_EQUAL numbers', pg_temp.grp('AND', pg_temp.terms('$.age', 'NOT_EQUAL', '[30, "25", -1.5]'))),
+('AND INOT_EQUAL', pg_temp.grp('AND', pg_temp.terms('$.name', 'INOT_EQUAL', '["ALICE", "bob"]'))),
+('AND NOT_CONTAINS', pg_temp.grp('AND', pg_temp.terms('$.tags', 'NOT_CONTAINS', '["red", "green"]'))),
+('AND INOT_CONTAINS', pg_temp.grp('AND', pg_temp.terms('$.name', 'INOT_CONTAINS', '["L", "B"]'))),
+('AND NOT_EQUAL [*] (not merged)', pg_temp.grp('AND', pg_temp.terms('$.items[*].sku', 'NOT_EQUAL', '["A-1", "b-2"]'))),
+('OR EQUALS, path missing', pg_temp.grp('OR', pg_temp.terms('$.nope', 'EQUALS', '[1, "x"]'))),
+('AND NOT_EQUAL, null or missing', pg_temp.grp('AND', pg_temp.terms('$.city', 'NOT_EQUAL', '["x", "y"]'))),
+('mixed with other operators', pg_temp.grp('OR', pg_temp.terms('$.age', 'EQUALS', '[30, 25]')
+    || pg_temp.terms('$.age', 'GREATER_THAN', '[99]') || pg_temp.terms('$.name', 'EQUALS', '["Eve", "Dave"]')
+    || pg_temp.terms('$.age', 'EQUALS', '["99"]'))),
+('nested groups', pg_temp.grp('AND', jsonb_build_array(
+    pg_temp.grp('OR', pg_temp.terms('$.age', 'EQUALS', '[30, 25, 100]')),
+    pg_temp.grp('NOT', jsonb_build_array(pg_temp.grp('OR', pg_temp.terms('$.name', 'IEQUALS', '["alice", "eve"]')))))
+    || pg_temp.terms('$.name', 'NOT_EQUAL', '["x", "y"]')));
+SELECT c.label, s.found, s.found IS NOT DISTINCT FROM k.found AS agrees,
+       s.found IS NOT DISTINCT FROM m.found AS as_separate
+  FROM srch_merged c
+ CROSS JOIN LATERAL (SELECT string_agg(right(e.id::text, 2), ' ' ORDER BY e.id) AS found
+                       FROM cyoda_wf.search('srch_cmp', 1, c.cond) e) s
+ CROSS JOIN LATERAL (SELECT string_agg(right(e.id::text, 2), ' ' ORDER BY e.id) AS found
+                       FROM cyoda_wf.entity e
+                      WHERE e.model = 'srch_cmp' AND cyoda_wf.check_condition(c.cond, e.data)) k
+ CROSS JOIN LATERAL (SELECT string_agg(right(id::text, 2), ' ' ORDER BY id) AS found
+                       FROM (SELECT e.id
+                               FROM jsonb_array_elements(c.cond -> 'conditions') mc,
+                                    cyoda_wf.search('srch_cmp', 1, mc) e
+                              GROUP BY e.id
+                             HAVING c.cond ->> 'operator' = 'OR'
+                                 OR count(*) = jsonb_array_length(c.cond -> 'conditions')) f) m
+ ORDER BY c.ord;
+-- under NOT, the complement, exactly
+SELECT count(*) AS conditions,
+       count(*) FILTER (WHERE s.found IS DISTINCT FROM k.found) AS disagreements
+  FROM srch_merged c
+ CROSS JOIN LATERAL (SELECT pg_temp.grp('NOT', jsonb_build_array(c.cond)) AS cond) n
+ CROSS JOIN LATERAL (SELECT string_agg(right(e.id::text, 2), ' ' ORDER BY e.id) AS found
+                       FROM cyoda_wf.search('srch_cmp', 1, n.cond) e) s
+ CROSS JOIN LATERAL (SELECT string_agg(right(e.id::text, 2), ' ' ORDER BY e.id) AS found
+                       FROM cyoda_wf.entity e
+                      WHERE e.model = 'srch_cmp' AND cyoda_wf.check_condition(n.cond, e.data)) k;
+-- the SQL of a merged group: one array per JSON type of the operands, and
+-- the strings and booleans narrowed through the GIN index with @> ANY
+\pset format unaligned
+\pset tuples_only on
+SELECT cyoda_wf.search_sql('srch_cmp', 1, pg_temp.grp('OR', pg_temp.terms('$.name', 'EQUALS', '["Alice", "Bob", 30, true]')));
+\pset tuples_only off
+\pset format aligned
+-- 1,000 terms: the same few predicates, and the index
+SELECT regexp_count(q, '= ANY') AS any_tests, regexp_count(q, '@>') AS containment_tests,
+       regexp_count(q, ' OR ') AS ors, length(q) < 30000 AS short
+  FROM (SELECT cyoda_wf.search_sql('srch_plan', 1,
+                 pg_temp.grp('OR', pg_temp.terms('$.k', 'EQUALS', (SELECT jsonb_agg('v' || i) FROM generate_series(1, 1000) i)))) AS q) s;
+SELECT count(*) AS found, min(data ->> 'k') AS first, max((data ->> 'n')::int) AS max_n
+  FROM cyoda_wf.search('srch_plan', 1,
+         pg_temp.grp('OR', pg_temp.terms('$.k', 'EQUALS', (SELECT jsonb_agg('v' || (3 * i)) FROM generate_series(1, 1000) i))));
+SELECT count(*) AS found
+  FROM cyoda_wf.search('srch_plan', 1,
+         pg_temp.grp('OR', pg_temp.terms('$.n', 'EQUALS', (SELECT jsonb_agg(CASE WHEN i % 2 = 0 THEN to_jsonb(i) ELSE to_jsonb(i::text) END)
+                                                            FROM generate_series(500, 1499) i))));
+SET enable_seqscan = off;
+SELECT DISTINCT btrim(replace(line, '->', '')) AS plan_line
+  FROM pg_temp.plan_of(cyoda_wf.search_sql('srch_plan', 1,
+         pg_temp.grp('OR', pg_temp.terms('$.k', 'EQUALS', '["v42", "v43", "v44"]')))) AS line
+ WHERE line ~ 'entity_data_idx';
+RESET enable_seqscan;
+
 -- Searching takes EXECUTE on search only, not rights on the tables.
 CREATE ROLE regress_srch_reader;
 GRANT USAGE ON SCHEMA cyoda_wf TO regress_srch_reader;
