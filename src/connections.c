@@ -213,10 +213,11 @@ ingest(PG_FUNCTION_ARGS)
 	int			save_sec;
 	Datum		args[4];
 	char		nulls[4];
-	Datum		model = (Datum) 0;
-	Datum		data = (Datum) 0;
-	bool		model_null = true;
-	bool		data_null = true;
+	/* set inside PG_TRY, read after it */
+	volatile Datum model = (Datum) 0;
+	volatile Datum data = (Datum) 0;
+	volatile bool model_null = true;
+	volatile bool data_null = true;
 
 	for (int i = 0; i < 4; i++)
 	{
@@ -228,6 +229,10 @@ ingest(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		int			rc;
+		bool		mnull;
+		bool		dnull;
+		Datum		m;
+		Datum		d;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
@@ -245,12 +250,12 @@ ingest(PG_FUNCTION_ARGS)
 		rc = SPI_execute_plan(plan, args, nulls, false, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		model = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &model_null);
-		data = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &data_null);
-		if (!model_null)
-			model = SPI_datumTransfer(model, false, -1);
-		if (!data_null)
-			data = SPI_datumTransfer(data, false, -1);
+		m = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &mnull);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &dnull);
+		model = mnull ? (Datum) 0 : SPI_datumTransfer(m, false, -1);
+		data = dnull ? (Datum) 0 : SPI_datumTransfer(d, false, -1);
+		model_null = mnull;
+		data_null = dnull;
 		SPI_finish();
 	}
 	PG_FINALLY();
