@@ -1424,6 +1424,20 @@ cw_condition_uses_function(CwCondition *cond)
 	return cond != NULL && cond->uses_function;
 }
 
+/* fns with the criterion functions the condition calls appended. */
+List *
+cw_condition_functions(CwCondition *cond, List *fns)
+{
+	if (cond == NULL || !cond->uses_function)
+		return fns;
+	if (cond->kind == CK_FUNCTION)
+		return lappend(fns, cond->fn);
+	check_stack_depth();
+	for (int i = 0; i < cond->nchildren; i++)
+		fns = cw_condition_functions(cond->children[i], fns);
+	return fns;
+}
+
 /* ----------------------------------------------------------------
  * Merged groups
  * ----------------------------------------------------------------

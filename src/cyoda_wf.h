@@ -49,7 +49,8 @@ typedef enum CwRetryPolicy
 /*
  * A function named in a workflow (processor or criterion), resolved lazily
  * by dispatch.c in the workflow's function schema and cached until pg_proc
- * changes.
+ * changes; the importer's right to run it is cached until functions,
+ * schemas or roles change.
  */
 typedef struct CwFunc
 {
@@ -57,6 +58,8 @@ typedef struct CwFunc
 	const char *name;			/* function name, exact */
 	bool		is_criterion;	/* returns boolean instead of jsonb */
 	uint64		resolved_gen;	/* dispatch generation it was resolved at; 0 = never */
+	uint64		access_gen;		/* privilege generation access_role was checked at; 0 = never */
+	Oid			access_role;	/* role found allowed to run it */
 	Oid			oid;
 	MemoryContext cxt;			/* context that holds this CwFunc (the compiled model) */
 	FmgrInfo	finfo;
@@ -268,6 +271,7 @@ extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,
 										 MemoryContext cxt);
 extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
 extern bool cw_condition_uses_function(CwCondition *cond);
+extern List *cw_condition_functions(CwCondition *cond, List *fns);
 
 /* cache.c */
 extern CwModel *cw_model_pin(const char *model, int32 version);
@@ -286,6 +290,11 @@ extern void cw_dispatch_init(void);
 extern Jsonb *cw_call_process(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data);
 extern bool cw_call_criterion(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data);
 extern void cw_resolve_function(CwFunc *fn);
+extern char *cw_function_access_grant(const char *schema, const char *name,
+									  Oid fnoid, Oid role);
+extern void cw_check_function_access(const char *schema, const char *name,
+									 bool is_criterion, Oid fnoid, Oid role);
+extern void cw_check_import_access(CwWorkflow *wf, Oid role);
 extern const char *cw_dispatch_pinned_schema;
 
 /* jsonutil.c */

@@ -624,6 +624,8 @@ compile_processor(DefCompile *cs, JsonbValue *pv, CwProcessor *p)
 	p->func.name = p->name;
 	p->func.is_criterion = false;
 	p->func.resolved_gen = 0;
+	p->func.access_gen = 0;
+	p->func.access_role = InvalidOid;
 	p->func.oid = InvalidOid;
 	p->func.cxt = cs->cxt;
 
@@ -1416,6 +1418,8 @@ validate_import(ImportBody *ib, const char *model, const char *function_schema,
 		names[i] = pstrdup(wf->name);
 		if (!ib->allow_cycles)
 			check_cycles(wf);
+		/* the importer must be allowed to run the functions it names */
+		cw_check_import_access(wf, caller);
 		MemoryContextReset(scratch);
 	}
 	pos = 0;

@@ -154,6 +154,7 @@ typedef struct DFunction
 	char	   *name;
 	bool		is_criterion;
 	char	   *path;
+	Oid			oid;			/* InvalidOid: does not exist yet */
 } DFunction;
 
 /* The whole check of one design. */
@@ -393,8 +394,9 @@ cw_function_lookup(const char *schema, const char *name)
  */
 
 /*
- * A process or criterion function used at path: one kind per name, and a
- * warning (once per function) when it does not exist yet.
+ * A process or criterion function used at path: one kind per name, a
+ * warning (once per function) when it does not exist yet, an error when the
+ * calling role, who would own the workflows, may not run it.
  */
 static void
 design_use_function(Design *d, const char *name, bool is_criterion, const char *path)
@@ -425,6 +427,7 @@ design_use_function(Design *d, const char *name, bool is_criterion, const char *
 
 	qname = psprintf("%s.%s", quote_identifier(d->function_schema), quote_identifier(name));
 	oid = cw_function_lookup(d->function_schema, name);
+	f->oid = oid;
 	if (!OidIsValid(oid))
 		design_issue(d, false, path,
 					 "%s function does not exist yet: CREATE FUNCTION %s(meta jsonb, data jsonb) RETURNS %s%s; cyoda_wf.scaffold() writes stubs after the import",
@@ -436,6 +439,15 @@ design_use_function(Design *d, const char *name, bool is_criterion, const char *
 		design_issue(d, false, path,
 					 "%s function %s(meta jsonb, data jsonb) returns %s; a %s must return %s",
 					 kind, qname, format_type_be(get_func_rettype(oid)), kind, rettype);
+	if (OidIsValid(oid))
+	{
+		char	   *grant = cw_function_access_grant(d->function_schema, name, oid, GetUserId());
+
+		if (grant != NULL)
+			design_issue(d, true, path,
+						 "role \"%s\", which would import the workflow, may not run %s function %s(meta jsonb, data jsonb): %s",
+						 GetUserNameFromId(GetUserId(), false), kind, qname, grant);
+	}
 }
 
 /* Check that name is an entity of the design (adds_new_entites, depends_on). */
@@ -1639,6 +1651,15 @@ design_import(Jsonb *design, const char *function_schema)
 	ListCell   *lc;
 
 	design_check(&d, design, function_schema);
+	/* a function the importer may not run: 42501, as in a native import */
+	foreach(lc, d.functions)
+	{
+		DFunction  *f = lfirst(lc);
+
+		if (OidIsValid(f->oid))
+			cw_check_function_access(function_schema, f->name, f->is_criterion,
+									 f->oid, GetUserId());
+	}
 	if (d.nerrors > 0)
 		design_raise(&d);
 	foreach(lc, d.entities)

@@ -6,8 +6,16 @@
  * jsonb in the workflow's function schema; a criterion function C is
  * C(meta jsonb, data jsonb) RETURNS boolean.  Names are resolved in that
  * schema only (never through search_path), once, and the FmgrInfo is kept
- * in the compiled model until pg_proc changes.  Functions run as the role
- * that imported the workflow.
+ * in the compiled model until pg_proc changes.
+ *
+ * This is the security boundary between the role that saves an entity and
+ * the role that imported its workflow.  A function runs only while the
+ * importer may run it (EXECUTE on it, USAGE on its schema: checked at
+ * import and before every call, the answer cached until functions, schemas,
+ * roles or memberships change), as the importer, as a security-restricted
+ * operation, in a GUC nest level of its own that is rolled back when it
+ * returns -- the way PostgreSQL runs index expressions for VACUUM and
+ * REINDEX -- so whatever it SETs ends with it.
  *
  * A function in LANGUAGE sql whose body is one SELECT is run from a plan
  * kept for the session (as PL/pgSQL keeps its statements' plans), not
@@ -22,6 +30,7 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_language.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/functions.h"
@@ -31,6 +40,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/params.h"
 #include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -49,17 +59,34 @@ const char *cw_dispatch_pinned_schema = NULL;
 /* Bumped whenever pg_proc changes: cached resolutions older than it are redone. */
 static uint64 dispatch_gen = 1;
 
+/*
+ * Bumped whenever a privilege check may answer differently: a function,
+ * schema, role or role membership changed.  Checks older than it are redone.
+ */
+static uint64 access_gen = 1;
+
 static void
 cw_proc_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	dispatch_gen++;
+	access_gen++;
 }
 
-/* Register the pg_proc invalidation callback; called once from _PG_init. */
+static void
+cw_access_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	access_gen++;
+}
+
+/* Register the invalidation callbacks; called once from _PG_init. */
 void
 cw_dispatch_init(void)
 {
 	CacheRegisterSyscacheCallback(PROCOID, cw_proc_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, cw_access_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, cw_access_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, cw_access_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, cw_access_callback, (Datum) 0);
 }
 
 /* The CREATE FUNCTION a user should write for a missing function. */
@@ -114,6 +141,108 @@ cw_resolve_function(CwFunc *fn)
 	fn->oid = oid;
 	fmgr_info_cxt(oid, &fn->finfo, fn->cxt);
 	fn->resolved_gen = dispatch_gen;
+}
+
+#if PG_VERSION_NUM >= 160000
+#define cw_proc_aclcheck(oid, role, mode) object_aclcheck(ProcedureRelationId, oid, role, mode)
+#define cw_namespace_aclcheck(oid, role, mode) object_aclcheck(NamespaceRelationId, oid, role, mode)
+#else
+#define cw_proc_aclcheck(oid, role, mode) pg_proc_aclcheck(oid, role, mode)
+#define cw_namespace_aclcheck(oid, role, mode) pg_namespace_aclcheck(oid, role, mode)
+#endif
+
+/*
+ * The GRANT statements that would let `role` run function schema.name
+ * (OID fnoid): USAGE on its schema, EXECUTE on it; NULL when it may run it.
+ */
+char *
+cw_function_access_grant(const char *schema, const char *name, Oid fnoid, Oid role)
+{
+	const char *rolename = GetUserNameFromId(role, false);
+	bool		usage = cw_namespace_aclcheck(get_func_namespace(fnoid), role, ACL_USAGE) == ACLCHECK_OK;
+	bool		execute = cw_proc_aclcheck(fnoid, role, ACL_EXECUTE) == ACLCHECK_OK;
+
+	if (usage && execute)
+		return NULL;
+	return psprintf("%s%s%s",
+					usage ? "" : psprintf("GRANT USAGE ON SCHEMA %s TO %s;",
+										  quote_identifier(schema), quote_identifier(rolename)),
+					usage || execute ? "" : " ",
+					execute ? "" : psprintf("GRANT EXECUTE ON FUNCTION %s.%s(jsonb, jsonb) TO %s;",
+											quote_identifier(schema), quote_identifier(name),
+											quote_identifier(rolename)));
+}
+
+/*
+ * Raise 42501 unless `role`, the importer of a workflow, may run its process
+ * or criterion function schema.name (OID fnoid).
+ */
+void
+cw_check_function_access(const char *schema, const char *name, bool is_criterion,
+						 Oid fnoid, Oid role)
+{
+	char	   *grant = cw_function_access_grant(schema, name, fnoid, role);
+
+	if (grant != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: role \"%s\" may not run %s function %s.%s(meta jsonb, data jsonb)",
+						GetUserNameFromId(role, false), is_criterion ? "criterion" : "process",
+						quote_identifier(schema), quote_identifier(name)),
+				 errdetail("Processes and criteria run as the role that imports the workflow; it needs EXECUTE on each function and USAGE on its schema, at import and at every call."),
+				 errhint("%s Or import the workflow as a role that may run the function.", grant)));
+}
+
+/* Check, at import, that `role` may run every function of wf that exists. */
+void
+cw_check_import_access(CwWorkflow *wf, Oid role)
+{
+	List	   *fns = cw_condition_functions(wf->criterion, NIL);
+	ListCell   *lc;
+
+	for (int i = 0; i < wf->nstates; i++)
+	{
+		CwState    *st = &wf->states[i];
+
+		for (int j = 0; j < st->ntransitions; j++)
+		{
+			CwTransition *t = &st->transitions[j];
+
+			fns = cw_condition_functions(t->criterion, fns);
+			for (int k = 0; k < t->nprocessors; k++)
+				fns = lappend(fns, &t->processors[k].func);
+		}
+	}
+	foreach(lc, fns)
+	{
+		CwFunc	   *fn = lfirst(lc);
+		Oid			oid = cw_function_lookup(fn->schema, fn->name);
+
+		/* a function that does not exist yet fails when called (42883) */
+		if (OidIsValid(oid))
+			cw_check_function_access(fn->schema, fn->name, fn->is_criterion, oid, role);
+	}
+	list_free(fns);
+}
+
+/*
+ * Check that `owner` (the importer) still exists and may run fn, unless
+ * nothing has changed since it was last found allowed.
+ */
+static inline void
+cw_check_call_access(CwFunc *fn, Oid owner)
+{
+	if (fn->access_gen == access_gen && fn->access_role == owner)
+		return;
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role that imported the workflow calling %s.%s no longer exists",
+						quote_identifier(fn->schema), quote_identifier(fn->name)),
+				 errhint("Import the workflow again as an existing role: processes run as their importer.")));
+	cw_check_function_access(fn->schema, fn->name, fn->is_criterion, fn->oid, owner);
+	fn->access_gen = access_gen;
+	fn->access_role = owner;
 }
 
 /* A SQL function run from a kept plan, by function OID. */
@@ -288,17 +417,28 @@ cw_sql_fn_call(CwSqlFn *q, FunctionCallInfo fcinfo, bool is_criterion)
 	return isnull ? (Datum) 0 : result;
 }
 
-/* Call fn(meta, data) as role `owner`; *isnull set when it returned NULL. */
+/*
+ * Call fn(meta, data) as role `owner`, the workflow's importer; *isnull set
+ * when it returned NULL.  The call runs as a security-restricted operation
+ * in a GUC nest level of its own, with search_path "pg_catalog, <function
+ * schema>, pg_temp" (already in place when the save pinned it), and every
+ * setting it makes is rolled back when it returns.  On error the user id is
+ * restored here and the settings by the (sub)transaction abort.
+ */
 static Datum
 cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 {
 	LOCAL_FCINFO(fcinfo, 2);
 	Oid			save_userid;
 	int			save_sec;
-	int			save_nestlevel;
+	int			nestlevel;
 	Datum		result;
 
+	if (!OidIsValid(owner))
+		elog(ERROR, "cyoda_wf: no role to run %s.%s as",
+			 quote_identifier(fn->schema), quote_identifier(fn->name));
 	cw_resolve_function(fn);
+	cw_check_call_access(fn, owner);
 
 	InitFunctionCallInfoData(*fcinfo, &fn->finfo, 2, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = JsonbPGetDatum(meta);
@@ -307,41 +447,31 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 	fcinfo->args[1].isnull = false;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	if (OidIsValid(owner) && owner != save_userid)
-	{
-		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("the role that imported the workflow calling %s.%s no longer exists",
-							quote_identifier(fn->schema), quote_identifier(fn->name)),
-					 errhint("Import the workflow again as an existing role: processes run as their importer.")));
-		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	}
-	/* never resolve names through the saving role's search_path */
-	save_nestlevel = -1;
-	if (cw_dispatch_pinned_schema == NULL || strcmp(cw_dispatch_pinned_schema, fn->schema) != 0)
-	{
-		save_nestlevel = NewGUCNestLevel();
-		(void) set_config_option("search_path",
-								 psprintf("pg_catalog, %s, pg_temp", quote_identifier(fn->schema)),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	}
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
-		CwSqlFn    *q = cw_sql_fn(fn);
+		CwSqlFn    *q;
 
+		nestlevel = NewGUCNestLevel();
+		/* never resolve names through the saving role's search_path */
+		if (cw_dispatch_pinned_schema == NULL || strcmp(cw_dispatch_pinned_schema, fn->schema) != 0)
+			(void) set_config_option("search_path",
+									 psprintf("pg_catalog, %s, pg_temp", quote_identifier(fn->schema)),
+									 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		q = cw_sql_fn(fn);
 		if (q->plan != NULL)
 			result = cw_sql_fn_call(q, fcinfo, fn->is_criterion);
 		else
 			result = FunctionCallInvoke(fcinfo);
+		/* undo every SET and set_config() of the call, even session-wide ones */
+		AtEOXact_GUC(false, nestlevel);
 	}
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
-	if (save_nestlevel >= 0)
-		AtEOXact_GUC(true, save_nestlevel);
 	*isnull = fcinfo->isnull;
 	return result;
 }

@@ -193,7 +193,9 @@ cw_engine_workflow_by_name(CwModel *m, const char *name)
 /*
  * Set search_path to "pg_catalog, <schema>, pg_temp" once for the rest of
  * this save, so that its processes and criteria (usually all in one schema)
- * do not each set it again.  Undone by cw_engine_unpin_path.
+ * do not each set it again.  Undone by cw_engine_unpin_path.  Each call
+ * runs in a GUC nest level of its own above this one (dispatch.c), so a
+ * function that changes search_path leaves the pinned value in place.
  */
 static void
 cw_engine_pin_path(CwSave *s, const char *schema)
@@ -278,7 +280,14 @@ cw_criterion_callback(void *arg, CwFunc *fn, Jsonb *config)
 	Jsonb	   *meta;
 	bool		result;
 	bool		was = s->in_process;
-	Oid			owner = s->wf ? s->wf->owner : InvalidOid;
+
+	/*
+	 * A criterion function runs as the importer of the workflow whose
+	 * criterion it is (cw_engine_create sets s->wf to each candidate while
+	 * it tests the workflow's selection criterion), never as the saving role.
+	 */
+	if (s->wf == NULL)
+		elog(ERROR, "cyoda_wf: criterion function \"%s\" evaluated without a workflow", fn->name);
 
 	c.s = s;
 	c.what = "criterion";
@@ -291,7 +300,7 @@ cw_criterion_callback(void *arg, CwFunc *fn, Jsonb *config)
 	meta = cw_build_meta(s, "criterion", fn->name, config, NULL);
 	cw_engine_pin_path(s, fn->schema);
 	s->in_process = true;
-	result = cw_call_criterion(fn, owner, meta, s->data);
+	result = cw_call_criterion(fn, s->wf->owner, meta, s->data);
 	s->in_process = was;
 
 	error_context_stack = errcb.previous;

@@ -16,6 +16,13 @@ values: meta and data are dicts as json.loads makes them (int, float, str,
 bool, None, list, dict), the same types entity_service reads return.  (No
 jsonb transform: it would hand over every number as a Decimal.)
 
+The functions run as the role that imported the workflow naming them, so
+load_functions refuses a def whose name a workflow of that function schema
+uses when the workflow's importer has privileges the calling role does not
+have (42501): the caller's code would run with them.  EXECUTE on what it
+makes is revoked from PUBLIC; their owner (the caller) keeps it, and other
+importers need it granted.
+
 Modules written for Cyoda's Python client import
 ``from common.config.config import ENTITY_VERSION`` and
 ``from logic.app_init import entity_service``.  Those modules do not exist
@@ -175,10 +182,19 @@ def _code(tree, filename):
 
 
 def _import(sha, source, tree=None):
-    """Execute the module (once per session) and return it."""
+    """Execute the module (once per session) and return it.
+
+    The module is cached by sha256, and only the source that has that
+    sha256 gets it: a function body naming the sha256 of another module
+    cannot put its own code in that module's place for later callers.
+    """
     mod = _modules.get(sha)
     if mod is not None:
+        if mod.__cyoda_wf_source__ is not source and mod.__cyoda_wf_source__ != source:
+            _source_mismatch(sha)
         return mod
+    if hashlib.sha256(source.encode("utf-8")).hexdigest() != sha:
+        _source_mismatch(sha)
     filename = _filename(sha)
     if tree is None:
         tree = ast.parse(source, filename=filename)
@@ -189,6 +205,7 @@ def _import(sha, source, tree=None):
     mod = types.ModuleType(name)
     mod.__file__ = filename
     mod.__cyoda_wf_sha256__ = sha
+    mod.__cyoda_wf_source__ = source
     old = sys.modules.get(name, _MISSING)
     sys.modules[name] = mod  # dataclasses, pickle and typing look modules up here
     try:
@@ -202,6 +219,15 @@ def _import(sha, source, tree=None):
         raise
     _modules[sha] = mod
     return mod
+
+
+def _source_mismatch(sha):
+    _plpy().error(
+        "Python module source does not match its sha256 %s" % sha,
+        detail="Functions made by load_functions name their module by the sha256 of its source.",
+        hint="Load the module again with cyoda_wf.load_functions rather than editing function bodies.",
+        sqlstate="22023",
+    )
 
 
 def inflight_data(token, entity_id):
@@ -320,23 +346,42 @@ def _criterion_names(tree_json, out):
             _criterion_names(c, out)
 
 
-def workflow_criteria(function_schema):
-    """Names used as function criteria by the workflows whose function schema is function_schema."""
-    names = set()
+def workflow_uses(function_schema):
+    """What the workflows whose function schema is function_schema call.
+
+    Returns (criteria, foreign): the names they use as function criteria,
+    and, for every name they use (process or criterion) in a workflow
+    imported by a role whose privileges the calling role does not have, one
+    such workflow as (role, model, model_version, workflow).
+    """
+    criteria = set()
+    foreign = {}
     rows = _run(
         "workflows",
-        "SELECT w.definition::text AS def FROM cyoda_wf.workflow AS w"
+        "SELECT w.definition::text AS def, w.owner::text AS owner, w.model, w.model_version,"
+        " w.name, pg_catalog.pg_has_role(w.owner::pg_catalog.oid, 'USAGE') AS mine"
+        " FROM cyoda_wf.workflow AS w"
         " WHERE w.function_schema OPERATOR(pg_catalog.=) $1",
         ["text"],
         [function_schema],
     )
     for r in rows:
         wf = json.loads(r["def"])
-        _criterion_names(wf.get("criterion"), names)
+        crit = set()
+        used = set()
+        _criterion_names(wf.get("criterion"), crit)
         for st in (wf.get("states") or {}).values():
             for t in (st or {}).get("transitions") or []:
-                _criterion_names(t.get("criterion"), names)
-    return names
+                _criterion_names(t.get("criterion"), crit)
+                for p in t.get("processors") or []:
+                    if isinstance(p, dict) and isinstance(p.get("name"), str):
+                        used.add(p["name"])
+        criteria |= crit
+        used |= crit
+        if not r["mine"]:
+            for name in used:
+                foreign.setdefault(name, (r["owner"], r["model"], r["model_version"], r["name"]))
+    return criteria, foreign
 
 
 def _source_literal(source):
@@ -444,7 +489,7 @@ def load_functions(source, function_schema="public"):
     except Exception as e:
         _import_error(e)
 
-    criteria = workflow_criteria(function_schema)
+    criteria, foreign = workflow_uses(function_schema)
     existing = {
         r["proname"]: r
         for r in _run(
@@ -480,6 +525,19 @@ def load_functions(source, function_schema="public"):
         if name in seen:
             continue
         seen.add(name)
+        if name in foreign:
+            # the function would run as that workflow's importer: only a
+            # role with the importer's privileges may supply its code
+            role, model, version, workflow = foreign[name]
+            plpy.error(
+                'permission denied: "%s" would run as role "%s", whose privileges the current role does not have'
+                % (name, role),
+                detail='Workflow "%s" of model "%s" version %s, imported by role "%s", calls %s.%s; '
+                "processes and criteria run as the role that imported the workflow."
+                % (workflow, model, version, role, function_schema, name),
+                hint='Load the module as role "%s" (or a member of it), or rename the def.' % role,
+                sqlstate="42501",
+            )
         ex = existing.get(name)
         # A criterion: named by a function criterion of a workflow using this
         # schema, annotated "-> bool", or already a boolean function (so the
