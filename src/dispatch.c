@@ -432,7 +432,7 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 	Oid			save_userid;
 	int			save_sec;
 	int			nestlevel;
-	Datum		result;
+	volatile Datum result = (Datum) 0;	/* set inside PG_TRY, read after it */
 
 	if (!OidIsValid(owner))
 		elog(ERROR, "cyoda_wf: no role to run %s.%s as",
