@@ -63,4 +63,21 @@ cw_op_merges(const OpInfo *op, bool and_group, bool wildcard)
 	return !op->negate;
 }
 
+/* A member of a group that may be merged, with its merge key. */
+typedef struct CwMergeItem
+{
+	int			index;			/* position in the group */
+	char	   *key;			/* operator and path, as bytes */
+	int			keylen;
+} CwMergeItem;
+
+/*
+ * Sort items by key and mark the runs of two or more equal keys: run_of[i]
+ * of group member i is the index (into the sorted items) of its run's first
+ * item, or -1; run_len[] of that item is the run's length.  run_of must be
+ * initialised to -1 for every member.  Returns whether any run was found.
+ * Defined in conditions.c, used by search.c as well.
+ */
+extern bool cw_merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len);
+
 #endif

@@ -1485,27 +1485,46 @@ cont_ptr_cmp(const void *a, const void *b)
 								  *(JsonbContainer *const *) b);
 }
 
-/* A member of a group that may be merged, with its merge key. */
-typedef struct MergeItem
-{
-	int			index;			/* position in the group */
-	char	   *key;			/* operator and path, as bytes */
-	int			keylen;
-} MergeItem;
-
 static int
 merge_item_cmp(const void *a, const void *b)
 {
-	const MergeItem *x = a;
-	const MergeItem *y = b;
+	const CwMergeItem *x = a;
+	const CwMergeItem *y = b;
 	int			r = bytes_cmp(x->key, x->keylen, y->key, y->keylen);
 
 	return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
 }
 
+/* See condition_ops.h. */
+bool
+cw_merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len)
+{
+	bool		merged = false;
+
+	qsort(items, nitems, sizeof(CwMergeItem), merge_item_cmp);
+	for (int i = 0; i < nitems;)
+	{
+		int			j = i + 1;
+
+		CHECK_FOR_INTERRUPTS();
+		while (j < nitems && items[j].keylen == items[i].keylen &&
+			   memcmp(items[j].key, items[i].key, items[i].keylen) == 0)
+			j++;
+		if (j - i > 1)
+		{
+			for (int k = i; k < j; k++)
+				run_of[items[k].index] = i;
+			run_len[i] = j - i;
+			merged = true;
+		}
+		i = j;
+	}
+	return merged;
+}
+
 /* The merge key of a simple condition: its operator and its path steps. */
 static void
-merge_key(const CwCondition *c, MergeItem *item)
+merge_key(const CwCondition *c, CwMergeItem *item)
 {
 	StringInfoData buf;
 
@@ -1593,12 +1612,11 @@ static void
 merge_group(CompileState *st, CwCondition *c)
 {
 	bool		and_group = (c->kind == CK_AND);
-	MergeItem  *items = palloc(c->nchildren * sizeof(MergeItem));
+	CwMergeItem *items = palloc(c->nchildren * sizeof(CwMergeItem));
 	int		   *run_of = palloc(c->nchildren * sizeof(int));
 	int		   *run_len = palloc(c->nchildren * sizeof(int));
 	int			nitems = 0;
 	int			nout = 0;
-	bool		merged = false;
 
 	for (int i = 0; i < c->nchildren; i++)
 	{
@@ -1612,27 +1630,7 @@ merge_group(CompileState *st, CwCondition *c)
 		merge_key(ch, &items[nitems]);
 		nitems++;
 	}
-	qsort(items, nitems, sizeof(MergeItem), merge_item_cmp);
-
-	/* runs of equal keys: every member points to the run's first item */
-	for (int i = 0; i < nitems;)
-	{
-		int			j = i + 1;
-
-		CHECK_FOR_INTERRUPTS();
-		while (j < nitems && items[j].keylen == items[i].keylen &&
-			   memcmp(items[j].key, items[i].key, items[i].keylen) == 0)
-			j++;
-		if (j - i > 1)
-		{
-			for (int k = i; k < j; k++)
-				run_of[items[k].index] = i;
-			run_len[i] = j - i;
-			merged = true;
-		}
-		i = j;
-	}
-	if (!merged)
+	if (!cw_merge_runs(items, nitems, run_of, run_len))
 		return;
 
 	/* the group in its order, each run where its first member was */

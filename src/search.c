@@ -1589,26 +1589,6 @@ gen_array(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 	appendStringInfoString(out, " ELSE false END ELSE false END)");
 }
 
-/* A member of a group that may be merged, with its merge key. */
-typedef struct MergeItem
-{
-	int			index;			/* position in the group */
-	char	   *key;			/* operator and path, as bytes */
-	int			keylen;
-} MergeItem;
-
-static int
-merge_item_cmp(const void *a, const void *b)
-{
-	const MergeItem *x = a;
-	const MergeItem *y = b;
-	int			r = memcmp(x->key, y->key, Min(x->keylen, y->keylen));
-
-	if (r == 0)
-		r = (x->keylen > y->keylen) - (x->keylen < y->keylen);
-	return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
-}
-
 /* Whether a condition object is a simple condition (type given or inferred). */
 static bool
 node_is_simple(JsonbValue *node)
@@ -1628,7 +1608,7 @@ node_is_simple(JsonbValue *node)
  * and path, when cw_op_merges() lets it merge with others of the same key.
  */
 static bool
-merge_key(JsonbValue *node, bool and_group, MergeItem *item)
+merge_key(JsonbValue *node, bool and_group, CwMergeItem *item)
 {
 	JsonbContainer *obj;
 	JsonbValue	pv;
@@ -1690,7 +1670,7 @@ gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 	bool		is_not = false;
 	int			n;
 	JsonbValue **nodes;
-	MergeItem  *items;
+	CwMergeItem *items;
 	int		   *run_of;
 	int		   *run_len;
 	int			nitems = 0;
@@ -1726,7 +1706,7 @@ gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 	}
 
 	nodes = palloc(n * sizeof(JsonbValue *));
-	items = palloc(n * sizeof(MergeItem));
+	items = palloc(n * sizeof(CwMergeItem));
 	run_of = palloc(n * sizeof(int));
 	run_len = palloc(n * sizeof(int));
 	for (int i = 0; i < n; i++)
@@ -1738,23 +1718,7 @@ gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 			merge_key(nodes[i], strcmp(join, " AND ") == 0, &items[nitems]))
 			items[nitems++].index = i;
 	}
-	qsort(items, nitems, sizeof(MergeItem), merge_item_cmp);
-	for (int i = 0; i < nitems;)
-	{
-		int			j = i + 1;
-
-		CHECK_FOR_INTERRUPTS();
-		while (j < nitems && items[j].keylen == items[i].keylen &&
-			   memcmp(items[j].key, items[i].key, items[i].keylen) == 0)
-			j++;
-		if (j - i > 1)
-		{
-			for (int k = i; k < j; k++)
-				run_of[items[k].index] = i;
-			run_len[i] = j - i;
-		}
-		i = j;
-	}
+	(void) cw_merge_runs(items, nitems, run_of, run_len);
 
 	appendStringInfoString(out, is_not ? "(NOT " : "(");
 	for (int i = 0; i < n; i++)
