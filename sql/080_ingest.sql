@@ -13,7 +13,7 @@
 -- in connection_definition, never the entity.  ingest fetches, parses and
 -- adds one raw data entity as the calling role (inside a process it is a
 -- child of the process's entity).  The work is done by the Python package
--- (python/cyoda_wf/data_ingestion.py).
+-- (python/cyoda_wf/data_ingestion/).
 
 -- The connections ingest uses, one row each, written by create_connection
 -- and drop_connection only (nothing is granted on it): the name, the
