@@ -167,6 +167,7 @@ class _Socket:
 
         class Connection(base):
             def connect(self):
+                """Connect (TLS and proxy tunnel included), then remember the socket."""
                 super().connect()
                 holder.sock = self.sock
 
