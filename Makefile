@@ -32,12 +32,15 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
 
-# The Python package processes import (from cyoda_wf import entity_service).
+# The Python package processes import (from cyoda_wf import entity_service),
+# with its subpackage data_ingestion (a single module up to 0.1.0: removed).
 PYTHON_SITE ?= /usr/lib/python3/dist-packages
 install: install-python
 install-python:
-	$(MKDIR_P) '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf'
+	$(MKDIR_P) '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf/data_ingestion'
 	$(INSTALL_DATA) python/cyoda_wf/*.py '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf/'
+	$(INSTALL_DATA) python/cyoda_wf/data_ingestion/*.py '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf/data_ingestion/'
+	rm -f '$(DESTDIR)$(PYTHON_SITE)/cyoda_wf/data_ingestion.py'
 .PHONY: install-python
 
 # Every object depends on the shared headers (PGXS does not track them).

@@ -71,6 +71,10 @@ die() { say "FAILED: $*"; exit 1; }
 ALL_SCENARIOS=(cascade cascade_sql cascade_py batch100 fire loopback criteria)
 VARIANTS=(cw hw pl)
 NSEED=10000                     # existing entities per model for fire / loopback
+# The variables of the pgbench scripts: nseed, the entities a script picks
+# from; rollback=1 runs a scenario that stores entities (cascade) inside
+# BEGIN ... ROLLBACK, as the scaling curves do so that the stored count stays.
+PGBENCH_VARS=(-D nseed="$NSEED" -D rollback=0)
 CACHE_WORKFLOWS=1000
 if [[ $MODE == quick ]]; then
     SECONDS_PER_RUN=${CW_BENCH_SECONDS:-1}
@@ -217,7 +221,7 @@ pgbench_run() {
              JOIN pg_catalog.pg_am a ON a.oid = c.relam WHERE a.amname = 'gin' AND c.relkind = 'i'" >/dev/null
     t_start=$(date +%s%N)
     pgbench -n -M prepared -c "$clients" -j "$clients" -T "$secs" \
-        -D nseed="$NSEED" "${PGBENCH_DEFS[@]}" \
+        "${PGBENCH_VARS[@]}" "${PGBENCH_DEFS[@]}" \
         --log --log-prefix="$RAW/logs/$id" -f "$script" "$db" \
         >"$RAW/out/$id.txt" 2>&1 &
     pid=$!
@@ -283,7 +287,7 @@ if [[ $MODE == profile ]]; then
     profile_one() {
         local script=$1 name pgpid bpid
         name=$(basename "$script" .sql)
-        pgbench -n -M prepared -c 1 -j 1 -T "$PSECS" -D nseed="$NSEED" -f "$script" bench \
+        pgbench -n -M prepared -c 1 -j 1 -T "$PSECS" "${PGBENCH_VARS[@]}" -f "$script" bench \
             >"$RAW/out/profile-$name.txt" 2>&1 &
         pgpid=$!
         CW_CHILDREN+=("$pgpid")
@@ -370,7 +374,7 @@ for s in "${SCENARIOS[@]}"; do
     settle bench
     # warm-up: definition cache, plans, shared buffers (not recorded)
     for v in "${VARIANTS[@]}"; do
-        pgbench -n -M prepared -c 1 "${WARMUP[@]}" -D nseed="$NSEED" -f "$BENCH/pgbench/$s.$v.sql" bench \
+        pgbench -n -M prepared -c 1 "${WARMUP[@]}" "${PGBENCH_VARS[@]}" -f "$BENCH/pgbench/$s.$v.sql" bench \
             >"$RAW/out/warmup-$s-$v.txt" 2>&1 || {
             cat "$RAW/out/warmup-$s-$v.txt"
             die "warm-up of $s.$v"
@@ -409,21 +413,23 @@ if [[ -z $ONLY && ${#SCALE_SIZES[@]} -gt 0 ]]; then
             tr '|' ' ' >>"$RAW/scale_sizes.txt"
         for t in scale_fire scale_cascade; do
             for v in cw hw; do
-                pgbench -n -M prepared -c 1 "${WARMUP[@]}" -D nstored="$n" -f "$BENCH/pgbench/$t.$v.sql" \
+                pgbench -n -M prepared -c 1 "${WARMUP[@]}" -D nseed="$n" -D rollback=1 \
+                    -f "$BENCH/pgbench/${t#scale_}.$v.sql" \
                     "scale_$n" >/dev/null 2>&1
             done
         done
     done
     # cyoda_wf, with the hand-written SQL as the control: what grows for
-    # both is PostgreSQL's (bigger indexes), not the engine's
+    # both is PostgreSQL's (bigger indexes), not the engine's.  scale_fire is
+    # the fire scenario, scale_cascade the cascade one rolled back.
     for ((r = 0; r < SCALE_REPS; r++)); do
         line="stored entities, rep $r:"
         for t in scale_fire scale_cascade; do
             for ((k = 0; k < ${#SCALE_SIZES[@]}; k++)); do
                 n=${SCALE_SIZES[(r + k) % ${#SCALE_SIZES[@]}]}
-                PGBENCH_DEFS=(-D nstored="$n")
+                PGBENCH_DEFS=(-D nseed="$n" -D rollback=1)
                 for v in cw hw; do
-                    pgbench_run "scale_$n" "$BENCH/pgbench/$t.$v.sql" 1 "$SCALE_SECONDS" "${AUDIT_SEQ[$v]}" \
+                    pgbench_run "scale_$n" "$BENCH/pgbench/${t#scale_}.$v.sql" 1 "$SCALE_SECONDS" "${AUDIT_SEQ[$v]}" \
                         "entities	$t.$v	$n	$r"
                     line+=" $t.$v/$n=${LAST_TPS%.*}"
                 done

@@ -34,6 +34,39 @@ $$;
 COMMENT ON FUNCTION cyoda_wf.load_functions_py(text, text) IS
     'Internal: the PL/Python side of load_functions';
 
+-- PL/Python puts the Python exception's name ("plpy.Error: ",
+-- "spiexceptions.DivisionByZero: ") before the message of an error that
+-- leaves a PL/Python function.  The plpgsql functions that call a PL/Python
+-- side (load_functions, create_connection, drop_connection, ingest_fetch)
+-- pass each error they catch here: one with such a prefix is raised again
+-- without it (same SQLSTATE, detail and hint); for any other this returns,
+-- and the caller re-raises the error unchanged (RAISE).  load_functions
+-- runs as its caller: a role granted EXECUTE on it needs EXECUTE on
+-- load_functions_py and raise_python_error as well.
+CREATE FUNCTION cyoda_wf.raise_python_error(message text, state text, detail text, hint text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    plain text := regexp_replace(message, '^(plpy\.Error|spiexceptions\.[A-Za-z]+): ', '');
+BEGIN
+    IF plain = message THEN
+        RETURN;
+    ELSIF detail <> '' AND hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = plain, ERRCODE = state, DETAIL = detail, HINT = hint;
+    ELSIF detail <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = plain, ERRCODE = state, DETAIL = detail;
+    ELSIF hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = plain, ERRCODE = state, HINT = hint;
+    ELSE
+        RAISE EXCEPTION USING MESSAGE = plain, ERRCODE = state;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION cyoda_wf.raise_python_error(text, text, text, text) IS
+    'Internal: raise an error caught from a PL/Python function again without the "plpy.Error: " / "spiexceptions.X: " prefix; returns for an error without one';
+
 -- load_functions(source, function_schema): one function per top-level
 -- def name(meta, data) of a Python module, made in function_schema:
 -- a criterion (RETURNS boolean) when an imported workflow of that function
@@ -42,35 +75,21 @@ COMMENT ON FUNCTION cyoda_wf.load_functions_py(text, text) IS
 -- (RETURNS jsonb).  EXECUTE on them is revoked from PUBLIC: they run through
 -- their workflows, as the role that imported the workflow.  Returns the
 -- names made.  This wrapper only gives errors raised by the loader a plain
--- message (PL/Python prefixes "plpy.Error: ").
+-- message (raise_python_error).
 CREATE FUNCTION cyoda_wf.load_functions(source text, function_schema text DEFAULT 'public')
     RETURNS SETOF text
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    msg text;
-    state text;
     det text;
     hin text;
 BEGIN
     RETURN QUERY SELECT f FROM cyoda_wf.load_functions_py(source, function_schema) AS f;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE,
-                            det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    IF msg NOT LIKE 'plpy.Error: %' THEN
-        RAISE;
-    END IF;
-    msg := substr(msg, length('plpy.Error: ') + 1);
-    IF det <> '' AND hin <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det, HINT = hin;
-    ELSIF det <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det;
-    ELSIF hin <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, HINT = hin;
-    ELSE
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state;
-    END IF;
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
 END
 $$;
 COMMENT ON FUNCTION cyoda_wf.load_functions(text, text) IS

@@ -13,7 +13,7 @@
 -- in connection_definition, never the entity.  ingest fetches, parses and
 -- adds one raw data entity as the calling role (inside a process it is a
 -- child of the process's entity).  The work is done by the Python package
--- (python/cyoda_wf/data_ingestion.py).
+-- (python/cyoda_wf/data_ingestion/).
 
 -- The connections ingest uses, one row each, written by create_connection
 -- and drop_connection only (nothing is granted on it): the name, the
@@ -117,26 +117,14 @@ CREATE FUNCTION cyoda_wf.create_connection(name text, definition jsonb)
     SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    msg text;
-    state text;
     det text;
     hin text;
 BEGIN
     RETURN cyoda_wf.create_connection_py(name, definition);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE,
-                            det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    -- PL/Python puts "plpy.Error: " or "spiexceptions.X: " before messages.
-    msg := regexp_replace(msg, '^(plpy\.Error|spiexceptions\.[A-Za-z]+): ', '');
-    IF det <> '' AND hin <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det, HINT = hin;
-    ELSIF det <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det;
-    ELSIF hin <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, HINT = hin;
-    ELSE
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state;
-    END IF;
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
 END
 $$;
 COMMENT ON FUNCTION cyoda_wf.create_connection(text, jsonb) IS
@@ -148,26 +136,14 @@ CREATE FUNCTION cyoda_wf.drop_connection(name text)
     SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    msg text;
-    state text;
     det text;
     hin text;
 BEGIN
     RETURN cyoda_wf.drop_connection_py(name);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE,
-                            det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    -- PL/Python puts "plpy.Error: " or "spiexceptions.X: " before messages.
-    msg := regexp_replace(msg, '^(plpy\.Error|spiexceptions\.[A-Za-z]+): ', '');
-    IF det <> '' AND hin <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det, HINT = hin;
-    ELSIF det <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det;
-    ELSIF hin <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, HINT = hin;
-    ELSE
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state;
-    END IF;
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
 END
 $$;
 COMMENT ON FUNCTION cyoda_wf.drop_connection(text) IS
@@ -183,26 +159,14 @@ CREATE FUNCTION cyoda_wf.ingest_fetch(connection text, params jsonb, raw_model t
     SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    msg text;
-    state text;
     det text;
     hin text;
 BEGIN
     SELECT * INTO model, data FROM cyoda_wf.ingest_py(connection, params, raw_model, meta);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE,
-                            det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    -- PL/Python puts "plpy.Error: " or "spiexceptions.X: " before messages.
-    msg := regexp_replace(msg, '^(plpy\.Error|spiexceptions\.[A-Za-z]+): ', '');
-    IF det <> '' AND hin <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det, HINT = hin;
-    ELSIF det <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, DETAIL = det;
-    ELSIF hin <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state, HINT = hin;
-    ELSE
-        RAISE EXCEPTION USING MESSAGE = msg, ERRCODE = state;
-    END IF;
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
 END
 $$;
 COMMENT ON FUNCTION cyoda_wf.ingest_fetch(text, jsonb, text, jsonb) IS

@@ -168,3 +168,117 @@ REVOKE ALL ON FUNCTION cyoda_wf.drop_schedules() FROM PUBLIC;
 CREATE EVENT TRIGGER cyoda_wf_drop_schedules ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION cyoda_wf.drop_schedules();
+
+-- One handler for the errors of the PL/Python sides: raise_python_error
+-- removes the "plpy.Error: " / "spiexceptions.X: " prefix for load_functions,
+-- create_connection, drop_connection and ingest_fetch alike (load_functions
+-- removed only "plpy.Error: " and let a cancel through unchanged).
+CREATE FUNCTION cyoda_wf.raise_python_error(message text, state text, detail text, hint text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    plain text := regexp_replace(message, '^(plpy\.Error|spiexceptions\.[A-Za-z]+): ', '');
+BEGIN
+    IF plain = message THEN
+        RETURN;
+    ELSIF detail <> '' AND hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = plain, ERRCODE = state, DETAIL = detail, HINT = hint;
+    ELSIF detail <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = plain, ERRCODE = state, DETAIL = detail;
+    ELSIF hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = plain, ERRCODE = state, HINT = hint;
+    ELSE
+        RAISE EXCEPTION USING MESSAGE = plain, ERRCODE = state;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION cyoda_wf.raise_python_error(text, text, text, text) IS
+    'Internal: raise an error caught from a PL/Python function again without the "plpy.Error: " / "spiexceptions.X: " prefix; returns for an error without one';
+
+CREATE OR REPLACE FUNCTION cyoda_wf.load_functions(source text, function_schema text DEFAULT 'public')
+    RETURNS SETOF text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    RETURN QUERY SELECT f FROM cyoda_wf.load_functions_py(source, function_schema) AS f;
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cyoda_wf.create_connection(name text, definition jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    RETURN cyoda_wf.create_connection_py(name, definition);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cyoda_wf.drop_connection(name text)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    RETURN cyoda_wf.drop_connection_py(name);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cyoda_wf.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
+                                      OUT model text, OUT data jsonb)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    SELECT * INTO model, data FROM cyoda_wf.ingest_py(connection, params, raw_model, meta);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+REVOKE ALL ON FUNCTION cyoda_wf.raise_python_error(text, text, text, text) FROM PUBLIC;
+-- load_functions runs as its caller: the roles granted EXECUTE on it under
+-- 0.1.0 get EXECUTE on raise_python_error too, so that its errors stay plain.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+               FROM pg_catalog.pg_proc AS p,
+                    pg_catalog.aclexplode(p.proacl) AS a
+              WHERE p.oid = 'cyoda_wf.load_functions(text, text)'::pg_catalog.regprocedure
+                AND a.grantee <> 0 AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION cyoda_wf.raise_python_error(text, text, text, text) TO %s',
+                                  r.role);
+    END LOOP;
+END
+$$;

@@ -269,7 +269,7 @@ ingest(PG_FUNCTION_ARGS)
 	/*
 	 * As the caller: changed_by and the audit role are the caller's (inside a
 	 * process, the role the process runs as).  Raw data entities are model
-	 * version 1 (RAW_MODEL_VERSION of data_ingestion.py).
+	 * version 1 (RAW_MODEL_VERSION of data_ingestion/definitions.py).
 	 */
 	return DirectFunctionCall3(add_item, model, Int32GetDatum(1), data);
 }

@@ -1,6 +1,11 @@
 -- create + cascade through 5 automatic transitions, written by hand: the
 -- entity row in its final state, 5 audit rows, 1 version row; one statement.
+-- With -D rollback=1 inside BEGIN ... ROLLBACK: the scaling curves, so that
+-- the number of stored entities stays what the curve says.
 \set n random(1, 1000000000)
+\if :rollback
+BEGIN;
+\endif
 WITH e AS (
   INSERT INTO hw.entity (model, model_version, state, data, created_at, updated_at, version,
                          last_transition, workflow, source, transaction_id)
@@ -19,3 +24,6 @@ INSERT INTO hw.entity_version (entity_id, version, change_type, changed_at, chan
 SELECT e.id, 1, 'CREATE', e.updated_at, current_user, e.model, e.model_version, e.state, 't5',
        e.transaction_id, e.data
   FROM e;
+\if :rollback
+ROLLBACK;
+\endif

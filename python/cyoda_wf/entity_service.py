@@ -38,6 +38,8 @@ import functools
 import json
 import uuid
 
+from cyoda_wf import spi
+
 __all__ = [
     "get_item",
     "add_item",
@@ -46,9 +48,6 @@ __all__ = [
     "get_items",
     "get_items_by_condition",
 ]
-
-# Prepared plans, per session (the module lives as long as the backend).
-_plans = {}
 
 # Statements, their parameter types.
 _SQL = {
@@ -110,24 +109,13 @@ _ALIASES = {
 }
 
 
-def _plpy():
-    try:
-        import plpy
-    except ImportError:  # pragma: no cover - only outside PostgreSQL
-        raise RuntimeError(
-            "cyoda_wf.entity_service works only inside PostgreSQL (PL/Python), "
-            "in a process or criterion function of a cyoda_wf workflow"
-        ) from None
-    return plpy
+_plpy = spi.plpy
 
 
 def _run(name, args):
-    plan = _plans.get(name)
-    if plan is None:
-        sql, types = _SQL[name]
-        plan = _plpy().prepare(sql, types)
-        _plans[name] = plan
-    return _plpy().execute(plan, args)
+    """Run the statement _SQL names with args."""
+    sql, types = _SQL[name]
+    return spi.execute(sql, types, args)
 
 
 def _json_default(o):

@@ -45,7 +45,7 @@ import sys
 import traceback
 import types
 
-from cyoda_wf import entity_service
+from cyoda_wf import entity_service, spi
 
 ENTITY_VERSION = 1
 
@@ -61,21 +61,7 @@ _modules = {}
 # (token, entity id, data) of the loaded-module processes running now, innermost last.
 _running = []
 
-_plans = {}
-
-
-def _plpy():
-    import plpy
-
-    return plpy
-
-
-def _run(name, sql, types_, args):
-    plan = _plans.get(name)
-    if plan is None:
-        plan = _plpy().prepare(sql, types_)
-        _plans[name] = plan
-    return _plpy().execute(plan, args)
+_plpy = spi.plpy
 
 
 # ---------------------------------------------------------------------------
@@ -356,9 +342,8 @@ def workflow_uses(function_schema):
     """
     criteria = set()
     foreign = {}
-    rows = _run(
-        "workflows",
-        "SELECT w.definition::text AS def, w.owner::text AS owner, w.model, w.model_version,"
+    rows = spi.execute(
+                "SELECT w.definition::text AS def, w.owner::text AS owner, w.model, w.model_version,"
         " w.name, pg_catalog.pg_has_role(w.owner::pg_catalog.oid, 'USAGE') AS mine"
         " FROM cyoda_wf.workflow AS w"
         " WHERE w.function_schema OPERATOR(pg_catalog.=) $1",
@@ -454,9 +439,8 @@ def load_functions(source, function_schema="public"):
         plpy.error("source must not be NULL", sqlstate="22004")
     if function_schema is None:
         plpy.error("function_schema must not be NULL", sqlstate="22004")
-    rows = _run(
-        "schema",
-        "SELECT n.oid::int8 AS oid FROM pg_catalog.pg_namespace AS n"
+    rows = spi.execute(
+                "SELECT n.oid::int8 AS oid FROM pg_catalog.pg_namespace AS n"
         " WHERE n.nspname OPERATOR(pg_catalog.=) $1",
         ["text"],
         [function_schema],
@@ -473,9 +457,8 @@ def load_functions(source, function_schema="public"):
     except ValueError as e:  # e.g. NUL bytes
         plpy.error("invalid Python source: %s" % e, sqlstate="22023")
 
-    module_id = _run(
-        "record",
-        "INSERT INTO cyoda_wf.python_module AS m (source, sha256) VALUES ($1, $2)"
+    module_id = spi.execute(
+                "INSERT INTO cyoda_wf.python_module AS m (source, sha256) VALUES ($1, $2)"
         " ON CONFLICT (sha256) DO UPDATE SET loaded_at = pg_catalog.now(), loaded_by = CURRENT_USER"
         " RETURNING m.id",
         ["text", "text"],
@@ -492,9 +475,8 @@ def load_functions(source, function_schema="public"):
     criteria, foreign = workflow_uses(function_schema)
     existing = {
         r["proname"]: r
-        for r in _run(
-            "existing",
-            "SELECT p.proname::text AS proname, p.prorettype::regtype::text AS rettype,"
+        for r in spi.execute(
+                        "SELECT p.proname::text AS proname, p.prorettype::regtype::text AS rettype,"
             " p.prosrc AS src FROM pg_catalog.pg_proc AS p"
             " WHERE p.pronamespace OPERATOR(pg_catalog.=) $1::oid"
             " AND pg_catalog.oidvectortypes(p.proargtypes) OPERATOR(pg_catalog.=) 'jsonb, jsonb'",
@@ -576,10 +558,8 @@ def load_functions(source, function_schema="public"):
 
 def _ddl(fmt, args):
     """Run the statement pg_catalog.format(fmt, args...) makes."""
-    key = "ddl:%s:%d" % (fmt, len(args))
     placeholders = ", ".join("$%d" % (i + 1) for i in range(len(args)))
-    rows = _run(
-        key,
+    rows = spi.execute(
         "SELECT pg_catalog.format(%s, %s) AS sql" % (_quote(fmt), placeholders),
         ["text"] * len(args),
         args,

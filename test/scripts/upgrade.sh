@@ -8,7 +8,8 @@
 #      a secret header, then retargeted and forged by another role (as 0.1.0
 #      let a "writer" do);
 #   2. ALTER EXTENSION cyoda_wf UPDATE: every row that existed before is
-#      still there, with the same values in the columns it had;
+#      still there, with the same values in the columns it had; a role
+#      granted load_functions may execute its error handler;
 #   3. the updated database has exactly the objects of a fresh
 #      CREATE EXTENSION cyoda_wf (members, columns in order, defaults,
 #      constraints, indexes, triggers, functions with their bodies and
@@ -30,7 +31,7 @@ q -d postgres -c "SET client_min_messages = warning" \
   -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" \
   -c "CREATE DATABASE $old" -c "CREATE DATABASE $new"
 trap 'q -d postgres -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" \
-        -c "DROP ROLE IF EXISTS cw_upgrade_other" >/dev/null 2>&1 || true' EXIT
+        -c "DROP ROLE IF EXISTS cw_upgrade_other" -c "DROP ROLE IF EXISTS cw_upgrade_loader" >/dev/null 2>&1 || true' EXIT
 
 # 1. 0.1.0 with data
 q -d $old >/dev/null <<'SQL'
@@ -77,6 +78,11 @@ UPDATE cyoda_wf.entity SET data = data || '{"url": "http://127.0.0.1:2/elsewhere
 INSERT INTO cyoda_wf.entity (model, data) VALUES ('connection', '{"name": "upg_source",
   "url": "http://127.0.0.1:3/forged.json", "headers": {"Authorization": "***"}}');
 RESET ROLE;
+-- A role that may run load_functions.
+DROP ROLE IF EXISTS cw_upgrade_loader;
+CREATE ROLE cw_upgrade_loader;
+GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf.load_functions_py(text, text)
+   TO cw_upgrade_loader;
 SQL
 [[ $(q -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'cyoda_wf'") == 0.1.0 ]] ||
     fail "CREATE EXTENSION cyoda_wf VERSION '0.1.0' did not install 0.1.0"
@@ -98,6 +104,15 @@ before=$(q -d $old -c "$snapshot_sql")
 
 # 2. the update keeps every row
 q -d $old -c "ALTER EXTENSION cyoda_wf UPDATE" >/dev/null
+
+# load_functions' error handler (raise_python_error) is executable by the
+# roles that could run load_functions; then their grants go, for step 3.
+[[ $(q -d $old -c "SELECT has_function_privilege('cw_upgrade_loader',
+        'cyoda_wf.raise_python_error(text, text, text, text)', 'EXECUTE')") == t ]] ||
+    fail "a role granted load_functions under 0.1.0 may not execute raise_python_error"
+q -d $old -c "REVOKE ALL ON FUNCTION cyoda_wf.load_functions(text, text),
+                  cyoda_wf.load_functions_py(text, text),
+                  cyoda_wf.raise_python_error(text, text, text, text) FROM cw_upgrade_loader" >/dev/null
 v=$(q -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'cyoda_wf'")
 want=$(sed -n "s/^default_version = '\(.*\)'/\1/p" cyoda_wf.control)
 [[ $v == "$want" ]] || fail "after ALTER EXTENSION UPDATE the version is $v, want $want"
