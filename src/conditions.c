@@ -80,7 +80,7 @@
 #include "utils/numeric.h"
 
 #include "cyoda_wf.h"
-#include "condition_ops.h"
+#include "cond.h"
 
 /* Conditions nested deeper than this are refused (54000). */
 #define CW_COND_MAX_DEPTH 64
@@ -96,18 +96,6 @@
 
 /* How much of a user string an error message quotes. */
 #define CW_SHOW_MAX 64
-
-typedef enum CondKind
-{
-	CK_SIMPLE,
-	CK_LIFECYCLE,
-	CK_ARRAY,
-	CK_AND,
-	CK_OR,
-	CK_NOT,
-	CK_FUNCTION
-} CondKind;
-
 
 const OpInfo cw_cond_ops[] = {
 	{"EQUALS", OPB_EQ, false, false},
@@ -146,119 +134,6 @@ const int	cw_cond_nops = lengthof(cw_cond_ops);
 	"BETWEEN_INCLUSIVE, MATCHES_PATTERN, IEQUALS, INOT_EQUAL, ICONTAINS, " \
 	"INOT_CONTAINS, ISTARTS_WITH, INOT_STARTS_WITH, IENDS_WITH, INOT_ENDS_WITH"
 
-typedef enum PathStepKind
-{
-	PS_KEY,						/* .name or ['name'] */
-	PS_INDEX,					/* [N] */
-	PS_ANY						/* [*] */
-} PathStepKind;
-
-typedef struct PathStep
-{
-	PathStepKind kind;
-	int			keylen;
-	const char *key;
-	int			index;			/* PS_INDEX; for PS_KEY the index a
-								 * digits-only key means on an array, or -1 */
-} PathStep;
-
-typedef enum LifeField
-{
-	LF_STATE,
-	LF_CREATION_DATE,
-	LF_LAST_UPDATE_TIME,
-	LF_PREVIOUS_TRANSITION,
-	LF_ID
-} LifeField;
-
-/* An operand, converted once into every form the operators need. */
-typedef struct CondValue
-{
-	JsonbValue	jv;				/* jbvString, jbvNumeric, jbvBool, or
-								 * jbvBinary for an object or array */
-	Numeric		num;			/* numeric reading (30 or "30"), or NULL */
-	int			boolval;		/* 1/0 for true/"true"/false/"false", else -1 */
-	const char *text;			/* text form; NULL for objects and arrays */
-	int			textlen;
-	const char *lower;			/* lower-cased text (case-insensitive ops) */
-	int			lowerlen;
-	TimestampTz ts;				/* lifecycle date operand */
-} CondValue;
-
-/* LIKE pattern, tokenized. */
-typedef enum LikeTokKind
-{
-	LT_LITERAL,
-	LT_ONE,						/* _ */
-	LT_ANY						/* % */
-} LikeTokKind;
-
-typedef struct LikeTok
-{
-	LikeTokKind kind;
-	int			len;
-	const char *lit;
-} LikeTok;
-
-/* A string operand of a merged group. */
-typedef struct CondText
-{
-	const char *s;
-	int			len;
-} CondText;
-
-/*
- * The operands of the members of a merged group, in the forms
- * value_compare() reads them, each sorted for binary search.
- */
-typedef struct CondSet
-{
-	int			nnums;
-	Numeric    *nums;			/* numeric readings (30 or "30") */
-	bool		has_true;		/* some operand is true or "true" */
-	bool		has_false;
-	int			ntexts;
-	CondText   *texts;			/* string operands, lower-cased when icase */
-	int			nconts;
-	JsonbContainer **conts;		/* object and array operands */
-	int			nsubs;
-	CondText   *subs;			/* CONTAINS: every operand's text (unsorted) */
-} CondSet;
-
-struct CwCondition
-{
-	CondKind	kind;
-	bool		uses_function;	/* this node or one below is a function */
-
-	/* simple, lifecycle and array */
-	int			nsteps;
-	PathStep   *steps;
-	bool		wildcard;		/* some step is [*] */
-	LifeField	field;
-	bool		date_field;		/* lifecycle creationDate / lastUpdateTime */
-	const OpInfo *op;
-	CondValue	val;			/* operand; low bound of BETWEEN */
-	CondValue	hi;				/* high bound of BETWEEN */
-	int			nlike;
-	LikeTok    *like;
-	regex_t    *re;
-
-	/* simple: the operands of a merged group (val is unused), or NULL */
-	CondSet    *set;
-
-	/* array */
-	int			nvalues;
-	CondValue  *values;
-	bool	   *skip;			/* values[i] is null: matches anything */
-
-	/* groups */
-	int			nchildren;
-	CwCondition **children;
-
-	/* function */
-	CwFunc	   *fn;
-	Jsonb	   *config;
-};
 
 typedef struct CompileState
 {
@@ -267,6 +142,7 @@ typedef struct CompileState
 	const char *function_schema;
 	MemoryContext cxt;
 	int			nodes;			/* nodes compiled so far */
+	bool		merge;			/* merge groups (cw_op_merges) */
 } CompileState;
 
 static CwCondition *compile_node(CompileState *st, JsonbValue *node, int depth);
@@ -711,6 +587,8 @@ compile_json_path(CompileState *st, CwCondition *c, JsonbContainer *obj)
 				   psprintf("jsonPath must be a string, not %s",
 							json_type_name(&pv)),
 				   NULL, NULL);
+	c->path_len = pv.val.string.len;
+	c->path_text = cxt_strndup(st, pv.val.string.val, c->path_len);
 	parse_path(st, c, pv.val.string.val, pv.val.string.len, ".jsonPath");
 }
 
@@ -989,6 +867,17 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 	return result;
 }
 
+/* A date operand: its instant, and its string for the tree's walkers. */
+static void
+date_value(CompileState *st, JsonbValue *v, const char *sub, CondValue *out)
+{
+	out->ts = parse_date(st, v, sub);
+	out->jv.type = jbvString;
+	out->jv.val.string.len = v->val.string.len;
+	out->jv.val.string.val = cxt_strndup(st, v->val.string.val,
+										 v->val.string.len);
+}
+
 /* The operand(s) of a simple or lifecycle condition. */
 static void
 compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
@@ -1031,8 +920,8 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 					   NULL, NULL);
 		if (c->date_field)
 		{
-			c->val.ts = parse_date(st, lo, ".value[0]");
-			c->hi.ts = parse_date(st, hi, ".value[1]");
+			date_value(st, lo, ".value[0]", &c->val);
+			date_value(st, hi, ".value[1]", &c->hi);
 		}
 		else
 		{
@@ -1044,7 +933,7 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 
 	if (c->date_field)
 	{
-		c->val.ts = parse_date(st, &vv, ".value");
+		date_value(st, &vv, ".value", &c->val);
 		return;
 	}
 
@@ -1110,6 +999,7 @@ compile_lifecycle(CompileState *st, CwCondition *c, JsonbContainer *obj)
 				   "Valid fields are state, creationDate, lastUpdateTime, previousTransition and id.",
 				   NULL);
 	c->field = fields[i].field;
+	c->field_name = fields[i].name;
 	c->date_field = (c->field == LF_CREATION_DATE ||
 					 c->field == LF_LAST_UPDATE_TIME);
 
@@ -1254,7 +1144,7 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 			c->uses_function = true;
 		pfree(e);
 	}
-	if (c->kind != CK_NOT && !c->uses_function && c->nchildren > 1)
+	if (st->merge && c->kind != CK_NOT && !c->uses_function && c->nchildren > 1)
 		merge_group(st, c);
 }
 
@@ -1371,12 +1261,13 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 }
 
 /*
- * Validate and compile a condition.  Everything the result needs lives in
- * cxt; invalid input raises 22023 naming where + the sub-path at fault.
+ * Validate and compile a condition, merging groups where merge.  Everything
+ * the result needs lives in cxt; invalid input raises 22023 naming where +
+ * the sub-path at fault.
  */
-CwCondition *
-cw_condition_compile(Jsonb *cond, const char *where,
-					 const char *function_schema, MemoryContext cxt)
+static CwCondition *
+condition_compile(Jsonb *cond, const char *where,
+				  const char *function_schema, MemoryContext cxt, bool merge)
 {
 	CompileState st;
 	JsonbValue	root;
@@ -1394,6 +1285,7 @@ cw_condition_compile(Jsonb *cond, const char *where,
 	st.function_schema = function_schema ? function_schema : "public";
 	st.cxt = cxt;
 	st.nodes = 0;
+	st.merge = merge;
 	initStringInfo(&st.path);
 
 	if (JB_ROOT_IS_SCALAR(cond))
@@ -1415,6 +1307,22 @@ cw_condition_compile(Jsonb *cond, const char *where,
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(tmp);
 	return c;
+}
+
+/* Validate and compile a condition for evaluation (groups merged). */
+CwCondition *
+cw_condition_compile(Jsonb *cond, const char *where,
+					 const char *function_schema, MemoryContext cxt)
+{
+	return condition_compile(cond, where, function_schema, cxt, true);
+}
+
+/* See cond.h. */
+CwCondition *
+cw_condition_compile_unmerged(Jsonb *cond, const char *where,
+							  const char *function_schema, MemoryContext cxt)
+{
+	return condition_compile(cond, where, function_schema, cxt, false);
 }
 
 /* Whether evaluating the condition may call a criterion function. */
@@ -1495,7 +1403,7 @@ merge_item_cmp(const void *a, const void *b)
 	return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-/* See condition_ops.h. */
+/* See cond.h. */
 bool
 cw_merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len)
 {
@@ -1562,6 +1470,8 @@ merged_node(CompileState *st, CwCondition **members, int n)
 	bool		icase = members[0]->op->icase;
 
 	m->kind = CK_SIMPLE;
+	m->path_text = members[0]->path_text;
+	m->path_len = members[0]->path_len;
 	m->nsteps = members[0]->nsteps;
 	m->steps = members[0]->steps;
 	m->wildcard = members[0]->wildcard;

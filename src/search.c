@@ -43,7 +43,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
-#include "condition_ops.h"
+#include "cond.h"
 
 #include <ctype.h>
 #include <limits.h>
