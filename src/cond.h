@@ -91,14 +91,21 @@ typedef struct CwMergeItem
 } CwMergeItem;
 
 /*
- * Sort items by key and mark the runs of two or more equal keys: run_of[i]
- * of group member i is the index (into the sorted items) of its run's first
- * item, or -1; run_len[] of that item is the run's length.  run_of must be
- * initialised to -1 for every member.  Returns whether any run was found.
- * Defined in conditions.c, used by search.c as well.
+ * The runs of members of group c (AND or OR; none for NOT) that test one
+ * path with one operator (cw_op_merges), for the evaluator's merged nodes
+ * and the SQL translation's merged tests alike: run_of[i] of member i is
+ * the index into items of its run's first item, or -1; run_len[] of that
+ * item is the run's length; items[k].index is the member of item k.  The
+ * arrays have one entry per member.  Returns whether any run was found.
  */
-extern bool cw_merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len);
+extern bool cw_group_runs(const CwCondition *c, CwMergeItem *items, int *run_of,
+						  int *run_len);
 
+/*
+ * Longest string read as a number (keeps numeric_in in range); the SQL
+ * translation's numeric test has the same bound.
+ */
+#define CW_NUMERIC_TEXT_MAX 1000
 
 /* The kinds of node; a group is CK_AND, CK_OR or CK_NOT. */
 typedef enum CondKind

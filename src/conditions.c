@@ -91,9 +91,6 @@
 /* Steps of one jsonPath. */
 #define CW_PATH_MAX_STEPS 100
 
-/* Longest string that may be read as a number (keeps numeric_in in range). */
-#define CW_NUMERIC_TEXT_MAX 1000
-
 /* How much of a user string an error message quotes. */
 #define CW_SHOW_MAX 64
 
@@ -1403,9 +1400,14 @@ merge_item_cmp(const void *a, const void *b)
 	return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-/* See cond.h. */
-bool
-cw_merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len)
+/*
+ * Sort items by key and mark the runs of two or more equal keys: run_of[i]
+ * of group member i is the index (into the sorted items) of its run's first
+ * item (it must be -1 for every member on entry); run_len[] of that item is
+ * the run's length.  Returns whether any run was found.
+ */
+static bool
+merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len)
 {
 	bool		merged = false;
 
@@ -1513,6 +1515,30 @@ merged_node(CompileState *st, CwCondition **members, int n)
 	return m;
 }
 
+/* See cond.h. */
+bool
+cw_group_runs(const CwCondition *c, CwMergeItem *items, int *run_of,
+			  int *run_len)
+{
+	bool		and_group = (c->kind == CK_AND);
+	int			nitems = 0;
+
+	for (int i = 0; i < c->nchildren; i++)
+	{
+		const CwCondition *ch = c->children[i];
+
+		CHECK_FOR_INTERRUPTS();
+		run_of[i] = -1;
+		if (c->kind == CK_NOT || ch->kind != CK_SIMPLE ||
+			!cw_op_merges(ch->op, and_group, ch->wildcard))
+			continue;
+		items[nitems].index = i;
+		merge_key(ch, &items[nitems]);
+		nitems++;
+	}
+	return merge_runs(items, nitems, run_of, run_len);
+}
+
 /*
  * Merge the members of group c that test one path with one operator
  * (cw_op_merges) into one node each, in place of the first of them.  The
@@ -1521,26 +1547,12 @@ merged_node(CompileState *st, CwCondition **members, int n)
 static void
 merge_group(CompileState *st, CwCondition *c)
 {
-	bool		and_group = (c->kind == CK_AND);
 	CwMergeItem *items = palloc(c->nchildren * sizeof(CwMergeItem));
 	int		   *run_of = palloc(c->nchildren * sizeof(int));
 	int		   *run_len = palloc(c->nchildren * sizeof(int));
-	int			nitems = 0;
 	int			nout = 0;
 
-	for (int i = 0; i < c->nchildren; i++)
-	{
-		CwCondition *ch = c->children[i];
-
-		CHECK_FOR_INTERRUPTS();
-		run_of[i] = -1;
-		if (ch->kind != CK_SIMPLE || !cw_op_merges(ch->op, and_group, ch->wildcard))
-			continue;
-		items[nitems].index = i;
-		merge_key(ch, &items[nitems]);
-		nitems++;
-	}
-	if (!cw_merge_runs(items, nitems, run_of, run_len))
+	if (!cw_group_runs(c, items, run_of, run_len))
 		return;
 
 	/* the group in its order, each run where its first member was */
