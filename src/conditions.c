@@ -208,40 +208,6 @@ show_text(const char *s, int len)
 	return psprintf("%s...", pnstrdup(s, clip));
 }
 
-/* Name of a JSON value's type, for error messages. */
-static const char *
-json_type_name(JsonbValue *v)
-{
-	return JsonbTypeName(v);
-}
-
-/* Object member lookup; NULL when absent. */
-static JsonbValue *
-get_key(JsonbContainer *obj, const char *key, JsonbValue *res)
-{
-	return getKeyJsonValueFromContainer(obj, key, strlen(key), res);
-}
-
-/* Case-insensitive comparison of a JSON string with a C string. */
-static bool
-jstr_ieq(JsonbValue *v, const char *s)
-{
-	int			len = strlen(s);
-
-	return v->type == jbvString && v->val.string.len == len &&
-		pg_strncasecmp(v->val.string.val, s, len) == 0;
-}
-
-/* Whether v is an array (array = true) or an object. */
-static bool
-is_container(JsonbValue *v, bool array)
-{
-	if (v->type != jbvBinary)
-		return false;
-	return array ? JsonContainerIsArray(v->val.binary.data) :
-		JsonContainerIsObject(v->val.binary.data);
-}
-
 /* Copy of a JSON string into the cache context, NUL-terminated. */
 static char *
 cxt_strndup(CompileState *st, const char *s, int len)
@@ -399,7 +365,7 @@ build_value(CompileState *st, JsonbValue *v, bool allow_container,
 				if (!allow_container)
 					cond_error(st, sub,
 							   psprintf("operator %s needs a string, number or boolean value, not an %s",
-										opname, json_type_name(v)),
+										opname, JsonbTypeName(v)),
 							   NULL, NULL);
 				copy = cxt_jsonb(st, v);
 				out->jv.type = jbvBinary;
@@ -577,12 +543,12 @@ compile_json_path(CompileState *st, CwCondition *c, JsonbContainer *obj)
 {
 	JsonbValue	pv;
 
-	if (!get_key(obj, "jsonPath", &pv))
+	if (!cw_jb_key(obj, "jsonPath", &pv))
 		cond_error(st, NULL, "\"jsonPath\" is required", NULL, NULL);
 	if (pv.type != jbvString)
 		cond_error(st, ".jsonPath",
 				   psprintf("jsonPath must be a string, not %s",
-							json_type_name(&pv)),
+							JsonbTypeName(&pv)),
 				   NULL, NULL);
 	c->path_len = pv.val.string.len;
 	c->path_text = cxt_strndup(st, pv.val.string.val, c->path_len);
@@ -605,16 +571,16 @@ compile_operator(CompileState *st, JsonbContainer *obj)
 		char	   *sub;
 		int			i;
 
-		if (!get_key(obj, keys[k], &ov))
+		if (!cw_jb_key(obj, keys[k], &ov))
 			continue;
 		sub = psprintf(".%s", keys[k]);
 		if (ov.type != jbvString)
 			cond_error(st, sub,
 					   psprintf("%s must be a string, not %s", keys[k],
-								json_type_name(&ov)),
+								JsonbTypeName(&ov)),
 					   NULL, NULL);
 		for (i = 0; i < cw_cond_nops; i++)
-			if (jstr_ieq(&ov, cw_cond_ops[i].name))
+			if (cw_jbv_ieq(&ov, cw_cond_ops[i].name))
 				return &cw_cond_ops[i];
 		cond_error(st, sub,
 				   psprintf("unknown operator \"%s\"",
@@ -815,7 +781,7 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 
 	if (v->type != jbvString)
 		cond_error(st, sub,
-				   psprintf("a date must be a string, not %s", json_type_name(v)),
+				   psprintf("a date must be a string, not %s", JsonbTypeName(v)),
 				   NULL, "Write dates as ISO 8601 strings, e.g. \"2024-05-01T12:00:00Z\".");
 	str = pnstrdup(v->val.string.val, v->val.string.len);
 	dterr = ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
@@ -887,7 +853,7 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	if (op->base == OPB_IS_NULL || op->base == OPB_NOT_NULL)
 		return;					/* value, if any, is ignored */
 
-	if (!get_key(obj, "value", &vv))
+	if (!cw_jb_key(obj, "value", &vv))
 		cond_error(st, NULL,
 				   psprintf("\"value\" is required for operator %s", op->name),
 				   NULL, NULL);
@@ -902,7 +868,7 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 				   *hi;
 		JsonbContainer *jc;
 
-		if (!is_container(&vv, true) ||
+		if (!cw_jbv_is_container(&vv, true) ||
 			JsonContainerSize(vv.val.binary.data) != 2)
 			cond_error(st, ".value",
 					   psprintf("value of %s must be an array [low, high]",
@@ -937,7 +903,7 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	if ((op->base == OPB_LIKE || op->base == OPB_REGEX) && vv.type != jbvString)
 		cond_error(st, ".value",
 				   psprintf("operator %s needs a string value, not %s",
-							op->name, json_type_name(&vv)),
+							op->name, JsonbTypeName(&vv)),
 				   NULL, NULL);
 
 	build_value(st, &vv, allow_container, op->icase, ".value", op->name,
@@ -979,15 +945,15 @@ compile_lifecycle(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	int			i;
 
 	c->kind = CK_LIFECYCLE;
-	if (!get_key(obj, "field", &fv))
+	if (!cw_jb_key(obj, "field", &fv))
 		cond_error(st, NULL, "\"field\" is required for a lifecycle condition",
 				   NULL, NULL);
 	if (fv.type != jbvString)
 		cond_error(st, ".field",
-				   psprintf("field must be a string, not %s", json_type_name(&fv)),
+				   psprintf("field must be a string, not %s", JsonbTypeName(&fv)),
 				   NULL, NULL);
 	for (i = 0; i < lengthof(fields); i++)
-		if (jstr_ieq(&fv, fields[i].name))
+		if (cw_jbv_ieq(&fv, fields[i].name))
 			break;
 	if (i == lengthof(fields))
 		cond_error(st, ".field",
@@ -1040,12 +1006,12 @@ compile_array(CompileState *st, CwCondition *c, JsonbContainer *obj)
 		cond_error(st, ".jsonPath",
 				   "[*] is not allowed in the path of an array condition",
 				   NULL, NULL);
-	if (!get_key(obj, "values", &vv))
+	if (!cw_jb_key(obj, "values", &vv))
 		cond_error(st, NULL, "\"values\" is required for an array condition",
 				   NULL, NULL);
-	if (!is_container(&vv, true))
+	if (!cw_jbv_is_container(&vv, true))
 		cond_error(st, ".values",
-				   psprintf("values must be an array, not %s", json_type_name(&vv)),
+				   psprintf("values must be an array, not %s", JsonbTypeName(&vv)),
 				   NULL, NULL);
 	jc = vv.val.binary.data;
 	c->nvalues = JsonContainerSize(jc);
@@ -1085,20 +1051,20 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 	{
 		char	   *sub;
 
-		if (!get_key(obj, keys[k], &ov))
+		if (!cw_jb_key(obj, keys[k], &ov))
 			continue;
 		found = true;
 		sub = psprintf(".%s", keys[k]);
-		if (jstr_ieq(&ov, "AND"))
+		if (cw_jbv_ieq(&ov, "AND"))
 			c->kind = CK_AND;
-		else if (jstr_ieq(&ov, "OR"))
+		else if (cw_jbv_ieq(&ov, "OR"))
 			c->kind = CK_OR;
-		else if (jstr_ieq(&ov, "NOT"))
+		else if (cw_jbv_ieq(&ov, "NOT"))
 			c->kind = CK_NOT;
 		else if (ov.type != jbvString)
 			cond_error(st, sub,
 					   psprintf("group operator must be a string, not %s",
-								json_type_name(&ov)),
+								JsonbTypeName(&ov)),
 					   NULL, NULL);
 		else
 			cond_error(st, sub,
@@ -1110,13 +1076,13 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 		cond_error(st, NULL, "\"operator\" is required for a group condition",
 				   NULL, "Give \"operator\": \"AND\", \"OR\" or \"NOT\".");
 
-	if (!get_key(obj, "conditions", &cv))
+	if (!cw_jb_key(obj, "conditions", &cv))
 		cond_error(st, NULL, "\"conditions\" is required for a group condition",
 				   NULL, NULL);
-	if (!is_container(&cv, true))
+	if (!cw_jbv_is_container(&cv, true))
 		cond_error(st, ".conditions",
 				   psprintf("conditions must be an array, not %s",
-							json_type_name(&cv)),
+							JsonbTypeName(&cv)),
 				   NULL, NULL);
 	jc = cv.val.binary.data;
 	c->nchildren = JsonContainerSize(jc);
@@ -1156,15 +1122,15 @@ compile_function(CompileState *st, CwCondition *c, JsonbContainer *obj)
 
 	c->kind = CK_FUNCTION;
 	c->uses_function = true;
-	if (!get_key(obj, "function", &fv))
+	if (!cw_jb_key(obj, "function", &fv))
 		cond_error(st, NULL, "\"function\" is required for a function condition",
 				   NULL, "Write {\"type\": \"function\", \"function\": {\"name\": \"my_criterion\"}}.");
-	if (!is_container(&fv, false))
+	if (!cw_jbv_is_container(&fv, false))
 		cond_error(st, ".function",
 				   psprintf("function must be an object, not %s",
-							json_type_name(&fv)),
+							JsonbTypeName(&fv)),
 				   NULL, NULL);
-	if (!get_key(fv.val.binary.data, "name", &nv) || nv.type != jbvString ||
+	if (!cw_jb_key(fv.val.binary.data, "name", &nv) || nv.type != jbvString ||
 		nv.val.string.len == 0)
 		cond_error(st, ".function.name",
 				   "function name must be a non-empty string", NULL, NULL);
@@ -1184,12 +1150,12 @@ compile_function(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	fn->cxt = st->cxt;
 	c->fn = fn;
 
-	if (get_key(fv.val.binary.data, "config", &cv) && cv.type != jbvNull)
+	if (cw_jb_key(fv.val.binary.data, "config", &cv) && cv.type != jbvNull)
 	{
-		if (!is_container(&cv, false))
+		if (!cw_jbv_is_container(&cv, false))
 			cond_error(st, ".function.config",
 					   psprintf("function config must be an object, not %s",
-								json_type_name(&cv)),
+								JsonbTypeName(&cv)),
 					   NULL, NULL);
 		c->config = cxt_jsonb(st, &cv);
 	}
@@ -1214,21 +1180,21 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 							 CW_COND_MAX_DEPTH),
 					"Flatten the condition: an AND inside an AND (an OR inside an OR) is the same as one group with all their conditions.");
 	count_node(st, -1);
-	if (!is_container(node, false))
+	if (!cw_jbv_is_container(node, false))
 		cond_error(st, NULL,
 				   psprintf("a condition must be a JSON object, not %s",
-							json_type_name(node)),
+							JsonbTypeName(node)),
 				   NULL, NULL);
 	obj = node->val.binary.data;
 
 	c = MemoryContextAllocZero(st->cxt, sizeof(CwCondition));
 
-	if (!get_key(obj, "type", &tv) || tv.type == jbvNull)
+	if (!cw_jb_key(obj, "type", &tv) || tv.type == jbvNull)
 	{
 		/* no type: infer it from the keys present */
-		if (get_key(obj, "jsonPath", &probe))
+		if (cw_jb_key(obj, "jsonPath", &probe))
 			compile_simple(st, c, obj);
-		else if (get_key(obj, "conditions", &probe))
+		else if (cw_jb_key(obj, "conditions", &probe))
 			compile_group(st, c, obj, depth);
 		else
 			cond_error(st, NULL, "condition has no \"type\"", NULL,
@@ -1236,17 +1202,17 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 	}
 	else if (tv.type != jbvString)
 		cond_error(st, ".type",
-				   psprintf("type must be a string, not %s", json_type_name(&tv)),
+				   psprintf("type must be a string, not %s", JsonbTypeName(&tv)),
 				   NULL, NULL);
-	else if (jstr_ieq(&tv, "simple"))
+	else if (cw_jbv_ieq(&tv, "simple"))
 		compile_simple(st, c, obj);
-	else if (jstr_ieq(&tv, "group"))
+	else if (cw_jbv_ieq(&tv, "group"))
 		compile_group(st, c, obj, depth);
-	else if (jstr_ieq(&tv, "lifecycle"))
+	else if (cw_jbv_ieq(&tv, "lifecycle"))
 		compile_lifecycle(st, c, obj);
-	else if (jstr_ieq(&tv, "array"))
+	else if (cw_jbv_ieq(&tv, "array"))
 		compile_array(st, c, obj);
-	else if (jstr_ieq(&tv, "function"))
+	else if (cw_jbv_ieq(&tv, "function"))
 		compile_function(st, c, obj);
 	else
 		cond_error(st, ".type",
@@ -1292,7 +1258,7 @@ condition_compile(Jsonb *cond, const char *where,
 		JsonbExtractScalar(&cond->root, &scalar);
 		cond_error(&st, NULL,
 				   psprintf("a condition must be a JSON object, not %s",
-							json_type_name(&scalar)),
+							JsonbTypeName(&scalar)),
 				   NULL, NULL);
 	}
 	root.type = jbvBinary;

@@ -167,15 +167,6 @@ read_workflows(const char *model, int32 version, bool all_versions)
 	return result;
 }
 
-/* The JSON string v as a C string, or NULL when v is no string. */
-static char *
-jstr(JsonbValue *v)
-{
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
 /* Index of the named state, or -1. */
 static int
 dg_state(DgWorkflow *wf, const char *name)
@@ -232,10 +223,10 @@ dg_read_transition(DgWorkflow *wf, JsonbValue *tv, DgTransition *t, char **next)
 	JsonbContainer *c = tv->val.binary.data;
 	JsonbValue	v;
 
-	t->name = jstr(getKeyJsonValueFromContainer(c, "name", 4, &v));
+	t->name = cw_jb_text(getKeyJsonValueFromContainer(c, "name", 4, &v));
 	if (t->name == NULL)
 		t->name = "?";
-	*next = jstr(getKeyJsonValueFromContainer(c, "next", 4, &v));
+	*next = cw_jb_text(getKeyJsonValueFromContainer(c, "next", 4, &v));
 	t->manual = getKeyJsonValueFromContainer(c, "manual", 6, &v) &&
 		v.type == jbvBool && v.val.boolean;
 	t->disabled = getKeyJsonValueFromContainer(c, "disabled", 8, &v) &&
@@ -267,7 +258,7 @@ dg_read_transition(DgWorkflow *wf, JsonbValue *tv, DgTransition *t, char **next)
 			char	   *name = NULL;
 
 			if (pv && pv->type == jbvBinary)
-				name = jstr(getKeyJsonValueFromContainer(pv->val.binary.data, "name", 4, &nv));
+				name = cw_jb_text(getKeyJsonValueFromContainer(pv->val.binary.data, "name", 4, &nv));
 			if (name)
 				t->procs[t->nprocs++] = name;
 		}
@@ -286,14 +277,14 @@ dg_from_definition(Jsonb *def)
 	char	 ***nexts;
 	int			cap;
 
-	wf->name = jstr(getKeyJsonValueFromContainer(&def->root, "name", 4, &v));
+	wf->name = cw_jb_text(getKeyJsonValueFromContainer(&def->root, "name", 4, &v));
 	if (wf->name == NULL)
 		wf->name = "?";
 	wf->active = !(getKeyJsonValueFromContainer(&def->root, "active", 6, &v) &&
 				   v.type == jbvBool && !v.val.boolean);
 	if (getKeyJsonValueFromContainer(&def->root, "criterion", 9, &v) && v.type == jbvBinary)
 		wf->criterion = JsonbValueToJsonb(&v);
-	initial = jstr(getKeyJsonValueFromContainer(&def->root, "initialState", 12, &v));
+	initial = cw_jb_text(getKeyJsonValueFromContainer(&def->root, "initialState", 12, &v));
 
 	if (getKeyJsonValueFromContainer(&def->root, "states", 6, &statesv) == NULL ||
 		statesv.type != jbvBinary || !JsonContainerIsObject(statesv.val.binary.data))
@@ -321,7 +312,7 @@ dg_from_definition(Jsonb *def)
 			if (tok != WJB_KEY)
 				continue;
 			st = &wf->states[wf->nstates];
-			st->name = jstr(&k);
+			st->name = cw_jb_text(&k);
 			(void) JsonbIteratorNext(&it, &sv, true);
 			if (sv.type == jbvBinary &&
 				getKeyJsonValueFromContainer(sv.val.binary.data, "transitions", 11, &tv) &&
@@ -417,15 +408,6 @@ dg_default(const char *why)
  * ------------------------------------------------------------------------
  */
 
-/* Compact JSON text of a value. */
-static char *
-json_text(JsonbValue *v)
-{
-	Jsonb	   *jb = JsonbValueToJsonb(v);
-
-	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-}
-
 /* An operand as JSON text; BETWEEN's two bounds as [low, high]. */
 static void
 summarize_operand(StringInfo buf, const CwCondition *c)
@@ -433,10 +415,10 @@ summarize_operand(StringInfo buf, const CwCondition *c)
 	if (c->op->base == OPB_IS_NULL || c->op->base == OPB_NOT_NULL)
 		return;
 	if (c->op->base == OPB_BETWEEN || c->op->base == OPB_BETWEEN_INCL)
-		appendStringInfo(buf, " [%s, %s]", json_text((JsonbValue *) &c->val.jv),
-						 json_text((JsonbValue *) &c->hi.jv));
+		appendStringInfo(buf, " [%s, %s]", cw_jbv_json_text(&c->val.jv),
+						 cw_jbv_json_text(&c->hi.jv));
 	else
-		appendStringInfo(buf, " %s", json_text((JsonbValue *) &c->val.jv));
+		appendStringInfo(buf, " %s", cw_jbv_json_text(&c->val.jv));
 }
 
 /* A short human summary of a compiled (unmerged) condition, appended to buf. */
@@ -491,7 +473,7 @@ summarize_condition(StringInfo buf, const CwCondition *c, int depth)
 			for (int i = 0; i < c->nvalues; i++)
 				appendStringInfo(buf, "%s%s", i > 0 ? ", " : "",
 								 c->skip[i] ? "null" :
-								 json_text((JsonbValue *) &c->values[i].jv));
+								 cw_jbv_json_text(&c->values[i].jv));
 			appendStringInfoChar(buf, ']');
 			break;
 	}
