@@ -218,6 +218,7 @@ struct CwCondition
 	int			nlike;
 	LikeTok    *like;
 	regex_t    *re;
+	const char *re_text;		/* MATCHES_PATTERN anchored: ^(?:pattern)$ */
 
 	/* simple: the operands of a merged group (val is unused), or NULL */
 	CondSet    *set;

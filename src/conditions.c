@@ -736,6 +736,7 @@ compile_regex(CompileState *st, CwCondition *c)
 	/* in expanded syntax a trailing # comment would swallow the anchor */
 	appendStringInfoString(&buf, expanded ? "\n)$" : ")$");
 
+	c->re_text = cxt_strndup(st, buf.data, buf.len);
 	c->re = MemoryContextAllocZero(st->cxt, sizeof(regex_t));
 	cb = MemoryContextAllocZero(st->cxt, sizeof(MemoryContextCallback));
 	rc = regcomp_bytes(c->re, buf.data, buf.len);

@@ -108,6 +108,7 @@ typedef struct Operand
 	int			boolval;		/* 1/0 for true/"true"/false/"false", else -1 */
 	const char *lower;			/* lower-cased text (case-insensitive ops) */
 	Jsonb	   *container;		/* OV_CONTAINER */
+	const char *regex;			/* MATCHES_PATTERN, anchored as compiled */
 	char	   *p_text;
 	char	   *p_num;
 	char	   *p_bool;
@@ -316,6 +317,7 @@ read_operands(const CwCondition *c, Operand *val, Operand *hi)
 	if (c->op->base == OPB_IS_NULL || c->op->base == OPB_NOT_NULL)
 		return;
 	read_operand(&c->val, val);
+	val->regex = c->re_text;
 	if (c->op->base == OPB_BETWEEN || c->op->base == OPB_BETWEEN_INCL)
 		read_operand(&c->hi, hi);
 }
@@ -747,43 +749,6 @@ sql_like_pattern(const char *p, int len)
 	return buf.data;
 }
 
-/*
- * MATCHES_PATTERN's regex anchored to the whole value exactly as
- * conditions.c compile_regex() does: ^(?:pattern)$ after any leading
- * "***:" director or (?flags) options.
- */
-static char *
-sql_anchored_regex(const char *p, int len)
-{
-	StringInfoData buf;
-	int			prefix = 0;
-	bool		expanded = false;
-
-	if (len >= 4 && strncmp(p, "***", 3) == 0 && p[3] == ':')
-		prefix = 4;
-	if (len - prefix >= 3 && p[prefix] == '(' && p[prefix + 1] == '?' &&
-		isalpha((unsigned char) p[prefix + 2]))
-	{
-		int			j = prefix + 2;
-
-		while (j < len && isalpha((unsigned char) p[j]))
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (p[j] == 'x')
-				expanded = true;
-			j++;
-		}
-		if (j < len && p[j] == ')')
-			prefix = j + 1;
-	}
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, p, prefix);
-	appendStringInfoString(&buf, "^(?:");
-	appendBinaryStringInfo(&buf, p + prefix, len - prefix);
-	appendStringInfoString(&buf, expanded ? "\n)$" : ")$");
-	return buf.data;
-}
-
 /* The text operators on a text expression t that is not NULL. */
 static char *
 text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
@@ -814,8 +779,7 @@ text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
 			pat = sql_like_pattern(v->text, v->textlen);
 			return psprintf("(%s COLLATE \"C\" LIKE %s)", t, q_text(q, pat, strlen(pat)));
 		case OPB_REGEX:
-			pat = sql_anchored_regex(v->text, v->textlen);
-			return psprintf("(%s ~ %s)", t, q_text(q, pat, strlen(pat)));
+			return psprintf("(%s ~ %s)", t, q_text(q, v->regex, strlen(v->regex)));
 		default:
 			not_validated("text operator");
 	}
