@@ -12,7 +12,8 @@
  *	function	{"type":"function","function":{"name":"C","config":{...}}}
  *
  * cw_condition_compile() validates the JSON and turns it into a tree of
- * CwCondition nodes allocated in the caller's (cache) memory context: paths
+ * CwCondition nodes (cond.h, which search.c and diagram.c walk too)
+ * allocated in the caller's (cache) memory context: paths
  * are split into steps, operators resolved, operands converted once (numbers
  * parsed, strings lower-cased for the case-insensitive operators, LIKE
  * patterns tokenized, regular expressions compiled, dates parsed).
