@@ -108,7 +108,7 @@ typedef struct Operand
 	int			boolval;		/* 1/0 for true/"true"/false/"false", else -1 */
 	const char *lower;			/* lower-cased text (case-insensitive ops) */
 	Jsonb	   *container;		/* OV_CONTAINER */
-	const char *regex;			/* MATCHES_PATTERN, anchored as compiled */
+	const char *pattern;		/* LIKE, MATCHES_PATTERN: the SQL pattern */
 	char	   *p_text;
 	char	   *p_num;
 	char	   *p_bool;
@@ -160,6 +160,7 @@ static uint64 search_clock = 0;
 static MemoryContext search_plan_cxt = NULL;
 
 static void gen_node(SqlQuery *q, StringInfo out, const CwCondition *c);
+static char *sql_like_pattern(const CwCondition *c);
 
 /* ----------------------------------------------------------------
  * Parameters
@@ -317,7 +318,10 @@ read_operands(const CwCondition *c, Operand *val, Operand *hi)
 	if (c->op->base == OPB_IS_NULL || c->op->base == OPB_NOT_NULL)
 		return;
 	read_operand(&c->val, val);
-	val->regex = c->re_text;
+	if (c->op->base == OPB_LIKE)
+		val->pattern = sql_like_pattern(c);
+	else if (c->op->base == OPB_REGEX)
+		val->pattern = c->re_text;
 	if (c->op->base == OPB_BETWEEN || c->op->base == OPB_BETWEEN_INCL)
 		read_operand(&c->hi, hi);
 }
@@ -719,32 +723,34 @@ contains_any(SqlQuery *q, const char *t, Operand *vals, int n, bool icase)
 					q_array(q, TEXTARRAYOID, TEXTOID, subs, nsub), alias, t, alias);
 }
 
-/* A LIKE pattern of conditions.c (\ escapes, trailing \ literal) for SQL LIKE. */
+/*
+ * The compiled LIKE pattern (conditions.c compile_like: % any run, _ one
+ * character, the rest literal) as an SQL LIKE pattern: %, _ and \ among the
+ * literals escaped with \.
+ */
 static char *
-sql_like_pattern(const char *p, int len)
+sql_like_pattern(const CwCondition *c)
 {
 	StringInfoData buf;
-	int			i = 0;
 
 	initStringInfo(&buf);
-	while (i < len)
+	for (int i = 0; i < c->nlike; i++)
 	{
-		int			clen;
+		const LikeTok *tok = &c->like[i];
 
 		CHECK_FOR_INTERRUPTS();
-		if (p[i] == '%' || p[i] == '_')
-		{
-			appendStringInfoChar(&buf, p[i]);
-			i++;
-			continue;
-		}
-		if (p[i] == '\\' && i + 1 < len)
-			i++;				/* escaped character is literal */
-		clen = Min(pg_mblen(p + i), len - i);
-		if (clen == 1 && (p[i] == '%' || p[i] == '_' || p[i] == '\\'))
-			appendStringInfoChar(&buf, '\\');
-		appendBinaryStringInfo(&buf, p + i, clen);
-		i += clen;
+		if (tok->kind == LT_ANY)
+			appendStringInfoChar(&buf, '%');
+		else if (tok->kind == LT_ONE)
+			appendStringInfoChar(&buf, '_');
+		else
+			for (int k = 0; k < tok->len; k++)
+			{
+				/* no byte of a multibyte character is one of these */
+				if (tok->lit[k] == '%' || tok->lit[k] == '_' || tok->lit[k] == '\\')
+					appendStringInfoChar(&buf, '\\');
+				appendStringInfoChar(&buf, tok->lit[k]);
+			}
 	}
 	return buf.data;
 }
@@ -754,7 +760,6 @@ static char *
 text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
 {
 	const char *operand = op->icase ? op_lower(q, v) : NULL;
-	char	   *pat;
 
 	switch (op->base)
 	{
@@ -776,10 +781,10 @@ text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
 								operand ? operand : op_text(q, v));
 			}
 		case OPB_LIKE:
-			pat = sql_like_pattern(v->text, v->textlen);
-			return psprintf("(%s COLLATE \"C\" LIKE %s)", t, q_text(q, pat, strlen(pat)));
+			return psprintf("(%s COLLATE \"C\" LIKE %s)", t,
+							q_text(q, v->pattern, strlen(v->pattern)));
 		case OPB_REGEX:
-			return psprintf("(%s ~ %s)", t, q_text(q, v->regex, strlen(v->regex)));
+			return psprintf("(%s ~ %s)", t, q_text(q, v->pattern, strlen(v->pattern)));
 		default:
 			not_validated("text operator");
 	}
