@@ -12,7 +12,8 @@
  *	function	{"type":"function","function":{"name":"C","config":{...}}}
  *
  * cw_condition_compile() validates the JSON and turns it into a tree of
- * CwCondition nodes allocated in the caller's (cache) memory context: paths
+ * CwCondition nodes (cond.h, which search.c and diagram.c walk too)
+ * allocated in the caller's (cache) memory context: paths
  * are split into steps, operators resolved, operands converted once (numbers
  * parsed, strings lower-cased for the case-insensitive operators, LIKE
  * patterns tokenized, regular expressions compiled, dates parsed).
@@ -80,7 +81,7 @@
 #include "utils/numeric.h"
 
 #include "cyoda_wf.h"
-#include "condition_ops.h"
+#include "cond.h"
 
 /* Conditions nested deeper than this are refused (54000). */
 #define CW_COND_MAX_DEPTH 64
@@ -91,23 +92,8 @@
 /* Steps of one jsonPath. */
 #define CW_PATH_MAX_STEPS 100
 
-/* Longest string that may be read as a number (keeps numeric_in in range). */
-#define CW_NUMERIC_TEXT_MAX 1000
-
 /* How much of a user string an error message quotes. */
 #define CW_SHOW_MAX 64
-
-typedef enum CondKind
-{
-	CK_SIMPLE,
-	CK_LIFECYCLE,
-	CK_ARRAY,
-	CK_AND,
-	CK_OR,
-	CK_NOT,
-	CK_FUNCTION
-} CondKind;
-
 
 const OpInfo cw_cond_ops[] = {
 	{"EQUALS", OPB_EQ, false, false},
@@ -146,119 +132,6 @@ const int	cw_cond_nops = lengthof(cw_cond_ops);
 	"BETWEEN_INCLUSIVE, MATCHES_PATTERN, IEQUALS, INOT_EQUAL, ICONTAINS, " \
 	"INOT_CONTAINS, ISTARTS_WITH, INOT_STARTS_WITH, IENDS_WITH, INOT_ENDS_WITH"
 
-typedef enum PathStepKind
-{
-	PS_KEY,						/* .name or ['name'] */
-	PS_INDEX,					/* [N] */
-	PS_ANY						/* [*] */
-} PathStepKind;
-
-typedef struct PathStep
-{
-	PathStepKind kind;
-	int			keylen;
-	const char *key;
-	int			index;			/* PS_INDEX; for PS_KEY the index a
-								 * digits-only key means on an array, or -1 */
-} PathStep;
-
-typedef enum LifeField
-{
-	LF_STATE,
-	LF_CREATION_DATE,
-	LF_LAST_UPDATE_TIME,
-	LF_PREVIOUS_TRANSITION,
-	LF_ID
-} LifeField;
-
-/* An operand, converted once into every form the operators need. */
-typedef struct CondValue
-{
-	JsonbValue	jv;				/* jbvString, jbvNumeric, jbvBool, or
-								 * jbvBinary for an object or array */
-	Numeric		num;			/* numeric reading (30 or "30"), or NULL */
-	int			boolval;		/* 1/0 for true/"true"/false/"false", else -1 */
-	const char *text;			/* text form; NULL for objects and arrays */
-	int			textlen;
-	const char *lower;			/* lower-cased text (case-insensitive ops) */
-	int			lowerlen;
-	TimestampTz ts;				/* lifecycle date operand */
-} CondValue;
-
-/* LIKE pattern, tokenized. */
-typedef enum LikeTokKind
-{
-	LT_LITERAL,
-	LT_ONE,						/* _ */
-	LT_ANY						/* % */
-} LikeTokKind;
-
-typedef struct LikeTok
-{
-	LikeTokKind kind;
-	int			len;
-	const char *lit;
-} LikeTok;
-
-/* A string operand of a merged group. */
-typedef struct CondText
-{
-	const char *s;
-	int			len;
-} CondText;
-
-/*
- * The operands of the members of a merged group, in the forms
- * value_compare() reads them, each sorted for binary search.
- */
-typedef struct CondSet
-{
-	int			nnums;
-	Numeric    *nums;			/* numeric readings (30 or "30") */
-	bool		has_true;		/* some operand is true or "true" */
-	bool		has_false;
-	int			ntexts;
-	CondText   *texts;			/* string operands, lower-cased when icase */
-	int			nconts;
-	JsonbContainer **conts;		/* object and array operands */
-	int			nsubs;
-	CondText   *subs;			/* CONTAINS: every operand's text (unsorted) */
-} CondSet;
-
-struct CwCondition
-{
-	CondKind	kind;
-	bool		uses_function;	/* this node or one below is a function */
-
-	/* simple, lifecycle and array */
-	int			nsteps;
-	PathStep   *steps;
-	bool		wildcard;		/* some step is [*] */
-	LifeField	field;
-	bool		date_field;		/* lifecycle creationDate / lastUpdateTime */
-	const OpInfo *op;
-	CondValue	val;			/* operand; low bound of BETWEEN */
-	CondValue	hi;				/* high bound of BETWEEN */
-	int			nlike;
-	LikeTok    *like;
-	regex_t    *re;
-
-	/* simple: the operands of a merged group (val is unused), or NULL */
-	CondSet    *set;
-
-	/* array */
-	int			nvalues;
-	CondValue  *values;
-	bool	   *skip;			/* values[i] is null: matches anything */
-
-	/* groups */
-	int			nchildren;
-	CwCondition **children;
-
-	/* function */
-	CwFunc	   *fn;
-	Jsonb	   *config;
-};
 
 typedef struct CompileState
 {
@@ -267,6 +140,7 @@ typedef struct CompileState
 	const char *function_schema;
 	MemoryContext cxt;
 	int			nodes;			/* nodes compiled so far */
+	bool		merge;			/* merge groups (cw_op_merges) */
 } CompileState;
 
 static CwCondition *compile_node(CompileState *st, JsonbValue *node, int depth);
@@ -333,40 +207,6 @@ show_text(const char *s, int len)
 		return pnstrdup(s, len);
 	clip = pg_mbcliplen(s, len, CW_SHOW_MAX);
 	return psprintf("%s...", pnstrdup(s, clip));
-}
-
-/* Name of a JSON value's type, for error messages. */
-static const char *
-json_type_name(JsonbValue *v)
-{
-	return JsonbTypeName(v);
-}
-
-/* Object member lookup; NULL when absent. */
-static JsonbValue *
-get_key(JsonbContainer *obj, const char *key, JsonbValue *res)
-{
-	return getKeyJsonValueFromContainer(obj, key, strlen(key), res);
-}
-
-/* Case-insensitive comparison of a JSON string with a C string. */
-static bool
-jstr_ieq(JsonbValue *v, const char *s)
-{
-	int			len = strlen(s);
-
-	return v->type == jbvString && v->val.string.len == len &&
-		pg_strncasecmp(v->val.string.val, s, len) == 0;
-}
-
-/* Whether v is an array (array = true) or an object. */
-static bool
-is_container(JsonbValue *v, bool array)
-{
-	if (v->type != jbvBinary)
-		return false;
-	return array ? JsonContainerIsArray(v->val.binary.data) :
-		JsonContainerIsObject(v->val.binary.data);
 }
 
 /* Copy of a JSON string into the cache context, NUL-terminated. */
@@ -526,7 +366,7 @@ build_value(CompileState *st, JsonbValue *v, bool allow_container,
 				if (!allow_container)
 					cond_error(st, sub,
 							   psprintf("operator %s needs a string, number or boolean value, not an %s",
-										opname, json_type_name(v)),
+										opname, JsonbTypeName(v)),
 							   NULL, NULL);
 				copy = cxt_jsonb(st, v);
 				out->jv.type = jbvBinary;
@@ -704,13 +544,15 @@ compile_json_path(CompileState *st, CwCondition *c, JsonbContainer *obj)
 {
 	JsonbValue	pv;
 
-	if (!get_key(obj, "jsonPath", &pv))
+	if (!cw_jb_key(obj, "jsonPath", &pv))
 		cond_error(st, NULL, "\"jsonPath\" is required", NULL, NULL);
 	if (pv.type != jbvString)
 		cond_error(st, ".jsonPath",
 				   psprintf("jsonPath must be a string, not %s",
-							json_type_name(&pv)),
+							JsonbTypeName(&pv)),
 				   NULL, NULL);
+	c->path_len = pv.val.string.len;
+	c->path_text = cxt_strndup(st, pv.val.string.val, c->path_len);
 	parse_path(st, c, pv.val.string.val, pv.val.string.len, ".jsonPath");
 }
 
@@ -730,16 +572,16 @@ compile_operator(CompileState *st, JsonbContainer *obj)
 		char	   *sub;
 		int			i;
 
-		if (!get_key(obj, keys[k], &ov))
+		if (!cw_jb_key(obj, keys[k], &ov))
 			continue;
 		sub = psprintf(".%s", keys[k]);
 		if (ov.type != jbvString)
 			cond_error(st, sub,
 					   psprintf("%s must be a string, not %s", keys[k],
-								json_type_name(&ov)),
+								JsonbTypeName(&ov)),
 					   NULL, NULL);
 		for (i = 0; i < cw_cond_nops; i++)
-			if (jstr_ieq(&ov, cw_cond_ops[i].name))
+			if (cw_jbv_ieq(&ov, cw_cond_ops[i].name))
 				return &cw_cond_ops[i];
 		cond_error(st, sub,
 				   psprintf("unknown operator \"%s\"",
@@ -895,6 +737,7 @@ compile_regex(CompileState *st, CwCondition *c)
 	/* in expanded syntax a trailing # comment would swallow the anchor */
 	appendStringInfoString(&buf, expanded ? "\n)$" : ")$");
 
+	c->re_text = cxt_strndup(st, buf.data, buf.len);
 	c->re = MemoryContextAllocZero(st->cxt, sizeof(regex_t));
 	cb = MemoryContextAllocZero(st->cxt, sizeof(MemoryContextCallback));
 	rc = regcomp_bytes(c->re, buf.data, buf.len);
@@ -940,7 +783,7 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 
 	if (v->type != jbvString)
 		cond_error(st, sub,
-				   psprintf("a date must be a string, not %s", json_type_name(v)),
+				   psprintf("a date must be a string, not %s", JsonbTypeName(v)),
 				   NULL, "Write dates as ISO 8601 strings, e.g. \"2024-05-01T12:00:00Z\".");
 	str = pnstrdup(v->val.string.val, v->val.string.len);
 	dterr = ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
@@ -989,6 +832,17 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 	return result;
 }
 
+/* A date operand: its instant, and its string for the tree's walkers. */
+static void
+date_value(CompileState *st, JsonbValue *v, const char *sub, CondValue *out)
+{
+	out->ts = parse_date(st, v, sub);
+	out->jv.type = jbvString;
+	out->jv.val.string.len = v->val.string.len;
+	out->jv.val.string.val = cxt_strndup(st, v->val.string.val,
+										 v->val.string.len);
+}
+
 /* The operand(s) of a simple or lifecycle condition. */
 static void
 compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
@@ -1001,7 +855,7 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	if (op->base == OPB_IS_NULL || op->base == OPB_NOT_NULL)
 		return;					/* value, if any, is ignored */
 
-	if (!get_key(obj, "value", &vv))
+	if (!cw_jb_key(obj, "value", &vv))
 		cond_error(st, NULL,
 				   psprintf("\"value\" is required for operator %s", op->name),
 				   NULL, NULL);
@@ -1016,7 +870,7 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 				   *hi;
 		JsonbContainer *jc;
 
-		if (!is_container(&vv, true) ||
+		if (!cw_jbv_is_container(&vv, true) ||
 			JsonContainerSize(vv.val.binary.data) != 2)
 			cond_error(st, ".value",
 					   psprintf("value of %s must be an array [low, high]",
@@ -1031,8 +885,8 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 					   NULL, NULL);
 		if (c->date_field)
 		{
-			c->val.ts = parse_date(st, lo, ".value[0]");
-			c->hi.ts = parse_date(st, hi, ".value[1]");
+			date_value(st, lo, ".value[0]", &c->val);
+			date_value(st, hi, ".value[1]", &c->hi);
 		}
 		else
 		{
@@ -1044,14 +898,14 @@ compile_operand(CompileState *st, CwCondition *c, JsonbContainer *obj)
 
 	if (c->date_field)
 	{
-		c->val.ts = parse_date(st, &vv, ".value");
+		date_value(st, &vv, ".value", &c->val);
 		return;
 	}
 
 	if ((op->base == OPB_LIKE || op->base == OPB_REGEX) && vv.type != jbvString)
 		cond_error(st, ".value",
 				   psprintf("operator %s needs a string value, not %s",
-							op->name, json_type_name(&vv)),
+							op->name, JsonbTypeName(&vv)),
 				   NULL, NULL);
 
 	build_value(st, &vv, allow_container, op->icase, ".value", op->name,
@@ -1093,15 +947,15 @@ compile_lifecycle(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	int			i;
 
 	c->kind = CK_LIFECYCLE;
-	if (!get_key(obj, "field", &fv))
+	if (!cw_jb_key(obj, "field", &fv))
 		cond_error(st, NULL, "\"field\" is required for a lifecycle condition",
 				   NULL, NULL);
 	if (fv.type != jbvString)
 		cond_error(st, ".field",
-				   psprintf("field must be a string, not %s", json_type_name(&fv)),
+				   psprintf("field must be a string, not %s", JsonbTypeName(&fv)),
 				   NULL, NULL);
 	for (i = 0; i < lengthof(fields); i++)
-		if (jstr_ieq(&fv, fields[i].name))
+		if (cw_jbv_ieq(&fv, fields[i].name))
 			break;
 	if (i == lengthof(fields))
 		cond_error(st, ".field",
@@ -1110,6 +964,7 @@ compile_lifecycle(CompileState *st, CwCondition *c, JsonbContainer *obj)
 				   "Valid fields are state, creationDate, lastUpdateTime, previousTransition and id.",
 				   NULL);
 	c->field = fields[i].field;
+	c->field_name = fields[i].name;
 	c->date_field = (c->field == LF_CREATION_DATE ||
 					 c->field == LF_LAST_UPDATE_TIME);
 
@@ -1153,12 +1008,12 @@ compile_array(CompileState *st, CwCondition *c, JsonbContainer *obj)
 		cond_error(st, ".jsonPath",
 				   "[*] is not allowed in the path of an array condition",
 				   NULL, NULL);
-	if (!get_key(obj, "values", &vv))
+	if (!cw_jb_key(obj, "values", &vv))
 		cond_error(st, NULL, "\"values\" is required for an array condition",
 				   NULL, NULL);
-	if (!is_container(&vv, true))
+	if (!cw_jbv_is_container(&vv, true))
 		cond_error(st, ".values",
-				   psprintf("values must be an array, not %s", json_type_name(&vv)),
+				   psprintf("values must be an array, not %s", JsonbTypeName(&vv)),
 				   NULL, NULL);
 	jc = vv.val.binary.data;
 	c->nvalues = JsonContainerSize(jc);
@@ -1198,20 +1053,20 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 	{
 		char	   *sub;
 
-		if (!get_key(obj, keys[k], &ov))
+		if (!cw_jb_key(obj, keys[k], &ov))
 			continue;
 		found = true;
 		sub = psprintf(".%s", keys[k]);
-		if (jstr_ieq(&ov, "AND"))
+		if (cw_jbv_ieq(&ov, "AND"))
 			c->kind = CK_AND;
-		else if (jstr_ieq(&ov, "OR"))
+		else if (cw_jbv_ieq(&ov, "OR"))
 			c->kind = CK_OR;
-		else if (jstr_ieq(&ov, "NOT"))
+		else if (cw_jbv_ieq(&ov, "NOT"))
 			c->kind = CK_NOT;
 		else if (ov.type != jbvString)
 			cond_error(st, sub,
 					   psprintf("group operator must be a string, not %s",
-								json_type_name(&ov)),
+								JsonbTypeName(&ov)),
 					   NULL, NULL);
 		else
 			cond_error(st, sub,
@@ -1223,13 +1078,13 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 		cond_error(st, NULL, "\"operator\" is required for a group condition",
 				   NULL, "Give \"operator\": \"AND\", \"OR\" or \"NOT\".");
 
-	if (!get_key(obj, "conditions", &cv))
+	if (!cw_jb_key(obj, "conditions", &cv))
 		cond_error(st, NULL, "\"conditions\" is required for a group condition",
 				   NULL, NULL);
-	if (!is_container(&cv, true))
+	if (!cw_jbv_is_container(&cv, true))
 		cond_error(st, ".conditions",
 				   psprintf("conditions must be an array, not %s",
-							json_type_name(&cv)),
+							JsonbTypeName(&cv)),
 				   NULL, NULL);
 	jc = cv.val.binary.data;
 	c->nchildren = JsonContainerSize(jc);
@@ -1254,7 +1109,7 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 			c->uses_function = true;
 		pfree(e);
 	}
-	if (c->kind != CK_NOT && !c->uses_function && c->nchildren > 1)
+	if (st->merge && c->kind != CK_NOT && !c->uses_function && c->nchildren > 1)
 		merge_group(st, c);
 }
 
@@ -1269,15 +1124,15 @@ compile_function(CompileState *st, CwCondition *c, JsonbContainer *obj)
 
 	c->kind = CK_FUNCTION;
 	c->uses_function = true;
-	if (!get_key(obj, "function", &fv))
+	if (!cw_jb_key(obj, "function", &fv))
 		cond_error(st, NULL, "\"function\" is required for a function condition",
 				   NULL, "Write {\"type\": \"function\", \"function\": {\"name\": \"my_criterion\"}}.");
-	if (!is_container(&fv, false))
+	if (!cw_jbv_is_container(&fv, false))
 		cond_error(st, ".function",
 				   psprintf("function must be an object, not %s",
-							json_type_name(&fv)),
+							JsonbTypeName(&fv)),
 				   NULL, NULL);
-	if (!get_key(fv.val.binary.data, "name", &nv) || nv.type != jbvString ||
+	if (!cw_jb_key(fv.val.binary.data, "name", &nv) || nv.type != jbvString ||
 		nv.val.string.len == 0)
 		cond_error(st, ".function.name",
 				   "function name must be a non-empty string", NULL, NULL);
@@ -1297,12 +1152,12 @@ compile_function(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	fn->cxt = st->cxt;
 	c->fn = fn;
 
-	if (get_key(fv.val.binary.data, "config", &cv) && cv.type != jbvNull)
+	if (cw_jb_key(fv.val.binary.data, "config", &cv) && cv.type != jbvNull)
 	{
-		if (!is_container(&cv, false))
+		if (!cw_jbv_is_container(&cv, false))
 			cond_error(st, ".function.config",
 					   psprintf("function config must be an object, not %s",
-								json_type_name(&cv)),
+								JsonbTypeName(&cv)),
 					   NULL, NULL);
 		c->config = cxt_jsonb(st, &cv);
 	}
@@ -1327,21 +1182,21 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 							 CW_COND_MAX_DEPTH),
 					"Flatten the condition: an AND inside an AND (an OR inside an OR) is the same as one group with all their conditions.");
 	count_node(st, -1);
-	if (!is_container(node, false))
+	if (!cw_jbv_is_container(node, false))
 		cond_error(st, NULL,
 				   psprintf("a condition must be a JSON object, not %s",
-							json_type_name(node)),
+							JsonbTypeName(node)),
 				   NULL, NULL);
 	obj = node->val.binary.data;
 
 	c = MemoryContextAllocZero(st->cxt, sizeof(CwCondition));
 
-	if (!get_key(obj, "type", &tv) || tv.type == jbvNull)
+	if (!cw_jb_key(obj, "type", &tv) || tv.type == jbvNull)
 	{
 		/* no type: infer it from the keys present */
-		if (get_key(obj, "jsonPath", &probe))
+		if (cw_jb_key(obj, "jsonPath", &probe))
 			compile_simple(st, c, obj);
-		else if (get_key(obj, "conditions", &probe))
+		else if (cw_jb_key(obj, "conditions", &probe))
 			compile_group(st, c, obj, depth);
 		else
 			cond_error(st, NULL, "condition has no \"type\"", NULL,
@@ -1349,17 +1204,17 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 	}
 	else if (tv.type != jbvString)
 		cond_error(st, ".type",
-				   psprintf("type must be a string, not %s", json_type_name(&tv)),
+				   psprintf("type must be a string, not %s", JsonbTypeName(&tv)),
 				   NULL, NULL);
-	else if (jstr_ieq(&tv, "simple"))
+	else if (cw_jbv_ieq(&tv, "simple"))
 		compile_simple(st, c, obj);
-	else if (jstr_ieq(&tv, "group"))
+	else if (cw_jbv_ieq(&tv, "group"))
 		compile_group(st, c, obj, depth);
-	else if (jstr_ieq(&tv, "lifecycle"))
+	else if (cw_jbv_ieq(&tv, "lifecycle"))
 		compile_lifecycle(st, c, obj);
-	else if (jstr_ieq(&tv, "array"))
+	else if (cw_jbv_ieq(&tv, "array"))
 		compile_array(st, c, obj);
-	else if (jstr_ieq(&tv, "function"))
+	else if (cw_jbv_ieq(&tv, "function"))
 		compile_function(st, c, obj);
 	else
 		cond_error(st, ".type",
@@ -1371,12 +1226,13 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 }
 
 /*
- * Validate and compile a condition.  Everything the result needs lives in
- * cxt; invalid input raises 22023 naming where + the sub-path at fault.
+ * Validate and compile a condition, merging groups where merge.  Everything
+ * the result needs lives in cxt; invalid input raises 22023 naming where +
+ * the sub-path at fault.
  */
-CwCondition *
-cw_condition_compile(Jsonb *cond, const char *where,
-					 const char *function_schema, MemoryContext cxt)
+static CwCondition *
+condition_compile(Jsonb *cond, const char *where,
+				  const char *function_schema, MemoryContext cxt, bool merge)
 {
 	CompileState st;
 	JsonbValue	root;
@@ -1394,6 +1250,7 @@ cw_condition_compile(Jsonb *cond, const char *where,
 	st.function_schema = function_schema ? function_schema : "public";
 	st.cxt = cxt;
 	st.nodes = 0;
+	st.merge = merge;
 	initStringInfo(&st.path);
 
 	if (JB_ROOT_IS_SCALAR(cond))
@@ -1403,7 +1260,7 @@ cw_condition_compile(Jsonb *cond, const char *where,
 		JsonbExtractScalar(&cond->root, &scalar);
 		cond_error(&st, NULL,
 				   psprintf("a condition must be a JSON object, not %s",
-							json_type_name(&scalar)),
+							JsonbTypeName(&scalar)),
 				   NULL, NULL);
 	}
 	root.type = jbvBinary;
@@ -1415,6 +1272,22 @@ cw_condition_compile(Jsonb *cond, const char *where,
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(tmp);
 	return c;
+}
+
+/* Validate and compile a condition for evaluation (groups merged). */
+CwCondition *
+cw_condition_compile(Jsonb *cond, const char *where,
+					 const char *function_schema, MemoryContext cxt)
+{
+	return condition_compile(cond, where, function_schema, cxt, true);
+}
+
+/* See cond.h. */
+CwCondition *
+cw_condition_compile_unmerged(Jsonb *cond, const char *where,
+							  const char *function_schema, MemoryContext cxt)
+{
+	return condition_compile(cond, where, function_schema, cxt, false);
 }
 
 /* Whether evaluating the condition may call a criterion function. */
@@ -1495,9 +1368,14 @@ merge_item_cmp(const void *a, const void *b)
 	return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-/* See condition_ops.h. */
-bool
-cw_merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len)
+/*
+ * Sort items by key and mark the runs of two or more equal keys: run_of[i]
+ * of group member i is the index (into the sorted items) of its run's first
+ * item (it must be -1 for every member on entry); run_len[] of that item is
+ * the run's length.  Returns whether any run was found.
+ */
+static bool
+merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len)
 {
 	bool		merged = false;
 
@@ -1562,6 +1440,8 @@ merged_node(CompileState *st, CwCondition **members, int n)
 	bool		icase = members[0]->op->icase;
 
 	m->kind = CK_SIMPLE;
+	m->path_text = members[0]->path_text;
+	m->path_len = members[0]->path_len;
 	m->nsteps = members[0]->nsteps;
 	m->steps = members[0]->steps;
 	m->wildcard = members[0]->wildcard;
@@ -1603,6 +1483,30 @@ merged_node(CompileState *st, CwCondition **members, int n)
 	return m;
 }
 
+/* See cond.h. */
+bool
+cw_group_runs(const CwCondition *c, CwMergeItem *items, int *run_of,
+			  int *run_len)
+{
+	bool		and_group = (c->kind == CK_AND);
+	int			nitems = 0;
+
+	for (int i = 0; i < c->nchildren; i++)
+	{
+		const CwCondition *ch = c->children[i];
+
+		CHECK_FOR_INTERRUPTS();
+		run_of[i] = -1;
+		if (c->kind == CK_NOT || ch->kind != CK_SIMPLE ||
+			!cw_op_merges(ch->op, and_group, ch->wildcard))
+			continue;
+		items[nitems].index = i;
+		merge_key(ch, &items[nitems]);
+		nitems++;
+	}
+	return merge_runs(items, nitems, run_of, run_len);
+}
+
 /*
  * Merge the members of group c that test one path with one operator
  * (cw_op_merges) into one node each, in place of the first of them.  The
@@ -1611,26 +1515,12 @@ merged_node(CompileState *st, CwCondition **members, int n)
 static void
 merge_group(CompileState *st, CwCondition *c)
 {
-	bool		and_group = (c->kind == CK_AND);
 	CwMergeItem *items = palloc(c->nchildren * sizeof(CwMergeItem));
 	int		   *run_of = palloc(c->nchildren * sizeof(int));
 	int		   *run_len = palloc(c->nchildren * sizeof(int));
-	int			nitems = 0;
 	int			nout = 0;
 
-	for (int i = 0; i < c->nchildren; i++)
-	{
-		CwCondition *ch = c->children[i];
-
-		CHECK_FOR_INTERRUPTS();
-		run_of[i] = -1;
-		if (ch->kind != CK_SIMPLE || !cw_op_merges(ch->op, and_group, ch->wildcard))
-			continue;
-		items[nitems].index = i;
-		merge_key(ch, &items[nitems]);
-		nitems++;
-	}
-	if (!cw_merge_runs(items, nitems, run_of, run_len))
+	if (!cw_group_runs(c, items, run_of, run_len))
 		return;
 
 	/* the group in its order, each run where its first member was */

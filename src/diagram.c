@@ -14,9 +14,14 @@
  * SQL_ASCII databases).  A model version with workflows that do not take
  * every new entity (all have criteria or are inactive) shows the default
  * workflow after them, since the engine falls back to it.  In DOT, manual edges are dashed and automatic ones solid.
+ *
+ * Criteria are read only through the condition compiler (cond.h): a label
+ * summarizes the compiled tree, each group member as written (unmerged),
+ * and scaffold() lists the function nodes of that tree.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "cond.h"
 
 #include <ctype.h>
 
@@ -162,15 +167,6 @@ read_workflows(const char *model, int32 version, bool all_versions)
 	return result;
 }
 
-/* The JSON string v as a C string, or NULL when v is no string. */
-static char *
-jstr(JsonbValue *v)
-{
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
 /* Index of the named state, or -1. */
 static int
 dg_state(DgWorkflow *wf, const char *name)
@@ -227,10 +223,10 @@ dg_read_transition(DgWorkflow *wf, JsonbValue *tv, DgTransition *t, char **next)
 	JsonbContainer *c = tv->val.binary.data;
 	JsonbValue	v;
 
-	t->name = jstr(getKeyJsonValueFromContainer(c, "name", 4, &v));
+	t->name = cw_jb_text(getKeyJsonValueFromContainer(c, "name", 4, &v));
 	if (t->name == NULL)
 		t->name = "?";
-	*next = jstr(getKeyJsonValueFromContainer(c, "next", 4, &v));
+	*next = cw_jb_text(getKeyJsonValueFromContainer(c, "next", 4, &v));
 	t->manual = getKeyJsonValueFromContainer(c, "manual", 6, &v) &&
 		v.type == jbvBool && v.val.boolean;
 	t->disabled = getKeyJsonValueFromContainer(c, "disabled", 8, &v) &&
@@ -262,7 +258,7 @@ dg_read_transition(DgWorkflow *wf, JsonbValue *tv, DgTransition *t, char **next)
 			char	   *name = NULL;
 
 			if (pv && pv->type == jbvBinary)
-				name = jstr(getKeyJsonValueFromContainer(pv->val.binary.data, "name", 4, &nv));
+				name = cw_jb_text(getKeyJsonValueFromContainer(pv->val.binary.data, "name", 4, &nv));
 			if (name)
 				t->procs[t->nprocs++] = name;
 		}
@@ -281,14 +277,14 @@ dg_from_definition(Jsonb *def)
 	char	 ***nexts;
 	int			cap;
 
-	wf->name = jstr(getKeyJsonValueFromContainer(&def->root, "name", 4, &v));
+	wf->name = cw_jb_text(getKeyJsonValueFromContainer(&def->root, "name", 4, &v));
 	if (wf->name == NULL)
 		wf->name = "?";
 	wf->active = !(getKeyJsonValueFromContainer(&def->root, "active", 6, &v) &&
 				   v.type == jbvBool && !v.val.boolean);
 	if (getKeyJsonValueFromContainer(&def->root, "criterion", 9, &v) && v.type == jbvBinary)
 		wf->criterion = JsonbValueToJsonb(&v);
-	initial = jstr(getKeyJsonValueFromContainer(&def->root, "initialState", 12, &v));
+	initial = cw_jb_text(getKeyJsonValueFromContainer(&def->root, "initialState", 12, &v));
 
 	if (getKeyJsonValueFromContainer(&def->root, "states", 6, &statesv) == NULL ||
 		statesv.type != jbvBinary || !JsonContainerIsObject(statesv.val.binary.data))
@@ -316,7 +312,7 @@ dg_from_definition(Jsonb *def)
 			if (tok != WJB_KEY)
 				continue;
 			st = &wf->states[wf->nstates];
-			st->name = jstr(&k);
+			st->name = cw_jb_text(&k);
 			(void) JsonbIteratorNext(&it, &sv, true);
 			if (sv.type == jbvBinary &&
 				getKeyJsonValueFromContainer(sv.val.binary.data, "transitions", 11, &tv) &&
@@ -412,102 +408,75 @@ dg_default(const char *why)
  * ------------------------------------------------------------------------
  */
 
-/* Compact JSON text of a value. */
-static char *
-json_text(JsonbValue *v)
+/* An operand as JSON text; BETWEEN's two bounds as [low, high]. */
+static void
+summarize_operand(StringInfo buf, const CwCondition *c)
 {
-	Jsonb	   *jb = JsonbValueToJsonb(v);
-
-	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	if (c->op->base == OPB_IS_NULL || c->op->base == OPB_NOT_NULL)
+		return;
+	if (c->op->base == OPB_BETWEEN || c->op->base == OPB_BETWEEN_INCL)
+		appendStringInfo(buf, " [%s, %s]", cw_jbv_json_text(&c->val.jv),
+						 cw_jbv_json_text(&c->hi.jv));
+	else
+		appendStringInfo(buf, " %s", cw_jbv_json_text(&c->val.jv));
 }
 
-/* A short human summary of a condition, appended to buf. */
+/* A short human summary of a compiled (unmerged) condition, appended to buf. */
 static void
-summarize_condition(StringInfo buf, JsonbContainer *c, int depth)
+summarize_condition(StringInfo buf, const CwCondition *c, int depth)
 {
-	JsonbValue	v;
-	char	   *type;
-
-	if (!JsonContainerIsObject(c) || depth > 8)
+	check_stack_depth();
+	if (depth > 8)
 	{
 		appendStringInfoString(buf, "...");
 		return;
 	}
-	type = jstr(getKeyJsonValueFromContainer(c, "type", 4, &v));
-	if (type && strcmp(type, "function") == 0)
+	switch (c->kind)
 	{
-		char	   *name = NULL;
-
-		if (getKeyJsonValueFromContainer(c, "function", 8, &v) && v.type == jbvBinary)
-		{
-			JsonbValue	nv;
-
-			name = jstr(getKeyJsonValueFromContainer(v.val.binary.data, "name", 4, &nv));
-		}
-		appendStringInfoString(buf, name ? name : "function");
-	}
-	else if (type && strcmp(type, "group") == 0)
-	{
-		char	   *op = jstr(getKeyJsonValueFromContainer(c, "operator", 8, &v));
-		int			n = 0;
-
-		if (op == NULL)
-			op = "AND";
-		if (getKeyJsonValueFromContainer(c, "conditions", 10, &v) && v.type == jbvBinary &&
-			JsonContainerIsArray(v.val.binary.data))
-			n = JsonContainerSize(v.val.binary.data);
-		if (n == 0)
-			appendStringInfoString(buf, pg_strcasecmp(op, "OR") == 0 ? "false" : "true");
-		else if (pg_strcasecmp(op, "NOT") == 0)
-		{
+		case CK_FUNCTION:
+			appendStringInfoString(buf, c->fn->name);
+			break;
+		case CK_NOT:
 			appendStringInfoString(buf, "NOT ");
-			summarize_condition(buf, getIthJsonbValueFromContainer(v.val.binary.data, 0)->val.binary.data,
-								depth + 1);
-		}
-		else
-		{
-			if (n > 1)
-				appendStringInfoChar(buf, '(');
-			for (int i = 0; i < n; i++)
+			summarize_condition(buf, c->children[0], depth + 1);
+			break;
+		case CK_AND:
+		case CK_OR:
+			if (c->nchildren == 0)
 			{
-				JsonbValue *e = getIthJsonbValueFromContainer(v.val.binary.data, i);
-
-				if (i > 0)
-					appendStringInfo(buf, " %s ", op);
-				if (e->type == jbvBinary)
-					summarize_condition(buf, e->val.binary.data, depth + 1);
-				else
-					appendStringInfoString(buf, "?");
+				appendStringInfoString(buf, c->kind == CK_OR ? "false" : "true");
+				break;
 			}
-			if (n > 1)
+			if (c->nchildren > 1)
+				appendStringInfoChar(buf, '(');
+			for (int i = 0; i < c->nchildren; i++)
+			{
+				if (i > 0)
+					appendStringInfoString(buf, c->kind == CK_OR ? " OR " : " AND ");
+				summarize_condition(buf, c->children[i], depth + 1);
+			}
+			if (c->nchildren > 1)
 				appendStringInfoChar(buf, ')');
-		}
+			break;
+		case CK_SIMPLE:
+			appendBinaryStringInfo(buf, c->path_text, c->path_len);
+			appendStringInfo(buf, " %s", c->op->name);
+			summarize_operand(buf, c);
+			break;
+		case CK_LIFECYCLE:
+			appendStringInfo(buf, "%s %s", c->field_name, c->op->name);
+			summarize_operand(buf, c);
+			break;
+		case CK_ARRAY:
+			appendBinaryStringInfo(buf, c->path_text, c->path_len);
+			appendStringInfoString(buf, " = [");
+			for (int i = 0; i < c->nvalues; i++)
+				appendStringInfo(buf, "%s%s", i > 0 ? ", " : "",
+								 c->skip[i] ? "null" :
+								 cw_jbv_json_text(&c->values[i].jv));
+			appendStringInfoChar(buf, ']');
+			break;
 	}
-	else if (type && (strcmp(type, "simple") == 0 || strcmp(type, "lifecycle") == 0 ||
-					  strcmp(type, "array") == 0))
-	{
-		bool		lifecycle = (strcmp(type, "lifecycle") == 0);
-		char	   *what = jstr(getKeyJsonValueFromContainer(c, lifecycle ? "field" : "jsonPath",
-															 lifecycle ? 5 : 8, &v));
-		char	   *op = NULL;
-
-		appendStringInfoString(buf, what ? what : "?");
-		if (strcmp(type, "array") == 0)
-		{
-			appendStringInfoString(buf, " = ");
-			if (getKeyJsonValueFromContainer(c, "values", 6, &v))
-				appendStringInfoString(buf, json_text(&v));
-			return;
-		}
-		if ((op = jstr(getKeyJsonValueFromContainer(c, "operatorType", 12, &v))) == NULL &&
-			(op = jstr(getKeyJsonValueFromContainer(c, "operator", 8, &v))) == NULL)
-			op = jstr(getKeyJsonValueFromContainer(c, "operation", 9, &v));
-		appendStringInfo(buf, " %s", op ? op : "?");
-		if (getKeyJsonValueFromContainer(c, "value", 5, &v))
-			appendStringInfo(buf, " %s", json_text(&v));
-	}
-	else
-		appendStringInfoString(buf, type ? type : "condition");
 }
 
 /* "[summary]" of a criterion, cut to CRITERION_LABEL_MAX characters. */
@@ -518,7 +487,8 @@ criterion_label(Jsonb *crit)
 	int			cut;
 
 	initStringInfo(&buf);
-	summarize_condition(&buf, &crit->root, 0);
+	summarize_condition(&buf, cw_condition_compile_unmerged(crit, "criterion", NULL,
+															 CurrentMemoryContext), 0);
 	cut = pg_mbcliplen(buf.data, buf.len, CRITERION_LABEL_MAX);
 	if (cut < buf.len)
 		return psprintf("[%.*s...]", cut, buf.data);
@@ -881,41 +851,14 @@ sc_use(List **funcs, const char *schema, const char *name, bool is_criterion,
 
 /* Every function criterion in a condition, however deeply nested. */
 static void
-sc_walk_condition(List **funcs, const char *schema, JsonbContainer *c, const char *use)
+sc_walk_condition(List **funcs, const char *schema, Jsonb *crit, const char *use)
 {
-	JsonbValue	v;
+	CwCondition *c = cw_condition_compile_unmerged(crit, use, schema,
+												   CurrentMemoryContext);
+	ListCell   *lc;
 
-	if (JsonContainerIsObject(c))
-	{
-		char	   *type = jstr(getKeyJsonValueFromContainer(c, "type", 4, &v));
-		JsonbIterator *it;
-		JsonbIteratorToken tok;
-
-		if (type && strcmp(type, "function") == 0 &&
-			getKeyJsonValueFromContainer(c, "function", 8, &v) && v.type == jbvBinary)
-		{
-			JsonbValue	nv;
-			char	   *name = jstr(getKeyJsonValueFromContainer(v.val.binary.data, "name",
-																4, &nv));
-
-			if (name)
-				sc_use(funcs, schema, name, true, use);
-			return;
-		}
-		it = JsonbIteratorInit(c);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_VALUE && v.type == jbvBinary)
-				sc_walk_condition(funcs, schema, v.val.binary.data, use);
-	}
-	else if (JsonContainerIsArray(c))
-	{
-		JsonbIterator *it = JsonbIteratorInit(c);
-		JsonbIteratorToken tok;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			if (tok == WJB_ELEM && v.type == jbvBinary)
-				sc_walk_condition(funcs, schema, v.val.binary.data, use);
-	}
+	foreach(lc, cw_condition_functions(c, NIL))
+		sc_use(funcs, schema, ((CwFunc *) lfirst(lc))->name, true, use);
 }
 
 /* Text for a SQL "--" comment: one line, whatever the names contain. */
@@ -1009,7 +952,7 @@ cyoda_wf_scaffold(PG_FUNCTION_ARGS)
 									 w->model, w->version, wf->name);
 
 		if (wf->criterion)
-			sc_walk_condition(&funcs, w->function_schema, &wf->criterion->root,
+			sc_walk_condition(&funcs, w->function_schema, wf->criterion,
 							  psprintf("%s (selects the workflow)", where));
 		for (int i = 0; i < wf->nstates; i++)
 		{
@@ -1022,7 +965,7 @@ cyoda_wf_scaffold(PG_FUNCTION_ARGS)
 										   st->name, t->next >= 0 ? wf->states[t->next].name : "?");
 
 				if (t->criterion)
-					sc_walk_condition(&funcs, w->function_schema, &t->criterion->root, use);
+					sc_walk_condition(&funcs, w->function_schema, t->criterion, use);
 				for (int p = 0; p < t->nprocs; p++)
 					sc_use(&funcs, w->function_schema, t->procs[p], false, use);
 			}

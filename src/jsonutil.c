@@ -35,6 +35,42 @@ cw_jb_text(JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* Member key of object obj into *res; NULL when absent. */
+JsonbValue *
+cw_jb_key(JsonbContainer *obj, const char *key, JsonbValue *res)
+{
+	return getKeyJsonValueFromContainer(obj, key, strlen(key), res);
+}
+
+/* Whether v is a JSON string equal to s, ignoring ASCII case. */
+bool
+cw_jbv_ieq(const JsonbValue *v, const char *s)
+{
+	int			len = strlen(s);
+
+	return v->type == jbvString && v->val.string.len == len &&
+		pg_strncasecmp(v->val.string.val, s, len) == 0;
+}
+
+/* Whether v is an array (array = true) or an object. */
+bool
+cw_jbv_is_container(const JsonbValue *v, bool array)
+{
+	if (v->type != jbvBinary)
+		return false;
+	return array ? JsonContainerIsArray(v->val.binary.data) :
+		JsonContainerIsObject(v->val.binary.data);
+}
+
+/* Compact JSON text of a value (scalar, object or array). */
+char *
+cw_jbv_json_text(const JsonbValue *v)
+{
+	Jsonb	   *jb = JsonbValueToJsonb((JsonbValue *) v);
+
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+}
+
 /* The JSON type of a value, with its article, for messages ("an array"). */
 const char *
 cw_jbv_kind(JsonbValue *v)

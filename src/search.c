@@ -3,9 +3,10 @@
  *		cyoda_wf.search: a Cyoda condition translated into one SQL query.
  *
  * search(model, model_version, condition, point_in_time) validates the
- * condition with cw_condition_compile (so every 22023 error is the one a
+ * condition with the condition compiler (so every 22023 error is the one a
  * workflow criterion would raise; function criteria are refused), then
- * walks the condition JSON and writes a single parameterized SELECT over
+ * walks the compiled tree (cond.h, each group member as written) and
+ * writes a single parameterized SELECT over
  * cyoda_wf.entity, or, with a point_in_time, over the latest version row of
  * each entity at that time.  Every value taken from the condition travels
  * as a $n parameter (json names as text, paths as text[] read with #>);
@@ -43,13 +44,11 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
-#include "condition_ops.h"
+#include "cond.h"
 
 #include <ctype.h>
-#include <limits.h>
 
 #include "access/htup_details.h"
-#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -58,7 +57,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/formatting.h"
+#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -68,9 +67,6 @@
 
 PG_FUNCTION_INFO_V1(search_entities);
 PG_FUNCTION_INFO_V1(search_sql);
-
-/* Must match conditions.c: longest string read as a number. */
-#define SEARCH_NUMERIC_TEXT_MAX 1000
 
 /* Rows fetched from the cursor at a time. */
 #define SEARCH_FETCH 1000
@@ -87,27 +83,11 @@ PG_FUNCTION_INFO_V1(search_sql);
 	"'^-?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?0*([0-9]{1,3}|1000))?$'"
 
 
-/* One step of a jsonPath, as conditions.c parses it. */
-typedef enum StepKind
-{
-	ST_KEY,						/* .name or ['name'] */
-	ST_INDEX,					/* [N] */
-	ST_ANY						/* [*] */
-} StepKind;
-
-typedef struct Step
-{
-	StepKind	kind;
-	char	   *key;
-	int			keylen;
-	int			index;			/* ST_INDEX; for ST_KEY the array index a
-								 * digits-only .N step means, or -1 */
-} Step;
-
+/* The steps of a compiled jsonPath. */
 typedef struct Path
 {
 	int			n;
-	Step	   *steps;
+	const PathStep *steps;
 } Path;
 
 /* An operand, in every form the SQL needs; parameters made on first use. */
@@ -122,12 +102,13 @@ typedef enum OperandKind
 typedef struct Operand
 {
 	OperandKind kind;
-	char	   *text;			/* string, number as numeric_out, true/false */
+	const char *text;			/* string, number as numeric_out, true/false */
 	int			textlen;
 	Numeric		num;			/* numeric reading (30 or "30"), or NULL */
 	int			boolval;		/* 1/0 for true/"true"/false/"false", else -1 */
-	char	   *lower;			/* lower-cased text (case-insensitive ops) */
+	const char *lower;			/* lower-cased text (case-insensitive ops) */
 	Jsonb	   *container;		/* OV_CONTAINER */
+	const char *pattern;		/* LIKE, MATCHES_PATTERN: the SQL pattern */
 	char	   *p_text;
 	char	   *p_num;
 	char	   *p_bool;
@@ -178,7 +159,8 @@ static int	search_nplans = 0;
 static uint64 search_clock = 0;
 static MemoryContext search_plan_cxt = NULL;
 
-static void gen_node(SqlQuery *q, StringInfo out, JsonbValue *node);
+static void gen_node(SqlQuery *q, StringInfo out, const CwCondition *c);
+static char *sql_like_pattern(const CwCondition *c);
 
 /* ----------------------------------------------------------------
  * Parameters
@@ -283,26 +265,9 @@ q_array(SqlQuery *q, Oid arraytype, Oid elemtype, Datum *elems, int n)
 }
 
 /* ----------------------------------------------------------------
- * Reading the (already validated) condition JSON
+ * Reading the compiled condition
  * ----------------------------------------------------------------
  */
-
-/* Object member lookup; false when absent. */
-static bool
-get_key(JsonbContainer *obj, const char *key, JsonbValue *out)
-{
-	return getKeyJsonValueFromContainer(obj, key, strlen(key), out) != NULL;
-}
-
-/* Case-insensitive comparison of a JSON string with a C string. */
-static bool
-jstr_ieq(JsonbValue *v, const char *s)
-{
-	int			len = strlen(s);
-
-	return v->type == jbvString && v->val.string.len == len &&
-		pg_strncasecmp(v->val.string.val, s, len) == 0;
-}
 
 static void
 pg_attribute_noreturn()
@@ -312,256 +277,64 @@ not_validated(const char *what)
 	pg_unreachable();
 }
 
-/* conditions.c looks_numeric(), kept identical. */
-static bool
-looks_numeric(const char *s, int len)
-{
-	int			i = 0;
-	int			digits = 0;
-
-	if (len <= 0 || len > SEARCH_NUMERIC_TEXT_MAX)
-		return false;
-	if (s[i] == '-')
-		i++;
-	while (i < len && isdigit((unsigned char) s[i]))
-		i++, digits++;
-	if (i < len && s[i] == '.')
-	{
-		i++;
-		while (i < len && isdigit((unsigned char) s[i]))
-			i++, digits++;
-	}
-	if (digits == 0)
-		return false;
-	if (i < len && (s[i] == 'e' || s[i] == 'E'))
-	{
-		int			exp = 0;
-		int			edigits = 0;
-
-		i++;
-		if (i < len && (s[i] == '+' || s[i] == '-'))
-			i++;
-		while (i < len && isdigit((unsigned char) s[i]))
-		{
-			exp = exp * 10 + (s[i] - '0');
-			if (exp > 1000)
-				return false;
-			i++, edigits++;
-		}
-		if (edigits == 0)
-			return false;
-	}
-	return i == len;
-}
-
-/* 1 for "true", 0 for "false", else -1. */
-static int
-text_bool(const char *s, int len)
-{
-	if (len == 4 && memcmp(s, "true", 4) == 0)
-		return 1;
-	if (len == 5 && memcmp(s, "false", 5) == 0)
-		return 0;
-	return -1;
-}
-
-/* An operand (anything but null), as conditions.c's build_value sees it. */
+/*
+ * An operand of the compiled condition in the forms the SQL needs; the
+ * numeric is copied, since parameters outlive the compiled tree.
+ */
 static void
-read_operand(JsonbValue *v, bool icase, Operand *out)
+read_operand(const CondValue *cv, Operand *out)
 {
 	memset(out, 0, sizeof(Operand));
-	out->boolval = -1;
-	switch (v->type)
+	out->boolval = cv->boolval;
+	out->text = cv->text;
+	out->textlen = cv->textlen;
+	out->lower = cv->lower;
+	if (cv->num != NULL)
+		out->num = DatumGetNumeric(datumCopy(NumericGetDatum(cv->num), false, -1));
+	switch (cv->jv.type)
 	{
 		case jbvString:
 			out->kind = OV_STRING;
-			out->textlen = v->val.string.len;
-			out->text = pnstrdup(v->val.string.val, out->textlen);
-			if (looks_numeric(out->text, out->textlen))
-				out->num = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-															   CStringGetDatum(out->text),
-															   ObjectIdGetDatum(InvalidOid),
-															   Int32GetDatum(-1)));
-			out->boolval = text_bool(out->text, out->textlen);
 			break;
 		case jbvNumeric:
 			out->kind = OV_NUMBER;
-			out->num = v->val.numeric;
-			out->text = DatumGetCString(DirectFunctionCall1(numeric_out,
-															NumericGetDatum(out->num)));
-			out->textlen = strlen(out->text);
 			break;
 		case jbvBool:
 			out->kind = OV_BOOL;
-			out->boolval = v->val.boolean ? 1 : 0;
-			out->text = v->val.boolean ? "true" : "false";
-			out->textlen = strlen(out->text);
 			break;
 		case jbvBinary:
 			out->kind = OV_CONTAINER;
-			out->container = JsonbValueToJsonb(v);
+			out->container = JsonbValueToJsonb((JsonbValue *) &cv->jv);
 			break;
 		default:
 			not_validated("operand type");
 	}
-	if (icase && out->text)
-		out->lower = str_tolower(out->text, out->textlen, DEFAULT_COLLATION_OID);
-}
-
-/* conditions.c parse_path(), kept identical (errors were raised there). */
-static void
-read_path(JsonbValue *pv, Path *path)
-{
-	const char *p;
-	int			len;
-	int			i = 0;
-	int			cap = 8;
-	bool		implicit_name = false;
-
-	if (pv->type != jbvString || pv->val.string.len == 0)
-		not_validated("jsonPath");
-	p = pv->val.string.val;
-	len = pv->val.string.len;
-	path->steps = palloc(cap * sizeof(Step));
-	path->n = 0;
-	if (p[0] == '$')
-		i = 1;
-	else if (p[0] != '.' && p[0] != '[')
-		implicit_name = true;
-
-	while (i < len || implicit_name)
-	{
-		Step		step;
-
-		CHECK_FOR_INTERRUPTS();
-		memset(&step, 0, sizeof(step));
-		step.index = -1;
-		if (implicit_name || p[i] == '.')
-		{
-			int			start;
-
-			if (!implicit_name)
-				i++;
-			implicit_name = false;
-			start = i;
-			while (i < len && p[i] != '.' && p[i] != '[')
-				i++;
-			if (i == start)
-				not_validated("jsonPath name");
-			step.kind = ST_KEY;
-			step.keylen = i - start;
-			step.key = pnstrdup(p + start, step.keylen);
-			if (step.keylen <= 9)
-			{
-				int			k;
-
-				for (k = 0; k < step.keylen; k++)
-					if (!isdigit((unsigned char) step.key[k]))
-						break;
-				if (k == step.keylen)
-					step.index = atoi(step.key);
-			}
-		}
-		else if (p[i] == '[')
-		{
-			i++;
-			if (i < len && (p[i] == '\'' || p[i] == '"'))
-			{
-				char		qc = p[i++];
-				StringInfoData name;
-
-				initStringInfo(&name);
-				while (i < len && p[i] != qc)
-				{
-					CHECK_FOR_INTERRUPTS();
-					if (p[i] == '\\' && i + 1 < len)
-						i++;
-					appendStringInfoChar(&name, p[i]);
-					i++;
-				}
-				if (i >= len || i + 1 >= len || p[i + 1] != ']')
-					not_validated("jsonPath quoted name");
-				i += 2;
-				step.kind = ST_KEY;
-				step.keylen = name.len;
-				step.key = name.data;
-			}
-			else if (i + 1 < len && p[i] == '*' && p[i + 1] == ']')
-			{
-				i += 2;
-				step.kind = ST_ANY;
-			}
-			else if (i < len && isdigit((unsigned char) p[i]))
-			{
-				int64		n = 0;
-
-				while (i < len && isdigit((unsigned char) p[i]))
-				{
-					n = n * 10 + (p[i] - '0');
-					if (n > INT_MAX)
-						not_validated("jsonPath index");
-					i++;
-				}
-				if (i >= len || p[i] != ']')
-					not_validated("jsonPath index");
-				i++;
-				step.kind = ST_INDEX;
-				step.index = (int) n;
-			}
-			else
-				not_validated("jsonPath bracket");
-		}
-		else
-			not_validated("jsonPath character");
-
-		if (path->n == cap)
-		{
-			cap *= 2;
-			path->steps = repalloc(path->steps, cap * sizeof(Step));
-		}
-		path->steps[path->n++] = step;
-	}
-}
-
-/* The operator of a simple or lifecycle condition (three spellings). */
-static const OpInfo *
-read_operator(JsonbContainer *obj)
-{
-	static const char *const keys[] = {"operatorType", "operator", "operation"};
-	JsonbValue	ov;
-
-	for (int k = 0; k < lengthof(keys); k++)
-	{
-		if (!get_key(obj, keys[k], &ov))
-			continue;
-		for (int i = 0; i < cw_cond_nops; i++)
-			if (jstr_ieq(&ov, cw_cond_ops[i].name))
-				return &cw_cond_ops[i];
-		not_validated("operator");
-	}
-	not_validated("operator missing");
 }
 
 /* The operand(s) of a simple condition on data or a text lifecycle field. */
 static void
-read_operands(JsonbContainer *obj, const OpInfo *op, Operand *val, Operand *hi)
+read_operands(const CwCondition *c, Operand *val, Operand *hi)
 {
-	JsonbValue	vv;
+	if (c->op->base == OPB_IS_NULL || c->op->base == OPB_NOT_NULL)
+		return;
+	read_operand(&c->val, val);
+	if (c->op->base == OPB_LIKE)
+		val->pattern = sql_like_pattern(c);
+	else if (c->op->base == OPB_REGEX)
+		val->pattern = c->re_text;
+	if (c->op->base == OPB_BETWEEN || c->op->base == OPB_BETWEEN_INCL)
+		read_operand(&c->hi, hi);
+}
 
-	if (op->base == OPB_IS_NULL || op->base == OPB_NOT_NULL)
-		return;
-	if (!get_key(obj, "value", &vv) || vv.type == jbvNull)
-		not_validated("value");
-	if (op->base == OPB_BETWEEN || op->base == OPB_BETWEEN_INCL)
-	{
-		if (vv.type != jbvBinary || !JsonContainerIsArray(vv.val.binary.data) ||
-			JsonContainerSize(vv.val.binary.data) != 2)
-			not_validated("BETWEEN bounds");
-		read_operand(getIthJsonbValueFromContainer(vv.val.binary.data, 0), false, val);
-		read_operand(getIthJsonbValueFromContainer(vv.val.binary.data, 1), false, hi);
-		return;
-	}
-	read_operand(&vv, op->icase, val);
+/* The jsonPath steps of a simple or array condition. */
+static Path
+node_path(const CwCondition *c)
+{
+	Path		path;
+
+	path.n = c->nsteps;
+	path.steps = c->steps;
+	return path;
 }
 
 /* ----------------------------------------------------------------
@@ -571,9 +344,9 @@ read_operands(JsonbContainer *obj, const OpInfo *op, Operand *val, Operand *hi)
 
 /* Whether a name step may be read as an array index by #> but not here. */
 static bool
-key_needs_object(const Step *s)
+key_needs_object(const PathStep *s)
 {
-	if (s->kind != ST_KEY || s->index >= 0)
+	if (s->kind != PS_KEY || s->index >= 0)
 		return false;
 	for (int i = 0; i < s->keylen; i++)
 		if (isdigit((unsigned char) s->key[i]))
@@ -590,10 +363,10 @@ path_param(SqlQuery *q, const Path *path, int from, int to)
 
 	for (int k = from; k < to; k++)
 	{
-		const Step *s = &path->steps[k];
+		const PathStep *s = &path->steps[k];
 
 		CHECK_FOR_INTERRUPTS();
-		if (s->kind == ST_KEY)
+		if (s->kind == PS_KEY)
 			elems[k - from] = PointerGetDatum(cstring_to_text_with_len(s->key, s->keylen));
 		else
 			elems[k - from] = CStringGetTextDatum(psprintf("%d", s->index));
@@ -625,17 +398,17 @@ path_value(SqlQuery *q, const char *base, const Path *path, int from, int to)
 
 	while (k < to)
 	{
-		const Step *s = &path->steps[k];
+		const PathStep *s = &path->steps[k];
 		int			run = k + 1;
 
 		CHECK_FOR_INTERRUPTS();
-		if (s->kind == ST_INDEX)
+		if (s->kind == PS_INDEX)
 		{
 			StringInfoData jp;
 
 			initStringInfo(&jp);
 			appendStringInfo(&jp, "strict $[%d]", s->index);
-			for (; run < to && path->steps[run].kind == ST_INDEX; run++)
+			for (; run < to && path->steps[run].kind == PS_INDEX; run++)
 				appendStringInfo(&jp, "[%d]", path->steps[run].index);
 			value = psprintf("jsonb_path_query_first(%s, %s, '{}', true)", value,
 							 q_param(q, JSONPATHOID,
@@ -644,7 +417,7 @@ path_value(SqlQuery *q, const char *base, const Path *path, int from, int to)
 		}
 		else if (!key_needs_object(s))
 		{
-			while (run < to && path->steps[run].kind == ST_KEY &&
+			while (run < to && path->steps[run].kind == PS_KEY &&
 				   !key_needs_object(&path->steps[run]))
 				run++;
 			if (run - k == 1 && s->index < 0)
@@ -676,7 +449,7 @@ path_field(SqlQuery *q, const char *base, const Path *path, int from, int to)
 {
 	Field		f;
 
-	if (to - from == 1 && path->steps[from].kind == ST_KEY &&
+	if (to - from == 1 && path->steps[from].kind == PS_KEY &&
 		path->steps[from].index < 0)
 	{
 		char	   *k = q_text(q, path->steps[from].key, path->steps[from].keylen);
@@ -693,7 +466,7 @@ static char *
 sql_is_numeric(const char *s)
 {
 	return psprintf("(octet_length(%s) <= %d AND %s COLLATE \"C\" ~ " SQL_NUMERIC_RE ")",
-					s, SEARCH_NUMERIC_TEXT_MAX, s);
+					s, CW_NUMERIC_TEXT_MAX, s);
 }
 
 /* One comparison of a field with an operand: value_compare() then op. */
@@ -950,70 +723,35 @@ contains_any(SqlQuery *q, const char *t, Operand *vals, int n, bool icase)
 					q_array(q, TEXTARRAYOID, TEXTOID, subs, nsub), alias, t, alias);
 }
 
-/* A LIKE pattern of conditions.c (\ escapes, trailing \ literal) for SQL LIKE. */
-static char *
-sql_like_pattern(const char *p, int len)
-{
-	StringInfoData buf;
-	int			i = 0;
-
-	initStringInfo(&buf);
-	while (i < len)
-	{
-		int			clen;
-
-		CHECK_FOR_INTERRUPTS();
-		if (p[i] == '%' || p[i] == '_')
-		{
-			appendStringInfoChar(&buf, p[i]);
-			i++;
-			continue;
-		}
-		if (p[i] == '\\' && i + 1 < len)
-			i++;				/* escaped character is literal */
-		clen = Min(pg_mblen(p + i), len - i);
-		if (clen == 1 && (p[i] == '%' || p[i] == '_' || p[i] == '\\'))
-			appendStringInfoChar(&buf, '\\');
-		appendBinaryStringInfo(&buf, p + i, clen);
-		i += clen;
-	}
-	return buf.data;
-}
-
 /*
- * MATCHES_PATTERN's regex anchored to the whole value exactly as
- * conditions.c compile_regex() does: ^(?:pattern)$ after any leading
- * "***:" director or (?flags) options.
+ * The compiled LIKE pattern (conditions.c compile_like: % any run, _ one
+ * character, the rest literal) as an SQL LIKE pattern: %, _ and \ among the
+ * literals escaped with \.
  */
 static char *
-sql_anchored_regex(const char *p, int len)
+sql_like_pattern(const CwCondition *c)
 {
 	StringInfoData buf;
-	int			prefix = 0;
-	bool		expanded = false;
 
-	if (len >= 4 && strncmp(p, "***", 3) == 0 && p[3] == ':')
-		prefix = 4;
-	if (len - prefix >= 3 && p[prefix] == '(' && p[prefix + 1] == '?' &&
-		isalpha((unsigned char) p[prefix + 2]))
-	{
-		int			j = prefix + 2;
-
-		while (j < len && isalpha((unsigned char) p[j]))
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (p[j] == 'x')
-				expanded = true;
-			j++;
-		}
-		if (j < len && p[j] == ')')
-			prefix = j + 1;
-	}
 	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, p, prefix);
-	appendStringInfoString(&buf, "^(?:");
-	appendBinaryStringInfo(&buf, p + prefix, len - prefix);
-	appendStringInfoString(&buf, expanded ? "\n)$" : ")$");
+	for (int i = 0; i < c->nlike; i++)
+	{
+		const LikeTok *tok = &c->like[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (tok->kind == LT_ANY)
+			appendStringInfoChar(&buf, '%');
+		else if (tok->kind == LT_ONE)
+			appendStringInfoChar(&buf, '_');
+		else
+			for (int k = 0; k < tok->len; k++)
+			{
+				/* no byte of a multibyte character is one of these */
+				if (tok->lit[k] == '%' || tok->lit[k] == '_' || tok->lit[k] == '\\')
+					appendStringInfoChar(&buf, '\\');
+				appendStringInfoChar(&buf, tok->lit[k]);
+			}
+	}
 	return buf.data;
 }
 
@@ -1022,7 +760,6 @@ static char *
 text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
 {
 	const char *operand = op->icase ? op_lower(q, v) : NULL;
-	char	   *pat;
 
 	switch (op->base)
 	{
@@ -1044,11 +781,10 @@ text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
 								operand ? operand : op_text(q, v));
 			}
 		case OPB_LIKE:
-			pat = sql_like_pattern(v->text, v->textlen);
-			return psprintf("(%s COLLATE \"C\" LIKE %s)", t, q_text(q, pat, strlen(pat)));
+			return psprintf("(%s COLLATE \"C\" LIKE %s)", t,
+							q_text(q, v->pattern, strlen(v->pattern)));
 		case OPB_REGEX:
-			pat = sql_anchored_regex(v->text, v->textlen);
-			return psprintf("(%s ~ %s)", t, q_text(q, pat, strlen(pat)));
+			return psprintf("(%s ~ %s)", t, q_text(q, v->pattern, strlen(v->pattern)));
 		default:
 			not_validated("text operator");
 	}
@@ -1212,9 +948,9 @@ containment_doc(const Path *path, Operand *v, bool as_bool)
 	initStringInfo(&buf);
 	for (int k = 0; k < path->n; k++)
 	{
-		const Step *s = &path->steps[k];
+		const PathStep *s = &path->steps[k];
 
-		if (s->kind == ST_ANY)
+		if (s->kind == PS_ANY)
 			appendStringInfoChar(&buf, '[');
 		else
 		{
@@ -1225,7 +961,7 @@ containment_doc(const Path *path, Operand *v, bool as_bool)
 	}
 	append_operand_json(&buf, v, as_bool);
 	for (int k = path->n - 1; k >= 0; k--)
-		appendStringInfoChar(&buf, path->steps[k].kind == ST_ANY ? ']' : '}');
+		appendStringInfoChar(&buf, path->steps[k].kind == PS_ANY ? ']' : '}');
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
@@ -1246,10 +982,10 @@ prefilter_path(const Path *path, const OpInfo *op)
 		return false;
 	for (int k = 0; k < path->n; k++)
 	{
-		const Step *s = &path->steps[k];
+		const PathStep *s = &path->steps[k];
 
 		/* a digits-only name also addresses an array element */
-		if (s->kind == ST_INDEX || (s->kind == ST_KEY && s->index >= 0))
+		if (s->kind == PS_INDEX || (s->kind == PS_KEY && s->index >= 0))
 			return false;
 	}
 	return true;
@@ -1308,7 +1044,7 @@ gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
 	char	   *x;
 	int			alias;
 
-	while (k < path->n && path->steps[k].kind != ST_ANY)
+	while (k < path->n && path->steps[k].kind != PS_ANY)
 		k++;
 	if (k == path->n)
 	{
@@ -1327,29 +1063,24 @@ gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
 }
 
 /*
- * {"type":"simple","jsonPath":...,"operatorType":...,"value":...}, or the n
- * members of a merged group (same path, same operator, see gen_group).
+ * A simple condition (jsonPath, operator, value), or the n members of a
+ * merged group (same path, same operator, see gen_group).
  */
 static void
-gen_simple(SqlQuery *q, StringInfo out, JsonbContainer **objs, int n)
+gen_simple(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n)
 {
-	JsonbValue	pv;
-	Path		path;
-	const OpInfo *op;
+	Path		path = node_path(members[0]);
+	const OpInfo *op = members[0]->op;
 	Operand    *vals = palloc0(n * sizeof(Operand));
 	Operand		hi;
 	char	   *pre;
 	int			nstr = 0;
 
-	if (!get_key(objs[0], "jsonPath", &pv))
-		not_validated("jsonPath missing");
-	read_path(&pv, &path);
-	op = read_operator(objs[0]);
 	memset(&hi, 0, sizeof(hi));
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		read_operands(objs[i], op, &vals[i], &hi);
+		read_operands(members[i], &vals[i], &hi);
 	}
 
 	if (n == 1)
@@ -1413,9 +1144,9 @@ canonical_uuid(const char *s, int len)
 	return true;
 }
 
-/* A lifecycle date operand: parsed as conditions.c parse_date() does. */
+/* A lifecycle date operand (its string, which conditions.c parsed). */
 static char *
-date_param(SqlQuery *q, JsonbValue *v)
+date_param(SqlQuery *q, const JsonbValue *v)
 {
 	if (v->type != jbvString)
 		not_validated("date");
@@ -1429,10 +1160,10 @@ date_param(SqlQuery *q, JsonbValue *v)
 
 /* creationDate / lastUpdateTime against a timestamptz column. */
 static void
-gen_date(SqlQuery *q, StringInfo out, const char *col, const OpInfo *op,
-		 JsonbContainer *obj)
+gen_date(SqlQuery *q, StringInfo out, const char *col, const CwCondition *c)
 {
-	JsonbValue	vv;
+	const OpInfo *op = c->op;
+	const JsonbValue *vv = &c->val.jv;
 	char	   *test;
 
 	if (op->base == OPB_IS_NULL || op->base == OPB_NOT_NULL)
@@ -1441,38 +1172,31 @@ gen_date(SqlQuery *q, StringInfo out, const char *col, const OpInfo *op,
 						 op->base == OPB_NOT_NULL ? "NOT " : "");
 		return;
 	}
-	if (!get_key(obj, "value", &vv))
-		not_validated("date value");
 	switch (op->base)
 	{
 		case OPB_EQ:
-			test = psprintf("%s = %s", col, date_param(q, &vv));
+			test = psprintf("%s = %s", col, date_param(q, vv));
 			break;
 		case OPB_GT:
-			test = psprintf("%s > %s", col, date_param(q, &vv));
+			test = psprintf("%s > %s", col, date_param(q, vv));
 			break;
 		case OPB_GE:
-			test = psprintf("%s >= %s", col, date_param(q, &vv));
+			test = psprintf("%s >= %s", col, date_param(q, vv));
 			break;
 		case OPB_LT:
-			test = psprintf("%s < %s", col, date_param(q, &vv));
+			test = psprintf("%s < %s", col, date_param(q, vv));
 			break;
 		case OPB_LE:
-			test = psprintf("%s <= %s", col, date_param(q, &vv));
+			test = psprintf("%s <= %s", col, date_param(q, vv));
 			break;
 		case OPB_BETWEEN:
 		case OPB_BETWEEN_INCL:
 			{
 				bool		incl = op->base == OPB_BETWEEN_INCL;
 
-				if (vv.type != jbvBinary || !JsonContainerIsArray(vv.val.binary.data) ||
-					JsonContainerSize(vv.val.binary.data) != 2)
-					not_validated("date bounds");
 				test = psprintf("%s %s %s AND %s %s %s",
-								col, incl ? ">=" : ">",
-								date_param(q, getIthJsonbValueFromContainer(vv.val.binary.data, 0)),
-								col, incl ? "<=" : "<",
-								date_param(q, getIthJsonbValueFromContainer(vv.val.binary.data, 1)));
+								col, incl ? ">=" : ">", date_param(q, vv),
+								col, incl ? "<=" : "<", date_param(q, &c->hi.jv));
 				break;
 			}
 		default:
@@ -1484,43 +1208,40 @@ gen_date(SqlQuery *q, StringInfo out, const char *col, const OpInfo *op,
 		appendStringInfo(out, "COALESCE(%s, false)", test);
 }
 
-/* {"type":"lifecycle","field":...,"operatorType":...,"value":...} */
+/* A lifecycle condition (field, operator, value). */
 static void
-gen_lifecycle(SqlQuery *q, StringInfo out, JsonbContainer *obj)
+gen_lifecycle(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
-	JsonbValue	fv;
-	const OpInfo *op;
+	const OpInfo *op = c->op;
 	Operand		val,
 				hi;
 	const char *col;
 	bool		plain_eq;
 
-	if (!get_key(obj, "field", &fv))
-		not_validated("field");
-	op = read_operator(obj);
-	if (jstr_ieq(&fv, "creationDate"))
+	switch (c->field)
 	{
-		gen_date(q, out, "e.created_at", op, obj);
-		return;
+		case LF_CREATION_DATE:
+			gen_date(q, out, "e.created_at", c);
+			return;
+		case LF_LAST_UPDATE_TIME:
+			gen_date(q, out, "e.updated_at", c);
+			return;
+		case LF_STATE:
+			col = "e.state";
+			break;
+		case LF_PREVIOUS_TRANSITION:
+			col = "e.last_transition";
+			break;
+		case LF_ID:
+			col = "(e.id)::text";
+			break;
+		default:
+			not_validated("lifecycle field");
 	}
-	if (jstr_ieq(&fv, "lastUpdateTime"))
-	{
-		gen_date(q, out, "e.updated_at", op, obj);
-		return;
-	}
-	if (jstr_ieq(&fv, "state"))
-		col = "e.state";
-	else if (jstr_ieq(&fv, "previousTransition") ||
-			 jstr_ieq(&fv, "transitionForLatestSave"))
-		col = "e.last_transition";
-	else if (jstr_ieq(&fv, "id"))
-		col = "(e.id)::text";
-	else
-		not_validated("lifecycle field");
 
 	memset(&val, 0, sizeof(val));
 	memset(&hi, 0, sizeof(hi));
-	read_operands(obj, op, &val, &hi);
+	read_operands(c, &val, &hi);
 
 	/* EQUALS a plain string: byte equality, which the indexes can use */
 	plain_eq = op->base == OPB_EQ && !op->negate && !op->icase &&
@@ -1551,34 +1272,26 @@ gen_lifecycle(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 	}
 }
 
-/* {"type":"array","jsonPath":...,"values":[...]}: element i equals values[i]. */
+/* An array condition (jsonPath, values): element i equals values[i]. */
 static void
-gen_array(SqlQuery *q, StringInfo out, JsonbContainer *obj)
+gen_array(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
-	JsonbValue	pv;
-	JsonbValue	vv;
-	Path		path;
+	Path		path = node_path(c);
 	char	   *f;
-	int			n;
+	int			n = c->nvalues;
 	bool		any = false;
 
-	if (!get_key(obj, "jsonPath", &pv) || !get_key(obj, "values", &vv) ||
-		vv.type != jbvBinary || !JsonContainerIsArray(vv.val.binary.data))
-		not_validated("array condition");
-	read_path(&pv, &path);
 	f = path_value(q, "e.data", &path, 0, path.n);
-	n = JsonContainerSize(vv.val.binary.data);
 	appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN "
 					 "CASE WHEN jsonb_array_length(%s) >= %d THEN ", f, f, n);
 	for (int i = 0; i < n; i++)
 	{
-		JsonbValue *e = getIthJsonbValueFromContainer(vv.val.binary.data, i);
 		Operand		v;
 
 		CHECK_FOR_INTERRUPTS();
-		if (e->type == jbvNull)
+		if (c->skip[i])
 			continue;			/* null matches anything */
-		read_operand(e, false, &v);
+		read_operand(&c->values[i], &v);
 		if (any)
 			appendStringInfoString(out, " AND ");
 		gen_cmp(q, out, jsonb_field(psprintf("(%s -> %d)", f, i)), &v, "=", false);
@@ -1589,138 +1302,37 @@ gen_array(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 	appendStringInfoString(out, " ELSE false END ELSE false END)");
 }
 
-/* Whether a condition object is a simple condition (type given or inferred). */
-static bool
-node_is_simple(JsonbValue *node)
-{
-	JsonbValue	tv;
-	JsonbValue	probe;
-
-	if (node->type != jbvBinary || !JsonContainerIsObject(node->val.binary.data))
-		return false;
-	if (!get_key(node->val.binary.data, "type", &tv) || tv.type == jbvNull)
-		return get_key(node->val.binary.data, "jsonPath", &probe);
-	return jstr_ieq(&tv, "simple");
-}
-
 /*
- * The merge key of a member of an AND (and_group) or OR group: its operator
- * and path, when cw_op_merges() lets it merge with others of the same key.
- */
-static bool
-merge_key(JsonbValue *node, bool and_group, CwMergeItem *item)
-{
-	JsonbContainer *obj;
-	JsonbValue	pv;
-	const OpInfo *op;
-	Path		path;
-	bool		wildcard = false;
-	StringInfoData buf;
-
-	if (!node_is_simple(node))
-		return false;
-	obj = node->val.binary.data;
-	op = read_operator(obj);
-	if (op->base != OPB_EQ && op->base != OPB_CONTAINS)
-		return false;			/* cheap test before reading the path */
-	if (!get_key(obj, "jsonPath", &pv))
-		not_validated("jsonPath missing");
-	read_path(&pv, &path);
-	for (int k = 0; k < path.n; k++)
-		if (path.steps[k].kind == ST_ANY)
-			wildcard = true;
-	if (!cw_op_merges(op, and_group, wildcard))
-		return false;
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, op->name);
-	for (int k = 0; k < path.n; k++)
-	{
-		const Step *step = &path.steps[k];
-
-		/* length-prefixed, so no two paths share a key */
-		if (step->kind == ST_KEY)
-		{
-			appendStringInfo(&buf, "|K%d:", step->keylen);
-			appendBinaryStringInfo(&buf, step->key, step->keylen);
-		}
-		else if (step->kind == ST_INDEX)
-			appendStringInfo(&buf, "|I%d", step->index);
-		else
-			appendStringInfoString(&buf, "|*");
-	}
-	item->key = buf.data;
-	item->keylen = buf.len;
-	return true;
-}
-
-/*
- * {"type":"group","operator":"AND"|"OR"|"NOT","conditions":[...]}.  Members
- * of an AND / OR that test one path with one operator (cw_op_merges) are
- * written as one test over arrays of their operands (gen_simple), where the
- * first of them stands; the others keep their order.
+ * An AND, OR or NOT group.  Members of an AND / OR that test one path with
+ * one operator (cw_group_runs) are written as one test over arrays of their
+ * operands (gen_simple), where the first of them stands; the others keep
+ * their order.
  */
 static void
-gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
+gen_group(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
-	static const char *const keys[] = {"operator", "operatorType", "operation"};
-	JsonbValue	ov;
-	JsonbValue	cv;
-	const char *join = NULL;
-	bool		is_not = false;
-	int			n;
-	JsonbValue **nodes;
+	const char *join = c->kind == CK_AND ? " AND " : " OR ";
+	int			n = c->nchildren;
 	CwMergeItem *items;
 	int		   *run_of;
 	int		   *run_len;
-	int			nitems = 0;
 	bool		first = true;
 
-	for (int k = 0; k < lengthof(keys); k++)
-	{
-		if (!get_key(obj, keys[k], &ov))
-			continue;
-		if (jstr_ieq(&ov, "AND"))
-			join = " AND ";
-		else if (jstr_ieq(&ov, "OR"))
-			join = " OR ";
-		else if (jstr_ieq(&ov, "NOT"))
-			is_not = true;
-		else
-			not_validated("group operator");
-		break;
-	}
-	if (join == NULL && !is_not)
-		not_validated("group operator missing");
-	if (!get_key(obj, "conditions", &cv) || cv.type != jbvBinary ||
-		!JsonContainerIsArray(cv.val.binary.data))
-		not_validated("conditions");
-	n = JsonContainerSize(cv.val.binary.data);
 	if (n == 0)
 	{
 		/* empty AND is true, empty OR is false (NOT takes exactly one) */
-		if (is_not)
+		if (c->kind == CK_NOT)
 			not_validated("empty NOT");
-		appendStringInfoString(out, strcmp(join, " AND ") == 0 ? "true" : "false");
+		appendStringInfoString(out, c->kind == CK_AND ? "true" : "false");
 		return;
 	}
 
-	nodes = palloc(n * sizeof(JsonbValue *));
 	items = palloc(n * sizeof(CwMergeItem));
 	run_of = palloc(n * sizeof(int));
 	run_len = palloc(n * sizeof(int));
-	for (int i = 0; i < n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		nodes[i] = getIthJsonbValueFromContainer(cv.val.binary.data, i);
-		run_of[i] = -1;
-		if (!is_not && n > 1 &&
-			merge_key(nodes[i], strcmp(join, " AND ") == 0, &items[nitems]))
-			items[nitems++].index = i;
-	}
-	(void) cw_merge_runs(items, nitems, run_of, run_len);
+	(void) cw_group_runs(c, items, run_of, run_len);
 
-	appendStringInfoString(out, is_not ? "(NOT " : "(");
+	appendStringInfoString(out, c->kind == CK_NOT ? "(NOT " : "(");
 	for (int i = 0; i < n; i++)
 	{
 		int			r = run_of[i];
@@ -1732,52 +1344,46 @@ gen_group(SqlQuery *q, StringInfo out, JsonbContainer *obj)
 			appendStringInfoString(out, join);
 		first = false;
 		if (r < 0)
-			gen_node(q, out, nodes[i]);
+			gen_node(q, out, c->children[i]);
 		else
 		{
-			JsonbContainer **objs = palloc(run_len[r] * sizeof(JsonbContainer *));
+			const CwCondition **members = palloc(run_len[r] * sizeof(CwCondition *));
 
 			for (int k = 0; k < run_len[r]; k++)
-				objs[k] = nodes[items[r + k].index]->val.binary.data;
-			gen_simple(q, out, objs, run_len[r]);
-			pfree(objs);
+				members[k] = c->children[items[r + k].index];
+			gen_simple(q, out, members, run_len[r]);
+			pfree(members);
 		}
 	}
 	appendStringInfoChar(out, ')');
 }
 
-/* One condition object, dispatched on its (possibly inferred) type. */
+/* One node of the compiled condition, dispatched on its kind. */
 static void
-gen_node(SqlQuery *q, StringInfo out, JsonbValue *node)
+gen_node(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
-	JsonbContainer *obj;
-	JsonbValue	tv;
-	JsonbValue	probe;
-
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
-	if (node->type != jbvBinary || !JsonContainerIsObject(node->val.binary.data))
-		not_validated("condition object");
-	obj = node->val.binary.data;
-	if (!get_key(obj, "type", &tv) || tv.type == jbvNull)
+	switch (c->kind)
 	{
-		if (get_key(obj, "jsonPath", &probe))
-			gen_simple(q, out, &obj, 1);
-		else if (get_key(obj, "conditions", &probe))
-			gen_group(q, out, obj);
-		else
-			not_validated("type");
+		case CK_SIMPLE:
+			gen_simple(q, out, &c, 1);
+			return;
+		case CK_AND:
+		case CK_OR:
+		case CK_NOT:
+			gen_group(q, out, c);
+			return;
+		case CK_LIFECYCLE:
+			gen_lifecycle(q, out, c);
+			return;
+		case CK_ARRAY:
+			gen_array(q, out, c);
+			return;
+		case CK_FUNCTION:
+			break;
 	}
-	else if (jstr_ieq(&tv, "simple"))
-		gen_simple(q, out, &obj, 1);
-	else if (jstr_ieq(&tv, "group"))
-		gen_group(q, out, obj);
-	else if (jstr_ieq(&tv, "lifecycle"))
-		gen_lifecycle(q, out, obj);
-	else if (jstr_ieq(&tv, "array"))
-		gen_array(q, out, obj);
-	else
-		not_validated("type");	/* function criteria were refused before */
+	not_validated("type");		/* function criteria were refused before */
 }
 
 /* ----------------------------------------------------------------
@@ -1795,6 +1401,8 @@ search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
 	char	   *pm,
 			   *pv;
 	Jsonb	   *cond = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	MemoryContext tmp = NULL;
+	CwCondition *c = NULL;
 
 	memset(q, 0, sizeof(SqlQuery));
 	initStringInfo(&q->sql);
@@ -1807,10 +1415,11 @@ search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
 
 	if (cond != NULL)
 	{
-		MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext,
-												  "cyoda_wf search condition",
-												  ALLOCSET_SMALL_SIZES);
-		CwCondition *c = cw_condition_compile(cond, "$", "public", tmp);
+		/* unmerged: each group member as written, merged by gen_group */
+		tmp = AllocSetContextCreate(CurrentMemoryContext,
+									"cyoda_wf search condition",
+									ALLOCSET_SMALL_SIZES);
+		c = cw_condition_compile_unmerged(cond, "$", "public", tmp);
 
 		if (cw_condition_uses_function(c))
 			ereport(ERROR,
@@ -1818,7 +1427,6 @@ search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
 					 errmsg("function criteria cannot be used in search"),
 					 errdetail("The condition contains a condition of type \"function\"."),
 					 errhint("Search with simple, group, lifecycle and array conditions, then apply the function to the rows found.")));
-		MemoryContextDelete(tmp);
 	}
 
 	pm = q_param(q, TEXTOID, PG_GETARG_DATUM(0));
@@ -1846,15 +1454,11 @@ search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
 						 "WHERE v.change_type <> 'DELETE') e WHERE true",
 						 pm, pv, q_param(q, TIMESTAMPTZOID, PG_GETARG_DATUM(3)));
 	}
-	if (cond != NULL)
+	if (c != NULL)
 	{
-		JsonbValue	root;
-
-		root.type = jbvBinary;
-		root.val.binary.data = &cond->root;
-		root.val.binary.len = VARSIZE(cond) - VARHDRSZ;
 		appendStringInfoString(&q->sql, " AND ");
-		gen_node(q, &q->sql, &root);
+		gen_node(q, &q->sql, c);
+		MemoryContextDelete(tmp);
 	}
 	appendStringInfoString(&q->sql, " ORDER BY e.created_at, e.id");
 }

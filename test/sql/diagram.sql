@@ -217,3 +217,30 @@ SELECT cyoda_wf.fire(:'job', 'add_report');
 
 -- Leave no entity behind for later tests.
 DELETE FROM cyoda_wf.entity WHERE id = :'job';
+
+-- Criteria are drawn from the compiled condition: a group whose operator is
+-- written under "operatorType" (or "operation") is drawn with it, a group
+-- without "type" from its members, each member of a group as written.
+-- An operand that looks like a function condition is data: scaffold() does
+-- not list it.
+INSERT INTO cyoda_wf.model (name, version, function_schema) VALUES ('diagram_groups', 1, 'diagram_fns');
+SELECT cyoda_wf.import_workflows('diagram_groups', 1, $json$
+{"workflows": [{"name": "groups", "initialState": "a", "states": {
+  "a": {"transitions": [
+    {"name": "either", "next": "a",
+     "criterion": {"type": "group", "operatorType": "OR", "conditions": [
+       {"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": 1},
+       {"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": "two"}]}},
+    {"name": "untyped", "next": "a",
+     "criterion": {"operation": "and", "conditions": [
+       {"jsonPath": "$.c", "operatorType": "IS_NULL"},
+       {"type": "array", "jsonPath": "$.t", "values": ["x", null, 3]}]}},
+    {"name": "dates", "next": "a",
+     "criterion": {"type": "lifecycle", "field": "creationDate", "operatorType": "BETWEEN",
+                   "value": ["2024-01-01", "2025-01-01"]}},
+    {"name": "data", "next": "a",
+     "criterion": {"type": "simple", "jsonPath": "$.cfg", "operatorType": "EQUALS",
+                   "value": {"type": "function", "function": {"name": "not_a_function"}}}}]}}}]}
+$json$) -> 'workflows';
+SELECT cyoda_wf.diagram('diagram_groups');
+SELECT cyoda_wf.scaffold('diagram_groups');
