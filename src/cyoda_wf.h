@@ -262,9 +262,6 @@ extern int	cw_state_index(CwWorkflow *wf, const char *state);
 extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
 								  const char *function_schema);
 
-/* design.c */
-extern Oid	cw_function_lookup(const char *schema, const char *name);
-
 /* conditions.c */
 extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,
 										 const char *function_schema,
@@ -278,12 +275,6 @@ extern CwModel *cw_model_pin(const char *model, int32 version);
 extern void cw_model_unpin(CwModel *m);
 extern void cw_cache_invalidate_all(void);
 extern void cw_cache_init(void);
-extern Oid	cw_relid(const char *relname);
-extern Oid	cw_entity_relid(void);
-extern Oid	cw_version_relid(void);
-extern Oid	cw_audit_relid(void);
-extern Oid	cw_audit_seqid(void);
-extern Oid	cw_engine_owner(void);
 
 /* dispatch.c */
 extern void cw_dispatch_init(void);

@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -58,16 +59,7 @@ cw_plan(int which)
 		{UUIDOID, TIMESTAMPTZOID}, {UUIDOID}, {UUIDOID, TIMESTAMPTZOID}
 	};
 
-	if (plans[which] == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql[which], nargs[which], types[which]);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		plans[which] = p;
-	}
-	return plans[which];
+	return cw_kept_plan(&plans[which], sql[which], nargs[which], types[which]);
 }
 
 /*
@@ -79,14 +71,12 @@ static uint64
 cw_run(int which, Datum *args, const char *nulls, CwRequest *req, Datum *first,
 	   bool *first_null, Oid first_type)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	volatile uint64 n = 0;
 
 	if (req != NULL)
 		req->role = GetUserNameFromId(GetUserId(), false);
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		int			rc = -1;
@@ -137,7 +127,7 @@ cw_run(int which, Datum *args, const char *nulls, CwRequest *req, Datum *first,
 	PG_FINALLY();
 	{
 		cw_store_set_request(NULL);
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	return n;
@@ -301,8 +291,7 @@ Datum
 transitions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	char	   *volatile model = NULL,
 			   *volatile wfname = NULL,
 			   *volatile state = NULL;
@@ -313,8 +302,7 @@ transitions(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		Datum		args[1] = {PG_GETARG_DATUM(0)};
@@ -340,7 +328,7 @@ transitions(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 

@@ -11,6 +11,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -165,17 +166,6 @@ cw_source_name(int source)
 	}
 }
 
-static SPIPlanPtr
-cw_keep(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-	if (p == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(p);
-	return p;
-}
-
 /*
  * Disarm the entity's pending timers (all its pending tasks on delete) and
  * queue what the save asked for.  Called inside cw_store_record's SPI
@@ -195,8 +185,8 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 		{
 			Oid			t[2] = {UUIDOID, BOOLOID};
 
-			plan_disarm = cw_keep(
-				"UPDATE cyoda_wf.task SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
+			cw_kept_plan(&plan_disarm,
+						 "UPDATE cyoda_wf.task SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
 				"WHERE entity_id OPERATOR(pg_catalog.=) $1 AND state OPERATOR(pg_catalog.=) 'pending' "
 				"AND ($2 OR kind OPERATOR(pg_catalog.=) 'timer')", 2, t);
 		}
@@ -217,8 +207,8 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 			Oid			t[8] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT8OID, INT8OID};
 
 			/* an async transition already queued from this state is not queued twice */
-			plan_task = cw_keep(
-				"INSERT INTO cyoda_wf.task (entity_id, transition, from_state, kind, max_attempts, "
+			cw_kept_plan(&plan_task,
+						 "INSERT INTO cyoda_wf.task (entity_id, transition, from_state, kind, max_attempts, "
 				"retry_delay_ms, timeout_ms, run_at) SELECT $1, $2, $3, $4, $5, $6, $7, "
 				"pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
 				"($8 OPERATOR(pg_catalog.*) interval '1 millisecond') "
@@ -251,11 +241,9 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 static pg_noinline void
 cw_store_tasks_as_owner(CwSave *s, Datum id, bool deleted)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -265,7 +253,7 @@ cw_store_tasks_as_owner(CwSave *s, Datum id, bool deleted)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 }
@@ -576,8 +564,7 @@ cw_store_flush(void)
 	EState	   *estate;
 	List	   *rtable = NIL;
 	ListCell   *lc;
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 
 	if (pend_versions == NIL && pend_audits == NIL)
 		return;
@@ -604,8 +591,7 @@ cw_store_flush(void)
 	if (versions == NIL && audits == NIL)
 		return;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		estate = CreateExecutorState();
@@ -668,7 +654,7 @@ cw_store_flush(void)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	/* a later save's data must not outlive the pending-rows context either */

@@ -18,6 +18,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -132,16 +133,7 @@ cw_task_plan(int which)
 		{INTERVALOID, INT8OID}, {INTERVALOID}
 	};
 
-	if (tplans[which] == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql[which], nargs[which], types[which]);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		tplans[which] = p;
-	}
-	return tplans[which];
+	return cw_kept_plan(&tplans[which], sql[which], nargs[which], types[which]);
 }
 
 static void
@@ -212,11 +204,9 @@ cw_tasks_queued(void)
 void
 cw_task_sweep(void)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -226,7 +216,7 @@ cw_task_sweep(void)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 }
@@ -465,24 +455,22 @@ cw_task_claim_and_run(Oid caller)
 bool
 cw_task_run_one(void)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	int			nestlevel;
 	volatile bool found = false;
 
 	nestlevel = NewGUCNestLevel();
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		found = cw_task_claim_and_run(save_userid);
+		found = cw_task_claim_and_run(saved.userid);
 		SPI_finish();
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	AtEOXact_GUC(false, nestlevel);
@@ -499,12 +487,10 @@ cw_task_run_one(void)
 int64
 cw_task_prune(Interval *older_than, bool include_failed, int64 limit)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	volatile int64 n = 0;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		Datum		a[2];
@@ -527,7 +513,7 @@ cw_task_prune(Interval *older_than, bool include_failed, int64 limit)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	return n;
