@@ -5,9 +5,10 @@
  * The data path: workflow JSON is validated and compiled by definitions.c
  * into the structures below, cached per backend by cache.c, walked by
  * engine.c, whose conditions are evaluated by conditions.c and whose
- * processes and criterion functions are called by dispatch.c.  store.c owns
- * the entity table triggers and every write of versions, audit rows and
- * notifications.
+ * processes and criterion functions are called by dispatch.c.  The store_*.c
+ * files own the entity table triggers and every write of versions, audit
+ * rows, task rows and notifications; catalog.c (catalog.h) the lookups of the
+ * extension's own tables and their owner.
  *-------------------------------------------------------------------------
  */
 #ifndef CYODA_WF_H
@@ -220,15 +221,17 @@ extern void cw_engine_run_task(CwSave *s, const char *transition, bool timer);
 extern const char *cw_engine_failing_process(void);
 extern void cw_engine_unpin_path(CwSave *s, bool ok);
 
-/* store.c */
+/* store_rows.c */
 extern void cw_store_init(void);
 extern void cw_store_flush(void);
 
-/* tasks.c */
-extern int	cw_retry_attempts;
+/* store_trigger.c: cyoda_wf.notify */
 extern bool cw_notify;
 
-/* cyoda_wf.notify_payload values (store.c) */
+/* tasks.c */
+extern int	cw_retry_attempts;
+
+/* cyoda_wf.notify_payload values (store_trigger.c) */
 typedef enum CwNotifyPayload
 {
 	CW_NOTIFY_PAYLOAD_FULL,		/* id, model, state, version, changeType,

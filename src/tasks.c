@@ -176,7 +176,7 @@ cw_tasks_init(void)
 
 /*
  * A save queued tasks: remember which workers to wake at commit.  Called
- * inside an SPI connection (store.c).
+ * inside an SPI connection (store_tasks.c).
  */
 void
 cw_tasks_queued(void)
