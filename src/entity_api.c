@@ -43,7 +43,7 @@ cw_plan(int which)
 {
 	static const char *const sql[NPLANS] = {
 		"INSERT INTO cyoda_wf.entity (model, model_version, data) VALUES ($1, $2, $3) RETURNING id",
-		"UPDATE cyoda_wf.entity SET data = COALESCE($2, data) WHERE id OPERATOR(pg_catalog.=) $1 RETURNING state",
+		NULL,					/* PLAN_UPDATE: cw_store_update_entity */
 		"DELETE FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
 		"SELECT data FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
 		"SELECT data FROM cyoda_wf.entity_version WHERE entity_id OPERATOR(pg_catalog.=) $1 "
@@ -53,9 +53,9 @@ cw_plan(int which)
 		"SELECT pg_catalog.min(version) OPERATOR(pg_catalog.>) 1 FROM cyoda_wf.entity_version "
 		"WHERE entity_id OPERATOR(pg_catalog.=) $1 AND changed_at OPERATOR(pg_catalog.>) $2",
 	};
-	static const int nargs[NPLANS] = {3, 2, 1, 1, 2, 1, 2};
+	static const int nargs[NPLANS] = {3, 0, 1, 1, 2, 1, 2};
 	static Oid	types[NPLANS][3] = {
-		{TEXTOID, INT4OID, JSONBOID}, {UUIDOID, JSONBOID}, {UUIDOID}, {UUIDOID},
+		{TEXTOID, INT4OID, JSONBOID}, {0}, {UUIDOID}, {UUIDOID},
 		{UUIDOID, TIMESTAMPTZOID}, {UUIDOID}, {UUIDOID, TIMESTAMPTZOID}
 	};
 
@@ -63,8 +63,8 @@ cw_plan(int which)
 }
 
 /*
- * Run one saved plan as the engine owner, with `req` handed to the trigger.
- * Returns SPI_processed; *first (if given) gets column 1 of the first row,
+ * Run one saved plan (PLAN_UPDATE: the entity update of store_update.c) as
+ * the engine owner, with `req` handed to the trigger.  Returns the rows done; *first (if given) gets column 1 of the first row,
  * copied into the caller's context.
  */
 static uint64
@@ -79,16 +79,13 @@ cw_run(int which, Datum *args, const char *nulls, CwRequest *req, Datum *first,
 	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
-		int			rc = -1;
+		int			rc;
 		bool		readonly = (req == NULL);
 		char	   *state = NULL;
 
-		/* update_item and fire: without the planner when the table allows */
 		if (which == PLAN_UPDATE)
-			rc = cw_store_update_direct(args[0], nulls[1] == 'n', args[1], req, &state);
-		if (rc >= 0)
 		{
-			n = rc;
+			n = cw_store_update_entity(args[0], nulls[1] == 'n', args[1], req, &state);
 			if (first != NULL)
 			{
 				*first_null = (state == NULL);

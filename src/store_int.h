@@ -8,7 +8,8 @@
  * store_rows.c     version and audit rows, buffered per statement and
  *                  written with table_multi_insert
  * store_tasks.c    the task rows a save cancels or queues
- * store_update.c   update_item's and fire's UPDATE without the planner
+ * store_update.c   the entity update of update_item, fire and queued
+ *                  transitions, without the planner when the table allows
  *-------------------------------------------------------------------------
  */
 #ifndef CYODA_WF_STORE_INT_H

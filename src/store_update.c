@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * store_update.c
- *		update_item and fire without the planner: a hand-built UPDATE of one
- *		entity row, by primary key.
+ *		The entity update of update_item, fire and queued transitions
+ *		(cw_store_update_entity): without the planner when the table allows,
+ *		a hand-built UPDATE of one entity row by primary key.
  *
  * cw_store_update_direct does what
  *
@@ -28,10 +29,10 @@
  *	  triggers (the engine's among them), constraints, index maintenance; a
  *	  BEFORE trigger that skips the row makes it "UPDATE 0".
  *
- * It falls back (returns -1, having done nothing) and the caller runs the
- * plain SQL UPDATE when the table needs the full executor: it is not a
- * plain table, has rules, forces row level security, has no primary key
- * or one that is not exactly the id column, or an UPDATE trigger uses
+ * It falls back (returns -1, having done nothing) and cw_store_update_entity
+ * runs the plain SQL UPDATE when the table needs the full executor: it is
+ * not a plain table, has rules, forces row level security, has no primary
+ * key or one that is not exactly the id column, or an UPDATE trigger uses
  * transition tables.
  *-------------------------------------------------------------------------
  */
@@ -45,14 +46,17 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
@@ -70,7 +74,7 @@
  * One function of about 190 lines: the executor state is built up and torn
  * down in one order, and each step uses most of what the earlier ones made.
  */
-int
+static int
 cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, char **state)
 {
 	Relation	rel;
@@ -241,4 +245,50 @@ cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, cha
 	/* as after an SPI statement: what it did is visible to what follows */
 	CommandCounterIncrement();
 	return found ? 1 : 0;
+}
+
+/*
+ * The save of update_item, fire and a queued transition: entity id gets
+ * data (kept when data_null) and req goes to the entity trigger.  Written
+ * directly when the table allows (cw_store_update_direct), else by the plain
+ * SQL UPDATE.  Returns the number of entities saved (0 or 1); *state gets
+ * the state reached, or NULL.  Runs as the current user; the caller switches
+ * to the engine owner and withdraws the request on error.
+ */
+uint64
+cw_store_update_entity(Datum id, bool data_null, Datum data, CwRequest *req, char **state)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {UUIDOID, JSONBOID};
+	Datum		args[2] = {id, data};
+	char		nulls[2] = {' ', data_null ? 'n' : ' '};
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
+	uint64		n;
+
+	*state = NULL;
+	rc = cw_store_update_direct(id, data_null, data, req, state);
+	if (rc >= 0)
+		return (uint64) rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cw_kept_plan(&plan,
+				 "UPDATE cyoda_wf.entity SET data = COALESCE($2, data) "
+				 "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING state", 2, types);
+	cw_store_set_request(req);
+	rc = SPI_execute_plan(plan, args, nulls, false, 0);
+	cw_store_set_request(NULL);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	n = SPI_processed;
+	if (n > 0)
+	{
+		char	   *st = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (st != NULL)
+			*state = MemoryContextStrdup(cxt, st);
+	}
+	SPI_finish();
+	return n;
 }

@@ -48,7 +48,7 @@ int			cw_min_self_loop_delay = 1000;
 
 enum
 {
-	TP_CLAIM, TP_ORPHANS, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE,
+	TP_CLAIM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE,
 	TP_PRUNE_FAILED, NTP
 };
 static SPIPlanPtr tplans[NTP];
@@ -88,8 +88,6 @@ cw_task_plan(int which)
 		"UPDATE cyoda_wf.task t SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
 		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' AND NOT EXISTS "
 		"(SELECT 1 FROM cyoda_wf.entity e WHERE e.id OPERATOR(pg_catalog.=) t.entity_id)",
-		/* TP_RUN */
-		"UPDATE cyoda_wf.entity SET data = data WHERE id OPERATOR(pg_catalog.=) $1",
 		/* TP_DONE */
 		"UPDATE cyoda_wf.task SET state = 'done', attempts = attempts OPERATOR(pg_catalog.+) 1, "
 		"last_error = NULL, finished_at = pg_catalog.clock_timestamp() WHERE id OPERATOR(pg_catalog.=) $1",
@@ -124,9 +122,9 @@ cw_task_plan(int which)
 		"DELETE FROM cyoda_wf.task t WHERE t.state OPERATOR(pg_catalog.=) 'failed' "
 		"AND t.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
 	};
-	static const int nargs[NTP] = {0, 0, 1, 1, 5, 5, 0, 0, 2, 1};
+	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 0, 2, 1};
 	static Oid	types[NTP][5] = {
-		{0}, {0}, {UUIDOID}, {INT8OID},
+		{0}, {0}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
 		{0}, {0},
@@ -297,15 +295,8 @@ cw_task_attempt(CwRequest *req, Datum entity, int64 timeout_ms, MemoryContext cx
 			enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(timeout_ms, INT_MAX));
 			timeout_set = true;
 		}
-		/* the save, as update_item does it (an UPDATE where the table needs one) */
-		if (cw_store_update_direct(entity, true, (Datum) 0, req, &reached) < 0)
-		{
-			Datum		ea[1] = {entity};
-
-			cw_store_set_request(req);
-			cw_exec(TP_RUN, ea, NULL, SPI_OK_UPDATE);
-			cw_store_set_request(NULL);
-		}
+		/* the save, as update_item does it */
+		(void) cw_store_update_entity(entity, true, (Datum) 0, req, &reached);
 		if (timeout_set)
 		{
 			disable_timeout(STATEMENT_TIMEOUT, false);
