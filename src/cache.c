@@ -12,6 +12,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "catalog/dependency.h"
 
@@ -49,33 +50,11 @@ typedef struct CwModelEntry
 static HTAB *model_cache = NULL;
 static List *dead_models = NIL;	/* dropped while pinned, in TopMemoryContext */
 static bool cache_stale = false;
+static uint64 cache_gen = 0;	/* cw_definitions_generation() the cache matches */
 static MemoryContext cw_cache_cxt = NULL;
-
-/* OIDs of our tables, looked up once; reset when any of them changes. */
-static Oid	rel_model = InvalidOid;
-static Oid	rel_workflow = InvalidOid;
-static Oid	rel_entity = InvalidOid;
-static Oid	rel_version = InvalidOid;
-static Oid	rel_audit = InvalidOid;
-static Oid	seq_audit = InvalidOid;
 
 static SPIPlanPtr plan_model = NULL;
 static SPIPlanPtr plan_workflows = NULL;
-
-/* Relcache callback: any change to our definition tables makes the cache stale. */
-static void
-cw_relcache_callback(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == rel_workflow || relid == rel_model)
-		cache_stale = true;
-	if (relid == InvalidOid || relid == rel_model || relid == rel_workflow ||
-		relid == rel_entity || relid == rel_version || relid == rel_audit ||
-		relid == seq_audit)
-	{
-		rel_model = rel_workflow = rel_entity = InvalidOid;
-		rel_version = rel_audit = seq_audit = InvalidOid;
-	}
-}
 
 /* At the end of every top-level transaction no save can be running. */
 static void
@@ -101,94 +80,18 @@ cw_xact_callback(XactEvent event, void *arg)
 		e->model->pins = 0;
 }
 
-/* Register the callbacks; called once from _PG_init. */
+/* Register the callback; called once from _PG_init. */
 void
 cw_cache_init(void)
 {
-	CacheRegisterRelcacheCallback(cw_relcache_callback, (Datum) 0);
 	RegisterXactCallback(cw_xact_callback, NULL);
 }
 
-/* OID of table cyoda_wf.<relname>. */
-Oid
-cw_relid(const char *relname)
+/* Whether definitions changed since the cache was last emptied. */
+static bool
+cw_cache_is_stale(void)
 {
-	Oid			nsp = get_namespace_oid(CW_SCHEMA, false);
-	Oid			relid = get_relname_relid(relname, nsp);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation %s.%s does not exist", CW_SCHEMA, relname),
-				 errhint("Is the cyoda_wf extension installed in this database?")));
-	return relid;
-}
-
-static void
-cw_lookup_rels(void)
-{
-	if (!OidIsValid(rel_entity))
-	{
-		/* all or nothing: an error or an invalidation midway leaves them unset */
-		Oid			m = cw_relid("model");
-		Oid			w = cw_relid("workflow");
-		Oid			v = cw_relid("entity_version");
-		Oid			a = cw_relid("audit");
-		Oid			seq = getIdentitySequence(a, get_attnum(a, "id"), false);
-		Oid			e = cw_relid("entity");
-
-		rel_model = m;
-		rel_workflow = w;
-		rel_version = v;
-		rel_audit = a;
-		seq_audit = seq;
-		rel_entity = e;
-	}
-}
-
-/* OIDs of cyoda_wf.entity, entity_version, audit and audit's id sequence. */
-Oid
-cw_entity_relid(void)
-{
-	cw_lookup_rels();
-	return rel_entity;
-}
-
-Oid
-cw_version_relid(void)
-{
-	cw_lookup_rels();
-	return rel_version;
-}
-
-Oid
-cw_audit_relid(void)
-{
-	cw_lookup_rels();
-	return rel_audit;
-}
-
-Oid
-cw_audit_seqid(void)
-{
-	cw_lookup_rels();
-	return seq_audit;
-}
-
-/* The role that owns the extension's tables: the engine writes as it. */
-Oid
-cw_engine_owner(void)
-{
-	HeapTuple	tup;
-	Oid			owner;
-
-	cw_lookup_rels();
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel_entity));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", rel_entity);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	return cache_stale || cache_gen != cw_definitions_generation();
 }
 
 /* Drop every cached model now (import in this backend, or stale flag). */
@@ -199,6 +102,7 @@ cw_cache_invalidate_all(void)
 	CwModelEntry *e;
 
 	cache_stale = false;
+	cache_gen = cw_definitions_generation();
 	if (model_cache == NULL)
 		return;
 	hash_seq_init(&status, model_cache);
@@ -217,18 +121,6 @@ cw_cache_invalidate_all(void)
 	}
 	hash_destroy(model_cache);
 	model_cache = NULL;
-}
-
-static SPIPlanPtr
-cw_prepare(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
 }
 
 /* Note whether a workflow has scheduled transitions (timers to arm). */
@@ -255,14 +147,12 @@ cw_model_load(const char *name, int32 version)
 	Datum		args[2];
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	int			rc;
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 
 	cxt = AllocSetContextCreate(cw_cache_cxt, "cyoda_wf model",
 								ALLOCSET_SMALL_SIZES);
 	m = MemoryContextAllocZero(cxt, sizeof(CwModel));
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		m->cxt = cxt;
@@ -273,17 +163,15 @@ cw_model_load(const char *name, int32 version)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (plan_model == NULL)
-			plan_model = cw_prepare(
-				"SELECT sources, entity_type, depends_on, function_schema "
-				"FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
-				"AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
-		if (plan_workflows == NULL)
-			plan_workflows = cw_prepare(
-				"SELECT name, definition, owner::pg_catalog.oid, function_schema "
-				"FROM cyoda_wf.workflow WHERE model OPERATOR(pg_catalog.=) $1 "
-				"AND model_version OPERATOR(pg_catalog.=) $2 ORDER BY ord, name",
-				2, argtypes);
+		cw_kept_plan(&plan_model,
+					 "SELECT sources, entity_type, depends_on, function_schema "
+					 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
+					 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+		cw_kept_plan(&plan_workflows,
+					 "SELECT name, definition, owner::pg_catalog.oid, function_schema "
+					 "FROM cyoda_wf.workflow WHERE model OPERATOR(pg_catalog.=) $1 "
+					 "AND model_version OPERATOR(pg_catalog.=) $2 ORDER BY ord, name",
+					 2, argtypes);
 
 		args[0] = CStringGetTextDatum(name);
 		args[1] = Int32GetDatum(version);
@@ -357,12 +245,12 @@ cw_model_load(const char *name, int32 version)
 	}
 	PG_CATCH();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 		MemoryContextDelete(cxt);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	SetUserIdAndSecContext(save_userid, save_sec);
+	cw_restore_user(&saved);
 	return m;
 }
 
@@ -387,7 +275,7 @@ cw_model_pin(const char *name, int32 version)
 		cw_cache_cxt = AllocSetContextCreate(TopMemoryContext, "cyoda_wf cache",
 											 ALLOCSET_DEFAULT_SIZES);
 	AcceptInvalidationMessages();
-	if (cache_stale)
+	if (cw_cache_is_stale())
 		cw_cache_invalidate_all();
 	if (model_cache == NULL)
 	{
@@ -409,7 +297,7 @@ cw_model_pin(const char *name, int32 version)
 		CwModel    *m = cw_model_load(name, version);
 
 		/* loading ran queries: an invalidation may have arrived meanwhile */
-		if (cache_stale)
+		if (cw_cache_is_stale())
 		{
 			cw_cache_invalidate_all();
 			return cw_model_pin(name, version);

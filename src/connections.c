@@ -21,6 +21,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -209,8 +210,7 @@ Datum
 ingest(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	Datum		args[4];
 	char		nulls[4];
 	/* set inside PG_TRY, read after it */
@@ -224,8 +224,7 @@ ingest(PG_FUNCTION_ARGS)
 		args[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 	}
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		int			rc;
@@ -233,20 +232,13 @@ ingest(PG_FUNCTION_ARGS)
 		bool		dnull;
 		Datum		m;
 		Datum		d;
+		Oid			types[4] = {TEXTOID, JSONBOID, TEXTOID, JSONBOID};
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (plan == NULL)
-		{
-			Oid			types[4] = {TEXTOID, JSONBOID, TEXTOID, JSONBOID};
-			SPIPlanPtr	p = SPI_prepare("SELECT f.model, f.data FROM cyoda_wf.ingest_fetch($1, $2, $3, $4) AS f",
-										4, types);
-
-			if (p == NULL)
-				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-			SPI_keepplan(p);
-			plan = p;
-		}
+		cw_kept_plan(&plan,
+					 "SELECT f.model, f.data FROM cyoda_wf.ingest_fetch($1, $2, $3, $4) AS f",
+					 4, types);
 		rc = SPI_execute_plan(plan, args, nulls, false, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
@@ -260,7 +252,7 @@ ingest(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	if (model_null || data_null)

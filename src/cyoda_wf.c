@@ -4,6 +4,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include <limits.h>
 
@@ -75,6 +76,7 @@ _PG_init(void)
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("cyoda_wf");
 
+	cw_catalog_init();
 	cw_cache_init();
 	cw_dispatch_init();
 	cw_store_init();

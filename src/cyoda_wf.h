@@ -5,9 +5,10 @@
  * The data path: workflow JSON is validated and compiled by definitions.c
  * into the structures below, cached per backend by cache.c, walked by
  * engine.c, whose conditions are evaluated by conditions.c and whose
- * processes and criterion functions are called by dispatch.c.  store.c owns
- * the entity table triggers and every write of versions, audit rows and
- * notifications.
+ * processes and criterion functions are called by dispatch.c.  The store_*.c
+ * files own the entity table triggers and every write of versions, audit
+ * rows, task rows and notifications; catalog.c (catalog.h) the lookups of the
+ * extension's own tables and their owner.
  *-------------------------------------------------------------------------
  */
 #ifndef CYODA_WF_H
@@ -220,15 +221,17 @@ extern void cw_engine_run_task(CwSave *s, const char *transition, bool timer);
 extern const char *cw_engine_failing_process(void);
 extern void cw_engine_unpin_path(CwSave *s, bool ok);
 
-/* store.c */
+/* store_rows.c */
 extern void cw_store_init(void);
 extern void cw_store_flush(void);
 
-/* tasks.c */
-extern int	cw_retry_attempts;
+/* store_trigger.c: cyoda_wf.notify */
 extern bool cw_notify;
 
-/* cyoda_wf.notify_payload values (store.c) */
+/* tasks.c */
+extern int	cw_retry_attempts;
+
+/* cyoda_wf.notify_payload values (store_trigger.c) */
 typedef enum CwNotifyPayload
 {
 	CW_NOTIFY_PAYLOAD_FULL,		/* id, model, state, version, changeType,
@@ -262,9 +265,6 @@ extern int	cw_state_index(CwWorkflow *wf, const char *state);
 extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
 								  const char *function_schema);
 
-/* design.c */
-extern Oid	cw_function_lookup(const char *schema, const char *name);
-
 /* conditions.c */
 extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,
 										 const char *function_schema,
@@ -278,12 +278,6 @@ extern CwModel *cw_model_pin(const char *model, int32 version);
 extern void cw_model_unpin(CwModel *m);
 extern void cw_cache_invalidate_all(void);
 extern void cw_cache_init(void);
-extern Oid	cw_relid(const char *relname);
-extern Oid	cw_entity_relid(void);
-extern Oid	cw_version_relid(void);
-extern Oid	cw_audit_relid(void);
-extern Oid	cw_audit_seqid(void);
-extern Oid	cw_engine_owner(void);
 
 /* dispatch.c */
 extern void cw_dispatch_init(void);

@@ -17,6 +17,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -102,8 +103,7 @@ static const char *const import_mode_names[] = {"MERGE", "REPLACE", "ACTIVATE"};
 /* Saved identity while the engine writes its own tables. */
 typedef struct EngineAccess
 {
-	Oid			save_user;
-	int			save_sec;
+	CwSavedUser user;
 	int			guc_level;
 } EngineAccess;
 
@@ -1226,10 +1226,7 @@ check_model_key(const char *model, int32 version)
 static void
 begin_engine_access(EngineAccess *ea)
 {
-	Oid			owner = cw_engine_owner();
-
-	GetUserIdAndSecContext(&ea->save_user, &ea->save_sec);
-	SetUserIdAndSecContext(owner, ea->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&ea->user);
 	ea->guc_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
@@ -1245,7 +1242,7 @@ end_engine_access(EngineAccess *ea)
 static void
 restore_engine_user(EngineAccess *ea)
 {
-	SetUserIdAndSecContext(ea->save_user, ea->save_sec);
+	cw_restore_user(&ea->user);
 }
 
 /* Run one statement with $n parameters; raise on an unexpected result. */

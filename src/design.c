@@ -25,6 +25,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include <ctype.h>
 
@@ -167,13 +168,6 @@ typedef struct Design
 	List	   *issues;			/* DesignIssue *, in the order found */
 	int			nerrors;
 } Design;
-
-/* Identity saved while writing as the extension owner. */
-typedef struct OwnerAccess
-{
-	Oid			save_user;
-	int			save_sec;
-} OwnerAccess;
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -368,24 +362,6 @@ design_opt_string(Design *d, JsonbContainer *c, const char *key, const char *pat
 		return NULL;
 	}
 	return str_of(&v);
-}
-
-/*
- * OID of function schema.name(jsonb, jsonb), or InvalidOid.  Looked up in
- * the catalog directly: no search_path, no privilege check on the schema.
- */
-Oid
-cw_function_lookup(const char *schema, const char *name)
-{
-	Oid			argtypes[2] = {JSONBOID, JSONBOID};
-	Oid			nsp = get_namespace_oid(schema, true);
-
-	if (!OidIsValid(nsp))
-		return InvalidOid;
-	return GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
-						   CStringGetDatum(name),
-						   PointerGetDatum(buildoidvector(argtypes, 2)),
-						   ObjectIdGetDatum(nsp));
 }
 
 /* ------------------------------------------------------------------------
@@ -1547,22 +1523,6 @@ design_raise(Design *d)
 	pg_unreachable();
 }
 
-/* Switch to the extension owner for the engine's own writes. */
-static void
-owner_begin(OwnerAccess *oa)
-{
-	Oid			owner = cw_engine_owner();
-
-	GetUserIdAndSecContext(&oa->save_user, &oa->save_sec);
-	SetUserIdAndSecContext(owner, oa->save_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-static void
-owner_end(OwnerAccess *oa)
-{
-	SetUserIdAndSecContext(oa->save_user, oa->save_sec);
-}
-
 /* Insert or update the model row of an entity (as the extension owner). */
 static void
 design_store_model(DEntity *e, const char *function_schema)
@@ -1570,7 +1530,7 @@ design_store_model(DEntity *e, const char *function_schema)
 	Oid			types[6] = {TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-	OwnerAccess oa;
+	CwSavedUser saved;
 
 	values[0] = CStringGetTextDatum(e->name);
 	values[1] = CStringGetTextDatum(e->type->stored);
@@ -1582,7 +1542,7 @@ design_store_model(DEntity *e, const char *function_schema)
 	values[4] = CStringGetTextDatum(function_schema);
 	values[5] = JsonbPGetDatum(e->object);
 
-	owner_begin(&oa);
+cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		int			rc;
@@ -1612,7 +1572,7 @@ design_store_model(DEntity *e, const char *function_schema)
 	}
 	PG_FINALLY();
 	{
-		owner_end(&oa);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 }

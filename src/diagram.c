@@ -21,6 +21,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 #include "cond.h"
 
 #include <ctype.h>
@@ -110,8 +111,7 @@ read_workflows(const char *model, int32 version, bool all_versions)
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
 	MemoryContext outer = CurrentMemoryContext;
-	Oid			save_user;
-	int			save_sec;
+	CwSavedUser saved;
 	List	   *volatile result = NIL;
 
 	if (model)
@@ -123,8 +123,7 @@ read_workflows(const char *model, int32 version, bool all_versions)
 	else
 		nulls[1] = 'n';
 
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		int			rc;
@@ -161,7 +160,7 @@ read_workflows(const char *model, int32 version, bool all_versions)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_user, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	return result;

@@ -26,6 +26,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -106,9 +107,7 @@ cw_create_hint(CwFunc *fn)
 void
 cw_resolve_function(CwFunc *fn)
 {
-	Oid			argtypes[2] = {JSONBOID, JSONBOID};
-	Oid			nsp;
-	Oid			oid = InvalidOid;
+	Oid			oid;
 	Oid			rettype;
 	Oid			want = fn->is_criterion ? BOOLOID : JSONBOID;
 	const char *what = fn->is_criterion ? "criterion" : "process";
@@ -116,11 +115,7 @@ cw_resolve_function(CwFunc *fn)
 	if (fn->resolved_gen == dispatch_gen)
 		return;
 
-	nsp = get_namespace_oid(fn->schema, true);
-	if (OidIsValid(nsp))
-		oid = LookupFuncName(list_make2(makeString((char *) fn->schema),
-										makeString((char *) fn->name)),
-							 2, argtypes, true);
+	oid = cw_function_lookup(fn->schema, fn->name);
 	if (!OidIsValid(oid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),

@@ -3,9 +3,10 @@
  *		The state machine: workflow selection, cascade, named transitions,
  *		loop guards.
  *
- * The engine works on a CwSave prepared by store.c (the entity triggers):
- * it moves s->state and s->data and buffers audit entries; store.c writes
- * the row, the version and the audit rows when the engine is done.
+ * The engine works on a CwSave prepared by store_trigger.c (the entity
+ * triggers): it moves s->state and s->data and buffers audit entries; the
+ * store_*.c files write the row, the version and the audit rows when the
+ * engine is done.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -160,7 +161,7 @@ cw_queue_task(CwSave *s, CwTransition *t, bool timer)
 	s->tasks = lappend(s->tasks, e);
 }
 
-/* Arm the timers of the state the save ends in (store.c disarms the old ones). */
+/* Arm the timers of the state the save ends in (store_tasks.c disarms the old ones). */
 static void
 cw_arm_timers(CwSave *s)
 {

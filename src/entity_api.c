@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -42,7 +43,7 @@ cw_plan(int which)
 {
 	static const char *const sql[NPLANS] = {
 		"INSERT INTO cyoda_wf.entity (model, model_version, data) VALUES ($1, $2, $3) RETURNING id",
-		"UPDATE cyoda_wf.entity SET data = COALESCE($2, data) WHERE id OPERATOR(pg_catalog.=) $1 RETURNING state",
+		NULL,					/* PLAN_UPDATE: cw_store_update_entity */
 		"DELETE FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
 		"SELECT data FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
 		"SELECT data FROM cyoda_wf.entity_version WHERE entity_id OPERATOR(pg_catalog.=) $1 "
@@ -52,53 +53,39 @@ cw_plan(int which)
 		"SELECT pg_catalog.min(version) OPERATOR(pg_catalog.>) 1 FROM cyoda_wf.entity_version "
 		"WHERE entity_id OPERATOR(pg_catalog.=) $1 AND changed_at OPERATOR(pg_catalog.>) $2",
 	};
-	static const int nargs[NPLANS] = {3, 2, 1, 1, 2, 1, 2};
+	static const int nargs[NPLANS] = {3, 0, 1, 1, 2, 1, 2};
 	static Oid	types[NPLANS][3] = {
-		{TEXTOID, INT4OID, JSONBOID}, {UUIDOID, JSONBOID}, {UUIDOID}, {UUIDOID},
+		{TEXTOID, INT4OID, JSONBOID}, {0}, {UUIDOID}, {UUIDOID},
 		{UUIDOID, TIMESTAMPTZOID}, {UUIDOID}, {UUIDOID, TIMESTAMPTZOID}
 	};
 
-	if (plans[which] == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql[which], nargs[which], types[which]);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		plans[which] = p;
-	}
-	return plans[which];
+	return cw_kept_plan(&plans[which], sql[which], nargs[which], types[which]);
 }
 
 /*
- * Run one saved plan as the engine owner, with `req` handed to the trigger.
- * Returns SPI_processed; *first (if given) gets column 1 of the first row,
+ * Run one saved plan (PLAN_UPDATE: the entity update of store_update.c) as
+ * the engine owner, with `req` handed to the trigger.  Returns the rows done; *first (if given) gets column 1 of the first row,
  * copied into the caller's context.
  */
 static uint64
 cw_run(int which, Datum *args, const char *nulls, CwRequest *req, Datum *first,
 	   bool *first_null, Oid first_type)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	volatile uint64 n = 0;
 
 	if (req != NULL)
 		req->role = GetUserNameFromId(GetUserId(), false);
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
-		int			rc = -1;
+		int			rc;
 		bool		readonly = (req == NULL);
 		char	   *state = NULL;
 
-		/* update_item and fire: without the planner when the table allows */
 		if (which == PLAN_UPDATE)
-			rc = cw_store_update_direct(args[0], nulls[1] == 'n', args[1], req, &state);
-		if (rc >= 0)
 		{
-			n = rc;
+			n = cw_store_update_entity(args[0], nulls[1] == 'n', args[1], req, &state);
 			if (first != NULL)
 			{
 				*first_null = (state == NULL);
@@ -137,7 +124,7 @@ cw_run(int which, Datum *args, const char *nulls, CwRequest *req, Datum *first,
 	PG_FINALLY();
 	{
 		cw_store_set_request(NULL);
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	return n;
@@ -301,8 +288,7 @@ Datum
 transitions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	char	   *volatile model = NULL,
 			   *volatile wfname = NULL,
 			   *volatile state = NULL;
@@ -313,8 +299,7 @@ transitions(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		Datum		args[1] = {PG_GETARG_DATUM(0)};
@@ -340,7 +325,7 @@ transitions(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 

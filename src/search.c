@@ -44,6 +44,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 #include "cond.h"
 
 #include <ctype.h>
@@ -1483,11 +1484,8 @@ search_plan(SqlQuery *q)
 		}
 	}
 
-	plan = SPI_prepare(q->sql.data, q->nparams, q->types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
+	plan = NULL;
+	cw_kept_plan(&plan, q->sql.data, q->nparams, q->types);
 
 	if (search_plan_cxt == NULL)
 		search_plan_cxt = AllocSetContextCreate(TopMemoryContext,
@@ -1530,14 +1528,12 @@ search_entities(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SqlQuery	q;
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 
 	InitMaterializedSRF(fcinfo, 0);
 	search_build(fcinfo, &q, false);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		TupleDesc	rdesc = rsinfo->setDesc;
@@ -1608,7 +1604,7 @@ search_entities(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	return (Datum) 0;

@@ -30,7 +30,7 @@ typedef struct CwRequest
 } CwRequest;
 
 extern void cw_store_set_request(CwRequest *req);
-extern int	cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req,
-								   char **state);
+extern uint64 cw_store_update_entity(Datum id, bool data_null, Datum data, CwRequest *req,
+									 char **state);
 
 #endif

@@ -18,6 +18,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -47,7 +48,7 @@ int			cw_min_self_loop_delay = 1000;
 
 enum
 {
-	TP_CLAIM, TP_ORPHANS, TP_RUN, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE,
+	TP_CLAIM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE,
 	TP_PRUNE_FAILED, NTP
 };
 static SPIPlanPtr tplans[NTP];
@@ -87,8 +88,6 @@ cw_task_plan(int which)
 		"UPDATE cyoda_wf.task t SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
 		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' AND NOT EXISTS "
 		"(SELECT 1 FROM cyoda_wf.entity e WHERE e.id OPERATOR(pg_catalog.=) t.entity_id)",
-		/* TP_RUN */
-		"UPDATE cyoda_wf.entity SET data = data WHERE id OPERATOR(pg_catalog.=) $1",
 		/* TP_DONE */
 		"UPDATE cyoda_wf.task SET state = 'done', attempts = attempts OPERATOR(pg_catalog.+) 1, "
 		"last_error = NULL, finished_at = pg_catalog.clock_timestamp() WHERE id OPERATOR(pg_catalog.=) $1",
@@ -123,25 +122,16 @@ cw_task_plan(int which)
 		"DELETE FROM cyoda_wf.task t WHERE t.state OPERATOR(pg_catalog.=) 'failed' "
 		"AND t.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
 	};
-	static const int nargs[NTP] = {0, 0, 1, 1, 5, 5, 0, 0, 2, 1};
+	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 0, 2, 1};
 	static Oid	types[NTP][5] = {
-		{0}, {0}, {UUIDOID}, {INT8OID},
+		{0}, {0}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
 		{0}, {0},
 		{INTERVALOID, INT8OID}, {INTERVALOID}
 	};
 
-	if (tplans[which] == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql[which], nargs[which], types[which]);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		tplans[which] = p;
-	}
-	return tplans[which];
+	return cw_kept_plan(&tplans[which], sql[which], nargs[which], types[which]);
 }
 
 static void
@@ -184,7 +174,7 @@ cw_tasks_init(void)
 
 /*
  * A save queued tasks: remember which workers to wake at commit.  Called
- * inside an SPI connection (store.c).
+ * inside an SPI connection (store_tasks.c).
  */
 void
 cw_tasks_queued(void)
@@ -212,11 +202,9 @@ cw_tasks_queued(void)
 void
 cw_task_sweep(void)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -226,7 +214,7 @@ cw_task_sweep(void)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 }
@@ -307,15 +295,8 @@ cw_task_attempt(CwRequest *req, Datum entity, int64 timeout_ms, MemoryContext cx
 			enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(timeout_ms, INT_MAX));
 			timeout_set = true;
 		}
-		/* the save, as update_item does it (an UPDATE where the table needs one) */
-		if (cw_store_update_direct(entity, true, (Datum) 0, req, &reached) < 0)
-		{
-			Datum		ea[1] = {entity};
-
-			cw_store_set_request(req);
-			cw_exec(TP_RUN, ea, NULL, SPI_OK_UPDATE);
-			cw_store_set_request(NULL);
-		}
+		/* the save, as update_item does it */
+		(void) cw_store_update_entity(entity, true, (Datum) 0, req, &reached);
 		if (timeout_set)
 		{
 			disable_timeout(STATEMENT_TIMEOUT, false);
@@ -465,24 +446,22 @@ cw_task_claim_and_run(Oid caller)
 bool
 cw_task_run_one(void)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	int			nestlevel;
 	volatile bool found = false;
 
 	nestlevel = NewGUCNestLevel();
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		found = cw_task_claim_and_run(save_userid);
+		found = cw_task_claim_and_run(saved.userid);
 		SPI_finish();
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	AtEOXact_GUC(false, nestlevel);
@@ -499,12 +478,10 @@ cw_task_run_one(void)
 int64
 cw_task_prune(Interval *older_than, bool include_failed, int64 limit)
 {
-	Oid			save_userid;
-	int			save_sec;
+	CwSavedUser saved;
 	volatile int64 n = 0;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cw_engine_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
 		Datum		a[2];
@@ -527,7 +504,7 @@ cw_task_prune(Interval *older_than, bool include_failed, int64 limit)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
 	return n;

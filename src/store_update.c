@@ -1,0 +1,294 @@
+/*-------------------------------------------------------------------------
+ * store_update.c
+ *		The entity update of update_item, fire and queued transitions
+ *		(cw_store_update_entity): without the planner when the table allows,
+ *		a hand-built UPDATE of one entity row by primary key.
+ *
+ * cw_store_update_direct does what
+ *
+ *	 UPDATE cyoda_wf.entity SET data = COALESCE(data_arg, data) WHERE id = id_arg
+ *
+ * does, without parse, plan or executor tree.  What of the executor it
+ * reproduces:
+ *	- the refusals of any UPDATE: read-only transaction, parallel mode
+ *	  (PreventCommandIfReadOnly, PreventCommandIfParallelMode);
+ *	- a statement's visibility: CommandCounterIncrement and a new active
+ *	  snapshot before, CommandCounterIncrement after (as after an SPI
+ *	  statement);
+ *	- statement triggers: BEFORE and AFTER STATEMENT UPDATE triggers fire,
+ *	  between AfterTriggerBeginQuery and AfterTriggerEndQuery;
+ *	- the scan: the row is found through the primary key index with that
+ *	  snapshot;
+ *	- UPDATE's row locking (what EvalPlanQual gives a plain UPDATE): under
+ *	  READ COMMITTED it waits for a concurrent save, follows the row to its
+ *	  latest version and checks that it is still the same entity; under
+ *	  REPEATABLE READ and SERIALIZABLE a concurrent update or delete is a
+ *	  serialization failure (40001); a row already changed by a trigger of
+ *	  the current command is 27000, as in ExecUpdate;
+ *	- the row itself through ExecSimpleRelationUpdate: BEFORE and AFTER ROW
+ *	  triggers (the engine's among them), constraints, index maintenance; a
+ *	  BEFORE trigger that skips the row makes it "UPDATE 0".
+ *
+ * It falls back (returns -1, having done nothing) and cw_store_update_entity
+ * runs the plain SQL UPDATE when the table needs the full executor: it is
+ * not a plain table, has rules, forces row level security, has no primary
+ * key or one that is not exactly the id column, or an UPDATE trigger uses
+ * transition tables.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+#include "catalog.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/uuid.h"
+
+#include "store.h"
+#include "store_int.h"
+
+/*
+ * The UPDATE described at the top of this file.
+ *
+ * Returns 1 when the entity was saved (*state gets the state it reached),
+ * 0 when there is no such entity, and -1 when the table needs the full
+ * executor (see above): then nothing was done.
+ * Runs as the current user; the caller switches to the engine owner.
+ * One function of about 190 lines: the executor state is built up and torn
+ * down in one order, and each step uses most of what the earlier ones made.
+ */
+static int
+cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, char **state)
+{
+	Relation	rel;
+	Relation	pkrel = NULL;
+	TriggerDesc *trig;
+	Oid			pkoid;
+	EState	   *estate;
+	RangeTblEntry *rte;
+	ResultRelInfo *rri;
+	EPQState	epq;
+	TupleTableSlot *oldslot,
+			   *newslot;
+	Snapshot	snap;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+	int			natts;
+
+	/* what the executor checks before any UPDATE */
+	PreventCommandIfReadOnly("UPDATE");
+	PreventCommandIfParallelMode("UPDATE");
+
+	rel = table_open(cw_entity_relid(), RowExclusiveLock);
+	trig = rel->trigdesc;
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		rel->rd_rel->relforcerowsecurity || !OidIsValid(pkoid) ||
+		(trig != NULL && (trig->trig_update_old_table || trig->trig_update_new_table)))
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	cw_store_columns(rel);
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	snap = GetActiveSnapshot();
+
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	rte->requiredPerms = ACL_SELECT | ACL_UPDATE;
+	rte->updatedCols = bms_make_singleton(cw_col_attnum[COL_DATA] - FirstLowInvalidHeapAttributeNumber);
+	ExecInitRangeTable(estate, list_make1(rte));
+	estate->es_snapshot = snap;
+	estate->es_output_cid = GetCurrentCommandId(true);
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	/* where the trigger manager looks for it (ExecGetTriggerResultRel) */
+	estate->es_opened_result_relations = list_make1(rri);
+	ExecOpenIndices(rri, false);
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == pkoid)
+			pkrel = rri->ri_IndexRelationDescs[i];
+	if (pkrel == NULL || pkrel->rd_index->indnkeyatts != 1 ||
+		pkrel->rd_index->indkey.values[0] != cw_col_attnum[COL_ID])
+	{
+		ExecCloseIndices(rri);
+		FreeExecutorState(estate);
+		PopActiveSnapshot();
+		table_close(rel, NoLock);
+		return -1;
+	}
+	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
+	oldslot = table_slot_create(rel, &estate->es_tupleTable);
+	newslot = table_slot_create(rel, &estate->es_tupleTable);
+	natts = RelationGetDescr(rel)->natts;
+
+	AfterTriggerBeginQuery();
+	ExecBSUpdateTriggers(estate, rri);
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
+	scan = index_beginscan(rel, pkrel, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
+	index_endscan(scan);
+
+	if (found)
+	{
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		res = table_tuple_lock(rel, &oldslot->tts_tid, snap, oldslot,
+							   estate->es_output_cid, LockTupleNoKeyExclusive,
+							   LockWaitBlock,
+							   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							   &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				break;
+			case TM_SelfModified:
+				if (tmfd.cmax != estate->es_output_cid)
+					ereport(ERROR,
+							(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+							 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));
+				found = false;
+				break;
+			case TM_Updated:
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+				break;
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent delete")));
+				found = false;
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+		}
+	}
+	if (found)
+	{
+		bool		isnull;
+		Datum		lockedid = slot_getattr(oldslot, cw_col_attnum[COL_ID], &isnull);
+
+		/* a concurrent save's version is locked: still the same entity? */
+		found = !isnull && memcmp(DatumGetUUIDP(lockedid), DatumGetUUIDP(id), sizeof(pg_uuid_t)) == 0;
+	}
+	if (found)
+	{
+		bool		isnull;
+		Datum		st;
+
+		slot_getallattrs(oldslot);
+		ExecClearTuple(newslot);
+		memcpy(newslot->tts_values, oldslot->tts_values, natts * sizeof(Datum));
+		memcpy(newslot->tts_isnull, oldslot->tts_isnull, natts * sizeof(bool));
+		if (!data_null)
+		{
+			newslot->tts_values[cw_col_attnum[COL_DATA] - 1] = data;
+			newslot->tts_isnull[cw_col_attnum[COL_DATA] - 1] = false;
+		}
+		ExecStoreVirtualTuple(newslot);
+
+		cw_store_set_request(req);
+		ExecSimpleRelationUpdate(rri, estate, &epq, oldslot, newslot);
+		cw_store_set_request(NULL);
+
+		/*
+		 * A row written has a new TID; without one a user's BEFORE trigger
+		 * skipped the row ("UPDATE 0"), and that is what fire reports.
+		 */
+		if (!ItemPointerIsValid(&newslot->tts_tid) ||
+			ItemPointerEquals(&newslot->tts_tid, &oldslot->tts_tid))
+			found = false;
+		else
+		{
+			st = slot_getattr(newslot, cw_col_attnum[COL_STATE], &isnull);
+			*state = isnull ? NULL : TextDatumGetCString(st);
+		}
+	}
+
+	ExecASUpdateTriggers(estate, rri, NULL);
+	AfterTriggerEndQuery(estate);
+	EvalPlanQualEnd(&epq);
+	ExecCloseResultRelations(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	PopActiveSnapshot();
+	table_close(rel, NoLock);
+	/* as after an SPI statement: what it did is visible to what follows */
+	CommandCounterIncrement();
+	return found ? 1 : 0;
+}
+
+/*
+ * The save of update_item, fire and a queued transition: entity id gets
+ * data (kept when data_null) and req goes to the entity trigger.  Written
+ * directly when the table allows (cw_store_update_direct), else by the plain
+ * SQL UPDATE.  Returns the number of entities saved (0 or 1); *state gets
+ * the state reached, or NULL.  Runs as the current user; the caller switches
+ * to the engine owner and withdraws the request on error.
+ */
+uint64
+cw_store_update_entity(Datum id, bool data_null, Datum data, CwRequest *req, char **state)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {UUIDOID, JSONBOID};
+	Datum		args[2] = {id, data};
+	char		nulls[2] = {' ', data_null ? 'n' : ' '};
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
+	uint64		n;
+
+	*state = NULL;
+	rc = cw_store_update_direct(id, data_null, data, req, state);
+	if (rc >= 0)
+		return (uint64) rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cw_kept_plan(&plan,
+				 "UPDATE cyoda_wf.entity SET data = COALESCE($2, data) "
+				 "WHERE id OPERATOR(pg_catalog.=) $1 RETURNING state", 2, types);
+	cw_store_set_request(req);
+	rc = SPI_execute_plan(plan, args, nulls, false, 0);
+	cw_store_set_request(NULL);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	n = SPI_processed;
+	if (n > 0)
+	{
+		char	   *st = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (st != NULL)
+			*state = MemoryContextStrdup(cxt, st);
+	}
+	SPI_finish();
+	return n;
+}
