@@ -12,7 +12,7 @@ SQL_PARTS = $(sort $(wildcard sql/[0-9]*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
-# pg_regress: one file per feature, run against a cluster started by test/run
+# pg_regress: one file per feature, run against a cluster started by scripts/test.sh
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=test/out --load-extension=plpython3u
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
