@@ -1,20 +1,18 @@
 # cyoda_wf: PGXS build
 EXTENSION = cyoda_wf
-EXTVERSION = 0.2.0
 MODULE_big = cyoda_wf
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script of the current version is concatenated from sql/[0-9]*.sql
-# in name order.  Released install scripts (sql/cyoda_wf--0.1.0.sql) and the
-# upgrade scripts (sql/cyoda_wf--A--B.sql) are shipped as they are, frozen.
-SQL_PARTS = $(sort $(wildcard sql/[0-9]*.sql))
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+# The install script of the current version (cyoda_wf--0.2.0.sql), the
+# released ones (cyoda_wf--0.1.0.sql, frozen) and the upgrade scripts
+# (cyoda_wf--A--B.sql) sit at the top and are shipped as they are.
+DATA = $(sort $(wildcard $(EXTENSION)--*.sql))
 
-# pg_regress: one file per feature, run against a cluster started by scripts/test.sh
-REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
-REGRESS_OPTS = --inputdir=test --outputdir=test/out --load-extension=plpython3u
+# pg_regress: one file per feature, sql/*.sql with expected/*.out (the PGXS
+# default inputdir), run against a cluster started by scripts/test.sh
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --outputdir=test/out --load-extension=plpython3u
 ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation
 
@@ -23,14 +21,11 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wmissing-prototypes -Wpointer-arith -Werror
 # longjmp of an error must be volatile.  In PG_CFLAGS, not PG_CPPFLAGS, because
 # the clang that builds the JIT bitcode does not know the option.
 PG_CFLAGS = $(shell $(CC) -Werror -Wclobbered -fsyntax-only -x c /dev/null 2>/dev/null && echo -Wclobbered)
-EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql test/out
+EXTRA_CLEAN = test/out
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
-
-$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
-	cat $^ > $@
 
 # The Python package processes import (from cyoda_wf import entity_service),
 # with its subpackage data_ingestion (a single module up to 0.1.0: removed).

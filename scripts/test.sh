@@ -4,7 +4,7 @@
 # Installs the Debian packages if missing, builds and installs the
 # extension, starts a throwaway cluster (temp dir, free port, our library
 # preloaded) and runs, counting every test on its own:
-#   a) pg_regress            test/sql/*.sql    (expected: test/expected/*.out)
+#   a) pg_regress            sql/*.sql         (expected: expected/*.out)
 #   b) pg_isolation_regress  test/specs/*.spec (expected: test/expected/*.out)
 #   c) pgTAP                 test/t/*.sql, each in a fresh database; every
 #                            assertion counts (psql + TAP parsing)
@@ -95,16 +95,19 @@ record() {
     SUMMARY+=("$(printf '%-10s %4d passed, %4d failed' "$label:" "$p" "$f")")
 }
 
-# run_regress LABEL RUNNER DB SUBDIR EXT: pg_regress-style suite over
-# test/SUBDIR/*.EXT, one result line per test.
+# run_regress LABEL RUNNER DB DIR SUBDIR EXT: pg_regress-style suite over
+# DIR/SUBDIR/*.EXT (DIR relative to the repo root, "." for the root itself)
+# with expected outputs in DIR/expected, one result line per test.
 run_regress() {
-    local label=$1 runner=$2 db=$3 subdir=$4 ext=$5
-    local out=$TMP/$label tests=() f t log rc p n missing inputdir pid tpid
-    for f in "$ROOT/test/$subdir"/*."$ext"; do
+    local label=$1 runner=$2 db=$3 dir=$4 subdir=$5 ext=$6
+    local out=$TMP/$label tests=() f t log rc p n missing inputdir src where pid tpid
+    src=$ROOT/$dir where=$dir/
+    [[ $dir == . ]] && src=$ROOT where=
+    for f in "$src/$subdir"/*."$ext"; do
         [[ -e $f ]] && tests+=("$(basename "$f" ".$ext")")
     done
     echo
-    echo "== $label: ${#tests[@]} test(s) in test/$subdir"
+    echo "== $label: ${#tests[@]} test(s) in $where$subdir"
     ((${#tests[@]})) || { record "$label" 0 0; return; }
     if ! ensure_cluster; then
         record "$label" 0 "${#tests[@]}"
@@ -113,18 +116,18 @@ run_regress() {
     mkdir -p "$out"
     log=$out/output.log
     # pg_regress stops the whole suite at a test without an expected file:
-    # then run from a copy of test/ where such files are empty, so that the
+    # then run from a copy of the inputs where such files are empty, so that the
     # test fails alone and its diff shows everything it printed.
-    inputdir=$ROOT/test
+    inputdir=$src
     for t in "${tests[@]}"; do
-        if [[ ! -e $ROOT/test/expected/$t.out ]]; then
-            if [[ $inputdir == "$ROOT/test" ]]; then
+        if [[ ! -e $src/expected/$t.out ]]; then
+            if [[ $inputdir == "$src" ]]; then
                 inputdir=$out/input
-                mkdir -p "$inputdir"
-                cp -a "$ROOT/test/." "$inputdir/"
                 mkdir -p "$inputdir/expected"
+                cp -a "$src/$subdir" "$inputdir/"
+                [[ -d $src/expected ]] && cp -a "$src/expected/." "$inputdir/expected/"
             fi
-            echo "!! $label: test/expected/$t.out is missing: $t will fail"
+            echo "!! $label: ${where}expected/$t.out is missing: $t will fail"
             : >"$inputdir/expected/$t.out"
         fi
     done
@@ -322,8 +325,8 @@ for _ in 1 2 3; do
 done
 ((started)) || setup_failed "cluster did not start"
 
-run_regress regress "$CW_PG_REGRESS" contrib_regression sql sql
-run_regress isolation "$CW_PG_ISOLATION_REGRESS" isolation_regression specs spec
+run_regress regress "$CW_PG_REGRESS" contrib_regression . sql sql
+run_regress isolation "$CW_PG_ISOLATION_REGRESS" isolation_regression test specs spec
 run_tap
 # The crash check only counts when some test exercised the cluster.
 ((PASSED + FAILED > 0)) && run_health

@@ -9,7 +9,7 @@ In a process (PL/Python)::
             meta["token"], data["connection"])
         return data
 
-From SQL: ``cyoda_wf.ingest(connection, params, raw_model)`` (sql/080_ingest.sql).
+From SQL: ``cyoda_wf.ingest(connection, params, raw_model)`` (cyoda_wf--0.2.0.sql).
 
 A connection is an entity of model "connection" (CONFIG, API_REQUEST only,
 a reserved model: nothing else writes it) made by

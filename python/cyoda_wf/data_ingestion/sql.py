@@ -2,7 +2,7 @@
 
 sql_create_connection, sql_drop_connection and sql_ingest are the
 PL/Python sides of cyoda_wf.create_connection, drop_connection and ingest
-(sql/080_ingest.sql); ingest_data_from_connection is what a process calls.
+(cyoda_wf--0.2.0.sql); ingest_data_from_connection is what a process calls.
 Failures of the other modules (IngestError) become PostgreSQL errors here.
 """
 

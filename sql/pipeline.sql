@@ -8,8 +8,8 @@ CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set design `cat :'abs_srcdir'/../examples/designs/data_pipeline.json`
-\set processes `cat :'abs_srcdir'/../examples/data_pipeline/processes.py`
+\set design `cat :'abs_srcdir'/examples/designs/data_pipeline.json`
+\set processes `cat :'abs_srcdir'/examples/data_pipeline/processes.py`
 CREATE SCHEMA cw_pipeline;
 
 -- The design, its functions in schema cw_pipeline.

@@ -1,12 +1,12 @@
 -- cyoda_wf upgrade script: 0.1.0 -> 0.2.0
 --
 -- Every schema change of 0.2.0 is made here as well as in the install script
--- (sql/[0-9]*.sql); test/scripts/upgrade.sh checks that ALTER EXTENSION
+-- (cyoda_wf--0.2.0.sql); test/scripts/upgrade.sh checks that ALTER EXTENSION
 -- cyoda_wf UPDATE on a 0.1.0 database with data gives the same objects as a
 -- fresh CREATE EXTENSION and keeps the data.
 \echo Use "ALTER EXTENSION cyoda_wf UPDATE TO '0.2.0'" to load this file. \quit
 
--- Connections (080_ingest.sql): "connection" is a reserved model (no
+-- Connections (data ingestion in the install script): "connection" is a reserved model (no
 -- imported workflow, written only by create_connection / drop_connection);
 -- ingest uses the definition create_connection stored in
 -- connection_definition, never the entity; secrets are keyed by the
