@@ -1,4 +1,5 @@
--- cyoda_wf install script (built from sql/*.sql by the Makefile)
+-- cyoda_wf install script, version 0.2.0.  Every schema change of 0.2.0 also
+-- goes into the upgrade script cyoda_wf--0.1.0--0.2.0.sql.
 \echo Use "CREATE EXTENSION cyoda_wf" to load this file. \quit
 -- Definitions --------------------------------------------------------------
 
