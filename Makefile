@@ -13,8 +13,9 @@ DATA = $(sort $(wildcard $(EXTENSION)--*.sql))
 # default inputdir), run against a cluster started by scripts/test.sh
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --outputdir=test/out --load-extension=plpython3u
-ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test --outputdir=test/out/isolation
+# isolation tester: test/isolation/specs/*.spec with test/isolation/expected/*.out
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/out/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla
 # gcc's -Wclobbered: a local changed inside PG_TRY and read after the

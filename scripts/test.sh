@@ -5,8 +5,9 @@
 # extension, starts a throwaway cluster (temp dir, free port, our library
 # preloaded) and runs, counting every test on its own:
 #   a) pg_regress            sql/*.sql         (expected: expected/*.out)
-#   b) pg_isolation_regress  test/specs/*.spec (expected: test/expected/*.out)
-#   c) pgTAP                 test/t/*.sql, each in a fresh database; every
+#   b) pg_isolation_regress  test/isolation/specs/*.spec
+#                            (expected: test/isolation/expected/*.out)
+#   c) pgTAP                 test/pgtap/*.sql, each in a fresh database; every
 #                            assertion counts (psql + TAP parsing)
 #   d) scripts               executable test/scripts/*.sh; exit 0 = passed
 #   plus one check that the server log shows no crash after a) to c)
@@ -18,7 +19,7 @@
 # CW_EXTRA_CONF (see scripts/lib.sh); CW_REGRESS_OPTS (extra pg_regress and
 # pg_isolation_regress options); CW_SUITE_TIMEOUT (s, default 3600);
 # CW_SCRIPT_TIMEOUT (s per test script, default 1800); CW_PG_PROVE=1 (also
-# run pg_prove on test/t for its summary; not counted); CW_KEEP_TMP=1.
+# run pg_prove on test/pgtap for its summary; not counted); CW_KEEP_TMP=1.
 #
 # A test script (d) gets PGHOST PGPORT PGUSER of the running cluster,
 # CW_REPO (repo root, also its working directory), CW_TMP (a scratch
@@ -169,15 +170,15 @@ run_regress() {
     record "$label" "$p" "$f"
 }
 
-# pgTAP: each test/t/*.sql runs with psql in a fresh database; every "ok" and
+# pgTAP: each test/pgtap/*.sql runs with psql in a fresh database; every "ok" and
 # "not ok" line is one test.  A psql error, a missing plan or a plan that
 # does not match the number of assertions adds one failure.
 run_tap() {
     local files=() f name db=cw_tap out=$TMP/tap rc t0 ms plan ok nok todo extra
     local p_all=0 f_all=0
-    for f in "$ROOT"/test/t/*.sql; do [[ -e $f ]] && files+=("$f"); done
+    for f in "$ROOT"/test/pgtap/*.sql; do [[ -e $f ]] && files+=("$f"); done
     echo
-    echo "== pgtap: ${#files[@]} file(s) in test/t"
+    echo "== pgtap: ${#files[@]} file(s) in test/pgtap"
     ((${#files[@]})) || { record pgtap 0 0; return; }
     mkdir -p "$out"
     for f in "${files[@]}"; do
@@ -326,7 +327,7 @@ done
 ((started)) || setup_failed "cluster did not start"
 
 run_regress regress "$CW_PG_REGRESS" contrib_regression . sql sql
-run_regress isolation "$CW_PG_ISOLATION_REGRESS" isolation_regression test specs spec
+run_regress isolation "$CW_PG_ISOLATION_REGRESS" isolation_regression test/isolation specs spec
 run_tap
 # The crash check only counts when some test exercised the cluster.
 ((PASSED + FAILED > 0)) && run_health
