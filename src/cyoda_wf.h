@@ -292,10 +292,9 @@ extern void cw_check_import_access(CwWorkflow *wf, Oid role);
 extern const char *cw_dispatch_pinned_schema;
 
 /* jsonutil.c */
-extern JsonbValue *cw_jb_get(Jsonb *jb, const char *key);
-extern Jsonb *cw_jb_from_value(JsonbValue *v);
 extern char *cw_jb_text(JsonbValue *v);
 extern const char *cw_jbv_kind(JsonbValue *v);
+extern const char *cw_jb_kind(Jsonb *jb);
 extern JsonbValue *cw_jb_key(JsonbContainer *obj, const char *key, JsonbValue *res);
 extern bool cw_jbv_ieq(const JsonbValue *v, const char *s);
 extern bool cw_jbv_is_container(const JsonbValue *v, bool array);

@@ -113,31 +113,6 @@ typedef struct EngineAccess
  */
 
 
-/* The JSON type of a whole jsonb document, with its article. */
-static const char *
-jsonb_kind(Jsonb *jb)
-{
-	JsonbValue	v;
-
-	if (JsonbExtractScalar(&jb->root, &v))
-		return cw_jbv_kind(&v);
-	return JB_ROOT_IS_ARRAY(jb) ? "an array" : "an object";
-}
-
-/* Is v an object / an array container? */
-static bool
-jbv_is_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
-}
-
-static bool
-jbv_is_array(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) &&
-		!JsonContainerIsScalar(v->val.binary.data);
-}
-
 /* Does the JSON string v equal the C string s? */
 static bool
 jbv_str_eq(JsonbValue *v, const char *s)
@@ -485,7 +460,7 @@ def_string(DefCompile *cs, const char *field, JsonbValue *v)
 static void
 def_object(DefCompile *cs, const char *field, JsonbValue *v)
 {
-	if (!jbv_is_object(v))
+	if (!cw_jbv_is_container(v, false))
 		def_type_error(cs, field, "an object", v);
 }
 
@@ -540,7 +515,7 @@ def_criterion(DefCompile *cs, JsonbValue *v)
 {
 	if (v->type == jbvNull)
 		return NULL;
-	if (!jbv_is_object(v))
+	if (!cw_jbv_is_container(v, false))
 		def_type_error(cs, "criterion", "an object or null", v);
 	return cw_condition_compile(JsonbValueToJsonb(v),
 								psprintf("%s, criterion", def_location(cs, true)),
@@ -597,7 +572,7 @@ compile_processor(DefCompile *cs, JsonbValue *pv, CwProcessor *p)
 				v;
 	DefaultKey	def;
 
-	if (!jbv_is_object(pv))
+	if (!cw_jbv_is_container(pv, false))
 		def_error(cs, NULL, "a processor must be an object, not %s", cw_jbv_kind(pv));
 	c = pv->val.binary.data;
 
@@ -708,7 +683,7 @@ compile_transition(DefCompile *cs, JsonbValue *tv, CwTransition *tr)
 	bool		have_crit = false;
 	Jsonb	   *norm_procs = NULL;
 
-	if (!jbv_is_object(tv))
+	if (!cw_jbv_is_container(tv, false))
 		def_error(cs, NULL, "a transition must be an object, not %s", cw_jbv_kind(tv));
 	c = tv->val.binary.data;
 
@@ -755,7 +730,7 @@ compile_transition(DefCompile *cs, JsonbValue *tv, CwTransition *tr)
 			Jsonb	  **norm;
 			int			n;
 
-			if (!jbv_is_array(&v))
+			if (!cw_jbv_is_container(&v, true))
 				def_type_error(cs, "processors", "an array", &v);
 			n = JsonContainerSize(v.val.binary.data);
 			tr->nprocessors = n;
@@ -827,7 +802,7 @@ compile_state(DefCompile *cs, JsonbValue *sv, CwState *st)
 				v;
 	Jsonb	   *norm_trs = NULL;
 
-	if (!jbv_is_object(sv))
+	if (!cw_jbv_is_container(sv, false))
 		def_error(cs, "A state is an object such as {\"transitions\": [...]}.",
 				  "a state must be an object, not %s", cw_jbv_kind(sv));
 	st->ntransitions = 0;
@@ -845,7 +820,7 @@ compile_state(DefCompile *cs, JsonbValue *sv, CwState *st)
 
 		if (!jbv_str_eq(&k, "transitions"))
 			def_unknown_key(cs, "a state", STATE_KEYS, &k);
-		if (!jbv_is_array(&v))
+		if (!cw_jbv_is_container(&v, true))
 			def_type_error(cs, "transitions", "an array", &v);
 
 		n = JsonContainerSize(v.val.binary.data);
@@ -895,7 +870,7 @@ compile_states(DefCompile *cs, JsonbValue *statesv)
 	int			n;
 	int			i;
 
-	if (!jbv_is_object(statesv))
+	if (!cw_jbv_is_container(statesv, false))
 		def_type_error(cs, "states", "an object", statesv);
 	c = statesv->val.binary.data;
 	n = JsonContainerSize(c);
@@ -1000,7 +975,7 @@ cw_compile_workflow(Jsonb *def, const char *model, Oid owner,
 
 	if (def == NULL || !JB_ROOT_IS_OBJECT(def))
 		def_error(&cs, NULL, "a workflow definition must be an object, not %s",
-				  def == NULL ? "null" : jsonb_kind(def));
+				  def == NULL ? "null" : cw_jb_kind(def));
 
 	if (getKeyJsonValueFromContainer(&def->root, "name", 4, &v) == NULL)
 		def_error(&cs, NULL, "\"name\" is required");
@@ -1305,7 +1280,7 @@ parse_import_body(Jsonb *body, const char *model, int32 version, ImportBody *ib)
 
 	if (!JB_ROOT_IS_OBJECT(body))
 		body_error("The body is {\"importMode\": \"MERGE\", \"workflows\": [...]}.",
-				   "must be an object, not %s", jsonb_kind(body));
+				   "must be an object, not %s", cw_jb_kind(body));
 
 	it = object_iter(&body->root);
 	while (object_next(&it, &k, &v))
@@ -1337,7 +1312,7 @@ parse_import_body(Jsonb *body, const char *model, int32 version, ImportBody *ib)
 			JsonbIterator *wit;
 			JsonbValue	wv;
 
-			if (!jbv_is_array(&v))
+			if (!cw_jbv_is_container(&v, true))
 				body_error(NULL, "\"workflows\" must be an array, not %s", cw_jbv_kind(&v));
 			ib->nworkflows = JsonContainerSize(v.val.binary.data);
 			ib->workflows = palloc(sizeof(Jsonb *) * Max(ib->nworkflows, 1));

@@ -204,33 +204,6 @@ design_issue(Design *d, bool error, const char *path, const char *fmt,...)
 }
 
 
-static bool
-is_object(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
-}
-
-static bool
-is_array(JsonbValue *v)
-{
-	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) &&
-		!JsonContainerIsScalar(v->val.binary.data);
-}
-
-/* Value of key in object container c (into *out), or NULL when absent. */
-static JsonbValue *
-get_key(JsonbContainer *c, const char *key, JsonbValue *out)
-{
-	return getKeyJsonValueFromContainer(c, key, strlen(key), out);
-}
-
-/* A JSON string as a C string. */
-static char *
-str_of(JsonbValue *v)
-{
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
 /* A string for a message: long values are cut, after 60 characters. */
 static char *
 shown(const char *s)
@@ -290,7 +263,7 @@ design_name(Design *d, JsonbContainer *c, const char *key, const char *path,
 	char	   *s;
 	const char *why;
 
-	if (get_key(c, key, &v) == NULL || v.type == jbvNull)
+	if (cw_jb_key(c, key, &v) == NULL || v.type == jbvNull)
 	{
 		design_issue(d, true, path, "%s is missing", what);
 		return NULL;
@@ -300,7 +273,7 @@ design_name(Design *d, JsonbContainer *c, const char *key, const char *path,
 		design_issue(d, true, path, "%s must be a string, not %s", what, cw_jbv_kind(&v));
 		return NULL;
 	}
-	s = str_of(&v);
+	s = cw_jb_text(&v);
 	why = name_problem(s, maxbytes);
 	if (why)
 	{
@@ -338,7 +311,7 @@ design_unknown_keys(Design *d, JsonbContainer *c, const char *path,
 
 		if (tok != WJB_KEY)
 			continue;
-		key = str_of(&v);
+		key = cw_jb_text(&v);
 		for (int i = 0; known[i] != NULL && !found; i++)
 			found = (strcmp(known[i], key) == 0);
 		if (!found)
@@ -353,7 +326,7 @@ design_opt_string(Design *d, JsonbContainer *c, const char *key, const char *pat
 {
 	JsonbValue	v;
 
-	if (get_key(c, key, &v) == NULL || v.type == jbvNull)
+	if (cw_jb_key(c, key, &v) == NULL || v.type == jbvNull)
 		return NULL;
 	if (v.type != jbvString)
 	{
@@ -361,7 +334,7 @@ design_opt_string(Design *d, JsonbContainer *c, const char *key, const char *pat
 					 key, cw_jbv_kind(&v));
 		return NULL;
 	}
-	return str_of(&v);
+	return cw_jb_text(&v);
 }
 
 /* ------------------------------------------------------------------------
@@ -455,13 +428,13 @@ design_adds(Design *d, DTransition *t, JsonbValue *v, const char *key, const cha
 		return;
 	if (v->type == jbvString)
 	{
-		char	   *name = str_of(v);
+		char	   *name = cw_jb_text(v);
 
 		if (design_entity_ref(d, name, path, key))
 			t->adds = lappend(t->adds, name);
 		return;
 	}
-	if (is_array(v))
+	if (cw_jbv_is_container(v, true))
 	{
 		JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
 		JsonbValue	ev;
@@ -482,7 +455,7 @@ design_adds(Design *d, DTransition *t, JsonbValue *v, const char *key, const cha
 							 key, cw_jbv_kind(&ev));
 			else
 			{
-				char	   *name = str_of(&ev);
+				char	   *name = cw_jb_text(&ev);
 
 				if (design_entity_ref(d, name, epath, key))
 					t->adds = lappend(t->adds, name);
@@ -513,9 +486,9 @@ design_function_ref(Design *d, DTransition *t, JsonbContainer *tc, const char *k
 	char	   *name;
 	char	   *desc;
 
-	if (get_key(tc, key, &v) == NULL || v.type == jbvNull)
+	if (cw_jb_key(tc, key, &v) == NULL || v.type == jbvNull)
 		return NULL;
-	if (!is_object(&v))
+	if (!cw_jbv_is_container(&v, false))
 	{
 		design_issue(d, true, fpath, "\"%s\" must be an object with a \"name\", or null, not %s",
 					 key, cw_jbv_kind(&v));
@@ -532,9 +505,9 @@ design_function_ref(Design *d, DTransition *t, JsonbContainer *tc, const char *k
 		JsonbValue	av;
 
 		t->process_description = desc;
-		if (get_key(c, "adds_new_entites", &av) != NULL)
+		if (cw_jb_key(c, "adds_new_entites", &av) != NULL)
 			design_adds(d, t, &av, "adds_new_entites", path_key(fpath, "adds_new_entites"));
-		if (get_key(c, "adds_new_entities", &av) != NULL)
+		if (cw_jb_key(c, "adds_new_entities", &av) != NULL)
 			design_adds(d, t, &av, "adds_new_entities", path_key(fpath, "adds_new_entities"));
 	}
 	design_unknown_keys(d, c, fpath, is_criterion ? criteria_keys : process_keys,
@@ -551,7 +524,7 @@ design_state(Design *d, JsonbContainer *tc, const char *key, const char *path)
 	JsonbValue	v;
 	char	   *spath = path_key(path, key);
 
-	if (get_key(tc, key, &v) == NULL ||
+	if (cw_jb_key(tc, key, &v) == NULL ||
 		(v.type == jbvNull && strcmp(key, "end_state") == 0))
 	{
 		design_issue(d, true, spath, "%s is missing", key);
@@ -569,7 +542,7 @@ design_state(Design *d, JsonbContainer *tc, const char *key, const char *path)
 		design_issue(d, true, spath, "%s must not be empty", key);
 		return NULL;
 	}
-	return str_of(&v);
+	return cw_jb_text(&v);
 }
 
 /* Read and check one transition of a design workflow. */
@@ -582,7 +555,7 @@ design_transition(Design *d, DTransition *t, JsonbValue *tv)
 	JsonbContainer *c;
 	JsonbValue	v;
 
-	if (!is_object(tv))
+	if (!cw_jbv_is_container(tv, false))
 	{
 		design_issue(d, true, t->path, "a transition must be an object, not %s", cw_jbv_kind(tv));
 		return;
@@ -596,19 +569,17 @@ design_transition(Design *d, DTransition *t, JsonbValue *tv)
 	t->start_description = design_opt_string(d, c, "start_state_description", t->path);
 	t->end_description = design_opt_string(d, c, "end_state_description", t->path);
 
-	if (get_key(c, "transition_type", &v) != NULL && v.type != jbvNull)
+	if (cw_jb_key(c, "transition_type", &v) != NULL && v.type != jbvNull)
 	{
-		if (v.type == jbvString && v.val.string.len == 6 &&
-			pg_strncasecmp(v.val.string.val, "manual", 6) == 0)
+		if (cw_jbv_ieq(&v, "manual"))
 			t->manual = true;
-		else if (!(v.type == jbvString && v.val.string.len == 9 &&
-				   pg_strncasecmp(v.val.string.val, "automatic", 9) == 0))
+		else if (!cw_jbv_ieq(&v, "automatic"))
 			design_issue(d, true, path_key(t->path, "transition_type"),
 						 "transition_type must be \"manual\" or \"automatic\", not %s",
-						 v.type == jbvString ? psprintf("\"%s\"", shown(str_of(&v))) :
+						 v.type == jbvString ? psprintf("\"%s\"", shown(cw_jb_text(&v))) :
 						 cw_jbv_kind(&v));
 	}
-	t->has_criteria = (get_key(c, "criteria", &v) != NULL && v.type != jbvNull);
+	t->has_criteria = (cw_jb_key(c, "criteria", &v) != NULL && v.type != jbvNull);
 	t->criteria = design_function_ref(d, t, c, "criteria", t->path);
 	t->process = design_function_ref(d, t, c, "process", t->path);
 	design_unknown_keys(d, c, t->path, known, "a transition");
@@ -1046,7 +1017,7 @@ design_workflow(Design *d, DEntity *e, JsonbValue *wv, const char *wpath)
 	JsonbValue	v;
 	int			errors_before = d->nerrors;
 
-	if (!is_object(wv))
+	if (!cw_jbv_is_container(wv, false))
 	{
 		design_issue(d, true, wpath, "entity_workflow must be an object or null, not %s",
 					 cw_jbv_kind(wv));
@@ -1059,10 +1030,10 @@ design_workflow(Design *d, DEntity *e, JsonbValue *wv, const char *wpath)
 	e->class_name = design_opt_string(d, c, "class_name", wpath);
 	e->wf_description = design_opt_string(d, c, "description", wpath);
 
-	if (get_key(c, "transitions", &v) == NULL || v.type == jbvNull)
+	if (cw_jb_key(c, "transitions", &v) == NULL || v.type == jbvNull)
 		design_issue(d, true, path_key(wpath, "transitions"),
 					 "transitions is missing: a workflow is a list of transitions ([] for none)");
-	else if (!is_array(&v))
+	else if (!cw_jbv_is_container(&v, true))
 		design_issue(d, true, path_key(wpath, "transitions"),
 					 "transitions must be an array, not %s", cw_jbv_kind(&v));
 	else
@@ -1141,7 +1112,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	char	   *p = psprintf("$.entities[%d]", i);
 
 	e->path = p;
-	if (!is_object(ev))
+	if (!cw_jbv_is_container(ev, false))
 	{
 		design_issue(d, true, p, "an entity must be an object, not %s", cw_jbv_kind(ev));
 		return;
@@ -1171,30 +1142,30 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	}
 
 	/* entity_type */
-	if (get_key(c, "entity_type", &v) == NULL || v.type == jbvNull)
+	if (cw_jb_key(c, "entity_type", &v) == NULL || v.type == jbvNull)
 		design_issue(d, true, path_key(p, "entity_type"), "entity_type is missing (one of %s)",
 					 DESIGN_TYPES_TEXT);
 	else if (v.type != jbvString)
 		design_issue(d, true, path_key(p, "entity_type"), "entity_type must be a string, not %s",
 					 cw_jbv_kind(&v));
-	else if ((e->type = design_type(str_of(&v))) == NULL)
+	else if ((e->type = design_type(cw_jb_text(&v))) == NULL)
 		design_issue(d, true, path_key(p, "entity_type"),
 					 "unknown entity_type \"%s\"; known types: %s",
-					 shown(str_of(&v)), DESIGN_TYPES_TEXT);
+					 shown(cw_jb_text(&v)), DESIGN_TYPES_TEXT);
 
 	/* entity_source (or entity_entry_point), allowed for the type */
-	if (get_key(c, "entity_source", &v) != NULL && v.type != jbvNull)
+	if (cw_jb_key(c, "entity_source", &v) != NULL && v.type != jbvNull)
 	{
 		JsonbValue	alt;
 
-		if (get_key(c, "entity_entry_point", &alt) != NULL && alt.type != jbvNull &&
+		if (cw_jb_key(c, "entity_entry_point", &alt) != NULL && alt.type != jbvNull &&
 			!(alt.type == jbvString && v.type == jbvString &&
 			  alt.val.string.len == v.val.string.len &&
 			  pg_strncasecmp(alt.val.string.val, v.val.string.val, v.val.string.len) == 0))
 			design_issue(d, true, path_key(p, "entity_entry_point"),
 						 "entity_entry_point differs from entity_source: give only one");
 	}
-	else if (get_key(c, "entity_entry_point", &v) != NULL && v.type != jbvNull)
+	else if (cw_jb_key(c, "entity_entry_point", &v) != NULL && v.type != jbvNull)
 		source_key = "entity_entry_point";
 	else
 		v.type = jbvNull;
@@ -1207,7 +1178,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 					 source_key, cw_jbv_kind(&v));
 	else
 	{
-		char	   *s = str_of(&v);
+		char	   *s = cw_jb_text(&v);
 		int			bit = 0;
 
 		for (int j = 0; j < lengthof(design_sources); j++)
@@ -1227,7 +1198,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	}
 
 	/* depends_on_entity: another entity of the design, or none */
-	if (get_key(c, "depends_on_entity", &v) != NULL && !is_none(&v))
+	if (cw_jb_key(c, "depends_on_entity", &v) != NULL && !is_none(&v))
 	{
 		if (v.type != jbvString)
 			design_issue(d, true, path_key(p, "depends_on_entity"),
@@ -1235,7 +1206,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 						 cw_jbv_kind(&v));
 		else
 		{
-			char	   *dep = str_of(&v);
+			char	   *dep = cw_jb_text(&v);
 
 			if (design_entity_ref(d, dep, path_key(p, "depends_on_entity"), "depends_on_entity"))
 				e->depends_on = dep;
@@ -1246,11 +1217,11 @@ design_entity(Design *d, int i, JsonbValue *ev)
 					 "an ENTITY_EVENT entity needs depends_on_entity: the entity whose process creates it");
 
 	/* entity_workflow: an object, or null/absent for Cyoda's default workflow */
-	if (get_key(c, "entity_workflow", &v) != NULL && v.type != jbvNull)
+	if (cw_jb_key(c, "entity_workflow", &v) != NULL && v.type != jbvNull)
 		design_workflow(d, e, &v, path_key(p, "entity_workflow"));
 
 	/* schedule: cron text of a SCHEDULED entity; import makes the pg_cron job */
-	if (get_key(c, "schedule", &v) != NULL && v.type != jbvNull)
+	if (cw_jb_key(c, "schedule", &v) != NULL && v.type != jbvNull)
 	{
 		if (v.type != jbvString || v.val.string.len == 0)
 			design_issue(d, true, path_key(p, "schedule"),
@@ -1259,7 +1230,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 			design_issue(d, true, path_key(p, "schedule"),
 						 "schedule is only for entities whose entity_source is SCHEDULED");
 		else
-			e->schedule = str_of(&v);
+			e->schedule = cw_jb_text(&v);
 	}
 
 	design_unknown_keys(d, c, p, known, "an entity");
@@ -1287,7 +1258,7 @@ design_check(Design *d, Jsonb *design, const char *function_schema)
 					 JB_ROOT_IS_SCALAR(design) ? "a scalar" : "an array");
 		return;
 	}
-	if (get_key(&design->root, "can_proceed", &v) != NULL)
+	if (cw_jb_key(&design->root, "can_proceed", &v) != NULL)
 	{
 		if (v.type != jbvBool)
 			design_issue(d, false, "$.can_proceed", "can_proceed should be a boolean, not %s",
@@ -1298,12 +1269,12 @@ design_check(Design *d, Jsonb *design, const char *function_schema)
 	}
 	design_unknown_keys(d, &design->root, "$", known, "a design");
 
-	if (get_key(&design->root, "entities", &v) == NULL)
+	if (cw_jb_key(&design->root, "entities", &v) == NULL)
 	{
 		design_issue(d, true, "$.entities", "entities is missing: a design is {\"entities\": [...]}");
 		return;
 	}
-	if (!is_array(&v))
+	if (!cw_jbv_is_container(&v, true))
 	{
 		design_issue(d, true, "$.entities", "entities must be an array, not %s", cw_jbv_kind(&v));
 		return;
@@ -1317,9 +1288,9 @@ design_check(Design *d, Jsonb *design, const char *function_schema)
 	{
 		JsonbValue	nv;
 
-		if (tok == WJB_ELEM && is_object(&ev) &&
-			get_key(ev.val.binary.data, "entity_name", &nv) != NULL && nv.type == jbvString)
-			d->names = lappend(d->names, str_of(&nv));
+		if (tok == WJB_ELEM && cw_jbv_is_container(&ev, false) &&
+			cw_jb_key(ev.val.binary.data, "entity_name", &nv) != NULL && nv.type == jbvString)
+			d->names = lappend(d->names, cw_jb_text(&nv));
 	}
 
 	it = JsonbIteratorInit(v.val.binary.data);

@@ -10,22 +10,6 @@
 #include "utils/numeric.h"
 #include "utils/jsonb.h"
 
-/* Value of top-level key `key` of object `jb`, or NULL when absent. */
-JsonbValue *
-cw_jb_get(Jsonb *jb, const char *key)
-{
-	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return NULL;
-	return getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
-}
-
-/* A Jsonb datum holding `v` (scalars become raw-scalar documents). */
-Jsonb *
-cw_jb_from_value(JsonbValue *v)
-{
-	return JsonbValueToJsonb(v);
-}
-
 /* A palloc'd C string of a string scalar, or NULL for anything else. */
 char *
 cw_jb_text(JsonbValue *v)
@@ -52,13 +36,14 @@ cw_jbv_ieq(const JsonbValue *v, const char *s)
 		pg_strncasecmp(v->val.string.val, s, len) == 0;
 }
 
-/* Whether v is an array (array = true) or an object. */
+/* Whether v is an array (array = true; a raw scalar is not one) or an object. */
 bool
 cw_jbv_is_container(const JsonbValue *v, bool array)
 {
 	if (v->type != jbvBinary)
 		return false;
-	return array ? JsonContainerIsArray(v->val.binary.data) :
+	return array ? JsonContainerIsArray(v->val.binary.data) &&
+		!JsonContainerIsScalar(v->val.binary.data) :
 		JsonContainerIsObject(v->val.binary.data);
 }
 
@@ -92,6 +77,17 @@ cw_jbv_kind(JsonbValue *v)
 		default:
 			return "an unexpected value";
 	}
+}
+
+/* The JSON type of a whole jsonb document, with its article. */
+const char *
+cw_jb_kind(Jsonb *jb)
+{
+	JsonbValue	v;
+
+	if (JsonbExtractScalar(&jb->root, &v))
+		return cw_jbv_kind(&v);
+	return JB_ROOT_IS_ARRAY(jb) ? "an array" : "an object";
 }
 
 /* Start building a JSON object. */
