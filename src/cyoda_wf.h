@@ -225,20 +225,18 @@ extern void cw_engine_unpin_path(CwSave *s, bool ok);
 extern void cw_store_init(void);
 extern void cw_store_flush(void);
 
-/* store_trigger.c: cyoda_wf.notify */
-extern bool cw_notify;
-
-/* tasks.c */
-extern int	cw_retry_attempts;
-
-/* cyoda_wf.notify_payload values (store_trigger.c) */
+/* store_trigger.c: cyoda_wf.notify and cyoda_wf.notify_payload */
 typedef enum CwNotifyPayload
 {
 	CW_NOTIFY_PAYLOAD_FULL,		/* id, model, state, version, changeType,
 								 * transition, modelVersion */
 	CW_NOTIFY_PAYLOAD_ID		/* id and changeType only */
 } CwNotifyPayload;
+extern bool cw_notify;
 extern int	cw_notify_payload;
+
+/* tasks.c */
+extern int	cw_retry_attempts;
 extern int	cw_retry_delay_ms;
 extern int	cw_task_retention;	/* seconds finished tasks are kept; -1 forever */
 extern int	cw_min_self_loop_delay;	/* ms: least delay of a timer that leads back */
@@ -251,6 +249,9 @@ extern int64 cw_task_prune(Interval *older_than, bool include_failed, int64 limi
 extern Interval *cw_task_retention_interval(void);
 
 /* workers.c */
+extern int	cw_workers;			/* cyoda_wf.workers */
+extern char *cw_database_name;	/* cyoda_wf.database_name */
+extern int	cw_worker_idle_ms;	/* cyoda_wf.worker_idle_ms */
 extern void cw_workers_init(void);
 
 /* schedules.c */
