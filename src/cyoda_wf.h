@@ -4,7 +4,7 @@
  *
  * The data path: workflow JSON is validated and compiled by definitions.c
  * into the structures below, cached per backend by cache.c, walked by
- * engine.c, whose conditions are evaluated by conditions.c and whose
+ * engine.c, whose conditions are evaluated by cond_eval.c and whose
  * processes and criterion functions are called by dispatch.c.  The store_*.c
  * files own the entity table triggers and every write of versions, audit
  * rows, task rows and notifications; catalog.c (catalog.h) the lookups of the
@@ -66,7 +66,7 @@ typedef struct CwFunc
 	FmgrInfo	finfo;
 } CwFunc;
 
-/* Opaque compiled condition (conditions.c). */
+/* Opaque compiled condition (cond.h, cond_compile.c). */
 typedef struct CwCondition CwCondition;
 
 typedef struct CwProcessor
@@ -266,13 +266,15 @@ extern int	cw_state_index(CwWorkflow *wf, const char *state);
 extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
 								  const char *function_schema);
 
-/* conditions.c */
+/* cond_compile.c */
 extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,
 										 const char *function_schema,
 										 MemoryContext cxt);
-extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
 extern bool cw_condition_uses_function(CwCondition *cond);
 extern List *cw_condition_functions(CwCondition *cond, List *fns);
+
+/* cond_eval.c */
+extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
 
 /* cache.c */
 extern CwModel *cw_model_pin(const char *model, int32 version);

@@ -509,7 +509,7 @@ def_name(DefCompile *cs, const char *what, JsonbValue *v, MemoryContext cxt)
 	return jbv_cstring(v, cxt);
 }
 
-/* Compile a criterion (object, or null = none) with conditions.c. */
+/* Compile a criterion (object, or null = none) with cond_compile.c. */
 static CwCondition *
 def_criterion(DefCompile *cs, JsonbValue *v)
 {
