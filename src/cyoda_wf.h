@@ -2,7 +2,7 @@
  * cyoda_wf.h
  *		Shared declarations of the cyoda_wf workflow engine.
  *
- * The data path: workflow JSON is validated and compiled by definitions.c
+ * The data path: workflow JSON is validated and compiled by wf_compile.c
  * into the structures below, cached per backend by cache.c, walked by
  * engine.c, whose conditions are evaluated by cond_eval.c and whose
  * processes and criterion functions are called by dispatch.c.  The store_*.c
@@ -257,12 +257,14 @@ extern void cw_workers_init(void);
 /* schedules.c */
 extern void cw_schedules_init(void);
 
-/* definitions.c */
+/* wf_compile.c */
 extern CwWorkflow *cw_compile_workflow(Jsonb *def, const char *model,
 									   Oid owner, const char *function_schema,
 									   Jsonb **normalized, MemoryContext cxt);
 extern CwWorkflow *cw_default_workflow(const char *function_schema, MemoryContext cxt);
 extern int	cw_state_index(CwWorkflow *wf, const char *state);
+
+/* wf_import.c */
 extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
 								  const char *function_schema);
 
@@ -302,6 +304,15 @@ extern JsonbValue *cw_jb_key(JsonbContainer *obj, const char *key, JsonbValue *r
 extern bool cw_jbv_ieq(const JsonbValue *v, const char *s);
 extern bool cw_jbv_is_container(const JsonbValue *v, bool array);
 extern char *cw_jbv_json_text(const JsonbValue *v);
+extern bool cw_jbv_eq(JsonbValue *v, const char *s);
+extern char *cw_jbv_cstring(JsonbValue *v, MemoryContext cxt);
+extern char *cw_jbv_display(JsonbValue *v);
+extern void cw_jb_as_value(Jsonb *jb, JsonbValue *v);
+extern JsonbIterator *cw_jb_object_iter(JsonbContainer *c);
+extern bool cw_jb_object_next(JsonbIterator **it, JsonbValue *key, JsonbValue *val);
+extern JsonbIterator *cw_jb_array_iter(JsonbContainer *c);
+extern bool cw_jb_array_next(JsonbIterator **it, JsonbValue *elem);
+extern int	cw_jbv_int64(JsonbValue *v, int64 min, int64 max, int64 *result);
 
 typedef struct CwJsonBuilder
 {

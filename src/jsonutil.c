@@ -5,6 +5,9 @@
  */
 #include "cyoda_wf.h"
 
+#include <errno.h>
+
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
@@ -88,6 +91,120 @@ cw_jb_kind(Jsonb *jb)
 	if (JsonbExtractScalar(&jb->root, &v))
 		return cw_jbv_kind(&v);
 	return JB_ROOT_IS_ARRAY(jb) ? "an array" : "an object";
+}
+
+/* Does the JSON string v equal the C string s? */
+bool
+cw_jbv_eq(JsonbValue *v, const char *s)
+{
+	size_t		len = strlen(s);
+
+	return v->type == jbvString && v->val.string.len == len &&
+		memcmp(v->val.string.val, s, len) == 0;
+}
+
+/* The JSON string v as a NUL-terminated copy in cxt. */
+char *
+cw_jbv_cstring(JsonbValue *v, MemoryContext cxt)
+{
+	char	   *s = MemoryContextAlloc(cxt, v->val.string.len + 1);
+
+	memcpy(s, v->val.string.val, v->val.string.len);
+	s[v->val.string.len] = '\0';
+	return s;
+}
+
+/* A JSON string cut for display in a message (long names are elided). */
+char *
+cw_jbv_display(JsonbValue *v)
+{
+	int			len = v->val.string.len;
+	int			cut = pg_mbcliplen(v->val.string.val, len, 40);
+
+	if (cut < len)
+		return psprintf("%.*s...", cut, v->val.string.val);
+	return pnstrdup(v->val.string.val, len);
+}
+
+/* Wrap a Jsonb as a jbvBinary value, to push it into another one. */
+void
+cw_jb_as_value(Jsonb *jb, JsonbValue *v)
+{
+	v->type = jbvBinary;
+	v->val.binary.data = &jb->root;
+	v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+}
+
+/* Start iterating the pairs of an object container. */
+JsonbIterator *
+cw_jb_object_iter(JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+
+	if (JsonbIteratorNext(&it, &v, true) != WJB_BEGIN_OBJECT)
+		elog(ERROR, "cyoda_wf: expected a jsonb object");
+	return it;
+}
+
+/* Next key/value pair of an object (nested containers stay jbvBinary). */
+bool
+cw_jb_object_next(JsonbIterator **it, JsonbValue *key, JsonbValue *val)
+{
+	if (JsonbIteratorNext(it, key, true) != WJB_KEY)
+		return false;
+	if (JsonbIteratorNext(it, val, true) != WJB_VALUE)
+		elog(ERROR, "cyoda_wf: malformed jsonb object");
+	return true;
+}
+
+/* Start iterating the elements of an array container. */
+JsonbIterator *
+cw_jb_array_iter(JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+
+	if (JsonbIteratorNext(&it, &v, true) != WJB_BEGIN_ARRAY)
+		elog(ERROR, "cyoda_wf: expected a jsonb array");
+	return it;
+}
+
+/* Next element of an array. */
+bool
+cw_jb_array_next(JsonbIterator **it, JsonbValue *elem)
+{
+	return JsonbIteratorNext(it, elem, true) == WJB_ELEM;
+}
+
+/*
+ * A JSON number that is an integer (1 and 1.0 are, 1.5 is not) in
+ * [min, max]; returns 0 when it is, 1 when it is no integer, 2 when below
+ * min, 3 when above max.
+ */
+int
+cw_jbv_int64(JsonbValue *v, int64 min, int64 max, int64 *result)
+{
+	char	   *s;
+	char	   *end;
+	int64		val;
+
+	Assert(v->type == jbvNumeric);
+	s = numeric_normalize(v->val.numeric);	/* no exponent, no trailing zeros */
+	if (strchr(s, '.') != NULL)
+		return 1;
+	errno = 0;
+	val = strtoi64(s, &end, 10);
+	if (*end != '\0')
+		return 1;
+	if (errno == ERANGE)
+		return s[0] == '-' ? 2 : 3;
+	if (val < min)
+		return 2;
+	if (val > max)
+		return 3;
+	*result = val;
+	return 0;
 }
 
 /* Start building a JSON object. */
