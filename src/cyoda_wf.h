@@ -313,6 +313,9 @@ extern bool cw_jb_object_next(JsonbIterator **it, JsonbValue *key, JsonbValue *v
 extern JsonbIterator *cw_jb_array_iter(JsonbContainer *c);
 extern bool cw_jb_array_next(JsonbIterator **it, JsonbValue *elem);
 extern int	cw_jbv_int64(JsonbValue *v, int64 min, int64 max, int64 *result);
+extern void cw_jb_push_key(JsonbParseState **ps, const char *key);
+extern void cw_jb_push_string(JsonbParseState **ps, JsonbIteratorToken tok, const char *s);
+extern void cw_jb_push_pair(JsonbParseState **ps, const char *key, const char *s);
 
 typedef struct CwJsonBuilder
 {

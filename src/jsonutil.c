@@ -207,6 +207,38 @@ cw_jbv_int64(JsonbValue *v, int64 min, int64 max, int64 *result)
 	return 0;
 }
 
+/* Push key into the object being built in *ps. */
+void
+cw_jb_push_key(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(ps, WJB_KEY, &k);
+}
+
+/* Push the string s as tok (WJB_VALUE or WJB_ELEM) into *ps. */
+void
+cw_jb_push_string(JsonbParseState **ps, JsonbIteratorToken tok, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(ps, tok, &v);
+}
+
+/* key: "string" in the object being built in *ps. */
+void
+cw_jb_push_pair(JsonbParseState **ps, const char *key, const char *s)
+{
+	cw_jb_push_key(ps, key);
+	cw_jb_push_string(ps, WJB_VALUE, s);
+}
+
 /* Start building a JSON object. */
 void
 cw_jbb_begin(CwJsonBuilder *b)
@@ -215,15 +247,11 @@ cw_jbb_begin(CwJsonBuilder *b)
 	pushJsonbValue(&b->ps, WJB_BEGIN_OBJECT, NULL);
 }
 
+/* Add a key to the object being built. */
 static void
 cw_jbb_key(CwJsonBuilder *b, const char *key)
 {
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(&b->ps, WJB_KEY, &k);
+	cw_jb_push_key(&b->ps, key);
 }
 
 /* Add key: string (JSON null when val is NULL). */
