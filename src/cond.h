@@ -98,6 +98,7 @@ typedef struct CwMergeItem
  * the index into items of its run's first item, or -1; run_len[] of that
  * item is the run's length; items[k].index is the member of item k.  The
  * arrays have one entry per member.  Returns whether any run was found.
+ * Defined in cond_merge.c.
  */
 extern bool cw_group_runs(const CwCondition *c, CwMergeItem *items, int *run_of,
 						  int *run_len);
@@ -264,6 +265,9 @@ cw_bytes_cmp(const char *a, int alen, const char *b, int blen)
 		return r;
 	return (alen > blen) - (alen < blen);
 }
+
+/* cond_merge.c: merge the runs of group c into one node each, in cxt. */
+extern void cw_cond_merge_group(CwCondition *c, MemoryContext cxt);
 
 /* Compile without merging groups: one node per member as written. */
 extern CwCondition *cw_condition_compile_unmerged(Jsonb *cond, const char *where,
