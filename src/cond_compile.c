@@ -166,18 +166,6 @@ count_node(CompileState *st, int value_index)
 					"Split it into several smaller conditions, e.g. search in parts and combine the results.");
 }
 
-/* A user string for an error message, clipped to a readable length. */
-static char *
-show_text(const char *s, int len)
-{
-	int			clip;
-
-	if (len <= CW_SHOW_MAX)
-		return pnstrdup(s, len);
-	clip = pg_mbcliplen(s, len, CW_SHOW_MAX);
-	return psprintf("%s...", pnstrdup(s, clip));
-}
-
 /* Copy of a JSON string into the cache context, NUL-terminated. */
 static char *
 cxt_strndup(CompileState *st, const char *s, int len)
@@ -289,6 +277,114 @@ build_value(CompileState *st, JsonbValue *v, bool allow_container,
 	}
 }
 
+/*
+ * A ".name" step (or the implicit first name of "a.b") of jsonPath p,
+ * whose name starts at offset i, into *step; returns the offset after it.
+ */
+static int
+path_name_step(CompileState *st, const char *p, int len, int i, const char *sub,
+			   PathStep *step)
+{
+	int			start = i;
+
+	while (i < len && p[i] != '.' && p[i] != '[')
+		i++;
+	if (i == start)
+		cond_error(st, sub,
+				   psprintf("invalid jsonPath \"%s\": empty field name at offset %d",
+							cw_clip_text(p, len, CW_SHOW_MAX), start),
+				   NULL, NULL);
+	if (i - start == 1 && p[start] == '*')
+		cond_error(st, sub,
+				   psprintf("invalid jsonPath \"%s\": \".*\" is not supported",
+							cw_clip_text(p, len, CW_SHOW_MAX)),
+				   NULL, "Use [*] to match any element of an array.");
+	step->kind = PS_KEY;
+	step->keylen = i - start;
+	step->key = cxt_strndup(st, p + start, step->keylen);
+	if (step->keylen <= 9)
+	{
+		int			k;
+
+		for (k = 0; k < step->keylen; k++)
+			if (!isdigit((unsigned char) step->key[k]))
+				break;
+		if (k == step->keylen)
+			step->index = atoi(step->key);
+	}
+	return i;
+}
+
+/*
+ * A "[...]" step of jsonPath p (quoted name, [*] or [N]), whose content
+ * starts at offset i, into *step; returns the offset after the "]".
+ */
+static int
+path_bracket_step(CompileState *st, CwCondition *c, const char *p, int len, int i,
+				  const char *sub, PathStep *step)
+{
+	if (i < len && (p[i] == '\'' || p[i] == '"'))
+	{
+		char		q = p[i++];
+		StringInfoData name;
+
+		initStringInfo(&name);
+		while (i < len && p[i] != q)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (p[i] == '\\' && i + 1 < len)
+				i++;
+			appendStringInfoChar(&name, p[i]);
+			i++;
+		}
+		if (i >= len || i + 1 >= len || p[i + 1] != ']')
+			cond_error(st, sub,
+					   psprintf("invalid jsonPath \"%s\": unterminated quoted name",
+								cw_clip_text(p, len, CW_SHOW_MAX)),
+					   NULL, NULL);
+		i += 2;
+		step->kind = PS_KEY;
+		step->keylen = name.len;
+		step->key = cxt_strndup(st, name.data, name.len);
+		pfree(name.data);
+	}
+	else if (i + 1 < len && p[i] == '*' && p[i + 1] == ']')
+	{
+		i += 2;
+		step->kind = PS_ANY;
+		c->wildcard = true;
+	}
+	else if (i < len && isdigit((unsigned char) p[i]))
+	{
+		int64		n = 0;
+
+		while (i < len && isdigit((unsigned char) p[i]))
+		{
+			n = n * 10 + (p[i] - '0');
+			if (n > INT_MAX)
+				cond_error(st, sub,
+						   psprintf("invalid jsonPath \"%s\": array index out of range",
+									cw_clip_text(p, len, CW_SHOW_MAX)),
+						   NULL, NULL);
+			i++;
+		}
+		if (i >= len || p[i] != ']')
+			cond_error(st, sub,
+					   psprintf("invalid jsonPath \"%s\": missing \"]\" after array index",
+								cw_clip_text(p, len, CW_SHOW_MAX)),
+					   NULL, NULL);
+		i++;
+		step->kind = PS_INDEX;
+		step->index = (int) n;
+	}
+	else
+		cond_error(st, sub,
+				   psprintf("invalid jsonPath \"%s\": expected a quoted name, an index or * after \"[\" at offset %d",
+							cw_clip_text(p, len, CW_SHOW_MAX), i - 1),
+				   NULL, NULL);
+	return i;
+}
+
 /* Parse one jsonPath into steps in the cache context. */
 static void
 parse_path(CompileState *st, CwCondition *c, const char *p, int len,
@@ -326,105 +422,17 @@ parse_path(CompileState *st, CwCondition *c, const char *p, int len,
 
 		if (implicit_name || p[i] == '.')
 		{
-			int			start;
-
 			if (!implicit_name)
 				i++;
 			implicit_name = false;
-			start = i;
-			while (i < len && p[i] != '.' && p[i] != '[')
-				i++;
-			if (i == start)
-				cond_error(st, sub,
-						   psprintf("invalid jsonPath \"%s\": empty field name at offset %d",
-									show_text(p, len), start),
-						   NULL, NULL);
-			if (i - start == 1 && p[start] == '*')
-				cond_error(st, sub,
-						   psprintf("invalid jsonPath \"%s\": \".*\" is not supported",
-									show_text(p, len)),
-						   NULL, "Use [*] to match any element of an array.");
-			step.kind = PS_KEY;
-			step.keylen = i - start;
-			step.key = cxt_strndup(st, p + start, step.keylen);
-			if (step.keylen <= 9)
-			{
-				int			k;
-
-				for (k = 0; k < step.keylen; k++)
-					if (!isdigit((unsigned char) step.key[k]))
-						break;
-				if (k == step.keylen)
-					step.index = atoi(step.key);
-			}
+			i = path_name_step(st, p, len, i, sub, &step);
 		}
 		else if (p[i] == '[')
-		{
-			i++;
-			if (i < len && (p[i] == '\'' || p[i] == '"'))
-			{
-				char		q = p[i++];
-				StringInfoData name;
-
-				initStringInfo(&name);
-				while (i < len && p[i] != q)
-				{
-					CHECK_FOR_INTERRUPTS();
-					if (p[i] == '\\' && i + 1 < len)
-						i++;
-					appendStringInfoChar(&name, p[i]);
-					i++;
-				}
-				if (i >= len || i + 1 >= len || p[i + 1] != ']')
-					cond_error(st, sub,
-							   psprintf("invalid jsonPath \"%s\": unterminated quoted name",
-										show_text(p, len)),
-							   NULL, NULL);
-				i += 2;
-				step.kind = PS_KEY;
-				step.keylen = name.len;
-				step.key = cxt_strndup(st, name.data, name.len);
-				pfree(name.data);
-			}
-			else if (i + 1 < len && p[i] == '*' && p[i + 1] == ']')
-			{
-				i += 2;
-				step.kind = PS_ANY;
-				c->wildcard = true;
-			}
-			else if (i < len && isdigit((unsigned char) p[i]))
-			{
-				int64		n = 0;
-
-				while (i < len && isdigit((unsigned char) p[i]))
-				{
-					n = n * 10 + (p[i] - '0');
-					if (n > INT_MAX)
-						cond_error(st, sub,
-								   psprintf("invalid jsonPath \"%s\": array index out of range",
-											show_text(p, len)),
-								   NULL, NULL);
-					i++;
-				}
-				if (i >= len || p[i] != ']')
-					cond_error(st, sub,
-							   psprintf("invalid jsonPath \"%s\": missing \"]\" after array index",
-										show_text(p, len)),
-							   NULL, NULL);
-				i++;
-				step.kind = PS_INDEX;
-				step.index = (int) n;
-			}
-			else
-				cond_error(st, sub,
-						   psprintf("invalid jsonPath \"%s\": expected a quoted name, an index or * after \"[\" at offset %d",
-									show_text(p, len), i - 1),
-						   NULL, NULL);
-		}
+			i = path_bracket_step(st, c, p, len, i + 1, sub, &step);
 		else
 			cond_error(st, sub,
 					   psprintf("invalid jsonPath \"%s\": unexpected character at offset %d",
-								show_text(p, len), i),
+								cw_clip_text(p, len, CW_SHOW_MAX), i),
 					   NULL,
 					   "Write paths as $.field.sub, $.list[0], $['odd name'] or $.list[*].field.");
 
@@ -484,7 +492,7 @@ compile_operator(CompileState *st, JsonbContainer *obj)
 				return &cw_cond_ops[i];
 		cond_error(st, sub,
 				   psprintf("unknown operator \"%s\"",
-							show_text(ov.val.string.val, ov.val.string.len)),
+							cw_clip_text(ov.val.string.val, ov.val.string.len, CW_SHOW_MAX)),
 				   "Valid operators are " CW_OP_LIST ".", NULL);
 	}
 	cond_error(st, NULL, "\"operatorType\" is required", NULL,
@@ -594,7 +602,7 @@ compile_regex(CompileState *st, CwCondition *c)
 		pg_regerror(rc, &probe, msg, sizeof(msg));
 		cond_error(st, ".value",
 				   psprintf("invalid regular expression \"%s\": %s",
-							show_text(p, len), msg),
+							cw_clip_text(p, len, CW_SHOW_MAX), msg),
 				   NULL, NULL);
 	}
 	pg_regfree(&probe);
@@ -650,7 +658,7 @@ compile_regex(CompileState *st, CwCondition *c)
 		c->re = NULL;
 		cond_error(st, ".value",
 				   psprintf("invalid regular expression \"%s\": %s",
-							show_text(p, len), msg),
+							cw_clip_text(p, len, CW_SHOW_MAX), msg),
 				   NULL, NULL);
 	}
 	cb->func = regex_free_callback;
@@ -695,14 +703,14 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 				strcmp(field[i], "yesterday") == 0)
 				cond_error(st, sub,
 						   psprintf("relative date \"%s\" is not allowed",
-									show_text(str, strlen(str))),
+									cw_clip_text(str, strlen(str), CW_SHOW_MAX)),
 						   "A condition is compiled once; a relative date would be frozen at that moment.",
 						   NULL);
 		dterr = DecodeDateTime(field, ftype, nf, &dtype, tm, &fsec, &tz);
 	}
 	if (dterr != 0)
 		cond_error(st, sub,
-				   psprintf("invalid date \"%s\"", show_text(str, strlen(str))),
+				   psprintf("invalid date \"%s\"", cw_clip_text(str, strlen(str), CW_SHOW_MAX)),
 				   NULL, "Write dates as ISO 8601 strings, e.g. \"2024-05-01T12:00:00Z\".");
 	switch (dtype)
 	{
@@ -710,7 +718,7 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 			if (tm2timestamp(tm, fsec, &tz, &result) != 0)
 				cond_error(st, sub,
 						   psprintf("date out of range \"%s\"",
-									show_text(str, strlen(str))),
+									cw_clip_text(str, strlen(str), CW_SHOW_MAX)),
 						   NULL, NULL);
 			break;
 		case DTK_EPOCH:
@@ -724,7 +732,7 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 			break;
 		default:
 			cond_error(st, sub,
-					   psprintf("invalid date \"%s\"", show_text(str, strlen(str))),
+					   psprintf("invalid date \"%s\"", cw_clip_text(str, strlen(str), CW_SHOW_MAX)),
 					   NULL, NULL);
 	}
 	pfree(str);
@@ -859,7 +867,7 @@ compile_lifecycle(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	if (i == lengthof(fields))
 		cond_error(st, ".field",
 				   psprintf("unknown lifecycle field \"%s\"",
-							show_text(fv.val.string.val, fv.val.string.len)),
+							cw_clip_text(fv.val.string.val, fv.val.string.len, CW_SHOW_MAX)),
 				   "Valid fields are state, creationDate, lastUpdateTime, previousTransition and id.",
 				   NULL);
 	c->field = fields[i].field;
@@ -970,7 +978,7 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 		else
 			cond_error(st, sub,
 					   psprintf("unknown group operator \"%s\"",
-								show_text(ov.val.string.val, ov.val.string.len)),
+								cw_clip_text(ov.val.string.val, ov.val.string.len, CW_SHOW_MAX)),
 					   "Valid group operators are AND, OR and NOT.", NULL);
 	}
 	if (!found)
@@ -1038,7 +1046,7 @@ compile_function(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	if (nv.val.string.len >= NAMEDATALEN)
 		cond_error(st, ".function.name",
 				   psprintf("function name \"%s\" is longer than %d bytes",
-							show_text(nv.val.string.val, nv.val.string.len),
+							cw_clip_text(nv.val.string.val, nv.val.string.len, CW_SHOW_MAX),
 							NAMEDATALEN - 1),
 				   NULL, NULL);
 
@@ -1118,7 +1126,7 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 	else
 		cond_error(st, ".type",
 				   psprintf("unknown condition type \"%s\"",
-							show_text(tv.val.string.val, tv.val.string.len)),
+							cw_clip_text(tv.val.string.val, tv.val.string.len, CW_SHOW_MAX)),
 				   "Valid types are simple, group, lifecycle, array and function.",
 				   NULL);
 	return c;

@@ -462,7 +462,10 @@ regex_match(const CwCondition *c, const char *s, int slen)
 	return rc == REG_OKAY;
 }
 
-/* An operator that is not a null test, on a present non-null field. */
+/*
+ * An operator that is not a null test, on a present non-null field.  One
+ * switch over the operator families, kept whole: it runs for every leaf.
+ */
 static bool
 leaf_positive(const CwCondition *c, const JsonbValue *fv)
 {

@@ -306,6 +306,8 @@ extern bool cw_jbv_is_container(const JsonbValue *v, bool array);
 extern char *cw_jbv_json_text(const JsonbValue *v);
 extern bool cw_jbv_eq(JsonbValue *v, const char *s);
 extern char *cw_jbv_cstring(JsonbValue *v, MemoryContext cxt);
+extern char *cw_format_va(const char *fmt, va_list args) pg_attribute_printf(1, 0);
+extern char *cw_clip_text(const char *s, int len, int max);
 extern char *cw_jbv_display(JsonbValue *v);
 extern void cw_jb_as_value(Jsonb *jb, JsonbValue *v);
 extern JsonbIterator *cw_jb_object_iter(JsonbContainer *c);

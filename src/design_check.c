@@ -75,24 +75,13 @@ pg_attribute_printf(4, 5)
 design_issue(Design *d, bool error, const char *path, const char *fmt,...)
 {
 	DesignIssue *is = palloc(sizeof(DesignIssue));
-	StringInfoData buf;
+	va_list		args;
 
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
+	va_start(args, fmt);
+	is->message = cw_format_va(fmt, args);
+	va_end(args);
 	is->error = error;
 	is->path = pstrdup(path);
-	is->message = buf.data;
 	d->issues = lappend(d->issues, is);
 	if (error)
 		d->nerrors++;
@@ -103,12 +92,7 @@ design_issue(Design *d, bool error, const char *path, const char *fmt,...)
 static char *
 shown(const char *s)
 {
-	int			len = strlen(s);
-	int			cut = pg_mbcliplen(s, len, 60);
-
-	if (cut < len)
-		return psprintf("%.*s...", cut, s);
-	return pstrdup(s);
+	return cw_clip_text(s, strlen(s), 60);
 }
 
 /* path + "." + key, with keys that are no identifiers quoted as in jsonpath. */
@@ -534,37 +518,28 @@ unconditional_auto(DTransition *t)
 }
 
 /*
- * Rules on the workflow as a state machine: transition names unique per
- * state, nothing shadowed by an automatic transition without criteria,
- * every state reachable from "None", no cycle of automatic transitions
- * without criteria.
+ * Transition names unique per state, and nothing shadowed by an automatic
+ * transition without criteria.  Sets *all_read (every transition has its
+ * start and end state) and *from_initial (some transition leaves "None").
  */
 static void
-design_state_machine(Design *d, DEntity *e, const char *wpath)
+design_transition_rules(Design *d, DEntity *e, bool *all_read, bool *from_initial)
 {
 	DTransition *tr = e->transitions;
 	int			nt = e->ntransitions;
-	char	  **states;
-	char	  **where;
-	int			ns;
-	bool	   *reached;
-	int		   *queue;
-	int		   *auto_tr;		/* per state: its unconditional automatic transition */
-	bool		from_initial = false;
-	bool		all_read = true;
-	int			qh = 0,
-				qt = 0;
 
+	*all_read = true;
+	*from_initial = false;
 	for (int k = 0; k < nt; k++)
 	{
 		DTransition *t = &tr[k];
 
 		if (t->start == NULL || t->end == NULL)
-			all_read = false;
+			*all_read = false;
 		if (t->start == NULL)
 			continue;
 		if (strcmp(t->start, DESIGN_INITIAL_STATE) == 0)
-			from_initial = true;
+			*from_initial = true;
 		for (int j = 0; j < k; j++)
 		{
 			DTransition *u = &tr[j];
@@ -603,19 +578,19 @@ design_state_machine(Design *d, DEntity *e, const char *wpath)
 			}
 		}
 	}
+}
 
-	/* the graph is only known when every transition could be read */
-	if (!all_read)
-		return;
-	ns = cw_design_states(e, &states, &where);
-	if (nt > 0 && !from_initial)
-	{
-		design_issue(d, true, psprintf("%s.transitions", wpath),
-					 "no transition starts from \"None\", the state every entity starts in");
-		return;
-	}
+/* Every state reachable from "None": breadth-first over every transition. */
+static void
+design_reachability(Design *d, DEntity *e, char **states, char **where, int ns)
+{
+	DTransition *tr = e->transitions;
+	int			nt = e->ntransitions;
+	bool	   *reached;
+	int		   *queue;
+	int			qh = 0,
+				qt = 0;
 
-	/* reachability: breadth-first from "None" over every transition */
 	reached = palloc0(sizeof(bool) * ns);
 	queue = palloc(sizeof(int) * ns);
 	reached[0] = true;
@@ -644,54 +619,91 @@ design_state_machine(Design *d, DEntity *e, const char *wpath)
 			design_issue(d, true, where[s],
 						 "state \"%s\" is not reachable from \"None\": no chain of transitions leads to it",
 						 shown(states[s]));
+}
 
-	/*
-	 * Cycles of automatic transitions without criteria: each state has at
-	 * most one that can fire (the first), so follow that chain.
-	 */
+/*
+ * No cycle of automatic transitions without criteria: each state has at
+ * most one that can fire (the first), so follow that chain.
+ */
+static void
+design_auto_cycles(Design *d, DEntity *e, char **states, int ns)
+{
+	DTransition *tr = e->transitions;
+	int			nt = e->ntransitions;
+	int		   *auto_tr;		/* per state: its unconditional automatic transition */
+	int		   *color;			/* 0 new, 1 on path, 2 done */
+
 	auto_tr = palloc(sizeof(int) * ns);
 	for (int s = 0; s < ns; s++)
 		auto_tr[s] = -1;
 	for (int k = nt - 1; k >= 0; k--)
 		if (unconditional_auto(&tr[k]))
 			auto_tr[cw_design_state_pos(states, ns, tr[k].start)] = k;
+	color = palloc0(sizeof(int) * ns);
+	for (int root = 0; root < ns; root++)
 	{
-		int		   *color = palloc0(sizeof(int) * ns);	/* 0 new, 1 on path, 2 done */
+		int			s = root;
 
-		for (int root = 0; root < ns; root++)
+		while (s >= 0 && color[s] == 0)
 		{
-			int			s = root;
+			color[s] = 1;
+			s = auto_tr[s] >= 0 ? cw_design_state_pos(states, ns, tr[auto_tr[s]].end) : -1;
+		}
+		if (s >= 0 && color[s] == 1)
+		{
+			StringInfoData cyc;
+			int			c = s;
+			int			last = -1;
 
-			while (s >= 0 && color[s] == 0)
+			initStringInfo(&cyc);
+			do
 			{
-				color[s] = 1;
-				s = auto_tr[s] >= 0 ? cw_design_state_pos(states, ns, tr[auto_tr[s]].end) : -1;
-			}
-			if (s >= 0 && color[s] == 1)
-			{
-				StringInfoData cyc;
-				int			c = s;
-				int			last = -1;
-
-				initStringInfo(&cyc);
-				do
-				{
-					appendStringInfo(&cyc, "\"%s\" -> ", shown(states[c]));
-					last = auto_tr[c];
-					c = cw_design_state_pos(states, ns, tr[last].end);
-				} while (c != s);
-				appendStringInfo(&cyc, "\"%s\"", shown(states[s]));
-				design_issue(d, true, tr[last].path,
-							 "automatic transitions without criteria form a cycle: %s; give one of them criteria or make it manual",
-							 cyc.data);
-			}
-			for (s = root; s >= 0 && color[s] == 1;)
-			{
-				color[s] = 2;
-				s = auto_tr[s] >= 0 ? cw_design_state_pos(states, ns, tr[auto_tr[s]].end) : -1;
-			}
+				appendStringInfo(&cyc, "\"%s\" -> ", shown(states[c]));
+				last = auto_tr[c];
+				c = cw_design_state_pos(states, ns, tr[last].end);
+			} while (c != s);
+			appendStringInfo(&cyc, "\"%s\"", shown(states[s]));
+			design_issue(d, true, tr[last].path,
+						 "automatic transitions without criteria form a cycle: %s; give one of them criteria or make it manual",
+						 cyc.data);
+		}
+		for (s = root; s >= 0 && color[s] == 1;)
+		{
+			color[s] = 2;
+			s = auto_tr[s] >= 0 ? cw_design_state_pos(states, ns, tr[auto_tr[s]].end) : -1;
 		}
 	}
+}
+
+/*
+ * Rules on the workflow as a state machine: transition names unique per
+ * state, nothing shadowed by an automatic transition without criteria,
+ * every state reachable from "None", no cycle of automatic transitions
+ * without criteria.
+ */
+static void
+design_state_machine(Design *d, DEntity *e, const char *wpath)
+{
+	char	  **states;
+	char	  **where;
+	int			ns;
+	bool		from_initial;
+	bool		all_read;
+
+	design_transition_rules(d, e, &all_read, &from_initial);
+
+	/* the graph is only known when every transition could be read */
+	if (!all_read)
+		return;
+	ns = cw_design_states(e, &states, &where);
+	if (e->ntransitions > 0 && !from_initial)
+	{
+		design_issue(d, true, psprintf("%s.transitions", wpath),
+					 "no transition starts from \"None\", the state every entity starts in");
+		return;
+	}
+	design_reachability(d, e, states, where, ns);
+	design_auto_cycles(d, e, states, ns);
 }
 
 /*
@@ -829,6 +841,60 @@ sources_text(int mask)
 	return buf.data;
 }
 
+/*
+ * entity_source (or entity_entry_point) of the entity at path p (object c),
+ * allowed for its type; sets e->source.
+ */
+static void
+design_entity_source(Design *d, DEntity *e, JsonbContainer *c, const char *p)
+{
+	JsonbValue	v;
+	const char *source_key = "entity_source";
+
+	if (cw_jb_key(c, "entity_source", &v) != NULL && v.type != jbvNull)
+	{
+		JsonbValue	alt;
+
+		if (cw_jb_key(c, "entity_entry_point", &alt) != NULL && alt.type != jbvNull &&
+			!(alt.type == jbvString && v.type == jbvString &&
+			  alt.val.string.len == v.val.string.len &&
+			  pg_strncasecmp(alt.val.string.val, v.val.string.val, v.val.string.len) == 0))
+			design_issue(d, true, path_key(p, "entity_entry_point"),
+						 "entity_entry_point differs from entity_source: give only one");
+	}
+	else if (cw_jb_key(c, "entity_entry_point", &v) != NULL && v.type != jbvNull)
+		source_key = "entity_entry_point";
+	else
+		v.type = jbvNull;
+
+	if (v.type == jbvNull)
+		design_issue(d, true, path_key(p, "entity_source"),
+					 "entity_source is missing (API_REQUEST, SCHEDULED or ENTITY_EVENT)");
+	else if (v.type != jbvString)
+		design_issue(d, true, path_key(p, source_key), "%s must be a string, not %s",
+					 source_key, cw_jbv_kind(&v));
+	else
+	{
+		char	   *s = cw_jb_text(&v);
+		int			bit = 0;
+
+		for (int j = 0; j < lengthof(design_sources); j++)
+			if (pg_strcasecmp(design_sources[j].name, s) == 0)
+			{
+				bit = design_sources[j].bit;
+				e->source = pstrdup(design_sources[j].name);
+			}
+		if (bit == 0)
+			design_issue(d, true, path_key(p, source_key),
+						 "unknown %s \"%s\": use API_REQUEST, SCHEDULED or ENTITY_EVENT",
+						 source_key, shown(s));
+		else if (e->type && !(e->type->sources & bit))
+			design_issue(d, true, path_key(p, source_key),
+						 "%s %s is not allowed for entity_type %s, which allows %s",
+						 source_key, e->source, e->type->name, sources_text(e->type->sources));
+	}
+}
+
 /* Read and check one entity. */
 static void
 design_entity(Design *d, int i, JsonbValue *ev)
@@ -838,7 +904,6 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	DEntity    *e = palloc0(sizeof(DEntity));
 	JsonbContainer *c;
 	JsonbValue	v;
-	const char *source_key = "entity_source";
 	char	   *p = psprintf("$.entities[%d]", i);
 
 	e->path = p;
@@ -883,49 +948,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 					 "unknown entity_type \"%s\"; known types: %s",
 					 shown(cw_jb_text(&v)), DESIGN_TYPES_TEXT);
 
-	/* entity_source (or entity_entry_point), allowed for the type */
-	if (cw_jb_key(c, "entity_source", &v) != NULL && v.type != jbvNull)
-	{
-		JsonbValue	alt;
-
-		if (cw_jb_key(c, "entity_entry_point", &alt) != NULL && alt.type != jbvNull &&
-			!(alt.type == jbvString && v.type == jbvString &&
-			  alt.val.string.len == v.val.string.len &&
-			  pg_strncasecmp(alt.val.string.val, v.val.string.val, v.val.string.len) == 0))
-			design_issue(d, true, path_key(p, "entity_entry_point"),
-						 "entity_entry_point differs from entity_source: give only one");
-	}
-	else if (cw_jb_key(c, "entity_entry_point", &v) != NULL && v.type != jbvNull)
-		source_key = "entity_entry_point";
-	else
-		v.type = jbvNull;
-
-	if (v.type == jbvNull)
-		design_issue(d, true, path_key(p, "entity_source"),
-					 "entity_source is missing (API_REQUEST, SCHEDULED or ENTITY_EVENT)");
-	else if (v.type != jbvString)
-		design_issue(d, true, path_key(p, source_key), "%s must be a string, not %s",
-					 source_key, cw_jbv_kind(&v));
-	else
-	{
-		char	   *s = cw_jb_text(&v);
-		int			bit = 0;
-
-		for (int j = 0; j < lengthof(design_sources); j++)
-			if (pg_strcasecmp(design_sources[j].name, s) == 0)
-			{
-				bit = design_sources[j].bit;
-				e->source = pstrdup(design_sources[j].name);
-			}
-		if (bit == 0)
-			design_issue(d, true, path_key(p, source_key),
-						 "unknown %s \"%s\": use API_REQUEST, SCHEDULED or ENTITY_EVENT",
-						 source_key, shown(s));
-		else if (e->type && !(e->type->sources & bit))
-			design_issue(d, true, path_key(p, source_key),
-						 "%s %s is not allowed for entity_type %s, which allows %s",
-						 source_key, e->source, e->type->name, sources_text(e->type->sources));
-	}
+	design_entity_source(d, e, c, p);
 
 	/* depends_on_entity: another entity of the design, or none */
 	if (cw_jb_key(c, "depends_on_entity", &v) != NULL && !is_none(&v))

@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  * jsonutil.c
- *		Small helpers for reading and building jsonb in C.
+ *		Small helpers for reading and building jsonb in C, and for the text
+ *		of messages.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
 
 #include <errno.h>
 
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -114,16 +116,47 @@ cw_jbv_cstring(JsonbValue *v, MemoryContext cxt)
 	return s;
 }
 
+/* printf-style formatting of fmt with args, palloc'd (for varargs helpers). */
+char *
+cw_format_va(const char *fmt, va_list args)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		copy;
+		int			needed;
+
+		va_copy(copy, args);
+		needed = appendStringInfoVA(&buf, fmt, copy);
+		va_end(copy);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
+}
+
+/*
+ * A user string for a message: cut after max bytes (at a character
+ * boundary) and marked with "..." when longer.
+ */
+char *
+cw_clip_text(const char *s, int len, int max)
+{
+	int			cut = pg_mbcliplen(s, len, max);
+
+	if (cut < len)
+		return psprintf("%.*s...", cut, s);
+	return pnstrdup(s, len);
+}
+
 /* A JSON string cut for display in a message (long names are elided). */
 char *
 cw_jbv_display(JsonbValue *v)
 {
-	int			len = v->val.string.len;
-	int			cut = pg_mbcliplen(v->val.string.val, len, 40);
-
-	if (cut < len)
-		return psprintf("%.*s...", cut, v->val.string.val);
-	return pnstrdup(v->val.string.val, len);
+	return cw_clip_text(v->val.string.val, v->val.string.len, 40);
 }
 
 /* Wrap a Jsonb as a jbvBinary value, to push it into another one. */

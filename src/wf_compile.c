@@ -251,24 +251,15 @@ static void
 pg_attribute_printf(3, 4) pg_attribute_noreturn()
 def_error(DefCompile *cs, const char *hint, const char *fmt,...)
 {
-	StringInfoData msg;
+	va_list		args;
+	char	   *msg;
 
-	initStringInfo(&msg);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
+	va_start(args, fmt);
+	msg = cw_format_va(fmt, args);
+	va_end(args);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid %s: %s", def_location(cs, false), msg.data),
+			 errmsg("invalid %s: %s", def_location(cs, false), msg),
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }
@@ -520,6 +511,41 @@ compile_schedule(DefCompile *cs, JsonbValue *sv, CwTransition *tr)
 		def_error(cs, NULL, "\"schedule\" needs \"delayMs\"");
 }
 
+/*
+ * The "processors" array of transition tr; returns the normalized array
+ * when normalizing, else NULL.
+ */
+static Jsonb *
+compile_processors(DefCompile *cs, JsonbValue *v, CwTransition *tr)
+{
+	JsonbIterator *pit;
+	JsonbValue	pv;
+	Jsonb	  **norm;
+	int			n;
+
+	if (!cw_jbv_is_container(v, true))
+		def_type_error(cs, "processors", "an array", v);
+	n = JsonContainerSize(v->val.binary.data);
+	tr->nprocessors = n;
+	tr->processors = MemoryContextAllocZero(cs->cxt, sizeof(CwProcessor) * Max(n, 1));
+	norm = palloc(sizeof(Jsonb *) * Max(n, 1));
+	pit = cw_jb_array_iter(v->val.binary.data);
+	for (int i = 0; cw_jb_array_next(&pit, &pv); i++)
+	{
+		CwProcessor *p = &tr->processors[i];
+
+		cs->pr_no = i + 1;
+		cs->pr_name = NULL;
+		norm[i] = compile_processor(cs, &pv, p);
+		if (p->mode == CW_EXEC_ASYNC_NEW_TX ||
+			p->mode == CW_EXEC_COMMIT_BEFORE_DISPATCH)
+			tr->is_async = true;
+	}
+	cs->pr_no = 0;
+	cs->pr_name = NULL;
+	return cs->normalize ? jsonb_array_of(norm, n) : NULL;
+}
+
 /* Compile one TransitionDefinition into tr; returns it normalized (or NULL). */
 static Jsonb *
 compile_transition(DefCompile *cs, JsonbValue *tv, CwTransition *tr)
@@ -575,35 +601,7 @@ compile_transition(DefCompile *cs, JsonbValue *tv, CwTransition *tr)
 			have_crit = true;
 		}
 		else if (cw_jbv_eq(&k, "processors"))
-		{
-			JsonbIterator *pit;
-			JsonbValue	pv;
-			Jsonb	  **norm;
-			int			n;
-
-			if (!cw_jbv_is_container(&v, true))
-				def_type_error(cs, "processors", "an array", &v);
-			n = JsonContainerSize(v.val.binary.data);
-			tr->nprocessors = n;
-			tr->processors = MemoryContextAllocZero(cs->cxt, sizeof(CwProcessor) * Max(n, 1));
-			norm = palloc(sizeof(Jsonb *) * Max(n, 1));
-			pit = cw_jb_array_iter(v.val.binary.data);
-			for (int i = 0; cw_jb_array_next(&pit, &pv); i++)
-			{
-				CwProcessor *p = &tr->processors[i];
-
-				cs->pr_no = i + 1;
-				cs->pr_name = NULL;
-				norm[i] = compile_processor(cs, &pv, p);
-				if (p->mode == CW_EXEC_ASYNC_NEW_TX ||
-					p->mode == CW_EXEC_COMMIT_BEFORE_DISPATCH)
-					tr->is_async = true;
-			}
-			cs->pr_no = 0;
-			cs->pr_name = NULL;
-			if (cs->normalize)
-				norm_procs = jsonb_array_of(norm, n);
-		}
+			norm_procs = compile_processors(cs, &v, tr);
 		else if (cw_jbv_eq(&k, "schedule"))
 			compile_schedule(cs, &v, tr);
 		else if (cw_jbv_eq(&k, "annotations"))
@@ -784,7 +782,8 @@ compile_error_context(void *arg)
 /*
  * Validate one WorkflowDefinition and compile it into cxt.  If normalized
  * is not NULL, *normalized receives the definition with its defaults filled
- * in (allocated in the caller's memory context).
+ * in (allocated in the caller's memory context).  Longer than most: one
+ * branch per key of the format, then the checks that need every key read.
  */
 CwWorkflow *
 cw_compile_workflow(Jsonb *def, const char *model, Oid owner,

@@ -137,24 +137,15 @@ static void
 pg_attribute_printf(2, 3) pg_attribute_noreturn()
 body_error(const char *hint, const char *fmt,...)
 {
-	StringInfoData msg;
+	va_list		args;
+	char	   *msg;
 
-	initStringInfo(&msg);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
+	va_start(args, fmt);
+	msg = cw_format_va(fmt, args);
+	va_end(args);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid import body: %s", msg.data),
+			 errmsg("invalid import body: %s", msg),
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }
