@@ -2,9 +2,9 @@
  * cond.h
  *		The compiled condition tree, private to the modules that walk it.
  *
- * conditions.c compiles a condition's JSON into a tree of CwCondition
+ * cond_compile.c compiles a condition's JSON into a tree of CwCondition
  * nodes (validating it: every 22023 / 54000 error comes from there) and
- * evaluates it; the others only walk the compiled tree and never read the
+ * cond_eval.c evaluates it; the others only walk the compiled tree and never read the
  * condition's JSON themselves: search.c translates it to SQL, diagram.c
  * summarizes it for a diagram label and lists the criterion functions it
  * calls.  A walker that needs each member of a group as written compiles
@@ -22,6 +22,7 @@
 #include "cyoda_wf.h"
 
 #include "regex/regex.h"
+#include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -53,14 +54,14 @@ typedef struct OpInfo
 	bool		icase;
 } OpInfo;
 
-/* Every operator by name, defined in conditions.c. */
+/* Every operator by name, defined in cond_compile.c. */
 extern const OpInfo cw_cond_ops[];
 extern const int cw_cond_nops;
 
 /*
  * Whether the members of an AND (and_group) or OR group that test one
  * jsonPath with this operator may be merged into one test against the set
- * of their operands, in evaluation (conditions.c) and in the SQL
+ * of their operands, in evaluation (cond_eval.c) and in the SQL
  * translation (search.c) alike:
  *	OR of EQUALS / IEQUALS: the field equals some operand;
  *	OR of CONTAINS / ICONTAINS: some array element equals some operand, or
@@ -97,6 +98,7 @@ typedef struct CwMergeItem
  * the index into items of its run's first item, or -1; run_len[] of that
  * item is the run's length; items[k].index is the member of item k.  The
  * arrays have one entry per member.  Returns whether any run was found.
+ * Defined in cond_merge.c.
  */
 extern bool cw_group_runs(const CwCondition *c, CwMergeItem *items, int *run_of,
 						  int *run_len);
@@ -236,6 +238,36 @@ struct CwCondition
 	CwFunc	   *fn;
 	Jsonb	   *config;
 };
+
+/* cond_eval.c: how operands and field values read and order */
+extern bool cw_looks_numeric(const char *s, int len);
+extern Numeric cw_text_to_numeric(const char *s, int len);
+extern int	cw_text_bool(const char *s, int len);
+extern int	cw_num_ptr_cmp(const void *a, const void *b);
+extern int	cw_text_ptr_cmp(const void *a, const void *b);
+extern int	cw_cont_ptr_cmp(const void *a, const void *b);
+
+/* numeric_cmp on two numerics. */
+static inline int
+cw_num_cmp(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+/* Byte-wise string order: memcmp, then the shorter first. */
+static inline int
+cw_bytes_cmp(const char *a, int alen, const char *b, int blen)
+{
+	int			r = memcmp(a, b, Min(alen, blen));
+
+	if (r != 0)
+		return r;
+	return (alen > blen) - (alen < blen);
+}
+
+/* cond_merge.c: merge the runs of group c into one node each, in cxt. */
+extern void cw_cond_merge_group(CwCondition *c, MemoryContext cxt);
 
 /* Compile without merging groups: one node per member as written. */
 extern CwCondition *cw_condition_compile_unmerged(Jsonb *cond, const char *where,

@@ -15,10 +15,6 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-extern int	cw_workers;
-extern char *cw_database_name;
-extern int	cw_worker_idle_ms;
-
 static const struct config_enum_entry notify_payload_options[] = {
 	{"full", CW_NOTIFY_PAYLOAD_FULL, false},
 	{"id", CW_NOTIFY_PAYLOAD_ID, false},
@@ -32,14 +28,14 @@ _PG_init(void)
 	/* server-start settings exist only when the library is preloaded */
 	if (process_shared_preload_libraries_in_progress)
 	{
-	DefineCustomIntVariable("cyoda_wf.workers",
-							"Background workers started per database when cyoda_wf is preloaded.",
-							NULL, &cw_workers, 2, 0, 64,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("cyoda_wf.database_name",
-							   "Database(s), comma-separated, served by the static workers.",
-							   NULL, &cw_database_name, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("cyoda_wf.workers",
+								"Background workers started per database when cyoda_wf is preloaded.",
+								NULL, &cw_workers, 2, 0, 64,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomStringVariable("cyoda_wf.database_name",
+								   "Database(s), comma-separated, served by the static workers.",
+								   NULL, &cw_database_name, "postgres",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	}
 	DefineCustomIntVariable("cyoda_wf.worker_idle_ms",
 							"Longest sleep of an idle worker; new work wakes workers at once.",

@@ -2,9 +2,9 @@
  * cyoda_wf.h
  *		Shared declarations of the cyoda_wf workflow engine.
  *
- * The data path: workflow JSON is validated and compiled by definitions.c
+ * The data path: workflow JSON is validated and compiled by wf_compile.c
  * into the structures below, cached per backend by cache.c, walked by
- * engine.c, whose conditions are evaluated by conditions.c and whose
+ * engine.c, whose conditions are evaluated by cond_eval.c and whose
  * processes and criterion functions are called by dispatch.c.  The store_*.c
  * files own the entity table triggers and every write of versions, audit
  * rows, task rows and notifications; catalog.c (catalog.h) the lookups of the
@@ -66,7 +66,7 @@ typedef struct CwFunc
 	FmgrInfo	finfo;
 } CwFunc;
 
-/* Opaque compiled condition (conditions.c). */
+/* Opaque compiled condition (cond.h, cond_compile.c). */
 typedef struct CwCondition CwCondition;
 
 typedef struct CwProcessor
@@ -225,20 +225,18 @@ extern void cw_engine_unpin_path(CwSave *s, bool ok);
 extern void cw_store_init(void);
 extern void cw_store_flush(void);
 
-/* store_trigger.c: cyoda_wf.notify */
-extern bool cw_notify;
-
-/* tasks.c */
-extern int	cw_retry_attempts;
-
-/* cyoda_wf.notify_payload values (store_trigger.c) */
+/* store_trigger.c: cyoda_wf.notify and cyoda_wf.notify_payload */
 typedef enum CwNotifyPayload
 {
 	CW_NOTIFY_PAYLOAD_FULL,		/* id, model, state, version, changeType,
 								 * transition, modelVersion */
 	CW_NOTIFY_PAYLOAD_ID		/* id and changeType only */
 } CwNotifyPayload;
+extern bool cw_notify;
 extern int	cw_notify_payload;
+
+/* tasks.c */
+extern int	cw_retry_attempts;
 extern int	cw_retry_delay_ms;
 extern int	cw_task_retention;	/* seconds finished tasks are kept; -1 forever */
 extern int	cw_min_self_loop_delay;	/* ms: least delay of a timer that leads back */
@@ -251,27 +249,34 @@ extern int64 cw_task_prune(Interval *older_than, bool include_failed, int64 limi
 extern Interval *cw_task_retention_interval(void);
 
 /* workers.c */
+extern int	cw_workers;			/* cyoda_wf.workers */
+extern char *cw_database_name;	/* cyoda_wf.database_name */
+extern int	cw_worker_idle_ms;	/* cyoda_wf.worker_idle_ms */
 extern void cw_workers_init(void);
 
 /* schedules.c */
 extern void cw_schedules_init(void);
 
-/* definitions.c */
+/* wf_compile.c */
 extern CwWorkflow *cw_compile_workflow(Jsonb *def, const char *model,
 									   Oid owner, const char *function_schema,
 									   Jsonb **normalized, MemoryContext cxt);
 extern CwWorkflow *cw_default_workflow(const char *function_schema, MemoryContext cxt);
 extern int	cw_state_index(CwWorkflow *wf, const char *state);
+
+/* wf_import.c */
 extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
 								  const char *function_schema);
 
-/* conditions.c */
+/* cond_compile.c */
 extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,
 										 const char *function_schema,
 										 MemoryContext cxt);
-extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
 extern bool cw_condition_uses_function(CwCondition *cond);
 extern List *cw_condition_functions(CwCondition *cond, List *fns);
+
+/* cond_eval.c */
+extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
 
 /* cache.c */
 extern CwModel *cw_model_pin(const char *model, int32 version);
@@ -292,14 +297,27 @@ extern void cw_check_import_access(CwWorkflow *wf, Oid role);
 extern const char *cw_dispatch_pinned_schema;
 
 /* jsonutil.c */
-extern JsonbValue *cw_jb_get(Jsonb *jb, const char *key);
-extern Jsonb *cw_jb_from_value(JsonbValue *v);
 extern char *cw_jb_text(JsonbValue *v);
 extern const char *cw_jbv_kind(JsonbValue *v);
+extern const char *cw_jb_kind(Jsonb *jb);
 extern JsonbValue *cw_jb_key(JsonbContainer *obj, const char *key, JsonbValue *res);
 extern bool cw_jbv_ieq(const JsonbValue *v, const char *s);
 extern bool cw_jbv_is_container(const JsonbValue *v, bool array);
 extern char *cw_jbv_json_text(const JsonbValue *v);
+extern bool cw_jbv_eq(JsonbValue *v, const char *s);
+extern char *cw_jbv_cstring(JsonbValue *v, MemoryContext cxt);
+extern char *cw_format_va(const char *fmt, va_list args) pg_attribute_printf(1, 0);
+extern char *cw_clip_text(const char *s, int len, int max);
+extern char *cw_jbv_display(JsonbValue *v);
+extern void cw_jb_as_value(Jsonb *jb, JsonbValue *v);
+extern JsonbIterator *cw_jb_object_iter(JsonbContainer *c);
+extern bool cw_jb_object_next(JsonbIterator **it, JsonbValue *key, JsonbValue *val);
+extern JsonbIterator *cw_jb_array_iter(JsonbContainer *c);
+extern bool cw_jb_array_next(JsonbIterator **it, JsonbValue *elem);
+extern int	cw_jbv_int64(JsonbValue *v, int64 min, int64 max, int64 *result);
+extern void cw_jb_push_key(JsonbParseState **ps, const char *key);
+extern void cw_jb_push_string(JsonbParseState **ps, JsonbIteratorToken tok, const char *s);
+extern void cw_jb_push_pair(JsonbParseState **ps, const char *key, const char *s);
 
 typedef struct CwJsonBuilder
 {

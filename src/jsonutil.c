@@ -1,30 +1,19 @@
 /*-------------------------------------------------------------------------
  * jsonutil.c
- *		Small helpers for reading and building jsonb in C.
+ *		Small helpers for reading and building jsonb in C, and for the text
+ *		of messages.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
 
+#include <errno.h>
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 #include "utils/jsonb.h"
-
-/* Value of top-level key `key` of object `jb`, or NULL when absent. */
-JsonbValue *
-cw_jb_get(Jsonb *jb, const char *key)
-{
-	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return NULL;
-	return getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
-}
-
-/* A Jsonb datum holding `v` (scalars become raw-scalar documents). */
-Jsonb *
-cw_jb_from_value(JsonbValue *v)
-{
-	return JsonbValueToJsonb(v);
-}
 
 /* A palloc'd C string of a string scalar, or NULL for anything else. */
 char *
@@ -52,13 +41,14 @@ cw_jbv_ieq(const JsonbValue *v, const char *s)
 		pg_strncasecmp(v->val.string.val, s, len) == 0;
 }
 
-/* Whether v is an array (array = true) or an object. */
+/* Whether v is an array (array = true; a raw scalar is not one) or an object. */
 bool
 cw_jbv_is_container(const JsonbValue *v, bool array)
 {
 	if (v->type != jbvBinary)
 		return false;
-	return array ? JsonContainerIsArray(v->val.binary.data) :
+	return array ? JsonContainerIsArray(v->val.binary.data) &&
+		!JsonContainerIsScalar(v->val.binary.data) :
 		JsonContainerIsObject(v->val.binary.data);
 }
 
@@ -94,6 +84,194 @@ cw_jbv_kind(JsonbValue *v)
 	}
 }
 
+/* The JSON type of a whole jsonb document, with its article. */
+const char *
+cw_jb_kind(Jsonb *jb)
+{
+	JsonbValue	v;
+
+	if (JsonbExtractScalar(&jb->root, &v))
+		return cw_jbv_kind(&v);
+	return JB_ROOT_IS_ARRAY(jb) ? "an array" : "an object";
+}
+
+/* Does the JSON string v equal the C string s? */
+bool
+cw_jbv_eq(JsonbValue *v, const char *s)
+{
+	size_t		len = strlen(s);
+
+	return v->type == jbvString && v->val.string.len == len &&
+		memcmp(v->val.string.val, s, len) == 0;
+}
+
+/* The JSON string v as a NUL-terminated copy in cxt. */
+char *
+cw_jbv_cstring(JsonbValue *v, MemoryContext cxt)
+{
+	char	   *s = MemoryContextAlloc(cxt, v->val.string.len + 1);
+
+	memcpy(s, v->val.string.val, v->val.string.len);
+	s[v->val.string.len] = '\0';
+	return s;
+}
+
+/* printf-style formatting of fmt with args, palloc'd (for varargs helpers). */
+char *
+cw_format_va(const char *fmt, va_list args)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		copy;
+		int			needed;
+
+		va_copy(copy, args);
+		needed = appendStringInfoVA(&buf, fmt, copy);
+		va_end(copy);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
+}
+
+/*
+ * A user string for a message: cut after max bytes (at a character
+ * boundary) and marked with "..." when longer.
+ */
+char *
+cw_clip_text(const char *s, int len, int max)
+{
+	int			cut = pg_mbcliplen(s, len, max);
+
+	if (cut < len)
+		return psprintf("%.*s...", cut, s);
+	return pnstrdup(s, len);
+}
+
+/* A JSON string cut for display in a message (long names are elided). */
+char *
+cw_jbv_display(JsonbValue *v)
+{
+	return cw_clip_text(v->val.string.val, v->val.string.len, 40);
+}
+
+/* Wrap a Jsonb as a jbvBinary value, to push it into another one. */
+void
+cw_jb_as_value(Jsonb *jb, JsonbValue *v)
+{
+	v->type = jbvBinary;
+	v->val.binary.data = &jb->root;
+	v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+}
+
+/* Start iterating the pairs of an object container. */
+JsonbIterator *
+cw_jb_object_iter(JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+
+	if (JsonbIteratorNext(&it, &v, true) != WJB_BEGIN_OBJECT)
+		elog(ERROR, "cyoda_wf: expected a jsonb object");
+	return it;
+}
+
+/* Next key/value pair of an object (nested containers stay jbvBinary). */
+bool
+cw_jb_object_next(JsonbIterator **it, JsonbValue *key, JsonbValue *val)
+{
+	if (JsonbIteratorNext(it, key, true) != WJB_KEY)
+		return false;
+	if (JsonbIteratorNext(it, val, true) != WJB_VALUE)
+		elog(ERROR, "cyoda_wf: malformed jsonb object");
+	return true;
+}
+
+/* Start iterating the elements of an array container. */
+JsonbIterator *
+cw_jb_array_iter(JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+
+	if (JsonbIteratorNext(&it, &v, true) != WJB_BEGIN_ARRAY)
+		elog(ERROR, "cyoda_wf: expected a jsonb array");
+	return it;
+}
+
+/* Next element of an array. */
+bool
+cw_jb_array_next(JsonbIterator **it, JsonbValue *elem)
+{
+	return JsonbIteratorNext(it, elem, true) == WJB_ELEM;
+}
+
+/*
+ * A JSON number that is an integer (1 and 1.0 are, 1.5 is not) in
+ * [min, max]; returns 0 when it is, 1 when it is no integer, 2 when below
+ * min, 3 when above max.
+ */
+int
+cw_jbv_int64(JsonbValue *v, int64 min, int64 max, int64 *result)
+{
+	char	   *s;
+	char	   *end;
+	int64		val;
+
+	Assert(v->type == jbvNumeric);
+	s = numeric_normalize(v->val.numeric);	/* no exponent, no trailing zeros */
+	if (strchr(s, '.') != NULL)
+		return 1;
+	errno = 0;
+	val = strtoi64(s, &end, 10);
+	if (*end != '\0')
+		return 1;
+	if (errno == ERANGE)
+		return s[0] == '-' ? 2 : 3;
+	if (val < min)
+		return 2;
+	if (val > max)
+		return 3;
+	*result = val;
+	return 0;
+}
+
+/* Push key into the object being built in *ps. */
+void
+cw_jb_push_key(JsonbParseState **ps, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(ps, WJB_KEY, &k);
+}
+
+/* Push the string s as tok (WJB_VALUE or WJB_ELEM) into *ps. */
+void
+cw_jb_push_string(JsonbParseState **ps, JsonbIteratorToken tok, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(ps, tok, &v);
+}
+
+/* key: "string" in the object being built in *ps. */
+void
+cw_jb_push_pair(JsonbParseState **ps, const char *key, const char *s)
+{
+	cw_jb_push_key(ps, key);
+	cw_jb_push_string(ps, WJB_VALUE, s);
+}
+
 /* Start building a JSON object. */
 void
 cw_jbb_begin(CwJsonBuilder *b)
@@ -102,15 +280,11 @@ cw_jbb_begin(CwJsonBuilder *b)
 	pushJsonbValue(&b->ps, WJB_BEGIN_OBJECT, NULL);
 }
 
+/* Add a key to the object being built. */
 static void
 cw_jbb_key(CwJsonBuilder *b, const char *key)
 {
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(&b->ps, WJB_KEY, &k);
+	cw_jb_push_key(&b->ps, key);
 }
 
 /* Add key: string (JSON null when val is NULL). */

@@ -16,14 +16,14 @@
  * owner, like the other entity-service functions.  search_sql() returns
  * the same SQL with the parameters written as literals, to EXPLAIN it.
  *
- * The SQL reproduces conditions.c exactly (see its header for the rules):
+ * The SQL reproduces cond_eval.c exactly (see its header for the rules):
  * the null rule (a missing or JSON-null field matches no operator but
  * IS_NULL, negative ones included), numbers compared as numbers whether
- * written 30 or "30" (any spelling conditions.c reads as a number, e.g.
+ * written 30 or "30" (any spelling cond_eval.c reads as a number, e.g.
  * "30.0" or "3e1"), "true"/"false" compared with booleans, byte-wise text
  * order (COLLATE "C"), LIKE and MATCHES_PATTERN on the whole value,
  * lower() for the case-insensitive operators, [*] as "some element", and
- * conditions.c's path walk (a [N] step only enters arrays, a .N step
+ * cond_eval.c's path walk (a [N] step only enters arrays, a .N step
  * enters an array or an object).  Each generated predicate is a boolean
  * that is never NULL, so NOT groups negate it exactly.
  *
@@ -76,7 +76,7 @@ PG_FUNCTION_INFO_V1(search_sql);
 #define SEARCH_PLAN_CACHE 64
 
 /*
- * The SQL spelling of conditions.c's looks_numeric(): JSON number syntax
+ * The SQL spelling of cond_eval.c's cw_looks_numeric(): JSON number syntax
  * (also ".5" and "5."), an exponent of at most 1000, at most 1000 bytes.
  * Written without backslashes so standard_conforming_strings cannot matter.
  */
@@ -379,9 +379,9 @@ path_param(SqlQuery *q, const Path *path, int from, int to)
 
 /*
  * The jsonb at steps [from, to) of path below base (no [*] among them), NULL
- * when nothing is there, walked as conditions.c walks it:
+ * when nothing is there, walked as cond_eval.c walks it:
  *	- a run of names is read with one #> (a digits-only name addresses an
- *	  object member or an array element, as in conditions.c), a single name
+ *	  object member or an array element, as in cond_eval.c), a single name
  *	  without digits with ->;
  *	- #> would also read a name such as "-1" as an index of an array: such a
  *	  name is read alone with ->, whose text form only enters objects;
@@ -462,7 +462,7 @@ path_field(SqlQuery *q, const char *base, const Path *path, int from, int to)
 	return jsonb_field(path_value(q, base, path, from, to));
 }
 
-/* The SQL test of conditions.c's looks_numeric() on a text expression. */
+/* The SQL test of cond_eval.c's cw_looks_numeric() on a text expression. */
 static char *
 sql_is_numeric(const char *s)
 {
@@ -478,7 +478,7 @@ typedef struct CmpTest
 } CmpTest;
 
 /*
- * The test of a string field's text s against one operand (conditions.c
+ * The test of a string field's text s against one operand (cond_eval.c
  * value_compare on a string): as numbers when both read as numbers, as
  * booleans when both are true/false, else byte-wise when the operand is a
  * string.  NULL when it can never hold.
@@ -521,7 +521,7 @@ cmp_string_branch(SqlQuery *q, const char *s, CmpTest *t, bool icase)
  * Append "the field compares with every operand of tests[] and each
  * comparison satisfies its op" (one test, or BETWEEN's two) as a boolean
  * that is never NULL, false for a missing or null field: the SQL form of
- * conditions.c's value_compare().  f is jsonb, or text when is_text
+ * cond_eval.c's value_compare().  f is jsonb, or text when is_text
  * (lifecycle fields).  icase only for EQUALS.  The field is read once per
  * JSON type, not once per test.
  */
@@ -725,7 +725,7 @@ contains_any(SqlQuery *q, const char *t, Operand *vals, int n, bool icase)
 }
 
 /*
- * The compiled LIKE pattern (conditions.c compile_like: % any run, _ one
+ * The compiled LIKE pattern (cond_compile.c compile_like: % any run, _ one
  * character, the rest literal) as an SQL LIKE pattern: %, _ and \ among the
  * literals escaped with \.
  */
@@ -1145,7 +1145,7 @@ canonical_uuid(const char *s, int len)
 	return true;
 }
 
-/* A lifecycle date operand (its string, which conditions.c parsed). */
+/* A lifecycle date operand (its string, which cond_compile.c parsed). */
 static char *
 date_param(SqlQuery *q, const JsonbValue *v)
 {

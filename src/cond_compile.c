@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
- * conditions.c
- *		Cyoda's condition language: compiled once, evaluated on every save.
+ * cond_compile.c
+ *		Cyoda's condition language: compiled once, evaluated on every save
+ *		(cond_eval.c).
  *
  * A condition (criterion of a workflow or a transition, or a search filter)
  * is JSON:
@@ -16,37 +17,9 @@
  * allocated in the caller's (cache) memory context: paths
  * are split into steps, operators resolved, operands converted once (numbers
  * parsed, strings lower-cased for the case-insensitive operators, LIKE
- * patterns tokenized, regular expressions compiled, dates parsed).
- * cw_condition_eval() then only walks the entity's Jsonb with
- * getKeyJsonValueFromContainer / getIthJsonbValueFromContainer; the few
- * temporary allocations it makes land in CurrentMemoryContext.
- *
- * Semantic choices, all in one place:
- *	- Null rule: a missing or JSON-null field matches no operator except
- *	  IS_NULL; negative operators (NOT_EQUAL, NOT_CONTAINS, INOT_*, ...) are
- *	  false on it too.  On a present field a negative operator is exactly the
- *	  negation of its positive one.
- *	- Numbers compare as numbers (numeric semantics) whether the field or the
- *	  operand is written 30 or "30".  Booleans compare with true/false and
- *	  "true"/"false".  Two strings that are not both numbers compare
- *	  byte-wise (memcmp order, shorter first), not by collation, so results
- *	  do not depend on the database's locale.  Values of different kinds
- *	  (a number and a non-numeric string, an object and a scalar) are
- *	  unequal and unordered: EQUALS and the orderings are false, NOT_EQUAL
- *	  true.  EQUALS with an object or array operand is JSON equality.
- *	- CONTAINS is a substring test on text; on an array field it is true
- *	  when an element equals the value.  STARTS_WITH, ENDS_WITH, LIKE and
- *	  MATCHES_PATTERN work on the field's text: a string, a number's text
- *	  as stored, or true/false; objects and arrays never match them.
- *	- Case-insensitive operators lower-case both sides with the database's
- *	  default collation.
- *	- Paths: "$", ".name", "['name']" / ["name"], "[N]", "[*]" (any element
- *	  of an array satisfies the rest of the condition); the leading "$." may
- *	  be left out.  A ".N" step on an array addresses element N.
- *	- BETWEEN is exclusive, BETWEEN_INCLUSIVE inclusive; both take [low, high].
- *	- Lifecycle dates (creationDate, lastUpdateTime) compare as timestamptz;
- *	  a date without a time zone is read in the session's TimeZone at
- *	  compile time.
+ * patterns tokenized, regular expressions compiled, dates parsed), so that
+ * cw_condition_eval() only walks the entity's data.  What each operator
+ * means is in cond_eval.c's header.
  *
  * Bounds: a condition has at most CW_COND_MAX_NODES nodes (condition
  * objects and values of array conditions), nests at most CW_COND_MAX_DEPTH
@@ -55,12 +28,9 @@
  * loop over the condition or the data checks for interrupts, so
  * statement_timeout and pg_cancel_backend stop compilation and evaluation.
  *
- * Merged groups: the members of an AND / OR group that test one jsonPath
- * with one operator (cw_op_merges: OR of EQUALS or CONTAINS, AND of
- * NOT_EQUAL or NOT_CONTAINS, and their case-insensitive forms) compile into
- * one node holding their operands as sorted sets, so a group of n values
- * costs one path walk and a binary search instead of n walks; an array
- * field or a [*] path is walked once, not once per value.
+ * Merged groups: where the members of an AND / OR group test one jsonPath
+ * with one operator, compile_group() has cond_merge.c merge them into one
+ * node (see there).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -144,7 +114,6 @@ typedef struct CompileState
 } CompileState;
 
 static CwCondition *compile_node(CompileState *st, JsonbValue *node, int depth);
-static void merge_group(CompileState *st, CwCondition *c);
 
 /* ----------------------------------------------------------------
  * Compile-time helpers
@@ -197,18 +166,6 @@ count_node(CompileState *st, int value_index)
 					"Split it into several smaller conditions, e.g. search in parts and combine the results.");
 }
 
-/* A user string for an error message, clipped to a readable length. */
-static char *
-show_text(const char *s, int len)
-{
-	int			clip;
-
-	if (len <= CW_SHOW_MAX)
-		return pnstrdup(s, len);
-	clip = pg_mbcliplen(s, len, CW_SHOW_MAX);
-	return psprintf("%s...", pnstrdup(s, clip));
-}
-
 /* Copy of a JSON string into the cache context, NUL-terminated. */
 static char *
 cxt_strndup(CompileState *st, const char *s, int len)
@@ -231,65 +188,6 @@ cxt_jsonb(CompileState *st, JsonbValue *v)
 	return jb;
 }
 
-/*
- * Whether a string is a plain decimal number (JSON number syntax, also
- * ".5" and "5."), short enough that numeric_in can never fail on it.
- */
-static bool
-looks_numeric(const char *s, int len)
-{
-	int			i = 0;
-	int			digits = 0;
-
-	if (len <= 0 || len > CW_NUMERIC_TEXT_MAX)
-		return false;
-	if (s[i] == '-')
-		i++;
-	while (i < len && isdigit((unsigned char) s[i]))
-		i++, digits++;
-	if (i < len && s[i] == '.')
-	{
-		i++;
-		while (i < len && isdigit((unsigned char) s[i]))
-			i++, digits++;
-	}
-	if (digits == 0)
-		return false;
-	if (i < len && (s[i] == 'e' || s[i] == 'E'))
-	{
-		int			exp = 0;
-		int			edigits = 0;
-
-		i++;
-		if (i < len && (s[i] == '+' || s[i] == '-'))
-			i++;
-		while (i < len && isdigit((unsigned char) s[i]))
-		{
-			exp = exp * 10 + (s[i] - '0');
-			if (exp > 1000)
-				return false;
-			i++, edigits++;
-		}
-		if (edigits == 0)
-			return false;
-	}
-	return i == len;
-}
-
-/* Numeric of a string looks_numeric() accepted, in CurrentMemoryContext. */
-static Numeric
-text_to_numeric(const char *s, int len)
-{
-	char	   *z = pnstrdup(s, len);
-	Numeric		n;
-
-	n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(z),
-											ObjectIdGetDatum(InvalidOid),
-											Int32GetDatum(-1)));
-	pfree(z);
-	return n;
-}
-
 /* Copy of a numeric into the cache context. */
 static Numeric
 cxt_numeric(CompileState *st, Numeric n)
@@ -298,17 +196,6 @@ cxt_numeric(CompileState *st, Numeric n)
 
 	memcpy(r, n, VARSIZE(n));
 	return r;
-}
-
-/* 1 for "true", 0 for "false", else -1. */
-static int
-text_bool(const char *s, int len)
-{
-	if (len == 4 && memcmp(s, "true", 4) == 0)
-		return 1;
-	if (len == 5 && memcmp(s, "false", 5) == 0)
-		return 0;
-	return -1;
 }
 
 /*
@@ -334,9 +221,9 @@ build_value(CompileState *st, JsonbValue *v, bool allow_container,
 				out->jv.val.string.len = len;
 				out->text = s;
 				out->textlen = len;
-				if (looks_numeric(s, len))
-					out->num = cxt_numeric(st, text_to_numeric(s, len));
-				out->boolval = text_bool(s, len);
+				if (cw_looks_numeric(s, len))
+					out->num = cxt_numeric(st, cw_text_to_numeric(s, len));
+				out->boolval = cw_text_bool(s, len);
 				break;
 			}
 		case jbvNumeric:
@@ -390,6 +277,114 @@ build_value(CompileState *st, JsonbValue *v, bool allow_container,
 	}
 }
 
+/*
+ * A ".name" step (or the implicit first name of "a.b") of jsonPath p,
+ * whose name starts at offset i, into *step; returns the offset after it.
+ */
+static int
+path_name_step(CompileState *st, const char *p, int len, int i, const char *sub,
+			   PathStep *step)
+{
+	int			start = i;
+
+	while (i < len && p[i] != '.' && p[i] != '[')
+		i++;
+	if (i == start)
+		cond_error(st, sub,
+				   psprintf("invalid jsonPath \"%s\": empty field name at offset %d",
+							cw_clip_text(p, len, CW_SHOW_MAX), start),
+				   NULL, NULL);
+	if (i - start == 1 && p[start] == '*')
+		cond_error(st, sub,
+				   psprintf("invalid jsonPath \"%s\": \".*\" is not supported",
+							cw_clip_text(p, len, CW_SHOW_MAX)),
+				   NULL, "Use [*] to match any element of an array.");
+	step->kind = PS_KEY;
+	step->keylen = i - start;
+	step->key = cxt_strndup(st, p + start, step->keylen);
+	if (step->keylen <= 9)
+	{
+		int			k;
+
+		for (k = 0; k < step->keylen; k++)
+			if (!isdigit((unsigned char) step->key[k]))
+				break;
+		if (k == step->keylen)
+			step->index = atoi(step->key);
+	}
+	return i;
+}
+
+/*
+ * A "[...]" step of jsonPath p (quoted name, [*] or [N]), whose content
+ * starts at offset i, into *step; returns the offset after the "]".
+ */
+static int
+path_bracket_step(CompileState *st, CwCondition *c, const char *p, int len, int i,
+				  const char *sub, PathStep *step)
+{
+	if (i < len && (p[i] == '\'' || p[i] == '"'))
+	{
+		char		q = p[i++];
+		StringInfoData name;
+
+		initStringInfo(&name);
+		while (i < len && p[i] != q)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (p[i] == '\\' && i + 1 < len)
+				i++;
+			appendStringInfoChar(&name, p[i]);
+			i++;
+		}
+		if (i >= len || i + 1 >= len || p[i + 1] != ']')
+			cond_error(st, sub,
+					   psprintf("invalid jsonPath \"%s\": unterminated quoted name",
+								cw_clip_text(p, len, CW_SHOW_MAX)),
+					   NULL, NULL);
+		i += 2;
+		step->kind = PS_KEY;
+		step->keylen = name.len;
+		step->key = cxt_strndup(st, name.data, name.len);
+		pfree(name.data);
+	}
+	else if (i + 1 < len && p[i] == '*' && p[i + 1] == ']')
+	{
+		i += 2;
+		step->kind = PS_ANY;
+		c->wildcard = true;
+	}
+	else if (i < len && isdigit((unsigned char) p[i]))
+	{
+		int64		n = 0;
+
+		while (i < len && isdigit((unsigned char) p[i]))
+		{
+			n = n * 10 + (p[i] - '0');
+			if (n > INT_MAX)
+				cond_error(st, sub,
+						   psprintf("invalid jsonPath \"%s\": array index out of range",
+									cw_clip_text(p, len, CW_SHOW_MAX)),
+						   NULL, NULL);
+			i++;
+		}
+		if (i >= len || p[i] != ']')
+			cond_error(st, sub,
+					   psprintf("invalid jsonPath \"%s\": missing \"]\" after array index",
+								cw_clip_text(p, len, CW_SHOW_MAX)),
+					   NULL, NULL);
+		i++;
+		step->kind = PS_INDEX;
+		step->index = (int) n;
+	}
+	else
+		cond_error(st, sub,
+				   psprintf("invalid jsonPath \"%s\": expected a quoted name, an index or * after \"[\" at offset %d",
+							cw_clip_text(p, len, CW_SHOW_MAX), i - 1),
+				   NULL, NULL);
+	return i;
+}
+
 /* Parse one jsonPath into steps in the cache context. */
 static void
 parse_path(CompileState *st, CwCondition *c, const char *p, int len,
@@ -427,105 +422,17 @@ parse_path(CompileState *st, CwCondition *c, const char *p, int len,
 
 		if (implicit_name || p[i] == '.')
 		{
-			int			start;
-
 			if (!implicit_name)
 				i++;
 			implicit_name = false;
-			start = i;
-			while (i < len && p[i] != '.' && p[i] != '[')
-				i++;
-			if (i == start)
-				cond_error(st, sub,
-						   psprintf("invalid jsonPath \"%s\": empty field name at offset %d",
-									show_text(p, len), start),
-						   NULL, NULL);
-			if (i - start == 1 && p[start] == '*')
-				cond_error(st, sub,
-						   psprintf("invalid jsonPath \"%s\": \".*\" is not supported",
-									show_text(p, len)),
-						   NULL, "Use [*] to match any element of an array.");
-			step.kind = PS_KEY;
-			step.keylen = i - start;
-			step.key = cxt_strndup(st, p + start, step.keylen);
-			if (step.keylen <= 9)
-			{
-				int			k;
-
-				for (k = 0; k < step.keylen; k++)
-					if (!isdigit((unsigned char) step.key[k]))
-						break;
-				if (k == step.keylen)
-					step.index = atoi(step.key);
-			}
+			i = path_name_step(st, p, len, i, sub, &step);
 		}
 		else if (p[i] == '[')
-		{
-			i++;
-			if (i < len && (p[i] == '\'' || p[i] == '"'))
-			{
-				char		q = p[i++];
-				StringInfoData name;
-
-				initStringInfo(&name);
-				while (i < len && p[i] != q)
-				{
-					CHECK_FOR_INTERRUPTS();
-					if (p[i] == '\\' && i + 1 < len)
-						i++;
-					appendStringInfoChar(&name, p[i]);
-					i++;
-				}
-				if (i >= len || i + 1 >= len || p[i + 1] != ']')
-					cond_error(st, sub,
-							   psprintf("invalid jsonPath \"%s\": unterminated quoted name",
-										show_text(p, len)),
-							   NULL, NULL);
-				i += 2;
-				step.kind = PS_KEY;
-				step.keylen = name.len;
-				step.key = cxt_strndup(st, name.data, name.len);
-				pfree(name.data);
-			}
-			else if (i + 1 < len && p[i] == '*' && p[i + 1] == ']')
-			{
-				i += 2;
-				step.kind = PS_ANY;
-				c->wildcard = true;
-			}
-			else if (i < len && isdigit((unsigned char) p[i]))
-			{
-				int64		n = 0;
-
-				while (i < len && isdigit((unsigned char) p[i]))
-				{
-					n = n * 10 + (p[i] - '0');
-					if (n > INT_MAX)
-						cond_error(st, sub,
-								   psprintf("invalid jsonPath \"%s\": array index out of range",
-											show_text(p, len)),
-								   NULL, NULL);
-					i++;
-				}
-				if (i >= len || p[i] != ']')
-					cond_error(st, sub,
-							   psprintf("invalid jsonPath \"%s\": missing \"]\" after array index",
-										show_text(p, len)),
-							   NULL, NULL);
-				i++;
-				step.kind = PS_INDEX;
-				step.index = (int) n;
-			}
-			else
-				cond_error(st, sub,
-						   psprintf("invalid jsonPath \"%s\": expected a quoted name, an index or * after \"[\" at offset %d",
-									show_text(p, len), i - 1),
-						   NULL, NULL);
-		}
+			i = path_bracket_step(st, c, p, len, i + 1, sub, &step);
 		else
 			cond_error(st, sub,
 					   psprintf("invalid jsonPath \"%s\": unexpected character at offset %d",
-								show_text(p, len), i),
+								cw_clip_text(p, len, CW_SHOW_MAX), i),
 					   NULL,
 					   "Write paths as $.field.sub, $.list[0], $['odd name'] or $.list[*].field.");
 
@@ -585,7 +492,7 @@ compile_operator(CompileState *st, JsonbContainer *obj)
 				return &cw_cond_ops[i];
 		cond_error(st, sub,
 				   psprintf("unknown operator \"%s\"",
-							show_text(ov.val.string.val, ov.val.string.len)),
+							cw_clip_text(ov.val.string.val, ov.val.string.len, CW_SHOW_MAX)),
 				   "Valid operators are " CW_OP_LIST ".", NULL);
 	}
 	cond_error(st, NULL, "\"operatorType\" is required", NULL,
@@ -695,7 +602,7 @@ compile_regex(CompileState *st, CwCondition *c)
 		pg_regerror(rc, &probe, msg, sizeof(msg));
 		cond_error(st, ".value",
 				   psprintf("invalid regular expression \"%s\": %s",
-							show_text(p, len), msg),
+							cw_clip_text(p, len, CW_SHOW_MAX), msg),
 				   NULL, NULL);
 	}
 	pg_regfree(&probe);
@@ -751,7 +658,7 @@ compile_regex(CompileState *st, CwCondition *c)
 		c->re = NULL;
 		cond_error(st, ".value",
 				   psprintf("invalid regular expression \"%s\": %s",
-							show_text(p, len), msg),
+							cw_clip_text(p, len, CW_SHOW_MAX), msg),
 				   NULL, NULL);
 	}
 	cb->func = regex_free_callback;
@@ -796,14 +703,14 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 				strcmp(field[i], "yesterday") == 0)
 				cond_error(st, sub,
 						   psprintf("relative date \"%s\" is not allowed",
-									show_text(str, strlen(str))),
+									cw_clip_text(str, strlen(str), CW_SHOW_MAX)),
 						   "A condition is compiled once; a relative date would be frozen at that moment.",
 						   NULL);
 		dterr = DecodeDateTime(field, ftype, nf, &dtype, tm, &fsec, &tz);
 	}
 	if (dterr != 0)
 		cond_error(st, sub,
-				   psprintf("invalid date \"%s\"", show_text(str, strlen(str))),
+				   psprintf("invalid date \"%s\"", cw_clip_text(str, strlen(str), CW_SHOW_MAX)),
 				   NULL, "Write dates as ISO 8601 strings, e.g. \"2024-05-01T12:00:00Z\".");
 	switch (dtype)
 	{
@@ -811,7 +718,7 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 			if (tm2timestamp(tm, fsec, &tz, &result) != 0)
 				cond_error(st, sub,
 						   psprintf("date out of range \"%s\"",
-									show_text(str, strlen(str))),
+									cw_clip_text(str, strlen(str), CW_SHOW_MAX)),
 						   NULL, NULL);
 			break;
 		case DTK_EPOCH:
@@ -825,7 +732,7 @@ parse_date(CompileState *st, JsonbValue *v, const char *sub)
 			break;
 		default:
 			cond_error(st, sub,
-					   psprintf("invalid date \"%s\"", show_text(str, strlen(str))),
+					   psprintf("invalid date \"%s\"", cw_clip_text(str, strlen(str), CW_SHOW_MAX)),
 					   NULL, NULL);
 	}
 	pfree(str);
@@ -960,7 +867,7 @@ compile_lifecycle(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	if (i == lengthof(fields))
 		cond_error(st, ".field",
 				   psprintf("unknown lifecycle field \"%s\"",
-							show_text(fv.val.string.val, fv.val.string.len)),
+							cw_clip_text(fv.val.string.val, fv.val.string.len, CW_SHOW_MAX)),
 				   "Valid fields are state, creationDate, lastUpdateTime, previousTransition and id.",
 				   NULL);
 	c->field = fields[i].field;
@@ -1071,7 +978,7 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 		else
 			cond_error(st, sub,
 					   psprintf("unknown group operator \"%s\"",
-								show_text(ov.val.string.val, ov.val.string.len)),
+								cw_clip_text(ov.val.string.val, ov.val.string.len, CW_SHOW_MAX)),
 					   "Valid group operators are AND, OR and NOT.", NULL);
 	}
 	if (!found)
@@ -1110,7 +1017,7 @@ compile_group(CompileState *st, CwCondition *c, JsonbContainer *obj,
 		pfree(e);
 	}
 	if (st->merge && c->kind != CK_NOT && !c->uses_function && c->nchildren > 1)
-		merge_group(st, c);
+		cw_cond_merge_group(c, st->cxt);
 }
 
 /* {"type":"function","function":{"name":...,"config":{...}}} */
@@ -1139,7 +1046,7 @@ compile_function(CompileState *st, CwCondition *c, JsonbContainer *obj)
 	if (nv.val.string.len >= NAMEDATALEN)
 		cond_error(st, ".function.name",
 				   psprintf("function name \"%s\" is longer than %d bytes",
-							show_text(nv.val.string.val, nv.val.string.len),
+							cw_clip_text(nv.val.string.val, nv.val.string.len, CW_SHOW_MAX),
 							NAMEDATALEN - 1),
 				   NULL, NULL);
 
@@ -1219,7 +1126,7 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 	else
 		cond_error(st, ".type",
 				   psprintf("unknown condition type \"%s\"",
-							show_text(tv.val.string.val, tv.val.string.len)),
+							cw_clip_text(tv.val.string.val, tv.val.string.len, CW_SHOW_MAX)),
 				   "Valid types are simple, group, lifecycle, array and function.",
 				   NULL);
 	return c;
@@ -1309,975 +1216,4 @@ cw_condition_functions(CwCondition *cond, List *fns)
 	for (int i = 0; i < cond->nchildren; i++)
 		fns = cw_condition_functions(cond->children[i], fns);
 	return fns;
-}
-
-/* ----------------------------------------------------------------
- * Merged groups
- * ----------------------------------------------------------------
- */
-
-/* numeric_cmp on two numerics. */
-static inline int
-num_cmp(Numeric a, Numeric b)
-{
-	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a),
-											 NumericGetDatum(b)));
-}
-
-/* Byte-wise string order: memcmp, then the shorter first. */
-static inline int
-bytes_cmp(const char *a, int alen, const char *b, int blen)
-{
-	int			r = memcmp(a, b, Min(alen, blen));
-
-	if (r != 0)
-		return r;
-	return (alen > blen) - (alen < blen);
-}
-
-/* qsort / bsearch comparators of the sets. */
-static int
-num_ptr_cmp(const void *a, const void *b)
-{
-	return num_cmp(*(const Numeric *) a, *(const Numeric *) b);
-}
-
-static int
-text_ptr_cmp(const void *a, const void *b)
-{
-	const CondText *x = a;
-	const CondText *y = b;
-
-	return bytes_cmp(x->s, x->len, y->s, y->len);
-}
-
-static int
-cont_ptr_cmp(const void *a, const void *b)
-{
-	return compareJsonbContainers(*(JsonbContainer *const *) a,
-								  *(JsonbContainer *const *) b);
-}
-
-static int
-merge_item_cmp(const void *a, const void *b)
-{
-	const CwMergeItem *x = a;
-	const CwMergeItem *y = b;
-	int			r = bytes_cmp(x->key, x->keylen, y->key, y->keylen);
-
-	return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
-}
-
-/*
- * Sort items by key and mark the runs of two or more equal keys: run_of[i]
- * of group member i is the index (into the sorted items) of its run's first
- * item (it must be -1 for every member on entry); run_len[] of that item is
- * the run's length.  Returns whether any run was found.
- */
-static bool
-merge_runs(CwMergeItem *items, int nitems, int *run_of, int *run_len)
-{
-	bool		merged = false;
-
-	qsort(items, nitems, sizeof(CwMergeItem), merge_item_cmp);
-	for (int i = 0; i < nitems;)
-	{
-		int			j = i + 1;
-
-		CHECK_FOR_INTERRUPTS();
-		while (j < nitems && items[j].keylen == items[i].keylen &&
-			   memcmp(items[j].key, items[i].key, items[i].keylen) == 0)
-			j++;
-		if (j - i > 1)
-		{
-			for (int k = i; k < j; k++)
-				run_of[items[k].index] = i;
-			run_len[i] = j - i;
-			merged = true;
-		}
-		i = j;
-	}
-	return merged;
-}
-
-/* The merge key of a simple condition: its operator and its path steps. */
-static void
-merge_key(const CwCondition *c, CwMergeItem *item)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s", c->op->name);
-	for (int i = 0; i < c->nsteps; i++)
-	{
-		const PathStep *step = &c->steps[i];
-
-		/* length-prefixed, so no two paths share a key */
-		if (step->kind == PS_KEY)
-		{
-			appendStringInfo(&buf, "|K%d:", step->keylen);
-			appendBinaryStringInfo(&buf, step->key, step->keylen);
-		}
-		else if (step->kind == PS_INDEX)
-			appendStringInfo(&buf, "|I%d", step->index);
-		else
-			appendStringInfoString(&buf, "|*");
-	}
-	item->key = buf.data;
-	item->keylen = buf.len;
-}
-
-/*
- * One node for members[0..n) (simple conditions with one path and one
- * operator): the first member's path and operator, all the operands as
- * sets, in the cache context.
- */
-static CwCondition *
-merged_node(CompileState *st, CwCondition **members, int n)
-{
-	CwCondition *m = MemoryContextAllocZero(st->cxt, sizeof(CwCondition));
-	CondSet    *set = MemoryContextAllocZero(st->cxt, sizeof(CondSet));
-	bool		icase = members[0]->op->icase;
-
-	m->kind = CK_SIMPLE;
-	m->path_text = members[0]->path_text;
-	m->path_len = members[0]->path_len;
-	m->nsteps = members[0]->nsteps;
-	m->steps = members[0]->steps;
-	m->wildcard = members[0]->wildcard;
-	m->op = members[0]->op;
-	m->set = set;
-	set->nums = MemoryContextAlloc(st->cxt, n * sizeof(Numeric));
-	set->texts = MemoryContextAlloc(st->cxt, n * sizeof(CondText));
-	set->conts = MemoryContextAlloc(st->cxt, n * sizeof(JsonbContainer *));
-	set->subs = MemoryContextAlloc(st->cxt, n * sizeof(CondText));
-	for (int i = 0; i < n; i++)
-	{
-		const CondValue *v = &members[i]->val;
-
-		CHECK_FOR_INTERRUPTS();
-		if (v->num != NULL)
-			set->nums[set->nnums++] = v->num;
-		if (v->boolval == 1)
-			set->has_true = true;
-		else if (v->boolval == 0)
-			set->has_false = true;
-		if (v->jv.type == jbvString)
-		{
-			set->texts[set->ntexts].s = icase ? v->lower : v->text;
-			set->texts[set->ntexts].len = icase ? v->lowerlen : v->textlen;
-			set->ntexts++;
-		}
-		else if (v->jv.type == jbvBinary)
-			set->conts[set->nconts++] = v->jv.val.binary.data;
-		if (v->text != NULL)
-		{
-			set->subs[set->nsubs].s = icase ? v->lower : v->text;
-			set->subs[set->nsubs].len = icase ? v->lowerlen : v->textlen;
-			set->nsubs++;
-		}
-	}
-	qsort(set->nums, set->nnums, sizeof(Numeric), num_ptr_cmp);
-	qsort(set->texts, set->ntexts, sizeof(CondText), text_ptr_cmp);
-	qsort(set->conts, set->nconts, sizeof(JsonbContainer *), cont_ptr_cmp);
-	return m;
-}
-
-/* See cond.h. */
-bool
-cw_group_runs(const CwCondition *c, CwMergeItem *items, int *run_of,
-			  int *run_len)
-{
-	bool		and_group = (c->kind == CK_AND);
-	int			nitems = 0;
-
-	for (int i = 0; i < c->nchildren; i++)
-	{
-		const CwCondition *ch = c->children[i];
-
-		CHECK_FOR_INTERRUPTS();
-		run_of[i] = -1;
-		if (c->kind == CK_NOT || ch->kind != CK_SIMPLE ||
-			!cw_op_merges(ch->op, and_group, ch->wildcard))
-			continue;
-		items[nitems].index = i;
-		merge_key(ch, &items[nitems]);
-		nitems++;
-	}
-	return merge_runs(items, nitems, run_of, run_len);
-}
-
-/*
- * Merge the members of group c that test one path with one operator
- * (cw_op_merges) into one node each, in place of the first of them.  The
- * members are pure tests, so their order within the group does not matter.
- */
-static void
-merge_group(CompileState *st, CwCondition *c)
-{
-	CwMergeItem *items = palloc(c->nchildren * sizeof(CwMergeItem));
-	int		   *run_of = palloc(c->nchildren * sizeof(int));
-	int		   *run_len = palloc(c->nchildren * sizeof(int));
-	int			nout = 0;
-
-	if (!cw_group_runs(c, items, run_of, run_len))
-		return;
-
-	/* the group in its order, each run where its first member was */
-	for (int i = 0; i < c->nchildren; i++)
-	{
-		int			r = run_of[i];
-		CwCondition **members;
-
-		CHECK_FOR_INTERRUPTS();
-		if (r < 0)
-		{
-			c->children[nout++] = c->children[i];
-			continue;
-		}
-		if (items[r].index != i)
-			continue;			/* a later member of a run already placed */
-		members = palloc(run_len[r] * sizeof(CwCondition *));
-		for (int k = 0; k < run_len[r]; k++)
-			members[k] = c->children[items[r + k].index];
-		c->children[nout++] = merged_node(st, members, run_len[r]);
-		pfree(members);
-	}
-	c->nchildren = nout;
-}
-
-/* Whether a present field equals some operand of a merged group. */
-static bool
-set_equals(const CondSet *set, const JsonbValue *fv, bool icase)
-{
-	switch (fv->type)
-	{
-		case jbvNumeric:
-			return set->nnums > 0 &&
-				bsearch(&fv->val.numeric, set->nums, set->nnums,
-						sizeof(Numeric), num_ptr_cmp) != NULL;
-
-		case jbvBool:
-			return fv->val.boolean ? set->has_true : set->has_false;
-
-		case jbvString:
-			{
-				CondText	key;
-				char	   *low = NULL;
-				bool		r = false;
-				int			b;
-
-				/* as value_compare: numbers, then booleans, then bytes */
-				key.s = fv->val.string.val;
-				key.len = fv->val.string.len;
-				if (set->nnums > 0 && looks_numeric(key.s, key.len))
-				{
-					Numeric		n = text_to_numeric(key.s, key.len);
-
-					r = bsearch(&n, set->nums, set->nnums, sizeof(Numeric),
-								num_ptr_cmp) != NULL;
-					pfree(n);
-					if (r)
-						return true;
-				}
-				if ((b = text_bool(key.s, key.len)) >= 0 &&
-					(b ? set->has_true : set->has_false))
-					return true;
-				if (set->ntexts == 0)
-					return false;
-				if (icase)
-				{
-					low = str_tolower(key.s, key.len, DEFAULT_COLLATION_OID);
-					key.s = low;
-					key.len = strlen(low);
-				}
-				r = bsearch(&key, set->texts, set->ntexts, sizeof(CondText),
-							text_ptr_cmp) != NULL;
-				if (low)
-					pfree(low);
-				return r;
-			}
-
-		case jbvBinary:
-			{
-				JsonbContainer *jc = fv->val.binary.data;
-
-				return set->nconts > 0 &&
-					bsearch(&jc, set->conts, set->nconts,
-							sizeof(JsonbContainer *), cont_ptr_cmp) != NULL;
-			}
-
-		default:
-			return false;
-	}
-}
-
-/* ----------------------------------------------------------------
- * Evaluation
- * ----------------------------------------------------------------
- */
-
-/*
- * Compare a present, non-null field value with an operand.  Returns false
- * when the two are of kinds that do not compare (see the header comment);
- * else sets *cmp to <0, 0 or >0.
- */
-static bool
-value_compare(const JsonbValue *fv, const CondValue *v, bool icase, int *cmp)
-{
-	switch (fv->type)
-	{
-		case jbvNumeric:
-			if (v->num == NULL)
-				return false;
-			*cmp = num_cmp(fv->val.numeric, v->num);
-			return true;
-
-		case jbvBool:
-			if (v->boolval < 0)
-				return false;
-			*cmp = (fv->val.boolean ? 1 : 0) - v->boolval;
-			return true;
-
-		case jbvString:
-			{
-				const char *s = fv->val.string.val;
-				int			len = fv->val.string.len;
-				int			b;
-
-				if (v->num != NULL && looks_numeric(s, len))
-				{
-					Numeric		n = text_to_numeric(s, len);
-
-					*cmp = num_cmp(n, v->num);
-					pfree(n);
-					return true;
-				}
-				if (v->boolval >= 0 && (b = text_bool(s, len)) >= 0)
-				{
-					*cmp = b - v->boolval;
-					return true;
-				}
-				if (v->jv.type != jbvString)
-					return false;
-				if (icase)
-				{
-					char	   *low = str_tolower(s, len, DEFAULT_COLLATION_OID);
-
-					*cmp = bytes_cmp(low, strlen(low), v->lower, v->lowerlen);
-					pfree(low);
-				}
-				else
-					*cmp = bytes_cmp(s, len, v->text, v->textlen);
-				return true;
-			}
-
-		case jbvBinary:
-			if (v->jv.type != jbvBinary)
-				return false;
-			*cmp = compareJsonbContainers(fv->val.binary.data,
-										  v->jv.val.binary.data);
-			return true;
-
-		default:
-			return false;
-	}
-}
-
-/* Equality as EQUALS (IEQUALS with icase) sees it. */
-static inline bool
-value_equals(const JsonbValue *fv, const CondValue *v, bool icase)
-{
-	int			cmp;
-
-	return value_compare(fv, v, icase, &cmp) && cmp == 0;
-}
-
-/*
- * Text of a field for the string operators: strings as they are, numbers
- * as stored, booleans as true/false.  Lower-cased when icase.  Returns false
- * for objects and arrays.  *tofree is set when the text was allocated.
- */
-static bool
-field_text(const JsonbValue *fv, bool icase, const char **s, int *len,
-		   char **tofree)
-{
-	*tofree = NULL;
-	switch (fv->type)
-	{
-		case jbvString:
-			*s = fv->val.string.val;
-			*len = fv->val.string.len;
-			break;
-		case jbvNumeric:
-			*tofree = DatumGetCString(DirectFunctionCall1(numeric_out,
-														  NumericGetDatum(fv->val.numeric)));
-			*s = *tofree;
-			*len = strlen(*tofree);
-			break;
-		case jbvBool:
-			*s = fv->val.boolean ? "true" : "false";
-			*len = strlen(*s);
-			break;
-		default:
-			return false;
-	}
-	if (icase)
-	{
-		char	   *low = str_tolower(*s, *len, DEFAULT_COLLATION_OID);
-
-		if (*tofree)
-			pfree(*tofree);
-		*tofree = low;
-		*s = low;
-		*len = strlen(low);
-	}
-	return true;
-}
-
-/*
- * Whether to step character by character: in multi-byte encodings other
- * than UTF-8 a byte match may start inside a character.
- */
-static inline bool
-charwise_encoding(void)
-{
-	return pg_database_encoding_max_length() > 1 &&
-		GetDatabaseEncoding() != PG_UTF8;
-}
-
-/* Substring test, on character boundaries. */
-static bool
-text_contains(const char *s, int slen, const char *sub, int sublen)
-{
-	bool		charwise = charwise_encoding();
-	int			i = 0;
-
-	if (sublen == 0)
-		return true;
-	while (i <= slen - sublen)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (s[i] == sub[0] && memcmp(s + i, sub, sublen) == 0)
-			return true;
-		i += charwise ? pg_mblen(s + i) : 1;
-	}
-	return false;
-}
-
-/* Suffix test, on a character boundary. */
-static bool
-text_ends_with(const char *s, int slen, const char *sub, int sublen)
-{
-	int			start = slen - sublen;
-
-	if (start < 0 || memcmp(s + start, sub, sublen) != 0)
-		return false;
-	if (charwise_encoding())
-	{
-		int			i = 0;
-
-		while (i < start)
-		{
-			CHECK_FOR_INTERRUPTS();
-			i += pg_mblen(s + i);
-		}
-		return i == start;
-	}
-	return true;
-}
-
-/* LIKE on tokens: greedy with backtracking to the latest %; O(n*m). */
-static bool
-like_match(const CwCondition *c, const char *s, int slen)
-{
-	int			ti = 0;
-	int			si = 0;
-	int			star_ti = -1;
-	int			star_si = 0;
-
-	for (;;)
-	{
-		if (ti < c->nlike)
-		{
-			const LikeTok *t = &c->like[ti];
-
-			if (t->kind == LT_ANY)
-			{
-				star_ti = ti++;
-				star_si = si;
-				continue;
-			}
-			if (t->kind == LT_ONE)
-			{
-				if (si < slen)
-				{
-					si = Min(si + pg_mblen(s + si), slen);
-					ti++;
-					continue;
-				}
-			}
-			else if (slen - si >= t->len && memcmp(s + si, t->lit, t->len) == 0)
-			{
-				si += t->len;
-				ti++;
-				continue;
-			}
-		}
-		else if (si == slen)
-			return true;
-
-		/* mismatch: let the latest % swallow one more character */
-		if (star_ti < 0 || star_si >= slen)
-			return false;
-		star_si = Min(star_si + pg_mblen(s + star_si), slen);
-		si = star_si;
-		ti = star_ti + 1;
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
-/* Run the compiled MATCHES_PATTERN regex on a text. */
-static bool
-regex_match(const CwCondition *c, const char *s, int slen)
-{
-	pg_wchar   *w = palloc((slen + 1) * sizeof(pg_wchar));
-	int			wlen = pg_mb2wchar_with_len(s, w, slen);
-	int			rc;
-
-	rc = pg_regexec(c->re, w, wlen, 0, NULL, 0, NULL, 0);
-	pfree(w);
-	if (rc != REG_OKAY && rc != REG_NOMATCH)
-	{
-		char		msg[100];
-
-		CHECK_FOR_INTERRUPTS();
-		pg_regerror(rc, c->re, msg, sizeof(msg));
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),
-				 errmsg("regular expression failed: %s", msg)));
-	}
-	return rc == REG_OKAY;
-}
-
-/* An operator that is not a null test, on a present non-null field. */
-static bool
-leaf_positive(const CwCondition *c, const JsonbValue *fv)
-{
-	const OpInfo *op = c->op;
-	int			cmp,
-				cmp2;
-	const char *s;
-	int			len;
-	char	   *tofree;
-	bool		r;
-
-	switch (op->base)
-	{
-		case OPB_EQ:
-			if (c->set)
-				return set_equals(c->set, fv, op->icase);
-			return value_equals(fv, &c->val, op->icase);
-		case OPB_GT:
-			return value_compare(fv, &c->val, false, &cmp) && cmp > 0;
-		case OPB_GE:
-			return value_compare(fv, &c->val, false, &cmp) && cmp >= 0;
-		case OPB_LT:
-			return value_compare(fv, &c->val, false, &cmp) && cmp < 0;
-		case OPB_LE:
-			return value_compare(fv, &c->val, false, &cmp) && cmp <= 0;
-		case OPB_BETWEEN:
-			return value_compare(fv, &c->val, false, &cmp) && cmp > 0 &&
-				value_compare(fv, &c->hi, false, &cmp2) && cmp2 < 0;
-		case OPB_BETWEEN_INCL:
-			return value_compare(fv, &c->val, false, &cmp) && cmp >= 0 &&
-				value_compare(fv, &c->hi, false, &cmp2) && cmp2 <= 0;
-		case OPB_CONTAINS:
-			if (fv->type == jbvBinary &&
-				JsonContainerIsArray(fv->val.binary.data))
-			{
-				JsonbContainer *jc = fv->val.binary.data;
-				uint32		n = JsonContainerSize(jc);
-				uint32		i;
-
-				for (i = 0; i < n; i++)
-				{
-					JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
-
-					CHECK_FOR_INTERRUPTS();
-					r = c->set ? set_equals(c->set, e, op->icase) :
-						value_equals(e, &c->val, op->icase);
-					pfree(e);
-					if (r)
-						return true;
-				}
-				return false;
-			}
-			/* FALLTHROUGH */
-		case OPB_STARTS:
-		case OPB_ENDS:
-		case OPB_LIKE:
-		case OPB_REGEX:
-			if ((c->set ? c->set->nsubs == 0 : c->val.text == NULL) ||
-				!field_text(fv, op->icase, &s, &len, &tofree))
-				return false;
-			switch (op->base)
-			{
-				case OPB_CONTAINS:
-					if (c->set)
-					{
-						/* for ICONTAINS both s and the subs are lower-cased */
-						r = false;
-						for (int k = 0; k < c->set->nsubs && !r; k++)
-							r = text_contains(s, len, c->set->subs[k].s,
-											  c->set->subs[k].len);
-					}
-					else
-						r = op->icase ?
-							text_contains(s, len, c->val.lower, c->val.lowerlen) :
-							text_contains(s, len, c->val.text, c->val.textlen);
-					break;
-				case OPB_STARTS:
-					if (op->icase)
-						r = len >= c->val.lowerlen &&
-							memcmp(s, c->val.lower, c->val.lowerlen) == 0;
-					else
-						r = len >= c->val.textlen &&
-							memcmp(s, c->val.text, c->val.textlen) == 0;
-					break;
-				case OPB_ENDS:
-					r = op->icase ?
-						text_ends_with(s, len, c->val.lower, c->val.lowerlen) :
-						text_ends_with(s, len, c->val.text, c->val.textlen);
-					break;
-				case OPB_LIKE:
-					r = like_match(c, s, len);
-					break;
-				default:
-					r = regex_match(c, s, len);
-					break;
-			}
-			if (tofree)
-				pfree(tofree);
-			return r;
-		case OPB_IS_NULL:
-		case OPB_NOT_NULL:
-			break;
-	}
-	elog(ERROR, "unexpected condition operator %d", (int) op->base);
-	return false;
-}
-
-/* Apply a simple/lifecycle condition's operator to a field (NULL = missing). */
-static bool
-leaf_eval(const CwCondition *c, const JsonbValue *fv)
-{
-	bool		isnull = (fv == NULL || fv->type == jbvNull);
-	bool		r;
-
-	if (c->op->base == OPB_IS_NULL)
-		return isnull;
-	if (c->op->base == OPB_NOT_NULL)
-		return !isnull;
-	if (isnull)
-		return false;			/* the null rule, negative operators included */
-	r = leaf_positive(c, fv);
-	return c->op->negate ? !r : r;
-}
-
-/* One path step from cur into *out; false when there is nothing there. */
-static bool
-path_step(const JsonbValue *cur, const PathStep *step, JsonbValue *out)
-{
-	JsonbContainer *jc;
-
-	if (cur->type != jbvBinary)
-		return false;
-	jc = cur->val.binary.data;
-	if (step->kind == PS_KEY && JsonContainerIsObject(jc))
-		return getKeyJsonValueFromContainer(jc, step->key, step->keylen,
-											out) != NULL;
-	if (step->index >= 0 && JsonContainerIsArray(jc))
-	{
-		JsonbValue *e = getIthJsonbValueFromContainer(jc, (uint32) step->index);
-
-		if (e == NULL)
-			return false;
-		*out = *e;
-		pfree(e);
-		return true;
-	}
-	return false;
-}
-
-/* The value at the end of c's path from cur (no wildcards); NULL = missing. */
-static const JsonbValue *
-walk_path(const CwCondition *c, const JsonbValue *cur, JsonbValue bufs[2])
-{
-	int			i;
-
-	for (i = 0; cur != NULL && i < c->nsteps; i++)
-	{
-		JsonbValue *out = &bufs[i & 1];
-
-		cur = path_step(cur, &c->steps[i], out) ? out : NULL;
-	}
-	return cur;
-}
-
-/* A simple condition from path step i on; [*] means any element. */
-static bool
-eval_simple(const CwCondition *c, const JsonbValue *cur, int i)
-{
-	JsonbValue	bufs[2];
-
-	for (; cur != NULL && i < c->nsteps; i++)
-	{
-		const PathStep *step = &c->steps[i];
-		JsonbValue *out = &bufs[i & 1];
-
-		if (step->kind == PS_ANY)
-		{
-			JsonbContainer *jc;
-			uint32		n,
-						k;
-
-			if (cur->type != jbvBinary ||
-				!JsonContainerIsArray(cur->val.binary.data))
-			{
-				cur = NULL;		/* not an array: nothing there */
-				break;
-			}
-			check_stack_depth();
-			jc = cur->val.binary.data;
-			n = JsonContainerSize(jc);
-			for (k = 0; k < n; k++)
-			{
-				JsonbValue *e = getIthJsonbValueFromContainer(jc, k);
-				bool		r = eval_simple(c, e, i + 1);
-
-				pfree(e);
-				if (r)
-					return true;
-				CHECK_FOR_INTERRUPTS();
-			}
-			return false;
-		}
-		cur = path_step(cur, step, out) ? out : NULL;
-	}
-	return leaf_eval(c, cur);
-}
-
-/* A lifecycle condition on the facts in ctx (NULL / 0 = unknown). */
-static bool
-eval_lifecycle(const CwCondition *c, CwEvalContext *ctx)
-{
-	const char *s = NULL;
-	JsonbValue	fv;
-
-	if (c->date_field)
-	{
-		TimestampTz t = (c->field == LF_CREATION_DATE) ?
-		ctx->creation_date : ctx->last_update_time;
-		bool		r;
-
-		if (c->op->base == OPB_IS_NULL)
-			return t == 0;
-		if (c->op->base == OPB_NOT_NULL)
-			return t != 0;
-		if (t == 0)
-			return false;
-		switch (c->op->base)
-		{
-			case OPB_EQ:
-				r = t == c->val.ts;
-				break;
-			case OPB_GT:
-				r = t > c->val.ts;
-				break;
-			case OPB_GE:
-				r = t >= c->val.ts;
-				break;
-			case OPB_LT:
-				r = t < c->val.ts;
-				break;
-			case OPB_LE:
-				r = t <= c->val.ts;
-				break;
-			case OPB_BETWEEN:
-				r = t > c->val.ts && t < c->hi.ts;
-				break;
-			case OPB_BETWEEN_INCL:
-				r = t >= c->val.ts && t <= c->hi.ts;
-				break;
-			default:
-				elog(ERROR, "unexpected operator on a date field");
-				r = false;
-		}
-		return c->op->negate ? !r : r;
-	}
-
-	switch (c->field)
-	{
-		case LF_STATE:
-			s = ctx->state;
-			break;
-		case LF_PREVIOUS_TRANSITION:
-			s = ctx->previous_transition;
-			break;
-		case LF_ID:
-			s = ctx->entity_id;
-			break;
-		default:
-			break;
-	}
-	if (s == NULL)
-		return leaf_eval(c, NULL);
-	fv.type = jbvString;
-	fv.val.string.val = (char *) s;
-	fv.val.string.len = strlen(s);
-	return leaf_eval(c, &fv);
-}
-
-/* An array condition: element i equals values[i] where that is not null. */
-static bool
-eval_array(const CwCondition *c, const JsonbValue *root)
-{
-	JsonbValue	bufs[2];
-	const JsonbValue *fv = root ? walk_path(c, root, bufs) : NULL;
-	JsonbContainer *jc;
-	int			i;
-
-	if (fv == NULL || fv->type != jbvBinary ||
-		!JsonContainerIsArray(fv->val.binary.data))
-		return false;
-	jc = fv->val.binary.data;
-	if ((int) JsonContainerSize(jc) < c->nvalues)
-		return false;
-	for (i = 0; i < c->nvalues; i++)
-	{
-		JsonbValue *e;
-		bool		r;
-
-		CHECK_FOR_INTERRUPTS();
-		if (c->skip[i])
-			continue;
-		e = getIthJsonbValueFromContainer(jc, i);
-		r = value_equals(e, &c->values[i], false);
-		pfree(e);
-		if (!r)
-			return false;
-	}
-	return true;
-}
-
-/* Evaluate one node of the condition tree. */
-static bool
-eval_node(const CwCondition *c, CwEvalContext *ctx, const JsonbValue *root)
-{
-	int			i;
-
-	switch (c->kind)
-	{
-		case CK_SIMPLE:
-			return eval_simple(c, root, 0);
-		case CK_LIFECYCLE:
-			return eval_lifecycle(c, ctx);
-		case CK_ARRAY:
-			return eval_array(c, root);
-		case CK_AND:
-			check_stack_depth();
-			for (i = 0; i < c->nchildren; i++)
-			{
-				CHECK_FOR_INTERRUPTS();
-				if (!eval_node(c->children[i], ctx, root))
-					return false;
-			}
-			return true;
-		case CK_OR:
-			check_stack_depth();
-			for (i = 0; i < c->nchildren; i++)
-			{
-				CHECK_FOR_INTERRUPTS();
-				if (eval_node(c->children[i], ctx, root))
-					return true;
-			}
-			return false;
-		case CK_NOT:
-			check_stack_depth();
-			return !eval_node(c->children[0], ctx, root);
-		case CK_FUNCTION:
-			if (ctx->call_criterion == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("function criteria cannot be evaluated here"),
-						 errdetail("The condition calls criterion function \"%s\".",
-								   c->fn->name),
-						 errhint("Function criteria run only inside workflows.")));
-			return ctx->call_criterion(ctx->fn_arg, c->fn, c->config);
-	}
-	elog(ERROR, "unexpected condition kind %d", (int) c->kind);
-	return false;
-}
-
-/*
- * Evaluate a compiled condition against an entity's data and lifecycle
- * facts.  A NULL condition matches.
- */
-bool
-cw_condition_eval(CwCondition *cond, CwEvalContext *ctx)
-{
-	JsonbValue	root;
-	const JsonbValue *rootp = NULL;
-
-	if (cond == NULL)
-		return true;
-	if (ctx->data != NULL)
-	{
-		if (JB_ROOT_IS_SCALAR(ctx->data))
-			JsonbExtractScalar(&ctx->data->root, &root);
-		else
-		{
-			root.type = jbvBinary;
-			root.val.binary.data = &ctx->data->root;
-			root.val.binary.len = VARSIZE(ctx->data) - VARHDRSZ;
-		}
-		rootp = &root;
-	}
-	return eval_node(cond, ctx, rootp);
-}
-
-/* ----------------------------------------------------------------
- * SQL-callable helper
- * ----------------------------------------------------------------
- */
-
-PG_FUNCTION_INFO_V1(check_condition);
-
-/*
- * cyoda_wf.check_condition(condition jsonb, data jsonb) RETURNS boolean:
- * compile a condition and test it against data, to try criteria out.
- * Lifecycle fields are unknown; function criteria raise 22023.
- */
-Datum
-check_condition(PG_FUNCTION_ARGS)
-{
-	Jsonb	   *cond = PG_GETARG_JSONB_P(0);
-	Jsonb	   *data = PG_GETARG_JSONB_P(1);
-	MemoryContext tmp;
-	CwCondition *c;
-	CwEvalContext ctx;
-	bool		result;
-
-	tmp = AllocSetContextCreate(CurrentMemoryContext,
-								"cyoda_wf check_condition",
-								ALLOCSET_SMALL_SIZES);
-	c = cw_condition_compile(cond, "$", "public", tmp);
-
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.data = data;
-	result = cw_condition_eval(c, &ctx);
-
-	MemoryContextDelete(tmp);
-	PG_RETURN_BOOL(result);
 }

@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ * design_translate.c
+ *		A checked design entity translated into a native workflow definition.
+ *
+ * A design lists entities; each becomes model version 1 with its type,
+ * allowed sources and dependency (a cyoda_wf.model row) and at most one
+ * workflow.  The workflow translates as follows: its initial state is the
+ * literal state "None"; each design transition goes, in design order, into
+ * states[start_state].transitions with "next" = end_state, "manual" from
+ * transition_type, a function criterion for "criteria" and one SYNC
+ * processor for "process"; descriptions and adds_new_entites go into
+ * annotations; every end state gets a state entry so terminal states exist.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+
+#include "design_int.h"
+
+/* ------------------------------------------------------------------------
+ * Translation into a native WorkflowDefinition
+ * ------------------------------------------------------------------------
+ */
+
+/* One transition in native form. */
+static void
+translate_transition(JsonbParseState **ps, DTransition *t)
+{
+	JsonbValue	b;
+
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	cw_jb_push_pair(ps, "name", t->name);
+	cw_jb_push_pair(ps, "next", t->end);
+	cw_jb_push_key(ps, "manual");
+	b.type = jbvBool;
+	b.val.boolean = t->manual;
+	pushJsonbValue(ps, WJB_VALUE, &b);
+	if (t->criteria)
+	{
+		cw_jb_push_key(ps, "criterion");
+		pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+		cw_jb_push_pair(ps, "type", "function");
+		cw_jb_push_key(ps, "function");
+		pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+		cw_jb_push_pair(ps, "name", t->criteria);
+		pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+		pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	}
+	if (t->process)
+	{
+		cw_jb_push_key(ps, "processors");
+		pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+		pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+		cw_jb_push_pair(ps, "name", t->process);
+		cw_jb_push_pair(ps, "executionMode", "SYNC");
+		pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+		pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+	}
+	if (t->description || t->criteria_description || t->process_description || t->adds)
+	{
+		cw_jb_push_key(ps, "annotations");
+		pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+		if (t->description)
+			cw_jb_push_pair(ps, "description", t->description);
+		if (t->criteria_description)
+			cw_jb_push_pair(ps, "criteria_description", t->criteria_description);
+		if (t->process_description)
+			cw_jb_push_pair(ps, "process_description", t->process_description);
+		if (t->adds)
+		{
+			ListCell   *lc;
+
+			cw_jb_push_key(ps, "adds_new_entities");
+			pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+			foreach(lc, t->adds)
+				cw_jb_push_string(ps, WJB_ELEM, lfirst(lc));
+			pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+		}
+		pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * The native workflow of a design entity (checked, no errors).  State
+ * descriptions come from the transitions (first one given wins).
+ */
+Jsonb *
+cw_design_translate(DEntity *e)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue *res;
+	char	  **states;
+	char	  **where;
+	char	  **descs;
+	int			ns = cw_design_states(e, &states, &where);
+	bool		any_desc = false;
+
+	descs = palloc0(sizeof(char *) * ns);
+	for (int k = 0; k < e->ntransitions; k++)
+	{
+		DTransition *t = &e->transitions[k];
+		int			from = cw_design_state_pos(states, ns, t->start);
+		int			to = cw_design_state_pos(states, ns, t->end);
+
+		if (descs[from] == NULL)
+			descs[from] = t->start_description;
+		if (descs[to] == NULL)
+			descs[to] = t->end_description;
+	}
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	cw_jb_push_pair(&ps, "name", e->wf_name);
+	if (e->wf_description)
+		cw_jb_push_pair(&ps, "desc", e->wf_description);
+	cw_jb_push_pair(&ps, "initialState", DESIGN_INITIAL_STATE);
+	cw_jb_push_key(&ps, "states");
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int s = 0; s < ns; s++)
+	{
+		cw_jb_push_key(&ps, states[s]);
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		cw_jb_push_key(&ps, "transitions");
+		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+		for (int k = 0; k < e->ntransitions; k++)
+			if (strcmp(e->transitions[k].start, states[s]) == 0)
+				translate_transition(&ps, &e->transitions[k]);
+		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+		if (descs[s])
+			any_desc = true;
+	}
+	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	if (any_desc || e->class_name)
+	{
+		cw_jb_push_key(&ps, "annotations");
+		pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		if (e->class_name)
+			cw_jb_push_pair(&ps, "class_name", e->class_name);
+		if (any_desc)
+		{
+			cw_jb_push_key(&ps, "state_descriptions");
+			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+			for (int s = 0; s < ns; s++)
+				if (descs[s])
+					cw_jb_push_pair(&ps, states[s], descs[s]);
+			pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+		}
+		pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/* {"importMode": "REPLACE", "workflows": [native] or []} */
+Jsonb *
+cw_design_import_body(DEntity *e)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue	v;
+	JsonbValue *res;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	cw_jb_push_pair(&ps, "importMode", "REPLACE");
+	cw_jb_push_key(&ps, "workflows");
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	if (e->native)
+	{
+		cw_jb_as_value(e->native, &v);
+		pushJsonbValue(&ps, WJB_ELEM, &v);
+	}
+	pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
