@@ -430,7 +430,7 @@ SELECT cyoda_wf.import_workflows('d_bad', 1, pg_temp.tr('{"critera": {"type": "s
 \echo :LAST_ERROR_SQLSTATE
 SELECT cyoda_wf.import_workflows('d_bad', 1, pg_temp.tr('{"criterion": []}'));
 \echo :LAST_ERROR_SQLSTATE
--- criteria are compiled (conditions.c names the place in the criterion)
+-- criteria are compiled (cond_compile.c names the place in the criterion)
 SELECT cyoda_wf.import_workflows('d_bad', 1, pg_temp.tr(
   '{"criterion": {"type": "simple", "jsonPath": "$.x", "operatorType": "SIMILAR", "value": 1}}'));
 \echo :LAST_ERROR_SQLSTATE
