@@ -6,6 +6,56 @@
 -- fresh CREATE EXTENSION and keeps the data.
 \echo Use "ALTER EXTENSION cyoda_wf UPDATE TO '0.2.0'" to load this file. \quit
 
+-- Prefixed C symbols: the library's SQL-callable functions are named
+-- cyoda_wf_* (0.1.0 exported bare names such as fire or run_tasks), so every
+-- C function of 0.1.0 is pointed at its new symbol, with the install
+-- script's definition.  This comes first: statements below fire the 0.1.0
+-- triggers (the DELETE on cyoda_wf.workflow fires workflow_changed), whose old
+-- symbols the 0.2.0 library no longer has.
+CREATE OR REPLACE FUNCTION cyoda_wf.check_condition(condition jsonb, data jsonb)
+RETURNS boolean
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'cyoda_wf_check_condition';
+CREATE OR REPLACE FUNCTION cyoda_wf.entity_trigger() RETURNS trigger
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_entity_trigger';
+CREATE OR REPLACE FUNCTION cyoda_wf.entity_flush() RETURNS trigger
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_entity_flush';
+CREATE OR REPLACE FUNCTION cyoda_wf.definitions_changed() RETURNS trigger
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_definitions_changed';
+CREATE OR REPLACE FUNCTION cyoda_wf.add_item(model text, model_version integer, data jsonb)
+    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_add_item';
+CREATE OR REPLACE FUNCTION cyoda_wf.update_item(id uuid, data jsonb DEFAULT NULL,
+                                     transition text DEFAULT NULL,
+                                     if_match bigint DEFAULT NULL)
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_update_item';
+CREATE OR REPLACE FUNCTION cyoda_wf.fire(id uuid, transition text)
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_fire';
+CREATE OR REPLACE FUNCTION cyoda_wf.delete_item(id uuid)
+    RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_delete_item';
+CREATE OR REPLACE FUNCTION cyoda_wf.get_item(id uuid, point_in_time timestamptz DEFAULT NULL)
+    RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_get_item';
+CREATE OR REPLACE FUNCTION cyoda_wf.transitions(id uuid)
+    RETURNS TABLE (name text, next_state text, manual boolean)
+    LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_transitions';
+CREATE OR REPLACE FUNCTION cyoda_wf.check_token(token text)
+    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_check_token';
+CREATE OR REPLACE PROCEDURE cyoda_wf.run_tasks(max_tasks integer DEFAULT 1000)
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_run_tasks';
+CREATE OR REPLACE FUNCTION cyoda_wf.start_workers(n integer DEFAULT 2) RETURNS integer
+    LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_start_workers';
+CREATE OR REPLACE FUNCTION cyoda_wf.add_scheduled_item(model text, model_version integer, data jsonb)
+    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_add_scheduled_item';
+CREATE OR REPLACE FUNCTION cyoda_wf.search(model text, model_version integer, condition jsonb,
+                                point_in_time timestamptz DEFAULT NULL)
+    RETURNS SETOF cyoda_wf.entity
+    LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'cyoda_wf_search_entities';
+CREATE OR REPLACE FUNCTION cyoda_wf.search_sql(model text, model_version integer, condition jsonb,
+                                    point_in_time timestamptz DEFAULT NULL)
+    RETURNS text
+    LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'cyoda_wf_search_sql';
+
 -- Connections (data ingestion in the install script): "connection" is a reserved model (no
 -- imported workflow, written only by create_connection / drop_connection);
 -- ingest uses the definition create_connection stored in
@@ -74,7 +124,7 @@ COMMENT ON FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb) IS
 CREATE FUNCTION cyoda_wf.write_connection_entity(op text, id uuid, data jsonb)
     RETURNS uuid
     LANGUAGE C VOLATILE
-    AS 'MODULE_PATHNAME', 'write_connection_entity';
+    AS 'MODULE_PATHNAME', 'cyoda_wf_write_connection_entity';
 COMMENT ON FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) IS
     'Internal: the writes of create_connection / drop_connection on their entity of the reserved model "connection"';
 
@@ -113,7 +163,7 @@ CREATE OR REPLACE FUNCTION cyoda_wf.ingest(connection text, params jsonb DEFAULT
                                            raw_model text DEFAULT NULL, meta jsonb DEFAULT NULL)
     RETURNS uuid
     LANGUAGE C VOLATILE
-    AS 'MODULE_PATHNAME', 'ingest';
+    AS 'MODULE_PATHNAME', 'cyoda_wf_ingest';
 
 REVOKE ALL ON FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb),
                        cyoda_wf.write_connection_entity(text, uuid, jsonb),
@@ -125,7 +175,7 @@ CREATE INDEX task_finished_idx ON cyoda_wf.task (finished_at)
 
 CREATE FUNCTION cyoda_wf.prune_tasks(older_than interval DEFAULT NULL,
                                      include_failed boolean DEFAULT false)
-    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'prune_tasks';
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_prune_tasks';
 COMMENT ON FUNCTION cyoda_wf.prune_tasks(interval, boolean) IS
     'Delete the tasks that finished (done, cancelled, expired; failed too with include_failed) more than older_than ago (NULL: cyoda_wf.task_retention); returns how many';
 REVOKE ALL ON FUNCTION cyoda_wf.prune_tasks(interval, boolean) FROM PUBLIC;
@@ -151,17 +201,17 @@ COMMENT ON FUNCTION cyoda_wf.worker_status() IS 'The workers of this database ru
 -- by DROP EXTENSION
 CREATE OR REPLACE FUNCTION cyoda_wf.schedule_job(job_name text, schedule text, model text,
                                                  model_version integer, data jsonb DEFAULT '{}')
-    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'schedule_job';
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_schedule_job';
 COMMENT ON FUNCTION cyoda_wf.schedule_job(text, text, text, integer, jsonb) IS
     'Create (or replace) a pg_cron job, run as the calling role, that creates one entity (source SCHEDULED) per tick; returns the job id';
 
 CREATE OR REPLACE FUNCTION cyoda_wf.unschedule_job(job_name text)
-    RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'unschedule_job';
+    RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_unschedule_job';
 COMMENT ON FUNCTION cyoda_wf.unschedule_job(text) IS
     'Remove a job the calling role made with schedule_job; false when there is none';
 
 CREATE FUNCTION cyoda_wf.drop_schedules() RETURNS event_trigger
-    LANGUAGE C AS 'MODULE_PATHNAME', 'drop_schedules';
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_drop_schedules';
 COMMENT ON FUNCTION cyoda_wf.drop_schedules() IS
     'Event trigger: loads the library before DROP EXTENSION, DROP SCHEMA and DROP OWNED, so that its hook removes the pg_cron jobs of schedule_job in this database when the drop reaches cyoda_wf';
 REVOKE ALL ON FUNCTION cyoda_wf.drop_schedules() FROM PUBLIC;

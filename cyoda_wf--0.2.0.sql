@@ -99,7 +99,7 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit_id_seq', '');
 CREATE FUNCTION cyoda_wf.check_condition(condition jsonb, data jsonb)
 RETURNS boolean
 LANGUAGE C STABLE STRICT PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'check_condition';
+AS 'MODULE_PATHNAME', 'cyoda_wf_check_condition';
 
 COMMENT ON FUNCTION cyoda_wf.check_condition(jsonb, jsonb) IS
 'Compile a Cyoda condition (simple, group, lifecycle, array) and test it against data; lifecycle fields are unknown here and function criteria raise 22023. An invalid condition raises 22023 naming the path at fault.';
@@ -123,7 +123,7 @@ COMMENT ON FUNCTION cyoda_wf.export_workflows(text, integer) IS
 -- The engine: entity triggers and the entity service ------------------------
 
 CREATE FUNCTION cyoda_wf.entity_trigger() RETURNS trigger
-    LANGUAGE C AS 'MODULE_PATHNAME', 'entity_trigger';
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_entity_trigger';
 
 CREATE TRIGGER entity_engine
     BEFORE INSERT OR UPDATE OR DELETE ON cyoda_wf.entity
@@ -132,14 +132,14 @@ CREATE TRIGGER entity_engine
 -- Version and audit rows of a statement's saves are written together when
 -- the statement ends.
 CREATE FUNCTION cyoda_wf.entity_flush() RETURNS trigger
-    LANGUAGE C AS 'MODULE_PATHNAME', 'entity_flush';
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_entity_flush';
 
 CREATE TRIGGER entity_flush
     AFTER INSERT OR UPDATE OR DELETE ON cyoda_wf.entity
     FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.entity_flush();
 
 CREATE FUNCTION cyoda_wf.definitions_changed() RETURNS trigger
-    LANGUAGE C AS 'MODULE_PATHNAME', 'definitions_changed';
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_definitions_changed';
 
 CREATE TRIGGER workflow_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.workflow
@@ -149,40 +149,40 @@ CREATE TRIGGER model_changed
     FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.definitions_changed();
 
 CREATE FUNCTION cyoda_wf.add_item(model text, model_version integer, data jsonb)
-    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'add_item';
+    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_add_item';
 COMMENT ON FUNCTION cyoda_wf.add_item(text, integer, jsonb) IS
     'Create an entity of a model version and run its workflow; returns its id';
 
 CREATE FUNCTION cyoda_wf.update_item(id uuid, data jsonb DEFAULT NULL,
                                      transition text DEFAULT NULL,
                                      if_match bigint DEFAULT NULL)
-    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'update_item';
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_update_item';
 COMMENT ON FUNCTION cyoda_wf.update_item(uuid, jsonb, text, bigint) IS
     'Save new data (NULL keeps it), fire a transition (NULL: loopback), run the cascade; returns the state reached';
 
 CREATE FUNCTION cyoda_wf.fire(id uuid, transition text)
-    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'fire';
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_fire';
 COMMENT ON FUNCTION cyoda_wf.fire(uuid, text) IS
     'Fire a named transition of an entity; returns the state reached';
 
 CREATE FUNCTION cyoda_wf.delete_item(id uuid)
-    RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'delete_item';
+    RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_delete_item';
 COMMENT ON FUNCTION cyoda_wf.delete_item(uuid) IS
     'Delete an entity (no workflow runs); false when there is no such entity';
 
 CREATE FUNCTION cyoda_wf.get_item(id uuid, point_in_time timestamptz DEFAULT NULL)
-    RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'get_item';
+    RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_get_item';
 COMMENT ON FUNCTION cyoda_wf.get_item(uuid, timestamptz) IS
     'The data of an entity, now or as of point_in_time';
 
 CREATE FUNCTION cyoda_wf.transitions(id uuid)
     RETURNS TABLE (name text, next_state text, manual boolean)
-    LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'transitions';
+    LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_transitions';
 COMMENT ON FUNCTION cyoda_wf.transitions(uuid) IS
     'The transitions (not disabled) leaving the entity''s current state';
 
 CREATE FUNCTION cyoda_wf.check_token(token text)
-    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'check_token';
+    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_check_token';
 COMMENT ON FUNCTION cyoda_wf.check_token(text) IS
     'The entity whose running process holds token; error when the token is not current';
 
@@ -310,7 +310,7 @@ CREATE TABLE cyoda_wf.worker (
 );
 
 CREATE PROCEDURE cyoda_wf.run_tasks(max_tasks integer DEFAULT 1000)
-    LANGUAGE C AS 'MODULE_PATHNAME', 'run_tasks';
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_run_tasks';
 COMMENT ON PROCEDURE cyoda_wf.run_tasks(integer) IS
     'Run due async tasks and timers in this session, each in its own transaction when called outside a transaction block';
 
@@ -329,12 +329,12 @@ COMMENT ON FUNCTION cyoda_wf.retry_task(bigint) IS
 
 CREATE FUNCTION cyoda_wf.prune_tasks(older_than interval DEFAULT NULL,
                                      include_failed boolean DEFAULT false)
-    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'prune_tasks';
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_prune_tasks';
 COMMENT ON FUNCTION cyoda_wf.prune_tasks(interval, boolean) IS
     'Delete the tasks that finished (done, cancelled, expired; failed too with include_failed) more than older_than ago (NULL: cyoda_wf.task_retention); returns how many';
 
 CREATE FUNCTION cyoda_wf.start_workers(n integer DEFAULT 2) RETURNS integer
-    LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'start_workers';
+    LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_start_workers';
 COMMENT ON FUNCTION cyoda_wf.start_workers(integer) IS
     'Start n dynamic background workers for the current database; returns how many run now';
 
@@ -371,18 +371,18 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.task_id_seq', '');
 -- Scheduled JOB sources (pg_cron) -------------------------------------------
 
 CREATE FUNCTION cyoda_wf.add_scheduled_item(model text, model_version integer, data jsonb)
-    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'add_scheduled_item';
+    RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_add_scheduled_item';
 COMMENT ON FUNCTION cyoda_wf.add_scheduled_item(text, integer, jsonb) IS
     'Create an entity with source SCHEDULED (what schedule_job''s cron ticks run)';
 
 CREATE FUNCTION cyoda_wf.schedule_job(job_name text, schedule text, model text,
                                       model_version integer, data jsonb DEFAULT '{}')
-    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'schedule_job';
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_schedule_job';
 COMMENT ON FUNCTION cyoda_wf.schedule_job(text, text, text, integer, jsonb) IS
     'Create (or replace) a pg_cron job, run as the calling role, that creates one entity (source SCHEDULED) per tick; returns the job id';
 
 CREATE FUNCTION cyoda_wf.unschedule_job(job_name text)
-    RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'unschedule_job';
+    RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_unschedule_job';
 COMMENT ON FUNCTION cyoda_wf.unschedule_job(text) IS
     'Remove a job the calling role made with schedule_job; false when there is none';
 
@@ -390,7 +390,7 @@ COMMENT ON FUNCTION cyoda_wf.unschedule_job(text) IS
 -- schedule_job made here: a hook of the library does it, which this event
 -- trigger makes sure is loaded in the dropping session.
 CREATE FUNCTION cyoda_wf.drop_schedules() RETURNS event_trigger
-    LANGUAGE C AS 'MODULE_PATHNAME', 'drop_schedules';
+    LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_drop_schedules';
 COMMENT ON FUNCTION cyoda_wf.drop_schedules() IS
     'Event trigger: loads the library before DROP EXTENSION, DROP SCHEMA and DROP OWNED, so that its hook removes the pg_cron jobs of schedule_job in this database when the drop reaches cyoda_wf';
 CREATE EVENT TRIGGER cyoda_wf_drop_schedules ON ddl_command_start
@@ -544,7 +544,7 @@ CREATE FUNCTION cyoda_wf.search(model text, model_version integer, condition jso
                                 point_in_time timestamptz DEFAULT NULL)
     RETURNS SETOF cyoda_wf.entity
     LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'search_entities';
+    AS 'MODULE_PATHNAME', 'cyoda_wf_search_entities';
 COMMENT ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz) IS
     'Entities of a model version whose data / lifecycle match a Cyoda condition (all when NULL), now or as of point_in_time, ordered by created_at, id. The condition becomes one parameterized SQL query (see search_sql); function criteria are refused (22023).';
 
@@ -552,7 +552,7 @@ CREATE FUNCTION cyoda_wf.search_sql(model text, model_version integer, condition
                                     point_in_time timestamptz DEFAULT NULL)
     RETURNS text
     LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'search_sql';
+    AS 'MODULE_PATHNAME', 'cyoda_wf_search_sql';
 COMMENT ON FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz) IS
     'Debugging aid: the SQL that search() runs for these arguments, with its parameters written as literals, e.g. to EXPLAIN it. search() itself passes every value as a parameter.';
 
@@ -772,7 +772,7 @@ COMMENT ON FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb) IS
 CREATE FUNCTION cyoda_wf.write_connection_entity(op text, id uuid, data jsonb)
     RETURNS uuid
     LANGUAGE C VOLATILE
-    AS 'MODULE_PATHNAME', 'write_connection_entity';
+    AS 'MODULE_PATHNAME', 'cyoda_wf_write_connection_entity';
 COMMENT ON FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) IS
     'Internal: the writes of create_connection / drop_connection on their entity of the reserved model "connection"';
 
@@ -854,7 +854,7 @@ CREATE FUNCTION cyoda_wf.ingest(connection text, params jsonb DEFAULT NULL,
                                 raw_model text DEFAULT NULL, meta jsonb DEFAULT NULL)
     RETURNS uuid
     LANGUAGE C VOLATILE
-    AS 'MODULE_PATHNAME', 'ingest';
+    AS 'MODULE_PATHNAME', 'cyoda_wf_ingest';
 COMMENT ON FUNCTION cyoda_wf.ingest(text, jsonb, text, jsonb) IS
     'Fetch a connection''s source, parse it (json, ndjson, csv) and add one raw data entity with the payload and its provenance; returns its id';
 -- Privileges: nothing for PUBLIC; an administrator grants what each role needs.

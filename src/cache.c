@@ -324,11 +324,11 @@ cw_model_unpin(CwModel *m)
 	}
 }
 
-PG_FUNCTION_INFO_V1(definitions_changed);
+PG_FUNCTION_INFO_V1(cyoda_wf_definitions_changed);
 
 /* Statement trigger on the definition tables: every backend drops its cache. */
 Datum
-definitions_changed(PG_FUNCTION_ARGS)
+cyoda_wf_definitions_changed(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "definitions_changed: not called by trigger manager");

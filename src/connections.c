@@ -31,13 +31,13 @@
 
 #include "connections.h"
 
-PG_FUNCTION_INFO_V1(write_connection_entity);
-PG_FUNCTION_INFO_V1(ingest);
+PG_FUNCTION_INFO_V1(cyoda_wf_write_connection_entity);
+PG_FUNCTION_INFO_V1(cyoda_wf_ingest);
 
 /* entity_api.c */
-extern PGDLLEXPORT Datum add_item(PG_FUNCTION_ARGS);
-extern PGDLLEXPORT Datum update_item(PG_FUNCTION_ARGS);
-extern PGDLLEXPORT Datum delete_item(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum cyoda_wf_add_item(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum cyoda_wf_update_item(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum cyoda_wf_delete_item(PG_FUNCTION_ARGS);
 
 /* The models the extension keeps for itself: the one list. */
 typedef struct CwReservedModel
@@ -132,7 +132,7 @@ cw_reserved_check_write(Datum model, CwRequestKind kind, Datum id, bool api)
  * superuser): the connection functions run as the owner.
  */
 Datum
-write_connection_entity(PG_FUNCTION_ARGS)
+cyoda_wf_write_connection_entity(PG_FUNCTION_ARGS)
 {
 	char	   *op = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			user = GetUserId();
@@ -166,7 +166,7 @@ write_connection_entity(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		if (kind == CW_REQ_INSERT)
-			result = DirectFunctionCall3(add_item, CStringGetTextDatum(CW_CONNECTION_MODEL),
+			result = DirectFunctionCall3(cyoda_wf_add_item, CStringGetTextDatum(CW_CONNECTION_MODEL),
 										 Int32GetDatum(CW_CONNECTION_MODEL_VERSION),
 										 PG_GETARG_DATUM(2));
 		else if (kind == CW_REQ_UPDATE)
@@ -180,12 +180,12 @@ write_connection_entity(PG_FUNCTION_ARGS)
 			upd->args[1].isnull = false;
 			upd->args[2].isnull = true;	/* no transition: a loopback save */
 			upd->args[3].isnull = true;
-			(void) update_item(upd);
+			(void) cyoda_wf_update_item(upd);
 			result = PG_GETARG_DATUM(1);
 		}
 		else
 		{
-			isnull = !DatumGetBool(DirectFunctionCall1(delete_item, PG_GETARG_DATUM(1)));
+			isnull = !DatumGetBool(DirectFunctionCall1(cyoda_wf_delete_item, PG_GETARG_DATUM(1)));
 			result = PG_GETARG_DATUM(1);
 		}
 	}
@@ -207,7 +207,7 @@ write_connection_entity(PG_FUNCTION_ARGS)
  * add_item: EXECUTE on ingest is the permission.
  */
 Datum
-ingest(PG_FUNCTION_ARGS)
+cyoda_wf_ingest(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	CwSavedUser saved;
@@ -263,5 +263,5 @@ ingest(PG_FUNCTION_ARGS)
 	 * process, the role the process runs as).  Raw data entities are model
 	 * version 1 (RAW_MODEL_VERSION of data_ingestion/definitions.py).
 	 */
-	return DirectFunctionCall3(add_item, model, Int32GetDatum(1), data);
+	return DirectFunctionCall3(cyoda_wf_add_item, model, Int32GetDatum(1), data);
 }

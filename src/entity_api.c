@@ -23,14 +23,14 @@
 
 #include "store.h"
 
-PG_FUNCTION_INFO_V1(add_item);
-PG_FUNCTION_INFO_V1(add_scheduled_item);
-PG_FUNCTION_INFO_V1(update_item);
-PG_FUNCTION_INFO_V1(fire);
-PG_FUNCTION_INFO_V1(delete_item);
-PG_FUNCTION_INFO_V1(get_item);
-PG_FUNCTION_INFO_V1(transitions);
-PG_FUNCTION_INFO_V1(check_token);
+PG_FUNCTION_INFO_V1(cyoda_wf_add_item);
+PG_FUNCTION_INFO_V1(cyoda_wf_add_scheduled_item);
+PG_FUNCTION_INFO_V1(cyoda_wf_update_item);
+PG_FUNCTION_INFO_V1(cyoda_wf_fire);
+PG_FUNCTION_INFO_V1(cyoda_wf_delete_item);
+PG_FUNCTION_INFO_V1(cyoda_wf_get_item);
+PG_FUNCTION_INFO_V1(cyoda_wf_transitions);
+PG_FUNCTION_INFO_V1(cyoda_wf_check_token);
 
 enum
 {
@@ -142,14 +142,14 @@ static Datum cw_add(FunctionCallInfo fcinfo, int source);
 
 /* add_item(model, model_version, data) -> id: create an entity, run its workflow. */
 Datum
-add_item(PG_FUNCTION_ARGS)
+cyoda_wf_add_item(PG_FUNCTION_ARGS)
 {
 	return cw_add(fcinfo, 0);
 }
 
 /* add_scheduled_item(model, model_version, data) -> id: what a pg_cron tick runs. */
 Datum
-add_scheduled_item(PG_FUNCTION_ARGS)
+cyoda_wf_add_scheduled_item(PG_FUNCTION_ARGS)
 {
 	return cw_add(fcinfo, CW_SOURCE_SCHEDULED);
 }
@@ -207,7 +207,7 @@ cw_update(FunctionCallInfo fcinfo, Datum id, bool data_null, Datum data,
 
 /* update_item(id, data, transition, if_match) -> state reached. */
 Datum
-update_item(PG_FUNCTION_ARGS)
+cyoda_wf_update_item(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity id must not be NULL")));
@@ -219,7 +219,7 @@ update_item(PG_FUNCTION_ARGS)
 
 /* fire(id, transition) -> state reached. */
 Datum
-fire(PG_FUNCTION_ARGS)
+cyoda_wf_fire(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity id and transition must not be NULL")));
@@ -229,7 +229,7 @@ fire(PG_FUNCTION_ARGS)
 
 /* delete_item(id) -> whether the entity existed. */
 Datum
-delete_item(PG_FUNCTION_ARGS)
+cyoda_wf_delete_item(PG_FUNCTION_ARGS)
 {
 	CwRequest	req;
 	Datum		args[1];
@@ -245,7 +245,7 @@ delete_item(PG_FUNCTION_ARGS)
 
 /* get_item(id, point_in_time) -> the entity's data, now or as of then. */
 Datum
-get_item(PG_FUNCTION_ARGS)
+cyoda_wf_get_item(PG_FUNCTION_ARGS)
 {
 	Datum		args[2];
 	Datum		data = (Datum) 0;
@@ -285,7 +285,7 @@ get_item(PG_FUNCTION_ARGS)
 
 /* transitions(id): the non-disabled transitions leaving the entity's state. */
 Datum
-transitions(PG_FUNCTION_ARGS)
+cyoda_wf_transitions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	CwSavedUser saved;
@@ -362,7 +362,7 @@ transitions(PG_FUNCTION_ARGS)
 
 /* check_token(token) -> entity id of the running process that holds it. */
 Datum
-check_token(PG_FUNCTION_ARGS)
+cyoda_wf_check_token(PG_FUNCTION_ARGS)
 {
 	char	   *token = PG_ARGISNULL(0) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	CwSave	   *s = cw_engine_find_token(token);

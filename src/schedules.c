@@ -43,9 +43,9 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-PG_FUNCTION_INFO_V1(schedule_job);
-PG_FUNCTION_INFO_V1(unschedule_job);
-PG_FUNCTION_INFO_V1(drop_schedules);
+PG_FUNCTION_INFO_V1(cyoda_wf_schedule_job);
+PG_FUNCTION_INFO_V1(cyoda_wf_unschedule_job);
+PG_FUNCTION_INFO_V1(cyoda_wf_drop_schedules);
 
 static object_access_hook_type prev_object_access_hook = NULL;
 
@@ -202,7 +202,7 @@ cw_check_job_role(Oid caller)
  * tick; returns the job id.
  */
 Datum
-schedule_job(PG_FUNCTION_ARGS)
+cyoda_wf_schedule_job(PG_FUNCTION_ARGS)
 {
 	const char *dbname = get_database_name(MyDatabaseId);
 	const char *crondb;
@@ -296,7 +296,7 @@ schedule_job(PG_FUNCTION_ARGS)
 
 /* unschedule_job(job_name): remove the caller's job made by schedule_job. */
 Datum
-unschedule_job(PG_FUNCTION_ARGS)
+cyoda_wf_unschedule_job(PG_FUNCTION_ARGS)
 {
 	Oid			caller = GetUserId();
 	Datum		args[2];
@@ -365,7 +365,7 @@ cw_schedules_init(void)
  * and so installed the hook above in this session before the drop runs.
  */
 Datum
-drop_schedules(PG_FUNCTION_ARGS)
+cyoda_wf_drop_schedules(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "drop_schedules: not called by the event trigger manager");

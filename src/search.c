@@ -66,8 +66,8 @@
 #include "utils/numeric.h"
 #include "utils/uuid.h"
 
-PG_FUNCTION_INFO_V1(search_entities);
-PG_FUNCTION_INFO_V1(search_sql);
+PG_FUNCTION_INFO_V1(cyoda_wf_search_entities);
+PG_FUNCTION_INFO_V1(cyoda_wf_search_sql);
 
 /* Rows fetched from the cursor at a time. */
 #define SEARCH_FETCH 1000
@@ -1524,7 +1524,7 @@ search_plan(SqlQuery *q)
  * created_at, id.
  */
 Datum
-search_entities(PG_FUNCTION_ARGS)
+cyoda_wf_search_entities(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SqlQuery	q;
@@ -1616,7 +1616,7 @@ search_entities(PG_FUNCTION_ARGS)
  * literals, to read or EXPLAIN (a debugging aid).
  */
 Datum
-search_sql(PG_FUNCTION_ARGS)
+cyoda_wf_search_sql(PG_FUNCTION_ARGS)
 {
 	SqlQuery	q;
 

@@ -46,7 +46,7 @@
 #include "store.h"
 #include "store_int.h"
 
-PG_FUNCTION_INFO_V1(entity_trigger);
+PG_FUNCTION_INFO_V1(cyoda_wf_entity_trigger);
 
 static const char *const col_names[NCOLS] = {
 	"id", "model", "model_version", "state", "data", "created_at",
@@ -649,11 +649,11 @@ cw_store_delete(TriggerData *td, CwRequest *req)
 	return oldtup;
 }
 
-PG_FUNCTION_INFO_V1(entity_flush);
+PG_FUNCTION_INFO_V1(cyoda_wf_entity_flush);
 
 /* AFTER STATEMENT trigger on cyoda_wf.entity: write the statement's buffered rows. */
 Datum
-entity_flush(PG_FUNCTION_ARGS)
+cyoda_wf_entity_flush(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "entity_flush: not called by trigger manager");
@@ -663,7 +663,7 @@ entity_flush(PG_FUNCTION_ARGS)
 
 /* The row trigger on cyoda_wf.entity. */
 Datum
-entity_trigger(PG_FUNCTION_ARGS)
+cyoda_wf_entity_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	CwRequest  *req = NULL;

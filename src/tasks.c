@@ -38,8 +38,8 @@
 
 #include "store.h"
 
-PG_FUNCTION_INFO_V1(run_tasks);
-PG_FUNCTION_INFO_V1(prune_tasks);
+PG_FUNCTION_INFO_V1(cyoda_wf_run_tasks);
+PG_FUNCTION_INFO_V1(cyoda_wf_prune_tasks);
 
 int			cw_retry_attempts = 3;
 int			cw_retry_delay_ms = 1000;
@@ -529,7 +529,7 @@ cw_task_retention_interval(void)
  * small batches); NULL older_than means cyoda_wf.task_retention.
  */
 Datum
-prune_tasks(PG_FUNCTION_ARGS)
+cyoda_wf_prune_tasks(PG_FUNCTION_ARGS)
 {
 	Interval   *older_than;
 	bool		include_failed = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
@@ -561,7 +561,7 @@ prune_tasks(PG_FUNCTION_ARGS)
 
 /* CALL run_tasks(max_tasks): run due tasks in this session. */
 Datum
-run_tasks(PG_FUNCTION_ARGS)
+cyoda_wf_run_tasks(PG_FUNCTION_ARGS)
 {
 	int			max_tasks = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
 	bool		nonatomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&

@@ -41,7 +41,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
 
-PG_FUNCTION_INFO_V1(start_workers);
+PG_FUNCTION_INFO_V1(cyoda_wf_start_workers);
 
 PGDLLEXPORT void cw_worker_main(Datum arg);
 
@@ -335,7 +335,7 @@ cw_workers_init(void)
 
 /* start_workers(n): n dynamic workers for this database; returns how many run. */
 Datum
-start_workers(PG_FUNCTION_ARGS)
+cyoda_wf_start_workers(PG_FUNCTION_ARGS)
 {
 	int			n = PG_ARGISNULL(0) ? 2 : PG_GETARG_INT32(0);
 	int			started = 0;

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# test/scripts/upgrade.sh: ALTER EXTENSION cyoda_wf UPDATE from 0.1.0.
+# test/scripts/upgrade.sh: a package upgrade from the 0.1.0 release, then
+# ALTER EXTENSION cyoda_wf UPDATE.
 #
-# In the running cluster:
-#   1. a database with cyoda_wf 0.1.0 (the frozen install script) and data:
-#      workflows with processes, entities moved by automatic and manual
-#      transitions, a pending async task, an armed timer, a connection with
-#      a secret header, then retargeted and forged by another role (as 0.1.0
-#      let a "writer" do);
+# 0.1.0 is the real release, built from git history (RELEASE_0_1_0 below):
+# the 0.2.0 library cannot run the 0.1.0 install script, whose functions
+# name the library's old symbols (fire, add_item, ... before the cyoda_wf_
+# prefix).  Isolated from the system install, in CW_TMP:
+#   0. a private relocatable copy of the PostgreSQL installation (bin, lib,
+#      share of CW_PG_CONFIG, the headers linked) without cyoda_wf; 0.1.0
+#      from `git archive` built and installed into it, its Python package
+#      into a private PYTHON_SITE (the cluster's PYTHONPATH); a cluster of
+#      that copy started with the library preloaded;
+#   1. a database with cyoda_wf 0.1.0 and data: workflows with processes,
+#      entities moved by automatic and manual transitions, a pending async
+#      task, an armed timer, a connection with a secret header, then
+#      retargeted and forged by another role (as 0.1.0 let a "writer" do);
+#      the server stopped, the current tree built and installed into the
+#      same copy (the package upgrade), the server started: before the
+#      update the 0.1.0 functions fail with "could not find function";
 #   2. ALTER EXTENSION cyoda_wf UPDATE: every row that existed before is
 #      still there, with the same values in the columns it had; a role
 #      granted load_functions may execute its error handler;
@@ -17,21 +28,57 @@
 #   4. the updated database works: new saves, queued work runs; the
 #      connection is found by ingest, with its secret and the definition the
 #      extension owner saved (not the other role's).
-# Environment: PGHOST, PGPORT (the test cluster), CW_TMP (scratch).
+# Needs the repository with its history (not a shallow clone or an archive).
+# Environment: CW_REPO (repo root), CW_TMP (scratch), CW_LIB
+# (scripts/lib.sh), CW_PG_CONFIG (the PostgreSQL to copy), CW_PRELOAD.
 set -euo pipefail
-: "${PGHOST:?}" "${PGPORT:?}"
-export PGUSER=${PGUSER:-postgres}
-TMPD=${CW_TMP:-$(mktemp -d)}
+# The commit the 0.1.0 release was built from.
+RELEASE_0_1_0=a51bb7c
+REPO=${CW_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# shellcheck source=scripts/lib.sh
+source "${CW_LIB:-$REPO/scripts/lib.sh}"
+cw_clean_pg_env
+if [[ -n ${CW_TMP:-} ]]; then TMPD=$CW_TMP; else cw_mktemp; TMPD=$CW_MKTEMP; fi
 old=cw_upgrade_old
 new=cw_upgrade_new
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "upgrade.sh: FAILED: $*"; exit 1; }
+t0=$SECONDS
 
-q -d postgres -c "SET client_min_messages = warning" \
-  -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" \
-  -c "CREATE DATABASE $old" -c "CREATE DATABASE $new"
-trap 'q -d postgres -c "DROP DATABASE IF EXISTS $old" -c "DROP DATABASE IF EXISTS $new" \
-        -c "DROP ROLE IF EXISTS cw_upgrade_other" -c "DROP ROLE IF EXISTS cw_upgrade_loader" >/dev/null 2>&1 || true' EXIT
+git -C "$REPO" rev-parse -q --verify "$RELEASE_0_1_0^{commit}" >/dev/null 2>&1 ||
+    fail "the repository in $REPO has no commit $RELEASE_0_1_0 (the 0.1.0 release): this test builds 0.1.0 from git history; run it in a clone with full history"
+
+# 0. a private copy of the PostgreSQL installation, at the same paths under
+# $TMPD/pg (pg_config and the server find share and lib relative to bin)
+sys_pg_config=$CW_PG_CONFIG
+pg=$TMPD/pg
+export PYTHON_SITE=$TMPD/python
+rm -rf "$pg" "$PYTHON_SITE" "$TMPD/src-0.1.0" "$TMPD/cl"
+for d in bindir pkglibdir sharedir; do
+    src=$("$sys_pg_config" --$d)
+    mkdir -p "$(dirname "$pg$src")"
+    cp -a "$src" "$pg$src"
+done
+for d in includedir pkgincludedir includedir-server; do
+    src=$("$sys_pg_config" --$d)
+    if [[ ! -e $pg$src ]]; then
+        mkdir -p "$(dirname "$pg$src")"
+        ln -s "$src" "$pg$src"
+    fi
+done
+CW_PG_CONFIG=$pg$("$sys_pg_config" --bindir)/pg_config
+[[ $("$CW_PG_CONFIG" --sharedir) == "$pg$("$sys_pg_config" --sharedir)" ]] ||
+    fail "the copied pg_config does not relocate: its sharedir is $("$CW_PG_CONFIG" --sharedir)"
+# A machine without cyoda_wf, then with the 0.1.0 package.
+rm -rf "$pg$("$sys_pg_config" --pkglibdir)"/cyoda_wf.so "$pg$("$sys_pg_config" --pkglibdir)"/bitcode/cyoda_wf* \
+       "$pg$("$sys_pg_config" --sharedir)"/extension/cyoda_wf[.-]*
+mkdir -p "$PYTHON_SITE" "$TMPD/src-0.1.0"
+git -C "$REPO" archive "$RELEASE_0_1_0" | tar -x -C "$TMPD/src-0.1.0"
+cw_build_install "$TMPD/src-0.1.0" || fail "the 0.1.0 release does not build"
+chmod -R a+rX "$pg" "$PYTHON_SITE"
+cw_start_cluster "$TMPD/cl" "$(cw_free_port)" || fail "the cluster of the 0.1.0 copy does not start"
+echo "ok    0.1.0 built from $RELEASE_0_1_0 and running ($((SECONDS - t0)) s)"
+q -d postgres -c "CREATE DATABASE $old" -c "CREATE DATABASE $new"
 
 # 1. 0.1.0 with data
 q -d $old >/dev/null <<'SQL'
@@ -59,8 +106,7 @@ SELECT cyoda_wf.update_item(id, data || '{"edited": true}') FROM cyoda_wf.entity
  WHERE model = 'doc' AND (data->>'n')::int = 11;
 SELECT cyoda_wf.add_item('note', 1, '{"text": "default workflow"}');
 -- A connection as 0.1.0's create_connection stored it (model row, entity
--- saved by the extension owner, secret keyed by name), written directly: the
--- Python package installed is the new one, which needs the updated schema.
+-- saved by the extension owner, secret keyed by name), written directly.
 INSERT INTO cyoda_wf.model (name, version, entity_type, sources)
 VALUES ('connection', 1, 'CONFIG', ARRAY['API_REQUEST']);
 INSERT INTO cyoda_wf.entity (model, data) VALUES ('connection', '{"name": "upg_source",
@@ -101,6 +147,35 @@ SQL
 )
 before=$(q -d $old -c "$snapshot_sql")
 [[ $before == *"|21"* || $before == *"entity|"* ]] || fail "no data snapshot: $before"
+
+# The package upgrade: the server stopped, the current tree built and
+# installed into the same copy, the server started.
+cw_as_pg pg_ctl -D "$TMPD/cl/data" -m fast -w -t 60 stop >/dev/null || fail "the server does not stop"
+cw_build_install "$REPO" || fail "the current tree does not build"
+chmod -R a+rX "$pg" "$PYTHON_SITE"
+cw_as_pg pg_ctl -D "$TMPD/cl/data" -l "$TMPD/cl/log" -w -t 120 start >/dev/null ||
+    fail "the server does not start with the new package"
+echo "ok    the current tree installed over 0.1.0 ($((SECONDS - t0)) s)"
+
+# Before ALTER EXTENSION UPDATE the 0.1.0 functions name symbols the new
+# library does not have: each call fails, nothing is written.
+got=$(q -d $old <<'SQL'
+CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ' ' || SQLERRM;
+END $$;
+SELECT pg_temp.try($$SELECT cyoda_wf.add_item('doc', 1, '{"n": 101}')$$);
+SELECT pg_temp.try($$UPDATE cyoda_wf.entity SET data = data WHERE data->>'n' = '2'$$);
+SQL
+)
+lib=$("$CW_PG_CONFIG" --pkglibdir)/cyoda_wf.so
+want="42883 could not find function \"add_item\" in file \"$lib\""
+want+=$'\n'"42883 could not find function \"entity_trigger\" in file \"$lib\""
+[[ $got == "$want" ]] || fail "before the update, 0.1.0 functions: got '$got', want '$want'"
+echo "ok    before the update a 0.1.0 function fails: ${got%%$'\n'*}"
 
 # 2. the update keeps every row
 q -d $old -c "ALTER EXTENSION cyoda_wf UPDATE" >/dev/null
@@ -216,4 +291,4 @@ want_def='t|http://127.0.0.1:1/data.json|***|header:authorization=Bearer upgrade
 [[ $got == "$want_def"$'\n''connection "upg_source": GET http://127.0.0.1:1/data.json '* ]] ||
     fail "the 0.1.0 connection is not what ingest uses after the update: got '$got'"
 echo "ok    the 0.1.0 connection keeps its definition and secret; ingest finds it"
-echo "upgrade: ok"
+echo "upgrade: ok ($((SECONDS - t0)) s)"
