@@ -324,5 +324,30 @@ REVOKE ALL ON FUNCTION cyoda_wf.shard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.shard_of(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.set_shard(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.new_id() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO PUBLIC;
 ALTER TABLE cyoda_wf.entity ALTER COLUMN id SET DEFAULT cyoda_wf.new_id();
+-- The id default runs as whoever inserts: the roles that could INSERT into
+-- cyoda_wf.entity under 0.1.0 get EXECUTE on new_id, so their INSERTs work on.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+               FROM pg_catalog.pg_class AS c,
+                    pg_catalog.aclexplode(c.relacl) AS a
+              WHERE c.oid = 'cyoda_wf.entity'::pg_catalog.regclass
+                AND a.privilege_type = 'INSERT'
+                AND a.grantee <> 0 AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO %s', r.role);
+    END LOOP;
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+               FROM pg_catalog.pg_attribute AS t,
+                    pg_catalog.aclexplode(t.attacl) AS a
+              WHERE t.attrelid = 'cyoda_wf.entity'::pg_catalog.regclass
+                AND a.privilege_type = 'INSERT'
+                AND a.grantee <> 0
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO %s', r.role);
+    END LOOP;
+END
+$$;

@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 
 -- ---------------------------------------------------------------------------
 -- 1. A database never set is shard 0; ids have the version 7 layout
@@ -97,8 +97,14 @@ CREATE ROLE cw_sh_writer;
 GRANT USAGE ON SCHEMA cyoda_wf TO cw_sh_writer;
 GRANT INSERT (model, model_version, data), SELECT ON cyoda_wf.entity TO cw_sh_writer;
 SET LOCAL ROLE cw_sh_writer;
+SELECT throws_ok($$ INSERT INTO cyoda_wf.entity (model, data) VALUES ('sh_child', '{}') $$, '42501',
+                 'permission denied for function new_id',
+                 'nothing for PUBLIC: plain INSERT takes EXECUTE on new_id, the id default');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO cw_sh_writer;
+SET LOCAL ROLE cw_sh_writer;
 SELECT lives_ok($$ INSERT INTO cyoda_wf.entity (model, data) VALUES ('sh_child', '{}') $$,
-                'a writer''s INSERT runs the id default (new_id is executable by anyone)');
+                'with EXECUTE on new_id the writer''s INSERT lives');
 SELECT throws_ok($$ SELECT cyoda_wf.set_shard(1) $$, '42501', NULL, 'set_shard is the owner''s');
 SELECT throws_ok($$ UPDATE cyoda_wf.shard_config SET shard = 1 $$, '42501', NULL, 'shard_config is the owner''s');
 RESET ROLE;
