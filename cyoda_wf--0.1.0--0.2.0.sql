@@ -332,3 +332,72 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Shards: this database's shard number and time-ordered entity ids (src/shard.c)
+-- This database's shard number (one row; none: shard 0, never set).  pg_dump
+-- keeps it, so a restored shard mints its own ids again (src/shard.c).
+CREATE TABLE cyoda_wf.shard_config (
+    only_row        boolean     PRIMARY KEY DEFAULT true CHECK (only_row),
+    shard           integer     NOT NULL CHECK (shard BETWEEN 0 AND 4095)
+);
+SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.shard_config', '');
+CREATE FUNCTION cyoda_wf.shard_config_changed() RETURNS trigger
+    LANGUAGE C
+    AS 'MODULE_PATHNAME', 'cyoda_wf_shard_config_changed';
+CREATE TRIGGER shard_config_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.shard_config
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.shard_config_changed();
+
+CREATE FUNCTION cyoda_wf.new_id() RETURNS uuid
+    LANGUAGE C VOLATILE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_new_id';
+COMMENT ON FUNCTION cyoda_wf.new_id() IS
+    'A new time-ordered entity id (UUID version 7 layout) carrying this database''s shard number';
+CREATE FUNCTION cyoda_wf.shard() RETURNS integer
+    LANGUAGE C STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_shard';
+COMMENT ON FUNCTION cyoda_wf.shard() IS
+    'This database''s shard number (0 when never set)';
+CREATE FUNCTION cyoda_wf.shard_of(id uuid) RETURNS integer
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_shard_of';
+COMMENT ON FUNCTION cyoda_wf.shard_of(uuid) IS
+    'The shard an entity id belongs to; 22023 for a uuid that is not such an id';
+CREATE FUNCTION cyoda_wf.set_shard(shard integer) RETURNS integer
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_set_shard';
+COMMENT ON FUNCTION cyoda_wf.set_shard(integer) IS
+    'Record this database''s shard number (0..4095); refused once entities exist';
+REVOKE ALL ON TABLE cyoda_wf.shard_config FROM PUBLIC;
+REVOKE ALL ON FUNCTION cyoda_wf.shard_config_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION cyoda_wf.shard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION cyoda_wf.shard_of(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cyoda_wf.set_shard(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cyoda_wf.new_id() FROM PUBLIC;
+ALTER TABLE cyoda_wf.entity ALTER COLUMN id SET DEFAULT cyoda_wf.new_id();
+-- The id default runs as whoever inserts: the roles that could INSERT into
+-- cyoda_wf.entity under 0.1.0 get EXECUTE on new_id, so their INSERTs work on.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+               FROM pg_catalog.pg_class AS c,
+                    pg_catalog.aclexplode(c.relacl) AS a
+              WHERE c.oid = 'cyoda_wf.entity'::pg_catalog.regclass
+                AND a.privilege_type = 'INSERT'
+                AND a.grantee <> 0 AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO %s', r.role);
+    END LOOP;
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role
+               FROM pg_catalog.pg_attribute AS t,
+                    pg_catalog.aclexplode(t.attacl) AS a
+              WHERE t.attrelid = 'cyoda_wf.entity'::pg_catalog.regclass
+                AND a.privilege_type = 'INSERT'
+                AND a.grantee <> 0
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO %s', r.role);
+    END LOOP;
+END
+$$;

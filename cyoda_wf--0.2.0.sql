@@ -32,10 +32,47 @@ CREATE TABLE cyoda_wf.workflow (
     PRIMARY KEY (model, model_version, name)
 );
 
+-- Shards ---------------------------------------------------------------------
+
+-- This database's shard number (one row; none: shard 0, never set).  pg_dump
+-- keeps it, so a restored shard mints its own ids again (src/shard.c).
+CREATE TABLE cyoda_wf.shard_config (
+    only_row        boolean     PRIMARY KEY DEFAULT true CHECK (only_row),
+    shard           integer     NOT NULL CHECK (shard BETWEEN 0 AND 4095)
+);
+SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.shard_config', '');
+CREATE FUNCTION cyoda_wf.shard_config_changed() RETURNS trigger
+    LANGUAGE C
+    AS 'MODULE_PATHNAME', 'cyoda_wf_shard_config_changed';
+CREATE TRIGGER shard_config_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.shard_config
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.shard_config_changed();
+
+CREATE FUNCTION cyoda_wf.new_id() RETURNS uuid
+    LANGUAGE C VOLATILE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_new_id';
+COMMENT ON FUNCTION cyoda_wf.new_id() IS
+    'A new time-ordered entity id (UUID version 7 layout) carrying this database''s shard number';
+CREATE FUNCTION cyoda_wf.shard() RETURNS integer
+    LANGUAGE C STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_shard';
+COMMENT ON FUNCTION cyoda_wf.shard() IS
+    'This database''s shard number (0 when never set)';
+CREATE FUNCTION cyoda_wf.shard_of(id uuid) RETURNS integer
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_shard_of';
+COMMENT ON FUNCTION cyoda_wf.shard_of(uuid) IS
+    'The shard an entity id belongs to; 22023 for a uuid that is not such an id';
+CREATE FUNCTION cyoda_wf.set_shard(shard integer) RETURNS integer
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_set_shard';
+COMMENT ON FUNCTION cyoda_wf.set_shard(integer) IS
+    'Record this database''s shard number (0..4095); refused once entities exist';
+
 -- Entities -----------------------------------------------------------------
 
 CREATE TABLE cyoda_wf.entity (
-    id              uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+    id              uuid        PRIMARY KEY DEFAULT cyoda_wf.new_id(),
     model           text        NOT NULL,
     model_version   integer     NOT NULL DEFAULT 1,
     state           text,

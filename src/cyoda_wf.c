@@ -5,6 +5,7 @@
  */
 #include "cyoda_wf.h"
 #include "catalog.h"
+#include "shard.h"
 
 #include <limits.h>
 
@@ -73,6 +74,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("cyoda_wf");
 
 	cw_catalog_init();
+	cw_shard_init();
 	cw_cache_init();
 	cw_dispatch_init();
 	cw_store_init();

@@ -45,6 +45,7 @@
 #include "connections.h"
 #include "store.h"
 #include "store_int.h"
+#include "shard.h"
 
 PG_FUNCTION_INFO_V1(cyoda_wf_entity_trigger);
 
@@ -432,6 +433,7 @@ cw_store_insert(TriggerData *td, CwRequest *req)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("entity id must not be NULL")));
+	cw_shard_check_id(DatumGetUUIDP(id));
 	model = cw_col_text(tup, desc, COL_MODEL);
 	if (model == NULL)
 		ereport(ERROR,

@@ -361,6 +361,7 @@ GRANT USAGE ON SCHEMA cyoda_wf TO cw_ingest_writer;
 GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb), cyoda_wf.update_item(uuid, jsonb, text, bigint)
    TO cw_ingest_writer;
 GRANT SELECT, INSERT (id, model, model_version, data), UPDATE (data), DELETE ON cyoda_wf.entity TO cw_ingest_writer;
+GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO cw_ingest_writer;
 GRANT ALL ON last, errs TO cw_ingest_writer;
 SET ROLE cw_ingest_writer;
 SELECT pg_temp.try(format($$SELECT cyoda_wf.update_item(%L, %L)$$, :'trusted_id',

@@ -64,6 +64,7 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.changes(uuid)
    TO cw_sec_writer;
 GRANT SELECT, INSERT, DELETE ON cyoda_wf.entity TO cw_sec_writer;
+GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO cw_sec_writer;
 GRANT UPDATE (data) ON cyoda_wf.entity TO cw_sec_writer;
 
 -- reader: reads entities, history and audit

@@ -18,6 +18,7 @@ SELECT plan(35);
 CREATE ROLE cw_tb_writer;
 GRANT USAGE ON SCHEMA cyoda_wf TO cw_tb_writer;
 GRANT SELECT, INSERT ON cyoda_wf.entity TO cw_tb_writer;
+GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO cw_tb_writer;
 GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb) TO cw_tb_writer;
 CREATE ROLE cw_tb_admin;
 SELECT format('GRANT %I TO cw_tb_admin', pg_get_userbyid(relowner))

@@ -39,6 +39,7 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.transitions(uuid)
    TO cw_tc_writer;
 GRANT SELECT, INSERT (id, model, model_version, data), UPDATE (data), DELETE ON cyoda_wf.entity TO cw_tc_writer;
+GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO cw_tc_writer;
 GRANT EXECUTE ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb),
                           cyoda_wf.import_design(jsonb, text),
                           cyoda_wf.check_token(text),

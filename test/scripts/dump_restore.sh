@@ -82,6 +82,8 @@ on src psql -X -q -v ON_ERROR_STOP=1 -d $DB >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION cyoda_wf CASCADE;
 CREATE EXTENSION pg_cron;
+-- a shard of a cluster: its ids carry shard 7, before and after a restore
+SELECT cyoda_wf.set_shard(7);
 SELECT * FROM cyoda_wf.load_functions($py$
 from cyoda_wf import entity_service
 
@@ -251,6 +253,8 @@ verify() {
     check "$t: add_item runs the workflow and its Python process adds a child" \
         "$(q "$t" "SELECT e.state || ' ' || (SELECT count(*) FROM cyoda_wf.entity c WHERE c.parent_id = e.id)
                      FROM cyoda_wf.entity e WHERE e.id = '$id'")" "submitted 1"
+    check "$t: the shard number is kept and new ids carry it, with no call" \
+        "$(q "$t" "SELECT cyoda_wf.shard() || ' ' || cyoda_wf.shard_of('$id')")" "7 7"
     check "$t: the new entity's id was not in the source" \
         "$(q src "SELECT count(*) FROM cyoda_wf.entity_version WHERE entity_id = '$id'")" 0
     check "$t: an async transition is queued" \
