@@ -4,9 +4,10 @@ MODULE_big = cyoda_wf
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script of the current version (cyoda_wf--0.2.0.sql), the
-# released ones (cyoda_wf--0.1.0.sql, frozen) and the upgrade scripts
-# (cyoda_wf--A--B.sql) sit at the top and are shipped as they are.
+# The install script of the current version (cyoda_wf--0.2.0.sql) and the
+# upgrade scripts (cyoda_wf--A--B.sql) sit at the top and are shipped as they
+# are.  Released install scripts are not shipped: the library's symbols
+# changed, and git history keeps them (test/scripts/upgrade.sh builds 0.1.0).
 DATA = $(sort $(wildcard $(EXTENSION)--*.sql))
 
 # pg_regress: one file per feature, sql/*.sql with expected/*.out (the PGXS
