@@ -13,6 +13,7 @@
  */
 #include "cyoda_wf.h"
 #include "catalog.h"
+#include "model.h"
 
 #include "catalog/dependency.h"
 
@@ -164,7 +165,8 @@ cw_model_load(const char *name, int32 version)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		cw_kept_plan(&plan_model,
-					 "SELECT sources, entity_type, depends_on, function_schema "
+					 "SELECT sources, entity_type, depends_on, function_schema, "
+					 "model_schema, model_state, change_level "
 					 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
 					 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
 		cw_kept_plan(&plan_workflows,
@@ -216,6 +218,11 @@ cw_model_load(const char *name, int32 version)
 			m->depends_on = SPI_getvalue(tup, td, 3);
 			m->function_schema = SPI_getvalue(tup, td, 4);
 			MemoryContextSwitchTo(oldcxt);
+			m->declared = true;
+			d = SPI_getbinval(tup, td, 5, &isnull);
+			m->schema = cw_model_schema_load(isnull ? NULL : DatumGetJsonbP(d),
+											 SPI_getvalue(tup, td, 6),
+											 SPI_getvalue(tup, td, 7), cxt);
 		}
 
 		rc = SPI_execute_plan(plan_workflows, args, NULL, true, 0);

@@ -5,6 +5,7 @@
  */
 #include "cyoda_wf.h"
 #include "catalog.h"
+#include "model.h"
 
 #include <limits.h>
 
@@ -70,6 +71,7 @@ _PG_init(void)
 							 &cw_notify_payload, CW_NOTIFY_PAYLOAD_FULL,
 							 notify_payload_options,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	cw_model_init();
 	MarkGUCPrefixReserved("cyoda_wf");
 
 	cw_catalog_init();
