@@ -131,5 +131,27 @@ SELECT cyoda_wf.add_item('mdl_price', 1, '{"price": {}}');              -- regis
 SET cyoda_wf.require_model = on;
 SELECT cyoda_wf.add_item('mdl_declared', 1, '{"a": 1}');                -- P0002: not registered
 SELECT cyoda_wf.add_item('mdl_dbl', 1, '{"price": 2}') IS NOT NULL AS registered_saves;
+SELECT count(*) FROM cyoda_wf.search('mdl_declared', 1, NULL);         -- P0002 under on
+SELECT cyoda_wf.export_workflows('mdl_declared', 1);                    -- P0002 under on
+SELECT cyoda_wf.import_workflows('mdl_declared', 1, '{"workflows": []}'); -- P0002 under on
+SELECT cyoda_wf.export_workflows('mdl_dbl', 1) ->> 'entityName' AS registered_export;
 SET cyoda_wf.require_model = bogus;
 RESET cyoda_wf.require_model;
+
+------------------------------------------------------------------------------
+-- 11.4, last paragraph: search conditions on a registered model
+------------------------------------------------------------------------------
+SELECT count(*) AS over_one FROM cyoda_wf.search('mdl_dbl', 1,
+  '{"type": "simple", "jsonPath": "$.price", "operatorType": "GREATER_THAN", "value": 1}');
+SELECT count(*) FROM cyoda_wf.search('mdl_dbl', 1,
+  '{"type": "simple", "jsonPath": "$.price", "operatorType": "EQUALS", "value": "abc"}');   -- 22023
+SELECT count(*) FROM cyoda_wf.search('mdl_dbl', 1,
+  '{"type": "simple", "jsonPath": "$.nope", "operatorType": "IS_NULL"}');                -- 22023
+SELECT count(*) FROM cyoda_wf.search('mdl_price', 1,
+  '{"type": "group", "operator": "AND", "conditions": [
+     {"type": "simple", "jsonPath": "$.deep.a", "operatorType": "BETWEEN", "value": [1, 2]},
+     {"type": "simple", "jsonPath": "$.tags", "operatorType": "CONTAINS", "value": 5},
+     {"type": "simple", "jsonPath": "$.new", "operatorType": "NOT_NULL"},
+     {"type": "lifecycle", "field": "state", "operatorType": "EQUALS", "value": "CREATED"}]}');
+SELECT count(*) FROM cyoda_wf.search('mdl_price', 1,
+  '{"type": "simple", "jsonPath": "$.deep.b", "operatorType": "EQUALS", "value": 1}');    -- 22023

@@ -574,3 +574,228 @@ cw_model_check_patch(CwModel *m, Jsonb *data)
 	if (chk.worst != CW_MC_NONE)
 		refuse_data(m, &chk, ms->level, true);
 }
+
+/* Search conditions (last paragraph of 11.4) ------------------------------- */
+
+static void
+refuse_condition(CwModel *m, const char *path, const char *msg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("condition on \"%s\" does not fit model \"%s\" version %d: %s",
+					path, m->name, m->version, msg),
+			 errhint("See the model's fields with SELECT cyoda_wf.export_model('%s', %d).",
+					 m->name, m->version)));
+}
+
+/*
+ * The schema node a condition's jsonPath names ($.a.b, $.a[*].b, $.a[0],
+ * $['a']), or NULL when the schema has no such field.  A path ending on an
+ * array names its elements (conditions match arrays element by element).
+ */
+static const CwMNode *
+condition_node(const CwMNode *n, const char *p, int len)
+{
+	int			i = 0;
+
+	if (len > 0 && p[0] == '$')
+		i = 1;
+	while (i < len && n != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (p[i] == '.')
+		{
+			int			s = ++i;
+
+			while (i < len && p[i] != '.' && p[i] != '[')
+				i++;
+			n = n->is_object ? cw_mnode_find(n, p + s, i - s) : NULL;
+		}
+		else if (p[i] == '[' && i + 1 < len && (p[i + 1] == '\'' || p[i + 1] == '"'))
+		{
+			char		q = p[i + 1];
+			int			s = i + 2;
+
+			i = s;
+			while (i < len && p[i] != q)
+				i++;
+			n = n->is_object ? cw_mnode_find(n, p + s, i - s) : NULL;
+			i += 2;				/* the quote and ] */
+		}
+		else if (p[i] == '[')
+		{
+			while (i < len && p[i] != ']')
+				i++;
+			i++;
+			n = n->is_array ? n->elem : NULL;
+		}
+		else
+			return NULL;
+	}
+	while (n != NULL && n->is_array && !n->is_object && (n->types & ~CW_MT_BIT(CW_MT_NULL)) == 0)
+		n = n->elem;
+	return n;
+}
+
+static bool
+operand_fits(const CwMNode *n, JsonbValue *v)
+{
+	uint32		types = n->types & ~CW_MT_BIT(CW_MT_NULL);
+	const uint32 nums = 0x7Fu;	/* the integer and decimal families */
+	const uint32 temporal = 0x1F00u;
+
+	if (v->type == jbvNull || v->type == jbvBinary || types == 0)
+		return true;
+	if (types & CW_MT_BIT(CW_MT_STRING))
+		return true;
+	if (v->type == jbvNumeric)
+		return (types & nums) != 0;
+	if (v->type == jbvBool)
+		return (types & CW_MT_BIT(CW_MT_BOOLEAN)) != 0;
+	/* a string: as a temporal value, a number or a boolean */
+	{
+		CwMType		t = cw_mtype_of(v);
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+		char	   *end;
+
+		if ((CW_MT_BIT(t) & temporal) && (types & temporal))
+			return true;
+		if (types & nums)
+		{
+			(void) strtod(s, &end);
+			if (end != s && *end == '\0')
+				return true;
+		}
+		if ((types & CW_MT_BIT(CW_MT_BOOLEAN)) &&
+			(pg_strcasecmp(s, "true") == 0 || pg_strcasecmp(s, "false") == 0))
+			return true;
+	}
+	return false;
+}
+
+static bool
+operator_compares(JsonbContainer *obj)
+{
+	static const char *const keys[] = {"operatorType", "operator", "operation"};
+	static const char *const ops[] = {
+		"EQUALS", "NOT_EQUAL", "GREATER_THAN", "LESS_THAN", "GREATER_OR_EQUAL",
+		"LESS_OR_EQUAL", "BETWEEN", "BETWEEN_INCLUSIVE"
+	};
+	JsonbValue	ov;
+
+	for (int k = 0; k < lengthof(keys); k++)
+		if (cw_jb_key(obj, keys[k], &ov))
+		{
+			for (int i = 0; i < lengthof(ops); i++)
+				if (ov.type == jbvString && cw_jbv_ieq(&ov, ops[i]))
+					return true;
+			return false;
+		}
+	return false;
+}
+
+/* Walk one condition object (already compiled, so well-formed) against m's schema. */
+static void
+check_condition_node(CwModel *m, JsonbValue *node, int depth)
+{
+	JsonbContainer *obj;
+	JsonbValue	tv,
+				pv,
+				v;
+	const CwMNode *n;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	if (!cw_jbv_is_container(node, false))
+		return;
+	obj = node->val.binary.data;
+	if (cw_jb_key(obj, "conditions", &v) && cw_jbv_is_container(&v, true))
+	{
+		JsonbIterator *it = cw_jb_array_iter(v.val.binary.data);
+		JsonbValue	e;
+
+		while (cw_jb_array_next(&it, &e))
+			check_condition_node(m, &e, depth + 1);
+		return;
+	}
+	if (cw_jb_key(obj, "type", &tv) && tv.type == jbvString &&
+		(cw_jbv_ieq(&tv, "lifecycle") || cw_jbv_ieq(&tv, "function")))
+		return;
+	if (!cw_jb_key(obj, "jsonPath", &pv) || pv.type != jbvString)
+		return;
+	n = condition_node(m->schema->root, pv.val.string.val, pv.val.string.len);
+	if (n == NULL)
+		refuse_condition(m, pnstrdup(pv.val.string.val, pv.val.string.len),
+						 "no such field in the schema");
+	if (!operator_compares(obj) || !cw_jb_key(obj, "value", &v))
+		return;
+	if (cw_jbv_is_container(&v, true))
+	{
+		JsonbIterator *it = cw_jb_array_iter(v.val.binary.data);
+		JsonbValue	e;
+
+		while (cw_jb_array_next(&it, &e))
+			if (!operand_fits(n, &e))
+				refuse_condition(m, pnstrdup(pv.val.string.val, pv.val.string.len),
+								 psprintf("operand %s fits none of its types %s",
+										  cw_jbv_json_text(&e), cw_mtypes_text(n->types)));
+	}
+	else if (!operand_fits(n, &v))
+		refuse_condition(m, pnstrdup(pv.val.string.val, pv.val.string.len),
+						 psprintf("operand %s fits none of its types %s",
+								  cw_jbv_json_text(&v), cw_mtypes_text(n->types)));
+}
+
+/*
+ * search on a model: with require_model = on the model must be registered
+ * (P0002); on a registered model, the condition's data paths must be fields
+ * of the schema and comparison operands must fit one of the field's types
+ * (22023).  A NULL model or version is left to the caller to refuse.
+ */
+void
+cw_model_check_condition(const char *model, int32 version, Jsonb *condition)
+{
+	CwModel    *m;
+
+	if (model == NULL || version < 1)
+		return;
+	m = cw_model_pin(model, version);
+	PG_TRY();
+	{
+		if (m->schema == NULL && cw_require_model == CW_REQUIRE_MODEL_ON)
+			not_registered(m->name, m->version);
+		if (m->schema != NULL && condition != NULL)
+		{
+			JsonbValue	v;
+
+			cw_jb_as_value(condition, &v);
+			check_condition_node(m, &v, 0);
+		}
+	}
+	PG_FINALLY();
+	{
+		cw_model_unpin(m);
+	}
+	PG_END_TRY();
+}
+
+/* import_workflows / export_workflows with require_model = on: P0002 unless registered. */
+void
+cw_model_require_registered(const char *model, int32 version, const char *what)
+{
+	CwModel    *m;
+	bool		registered;
+
+	if (cw_require_model != CW_REQUIRE_MODEL_ON)
+		return;
+	m = cw_model_pin(model, version);
+	registered = m->schema != NULL;
+	cw_model_unpin(m);
+	if (!registered)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("cannot %s model \"%s\" version %d: it is not registered", what, model, version),
+				 errdetail("cyoda_wf.require_model is on."),
+				 errhint("Register it from sample data first: SELECT cyoda_wf.import_model('%s', %d, '{...}').",
+						 model, version)));
+}
