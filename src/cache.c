@@ -55,6 +55,7 @@ static uint64 cache_gen = 0;	/* cw_definitions_generation() the cache matches */
 static MemoryContext cw_cache_cxt = NULL;
 
 static SPIPlanPtr plan_model = NULL;
+static SPIPlanPtr plan_model_legacy = NULL;	/* 0.1.0's table, not yet updated */
 static SPIPlanPtr plan_workflows = NULL;
 
 /* At the end of every top-level transaction no save can be running. */
@@ -148,6 +149,7 @@ cw_model_load(const char *name, int32 version)
 	Datum		args[2];
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	int			rc;
+	bool		legacy;
 	CwSavedUser saved;
 
 	cxt = AllocSetContextCreate(cw_cache_cxt, "cyoda_wf model",
@@ -164,11 +166,23 @@ cw_model_load(const char *name, int32 version)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		cw_kept_plan(&plan_model,
-					 "SELECT sources, entity_type, depends_on, function_schema, "
-					 "model_schema, model_state, change_level "
-					 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
-					 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+		/*
+		 * Before ALTER EXTENSION UPDATE from 0.1.0 the table has no model
+		 * columns: every model counts as declared and none is registered.
+		 */
+		legacy = get_attnum(cw_relid("model"), "model_schema") == InvalidAttrNumber;
+		if (legacy)
+			cw_kept_plan(&plan_model_legacy,
+						 "SELECT sources, entity_type, depends_on, function_schema "
+						 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
+						 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+		else
+			cw_kept_plan(&plan_model,
+						 "SELECT sources, entity_type, depends_on, function_schema, "
+						 "model_schema, model_state, change_level "
+						 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
+						 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+		m->declared = legacy;
 		cw_kept_plan(&plan_workflows,
 					 "SELECT name, definition, owner::pg_catalog.oid, function_schema "
 					 "FROM cyoda_wf.workflow WHERE model OPERATOR(pg_catalog.=) $1 "
@@ -178,7 +192,7 @@ cw_model_load(const char *name, int32 version)
 		args[0] = CStringGetTextDatum(name);
 		args[1] = Int32GetDatum(version);
 
-		rc = SPI_execute_plan(plan_model, args, NULL, true, 1);
+		rc = SPI_execute_plan(legacy ? plan_model_legacy : plan_model, args, NULL, true, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed == 1)
@@ -219,10 +233,13 @@ cw_model_load(const char *name, int32 version)
 			m->function_schema = SPI_getvalue(tup, td, 4);
 			MemoryContextSwitchTo(oldcxt);
 			m->declared = true;
-			d = SPI_getbinval(tup, td, 5, &isnull);
-			m->schema = cw_model_schema_load(isnull ? NULL : DatumGetJsonbP(d),
-											 SPI_getvalue(tup, td, 6),
-											 SPI_getvalue(tup, td, 7), cxt);
+			if (!legacy)
+			{
+				d = SPI_getbinval(tup, td, 5, &isnull);
+				m->schema = cw_model_schema_load(isnull ? NULL : DatumGetJsonbP(d),
+												 SPI_getvalue(tup, td, 6),
+												 SPI_getvalue(tup, td, 7), cxt);
+			}
 		}
 
 		rc = SPI_execute_plan(plan_workflows, args, NULL, true, 0);
