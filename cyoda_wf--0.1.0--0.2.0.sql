@@ -364,10 +364,3 @@ REVOKE ALL ON FUNCTION cyoda_wf.set_change_level(text, integer, text) FROM PUBLI
 REVOKE ALL ON FUNCTION cyoda_wf.delete_model(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.export_model(text, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.models() FROM PUBLIC;
-
--- cyoda_wf.require_model (default known) refuses saves of models nothing
--- declared: every model version that has entities from 0.1.0 is declared,
--- so what worked before the upgrade keeps working.
-INSERT INTO cyoda_wf.model (name, version)
-SELECT DISTINCT e.model, e.model_version FROM cyoda_wf.entity e
-ON CONFLICT (name, version) DO NOTHING;

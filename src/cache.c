@@ -56,6 +56,7 @@ static MemoryContext cw_cache_cxt = NULL;
 
 static SPIPlanPtr plan_model = NULL;
 static SPIPlanPtr plan_model_legacy = NULL;	/* 0.1.0's table, not yet updated */
+static SPIPlanPtr plan_has_entities = NULL;
 static SPIPlanPtr plan_workflows = NULL;
 
 /* At the end of every top-level transaction no save can be running. */
@@ -240,6 +241,20 @@ cw_model_load(const char *name, int32 version)
 												 SPI_getvalue(tup, td, 6),
 												 SPI_getvalue(tup, td, 7), cxt);
 			}
+		}
+		else if (!legacy)
+		{
+			/*
+			 * No model row: a model version that has entities (saved under
+			 * 0.1.0 or with require_model = off) still counts as declared.
+			 */
+			cw_kept_plan(&plan_has_entities,
+						 "SELECT 1 FROM cyoda_wf.entity WHERE model OPERATOR(pg_catalog.=) $1 "
+						 "AND model_version OPERATOR(pg_catalog.=) $2 LIMIT 1", 2, argtypes);
+			rc = SPI_execute_plan(plan_has_entities, args, NULL, true, 1);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+			m->declared = SPI_processed > 0;
 		}
 
 		rc = SPI_execute_plan(plan_workflows, args, NULL, true, 0);

@@ -346,6 +346,11 @@ cyoda_wf_import_model(PG_FUNCTION_ARGS)
 	ModelCall	c;
 
 	model_call_init(&c, fcinfo, OP_IMPORT);
+	if (cw_reserved_model(c.model))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("model \"%s\" is reserved: it cannot be registered", c.model),
+				 errhint("Register the entity model under another name.")));
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -616,8 +616,11 @@ check_object(const CwMNode *n, JsonbContainer *c, CwMCheck *chk)
 	{
 		const CwMNode *f = cw_mnode_find(n, k.val.string.val, k.val.string.len);
 
-		appendStringInfo(&chk->path, "%s.%.*s", chk->path.len ? "" : "$",
-						 k.val.string.len, k.val.string.val);
+		/* the path grows on every field: no formatting here */
+		if (chk->path.len == 0)
+			appendStringInfoChar(&chk->path, '$');
+		appendStringInfoChar(&chk->path, '.');
+		appendBinaryStringInfo(&chk->path, k.val.string.val, k.val.string.len);
 		if (f == NULL)
 			note(chk, CW_MC_STRUCTURAL, "no such field", v.type == jbvBinary ?
 				 (JsonContainerIsObject(v.val.binary.data) ? "an object" : "an array") :

@@ -576,7 +576,9 @@ cw_store_update(TriggerData *td, CwRequest *req)
 	MemoryContextSwitchTo(savecxt);
 	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
 	s.data = cw_checked_data(nn[cw_col_attnum[COL_DATA] - 1], nv[cw_col_attnum[COL_DATA] - 1]);
-	s.client_data = !datumIsEqual(OLDV(COL_DATA), nv[cw_col_attnum[COL_DATA] - 1], false, -1);
+	/* new data from the client (fire and update_item without data keep it) */
+	s.client_data = DatumGetPointer(OLDV(COL_DATA)) != DatumGetPointer(nv[cw_col_attnum[COL_DATA] - 1]) &&
+		!datumIsEqual(OLDV(COL_DATA), nv[cw_col_attnum[COL_DATA] - 1], false, -1);
 	s.role = (req && req->role) ? req->role : cw_current_role();
 	s.wf_name = OLDTEXT(COL_WORKFLOW);
 	s.state_name = OLDTEXT(COL_STATE);

@@ -7,7 +7,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(48);
+SELECT plan(49);
 
 -- shape
 SELECT function_returns('cyoda_wf', 'import_model', ARRAY['text', 'integer', 'jsonb'], 'jsonb');
@@ -39,6 +39,7 @@ SELECT throws_ok($$ SELECT cyoda_wf.set_change_level('tm', 1, 'TYPE') $$, 'P0002
 SELECT throws_ok($$ SELECT cyoda_wf.delete_model('tm', 1) $$, 'P0002', NULL, 'delete: not registered');
 SELECT throws_ok($$ SELECT cyoda_wf.export_model('tm', 1) $$, 'P0002', NULL, 'export: not registered');
 SELECT is_empty($$ SELECT * FROM cyoda_wf.models() $$, 'models(): empty when none');
+SELECT throws_ok($$ SELECT cyoda_wf.import_model('connection', 1, '{}') $$, '42501', NULL, 'reserved model');
 SELECT is(cyoda_wf.import_model('tm', 1, '{"a": 1}'),
           '{"currentState": "UNLOCKED", "model": {"$": {".a": "INTEGER"}}}', 'import_model returns the export');
 SELECT throws_ok($$ SELECT cyoda_wf.export_model('tm', 1, 'json_schema') $$, '22023', NULL, 'converter case-sensitive');
