@@ -9,7 +9,7 @@
 #           create is checked against the schema (change level NULL)
 # The data of each create conforms (the sample's shape: scalars, a nested
 # object, an array of objects).  The two alternate run by run.
-# Writes bench/results/models.md (tps, latency, ratio locked / plain).
+# Writes bench/results/models.md (median tps and latency, ratio locked / plain).
 #
 # Usage: bench/models/run.sh [--build] [--duration S] [--rounds R] [--out FILE]
 # Environment: CW_PG_CONFIG / PYTHON_SITE as for scripts/test.sh.
@@ -95,8 +95,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 STATES=$(psql_q -At -c "SELECT string_agg(DISTINCT model || ' ' || state, ', ') FROM cyoda_wf.entity")
 
-mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.1f", s / NF }' <<<"$1"; }
-mean3() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%.3f", s / NF }' <<<"$1"; }
+# medians: on a shared machine single runs swing widely
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g |
+           awk -v f="$2" '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf f, m }'; }
+mean() { median "$1" "%.1f"; }
+mean3() { median "$1" "%.3f"; }
 PT=$(mean "${TPS[plain]}"); LT=$(mean "${TPS[locked]}")
 RATIO=$(awk -v a="$LT" -v b="$PT" 'BEGIN { printf "%.3f", a / b }')
 CPU=$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)
@@ -110,7 +113,7 @@ mkdir -p "$(dirname "$OUT")"
     echo "one transaction = INSERT of one entity that cascades through 5 automatic transitions."
     echo "States reached: $STATES."
     echo
-    echo "| model | tps (mean) | latency ms (mean) | runs tps |"
+    echo "| model | tps (median) | latency ms (median) | runs tps |"
     echo "|---|---:|---:|---|"
     echo "| plain (declared, no schema) | $PT | $(mean3 "${LAT[plain]}") | ${TPS[plain]} |"
     echo "| locked (schema checked) | $LT | $(mean3 "${LAT[locked]}") | ${TPS[locked]} |"
