@@ -2,7 +2,10 @@
  * model_api.c
  *		Entity models (api.md section 11): import_model, lock_model,
  *		unlock_model, set_change_level, delete_model, export_model; the
- *		checks of a save against its model; GUC cyoda_wf.require_model.
+ *		checks of a save against its model (cw_model_check_save, and the
+ *		strict cw_model_check_patch for patch_item), of a search condition
+ *		(cw_model_check_condition) and of import/export_workflows under
+ *		require_model = on; GUC cyoda_wf.require_model.
  *
  * A model is registered when its cyoda_wf.model row has a model_schema
  * (the stored form of model_schema.c); model_state is then 'UNLOCKED' or
