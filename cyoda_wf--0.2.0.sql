@@ -15,7 +15,12 @@ CREATE TABLE cyoda_wf.model (
     design          jsonb,
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (name, version),
-    CHECK (sources <@ ARRAY['API_REQUEST','SCHEDULED','ENTITY_EVENT'])
+    CHECK (sources <@ ARRAY['API_REQUEST','SCHEDULED','ENTITY_EVENT']),
+    -- Entity models (import_model): set when registered, else all NULL.
+    model_schema     jsonb,
+    model_state      text CHECK (model_state IN ('UNLOCKED', 'LOCKED')),
+    change_level     text CHECK (change_level IN ('ARRAY_LENGTH', 'ARRAY_ELEMENTS', 'TYPE', 'STRUCTURAL')),
+    model_updated_at timestamptz
 );
 
 -- Workflows of a model in their stored order; definition is the imported
@@ -129,6 +134,74 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.entity', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.entity_version', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit_id_seq', '');
+
+-- Entity models (api.md section 11) ------------------------------------------
+
+CREATE FUNCTION cyoda_wf.import_model(model text, model_version integer, sample jsonb)
+RETURNS jsonb
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'cyoda_wf_import_model';
+
+COMMENT ON FUNCTION cyoda_wf.import_model(text, integer, jsonb) IS
+'Register a model version from sample data (state UNLOCKED, change level NULL), or merge the sample''s schema into an UNLOCKED one; a LOCKED model is refused (55000). Returns export_model after the import.';
+
+CREATE FUNCTION cyoda_wf.lock_model(model text, model_version integer)
+RETURNS text
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_lock_model';
+
+COMMENT ON FUNCTION cyoda_wf.lock_model(text, integer) IS
+'UNLOCKED -> LOCKED: entities of the model may be saved from now on, checked against its schema. Already LOCKED: 55000.';
+
+CREATE FUNCTION cyoda_wf.unlock_model(model text, model_version integer)
+RETURNS text
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_unlock_model';
+
+COMMENT ON FUNCTION cyoda_wf.unlock_model(text, integer) IS
+'LOCKED -> UNLOCKED, for a model with no entities (else 55000). Already UNLOCKED: 55000.';
+
+CREATE FUNCTION cyoda_wf.set_change_level(model text, model_version integer, level text)
+RETURNS text
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'cyoda_wf_set_change_level';
+
+COMMENT ON FUNCTION cyoda_wf.set_change_level(text, integer, text) IS
+'Set which schema changes saves of a LOCKED model may make: ARRAY_LENGTH < ARRAY_ELEMENTS < TYPE < STRUCTURAL, each permitting the lower ones; NULL permits none.';
+
+CREATE FUNCTION cyoda_wf.delete_model(model text, model_version integer)
+RETURNS boolean
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_delete_model';
+
+COMMENT ON FUNCTION cyoda_wf.delete_model(text, integer) IS
+'Unregister an UNLOCKED model with no entities (else 55000); its workflows are kept.';
+
+CREATE FUNCTION cyoda_wf.export_model(model text, model_version integer,
+                                      converter text DEFAULT 'SIMPLE_VIEW')
+RETURNS jsonb
+LANGUAGE C STABLE STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_export_model';
+
+COMMENT ON FUNCTION cyoda_wf.export_model(text, integer, text) IS
+'The schema of a registered model as {"currentState", "model"}: converter SIMPLE_VIEW (paths to fields and types) or JSON_SCHEMA.';
+
+CREATE FUNCTION cyoda_wf.models()
+RETURNS TABLE (model text, model_version integer, state text, change_level text,
+               entity_count bigint, updated_at timestamptz)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT m.name, m.version, m.model_state, m.change_level,
+           (SELECT count(*) FROM cyoda_wf.entity e
+             WHERE e.model = m.name AND e.model_version = m.version),
+           m.model_updated_at
+      FROM cyoda_wf.model m
+     WHERE m.model_schema IS NOT NULL
+     ORDER BY m.name, m.version
+$$;
+
+COMMENT ON FUNCTION cyoda_wf.models() IS
+'One row per registered model: state LOCKED or UNLOCKED, change level, number of entities, time of the last import, lock, unlock, level change or schema extension.';
 
 -- Conditions -----------------------------------------------------------------
 

@@ -4,6 +4,10 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
+-- This file is about Cyoda's default workflow, which runs for models nothing
+-- declared: that takes cyoda_wf.require_model = off (the default, known,
+-- refuses saves of undeclared models).
+SET cyoda_wf.require_model = off;
 
 -- A model with no workflow runs Cyoda's default one.
 INSERT INTO cyoda_wf.entity (id, model, data)

@@ -18,6 +18,7 @@ END $$;
 -- 1. entity_service from a hand-written PL/Python process --------------------
 -- py_note has no workflow of its own (Cyoda's default workflow runs);
 -- py_batch runs one process that uses every entity_service call.
+SELECT cyoda_wf.import_workflows('py_note', 1, '{"workflows": []}') ->> 'model' AS declared;
 INSERT INTO cyoda_wf.model (name, version, function_schema) VALUES ('py_batch', 1, 'cw_py');
 SELECT cyoda_wf.import_workflows('py_batch', 1, $json$
 {"workflows": [{"version": "1.0", "name": "py_batch_wf", "initialState": "new",

@@ -4,6 +4,11 @@ RESET client_min_messages;
 -- Entity service parity: point-in-time reads, changes, search, stats,
 -- history retention.  Times are captured with \gset and never printed.
 \set SHOW_CONTEXT never
+-- The models saved here have no workflow of their own (Cyoda's default one
+-- runs); they are declared first, as cyoda_wf.require_model = known wants.
+SELECT count(*) AS declared
+  FROM unnest(ARRAY['srch_note', 'srch_cmp', 'srch_plan', 'srch_ret']) AS m,
+       cyoda_wf.import_workflows(m, 1, '{"workflows": []}');
 
 ------------------------------------------------------------------------------
 -- Point-in-time reads: get_item / get_entity

@@ -13,6 +13,7 @@
  */
 #include "cyoda_wf.h"
 #include "catalog.h"
+#include "model.h"
 
 #include "catalog/dependency.h"
 
@@ -54,6 +55,8 @@ static uint64 cache_gen = 0;	/* cw_definitions_generation() the cache matches */
 static MemoryContext cw_cache_cxt = NULL;
 
 static SPIPlanPtr plan_model = NULL;
+static SPIPlanPtr plan_model_legacy = NULL;	/* 0.1.0's table, not yet updated */
+static SPIPlanPtr plan_has_entities = NULL;
 static SPIPlanPtr plan_workflows = NULL;
 
 /* At the end of every top-level transaction no save can be running. */
@@ -147,6 +150,7 @@ cw_model_load(const char *name, int32 version)
 	Datum		args[2];
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	int			rc;
+	bool		legacy;
 	CwSavedUser saved;
 
 	cxt = AllocSetContextCreate(cw_cache_cxt, "cyoda_wf model",
@@ -163,10 +167,23 @@ cw_model_load(const char *name, int32 version)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		cw_kept_plan(&plan_model,
-					 "SELECT sources, entity_type, depends_on, function_schema "
-					 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
-					 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+		/*
+		 * Before ALTER EXTENSION UPDATE from 0.1.0 the table has no model
+		 * columns: every model counts as declared and none is registered.
+		 */
+		legacy = get_attnum(cw_relid("model"), "model_schema") == InvalidAttrNumber;
+		if (legacy)
+			cw_kept_plan(&plan_model_legacy,
+						 "SELECT sources, entity_type, depends_on, function_schema "
+						 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
+						 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+		else
+			cw_kept_plan(&plan_model,
+						 "SELECT sources, entity_type, depends_on, function_schema, "
+						 "model_schema, model_state, change_level "
+						 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
+						 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+		m->declared = legacy;
 		cw_kept_plan(&plan_workflows,
 					 "SELECT name, definition, owner::pg_catalog.oid, function_schema "
 					 "FROM cyoda_wf.workflow WHERE model OPERATOR(pg_catalog.=) $1 "
@@ -176,7 +193,7 @@ cw_model_load(const char *name, int32 version)
 		args[0] = CStringGetTextDatum(name);
 		args[1] = Int32GetDatum(version);
 
-		rc = SPI_execute_plan(plan_model, args, NULL, true, 1);
+		rc = SPI_execute_plan(legacy ? plan_model_legacy : plan_model, args, NULL, true, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed == 1)
@@ -216,6 +233,28 @@ cw_model_load(const char *name, int32 version)
 			m->depends_on = SPI_getvalue(tup, td, 3);
 			m->function_schema = SPI_getvalue(tup, td, 4);
 			MemoryContextSwitchTo(oldcxt);
+			m->declared = true;
+			if (!legacy)
+			{
+				d = SPI_getbinval(tup, td, 5, &isnull);
+				m->schema = cw_model_schema_load(isnull ? NULL : DatumGetJsonbP(d),
+												 SPI_getvalue(tup, td, 6),
+												 SPI_getvalue(tup, td, 7), cxt);
+			}
+		}
+		else if (!legacy)
+		{
+			/*
+			 * No model row: a model version that has entities (saved under
+			 * 0.1.0 or with require_model = off) still counts as declared.
+			 */
+			cw_kept_plan(&plan_has_entities,
+						 "SELECT 1 FROM cyoda_wf.entity WHERE model OPERATOR(pg_catalog.=) $1 "
+						 "AND model_version OPERATOR(pg_catalog.=) $2 LIMIT 1", 2, argtypes);
+			rc = SPI_execute_plan(plan_has_entities, args, NULL, true, 1);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+			m->declared = SPI_processed > 0;
 		}
 
 		rc = SPI_execute_plan(plan_workflows, args, NULL, true, 0);

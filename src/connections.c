@@ -67,6 +67,13 @@ reserved_lookup(const char *name, int len)
 	return NULL;
 }
 
+/* Whether model is one the extension keeps for itself. */
+bool
+cw_reserved_model(const char *model)
+{
+	return reserved_lookup(model, strlen(model)) != NULL;
+}
+
 /* import_workflows / import_design: 42501 for a reserved model. */
 void
 cw_reserved_refuse_import(const char *model)

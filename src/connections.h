@@ -13,6 +13,7 @@
 #define CW_CONNECTION_MODEL_VERSION 1
 
 extern void cw_reserved_refuse_import(const char *model);
+extern bool cw_reserved_model(const char *model);
 extern void cw_reserved_check_write(Datum model, CwRequestKind kind, Datum id, bool api);
 
 #endif

@@ -6,6 +6,7 @@
 #include "cyoda_wf.h"
 #include "catalog.h"
 #include "shard.h"
+#include "model.h"
 
 #include <limits.h>
 
@@ -71,6 +72,7 @@ _PG_init(void)
 							 &cw_notify_payload, CW_NOTIFY_PAYLOAD_FULL,
 							 notify_payload_options,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	cw_model_init();
 	MarkGUCPrefixReserved("cyoda_wf");
 
 	cw_catalog_init();

@@ -129,6 +129,8 @@ typedef struct CwModel
 	CwWorkflow **workflows;		/* stored order */
 	CwWorkflow *default_wf;		/* Cyoda's default workflow, when nothing matches */
 	const char *function_schema;
+	bool		declared;		/* a cyoda_wf.model row exists */
+	struct CwModelSchema *schema;	/* NULL unless registered (model.h) */
 	MemoryContext cxt;			/* holds everything above */
 	int			pins;			/* saves currently using it */
 	bool		dead;			/* dropped from the cache; free at last unpin */
@@ -194,6 +196,7 @@ typedef struct CwSave
 	List	   *audit;			/* CwAuditEntry *, in order */
 	List	   *tasks;			/* CwTaskEntry *, queued by this save */
 	const char *role;			/* who saves */
+	bool		client_data;	/* an update carries new data from the client */
 	int			attempt;		/* attempt number handed to processes */
 	/* while a process or criterion function runs */
 	bool		in_process;

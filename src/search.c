@@ -45,6 +45,7 @@
  */
 #include "cyoda_wf.h"
 #include "catalog.h"
+#include "model.h"
 #include "cond.h"
 
 #include <ctype.h>
@@ -1530,6 +1531,9 @@ cyoda_wf_search_entities(PG_FUNCTION_ARGS)
 	SqlQuery	q;
 	CwSavedUser saved;
 
+	cw_model_check_condition(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							 PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1),
+							 PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	InitMaterializedSRF(fcinfo, 0);
 	search_build(fcinfo, &q, false);
 

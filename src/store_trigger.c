@@ -43,6 +43,7 @@
 #include "utils/uuid.h"
 
 #include "connections.h"
+#include "model.h"
 #include "store.h"
 #include "store_int.h"
 #include "shard.h"
@@ -224,6 +225,8 @@ cw_store_run_engine(CwSave *s, bool create, const char *transition)
 	cw_engine_push(s);
 	PG_TRY();
 	{
+		if (create || s->client_data)
+			cw_model_check_save(s->model, s->data);
 		if (create)
 			cw_engine_create(s);
 		else
@@ -575,6 +578,9 @@ cw_store_update(TriggerData *td, CwRequest *req)
 	MemoryContextSwitchTo(savecxt);
 	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
 	s.data = cw_checked_data(nn[cw_col_attnum[COL_DATA] - 1], nv[cw_col_attnum[COL_DATA] - 1]);
+	/* new data from the client (fire and update_item without data keep it) */
+	s.client_data = DatumGetPointer(OLDV(COL_DATA)) != DatumGetPointer(nv[cw_col_attnum[COL_DATA] - 1]) &&
+		!datumIsEqual(OLDV(COL_DATA), nv[cw_col_attnum[COL_DATA] - 1], false, -1);
 	s.role = (req && req->role) ? req->role : cw_current_role();
 	s.wf_name = OLDTEXT(COL_WORKFLOW);
 	s.state_name = OLDTEXT(COL_STATE);

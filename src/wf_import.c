@@ -12,6 +12,7 @@
  */
 #include "cyoda_wf.h"
 #include "catalog.h"
+#include "model.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -625,6 +626,7 @@ cyoda_wf_import_workflows(PG_FUNCTION_ARGS)
 	int32		version = PG_GETARG_INT32(1);
 	Jsonb	   *body = PG_GETARG_JSONB_P(2);
 
+	cw_model_require_registered(model, version, "import workflows into");
 	PG_RETURN_JSONB_P(cw_import_workflows(model, version, body, NULL));
 }
 
@@ -635,5 +637,6 @@ cyoda_wf_export_workflows(PG_FUNCTION_ARGS)
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int32		version = PG_GETARG_INT32(1);
 
+	cw_model_require_registered(model, version, "export the workflows of");
 	PG_RETURN_JSONB_P(export_workflows(model, version));
 }

@@ -64,6 +64,8 @@ cw_start_cluster "$WORK/cluster" "$PORT" \
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 
 psql_q -c "CREATE EXTENSION cyoda_wf CASCADE" 2>&1 | grep -v NOTICE
+# the model is declared (cyoda_wf.require_model = known); no workflow of its own
+psql_q -c "SELECT cyoda_wf.import_workflows('bench', 1, '{\"workflows\": []}')" >/dev/null || exit 1
 
 # Data: customer c0..c9999 (ROWS / 10000 entities each), amount
 # 0.00..999.99, status one of five (independent of the customer), n the

@@ -34,7 +34,9 @@ CREATE FUNCTION public.fz_crit(meta jsonb, data jsonb) RETURNS boolean LANGUAGE 
   $$ SELECT data ? 'a' AND meta ? 'criterion' $$;
 CREATE FUNCTION public.fz_crit_null(meta jsonb, data jsonb) RETURNS boolean LANGUAGE sql AS $$ SELECT NULL::boolean $$;
 
--- Entities for search to look through.
+-- Entities for search to look through (their model declared first, as
+-- cyoda_wf.require_model = known wants).
+SELECT cyoda_wf.import_workflows('fz_search', 1, '{"workflows": []}') IS NOT NULL AS declared;
 SELECT cyoda_wf.add_item('fz_search', 1, jsonb_build_object('a', i, 'b', 'x' || i, 'tags', jsonb_build_array(i, 'y'),
                                                             'items', jsonb_build_array(jsonb_build_object('qty', i))))
   FROM generate_series(1, 20) i;

@@ -8,6 +8,10 @@
 SET client_min_messages = warning;
 CREATE EXTENSION cyoda_wf CASCADE;
 RESET client_min_messages;
+-- The models ingest saves raw data into are declared first
+-- (cyoda_wf.require_model = known refuses saves of undeclared models).
+SELECT count(*) AS declared FROM unnest(ARRAY['raw_data', 'raw_lines', 'plain_raw']) AS m,
+       cyoda_wf.import_workflows(m, 1, '{"workflows": []}');
 \set SHOW_CONTEXT never
 \pset null '(null)'
 -- unaligned: the output must not depend on the width of the port numbers

@@ -300,6 +300,8 @@ RESET ROLE;
 -- resolved anything unqualified.  Each raises 'hijacked'.
 CREATE SCHEMA cw_sec_evil AUTHORIZATION cw_sec_writer;
 SELECT count(*) AS log_before FROM public.sec_log WHERE by_user = 'cw_sec_importer2' AND note = 'stamp' \gset
+-- the model saved by the writer below is declared (cyoda_wf.require_model = known)
+SELECT cyoda_wf.import_workflows('cw_sec_hj', 1, '{"workflows": []}') IS NOT NULL AS declared \gset
 SET ROLE cw_sec_writer;
 GRANT USAGE ON SCHEMA cw_sec_evil TO PUBLIC;
 DO $$

@@ -44,6 +44,7 @@ $$;
 -- 40 entities: n = 1..40, s = 'v1'..'v40'; every fifth writes n as a
 -- string, one has n missing, one has n null.
 SET LOCAL cyoda_wf.notify = off;
+SELECT cyoda_wf.import_workflows('tb', 1, '{"workflows": []}') IS NOT NULL AS declared \gset
 INSERT INTO cyoda_wf.entity (model, data)
 SELECT 'tb', CASE WHEN i % 5 = 0 THEN jsonb_build_object('n', i::text, 's', 'v' || i)
                   WHEN i = 39 THEN jsonb_build_object('s', 'v' || i)

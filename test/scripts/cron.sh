@@ -76,6 +76,9 @@ for d in "$DB" nocron; do
         -c "SET client_min_messages = warning" -c "CREATE EXTENSION cyoda_wf CASCADE"
 done
 q "SET client_min_messages = warning; CREATE EXTENSION pg_cron"
+# the models the jobs save are declared (cyoda_wf.require_model = known)
+q "SELECT count(*) FROM unnest(ARRAY['tick_job', 'user_job']) m,
+          cyoda_wf.import_workflows(m, 1, '{\"workflows\": []}')" >/dev/null
 
 # schedule_job creates the pg_cron job.
 jobid=$(q "SELECT cyoda_wf.schedule_job('cw_tick', '* * * * *', 'tick_job', 1, '{\"k\": 1}')")

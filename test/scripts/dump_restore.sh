@@ -103,6 +103,9 @@ def charge(meta, data):
     data["charged"] = True
     return data
 $py$);
+-- "line", made by spawn_lines, runs the default workflow; declared for
+-- cyoda_wf.require_model = known
+SELECT cyoda_wf.import_workflows('line', 1, '{"workflows": []}');
 SELECT cyoda_wf.import_workflows('order', 1, $json$
 {"workflows": [{"name": "order_wf", "initialState": "new", "states": {
   "new": {"transitions": [{"name": "submit", "next": "submitted", "processors": [{"name": "spawn_lines"}]}]},

@@ -31,6 +31,8 @@ q -d postgres -c "CREATE DATABASE $db" -c "CREATE ROLE $role LOGIN"
 q -d $db >/dev/null <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION cyoda_wf CASCADE;
+-- the model saved below is declared (cyoda_wf.require_model = known)
+SELECT cyoda_wf.import_workflows('np', 1, '{"workflows": []}');
 GRANT USAGE ON SCHEMA cyoda_wf TO $role;
 GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
