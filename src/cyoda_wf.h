@@ -330,5 +330,6 @@ extern void cw_jbb_float(CwJsonBuilder *b, const char *key, double val);
 extern void cw_jbb_bool(CwJsonBuilder *b, const char *key, bool val);
 extern void cw_jbb_jsonb(CwJsonBuilder *b, const char *key, Jsonb *val);
 extern Jsonb *cw_jbb_end(CwJsonBuilder *b);
+extern Jsonb *cw_jb_merge_patch(Jsonb *target, Jsonb *patch);
 
 #endif							/* CYODA_WF_H */
