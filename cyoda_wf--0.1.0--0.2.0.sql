@@ -426,3 +426,13 @@ $$;
 DROP FUNCTION cyoda_wf.get_item_0_1_0(uuid, timestamptz);
 DROP FUNCTION cyoda_wf.get_entity_0_1_0(uuid, timestamptz);
 DROP FUNCTION cyoda_wf.changes_0_1_0(uuid);
+
+-- delete_items: delete the entities a condition finds ----------------------
+
+CREATE FUNCTION cyoda_wf.delete_items(model text, model_version integer,
+                                      condition jsonb DEFAULT NULL,
+                                      point_in_time timestamptz DEFAULT NULL)
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_delete_items';
+COMMENT ON FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) IS
+    'Delete the live entities of a model version that match a condition (as of point_in_time: that existed and matched then); returns how many';
+REVOKE ALL ON FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) FROM PUBLIC;

@@ -177,6 +177,13 @@ CREATE FUNCTION cyoda_wf.delete_item(id uuid)
 COMMENT ON FUNCTION cyoda_wf.delete_item(uuid) IS
     'Delete an entity (no workflow runs); false when there is no such entity';
 
+CREATE FUNCTION cyoda_wf.delete_items(model text, model_version integer,
+                                      condition jsonb DEFAULT NULL,
+                                      point_in_time timestamptz DEFAULT NULL)
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_delete_items';
+COMMENT ON FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) IS
+    'Delete the live entities of a model version that match a condition (as of point_in_time: that existed and matched then); returns how many';
+
 CREATE FUNCTION cyoda_wf.get_item(id uuid, point_in_time timestamptz DEFAULT NULL,
                                   transaction_id bigint DEFAULT NULL)
     RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_get_item_tx';

@@ -1,5 +1,6 @@
 -- patch_item: RFC 7386 merge patch on the stored data, saved as update_item
--- saves; reads by transaction (get_item, get_entity) and changes up to a time.
+-- saves; reads by transaction (get_item, get_entity) and changes up to a time;
+-- delete_items.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 RESET client_min_messages;
@@ -115,3 +116,30 @@ SELECT cyoda_wf.get_item('00000000-0000-0000-0000-0000000000b1', NULL,
          (SELECT transaction_id FROM cyoda_wf.changes('00000000-0000-0000-0000-0000000000b1')
            WHERE change_type = 'DELETE'));
 \set VERBOSITY default
+
+-- delete_items: the live entities a condition finds, each recorded as a delete
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES
+  ('00000000-0000-0000-0000-0000000000c1', 'bulk', '{"color": "red"}'),
+  ('00000000-0000-0000-0000-0000000000c2', 'bulk', '{"color": "blue"}'),
+  ('00000000-0000-0000-0000-0000000000c3', 'bulk', '{"color": "red"}'),
+  ('00000000-0000-0000-0000-0000000000c4', 'bulk', '{"color": "green"}');
+SELECT now() AS before_change \gset
+SELECT cyoda_wf.update_item('00000000-0000-0000-0000-0000000000c4', '{"color": "red"}');
+SELECT cyoda_wf.delete_items('bulk', 1,
+  '{"type": "simple", "jsonPath": "$.color", "operatorType": "EQUALS", "value": "blue"}');
+SELECT id FROM cyoda_wf.entity WHERE model = 'bulk' ORDER BY id;
+SELECT entity_id, version, change_type, state FROM cyoda_wf.entity_version
+ WHERE entity_id = '00000000-0000-0000-0000-0000000000c2' ORDER BY version;
+-- with a point in time: red then (c1, c3; c4 was green), still live
+SELECT cyoda_wf.delete_items('bulk', 1,
+  '{"type": "simple", "jsonPath": "$.color", "operatorType": "EQUALS", "value": "red"}',
+  :'before_change');
+SELECT id, data FROM cyoda_wf.entity WHERE model = 'bulk' ORDER BY id;
+-- no condition: all of the model version; none left: 0
+SELECT cyoda_wf.delete_items('bulk', 1);
+SELECT cyoda_wf.delete_items('bulk', 1);
+-- a bad condition is search's 22023; a NULL model 22004
+SELECT cyoda_wf.delete_items('bulk', 1, '{"type": "simple", "jsonPath": "$.x", "operatorType": "NOPE"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cyoda_wf.delete_items(NULL, 1);
+\echo :LAST_ERROR_SQLSTATE

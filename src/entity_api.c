@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  * entity_api.c
  *		The entity service: add_item, update_item, patch_item, fire,
- *		delete_item, get_item, transitions, check_token.
+ *		delete_item, delete_items, get_item, transitions, check_token.
  *
  * These functions are the permission boundary: EXECUTE on them is enough,
  * whatever the caller's rights on the tables, because they write as the
@@ -31,6 +31,7 @@ PG_FUNCTION_INFO_V1(delete_item);
 PG_FUNCTION_INFO_V1(get_item);
 PG_FUNCTION_INFO_V1(cyoda_wf_patch_item);
 PG_FUNCTION_INFO_V1(cyoda_wf_get_item_tx);
+PG_FUNCTION_INFO_V1(cyoda_wf_delete_items);
 PG_FUNCTION_INFO_V1(transitions);
 PG_FUNCTION_INFO_V1(check_token);
 
@@ -301,6 +302,90 @@ delete_item(PG_FUNCTION_ARGS)
 	memcpy(&req.id, PG_GETARG_UUID_P(0), sizeof(pg_uuid_t));
 	args[0] = PG_GETARG_DATUM(0);
 	PG_RETURN_BOOL(cw_run(PLAN_DELETE, args, NULL, &req, NULL, NULL, InvalidOid) > 0);
+}
+
+/*
+ * The ids cyoda_wf.search(model, model_version, condition, point_in_time)
+ * finds (its condition translation, run as the engine owner), in the
+ * caller's memory context; *n gets how many.
+ */
+static pg_uuid_t *
+cw_search_ids(Datum *args, const char *nulls, uint64 *n)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[4] = {TEXTOID, INT4OID, JSONBOID, TIMESTAMPTZOID};
+	MemoryContext cxt = CurrentMemoryContext;
+	CwSavedUser saved;
+	pg_uuid_t  *volatile ids = NULL;
+	volatile uint64 count = 0;
+
+	cw_become_engine_owner(&saved);
+	PG_TRY();
+	{
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		cw_kept_plan(&plan, "SELECT id FROM cyoda_wf.search($1, $2, $3, $4)", 4, types);
+		rc = SPI_execute_plan(plan, args, nulls, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		count = SPI_processed;
+		ids = MemoryContextAlloc(cxt, sizeof(pg_uuid_t) * (count > 0 ? count : 1));
+		for (uint64 i = 0; i < count; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			memcpy(&ids[i], DatumGetUUIDP(d), sizeof(pg_uuid_t));
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		cw_restore_user(&saved);
+	}
+	PG_END_TRY();
+	*n = count;
+	return ids;
+}
+
+/*
+ * delete_items(model, model_version, condition, point_in_time) -> how many
+ * were deleted: the live entities search finds (with point_in_time: those
+ * that existed and matched then), each deleted as delete_item deletes it
+ * (recorded as a DELETE, no workflow runs).  A NULL condition matches all.
+ */
+Datum
+cyoda_wf_delete_items(PG_FUNCTION_ARGS)
+{
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	pg_uuid_t  *ids;
+	uint64		n,
+				deleted = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("model must not be NULL")));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_ARGISNULL(1) ? Int32GetDatum(1) : PG_GETARG_DATUM(1);
+	args[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
+	args[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	nulls[3] = PG_ARGISNULL(3) ? 'n' : ' ';
+	ids = cw_search_ids(args, nulls, &n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		CwRequest	req;
+		Datum		id = UUIDPGetDatum(&ids[i]);
+
+		CHECK_FOR_INTERRUPTS();
+		memset(&req, 0, sizeof(req));
+		req.kind = CW_REQ_DELETE;
+		memcpy(&req.id, &ids[i], sizeof(pg_uuid_t));
+		deleted += cw_run(PLAN_DELETE, &id, NULL, &req, NULL, NULL, InvalidOid);
+	}
+	PG_RETURN_INT64((int64) deleted);
 }
 
 /*
