@@ -56,7 +56,7 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb),
 GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
                           cyoda_wf.fire(uuid, text),
-                          cyoda_wf.get_item(uuid, timestamptz)
+                          cyoda_wf.get_item(uuid, timestamptz, bigint)
    TO cw_tp_writer;
 
 -- What processes write down: which function ran, as whom.
