@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(25);
+SELECT plan(28);
 
 -- signatures
 SELECT function_returns('cyoda_wf', 'patch_item', ARRAY['uuid', 'jsonb', 'text', 'bigint'], 'text');
@@ -80,6 +80,21 @@ SELECT throws_ok($$ SELECT cyoda_wf.patch_item(current_setting('tap.id')::uuid, 
 SELECT throws_ok($$ SELECT cyoda_wf.delete_items('tap_reads', 1) $$, '42501', NULL,
                  'no EXECUTE on delete_items');
 RESET ROLE;
+
+-- import rules: an empty executionMode is SYNC, an empty retryPolicy the default
+CREATE FUNCTION public.tap_mark(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT data || '{"marked": true}' $$;
+SELECT lives_ok($$ SELECT cyoda_wf.import_workflows('tap_modes', 1, '{"workflows": [{"name": "w",
+  "initialState": "new", "states": {"new": {"transitions": [{"name": "go", "next": "done", "manual": false,
+  "processors": [{"name": "tap_mark", "executionMode": "", "config": {"retryPolicy": ""}}]}]},
+  "done": {"transitions": []}}}]}') $$, 'empty executionMode and retryPolicy import');
+DO $$ BEGIN PERFORM set_config('tap.mode_id', cyoda_wf.add_item('tap_modes', 1, '{}')::text, true); END $$;
+SELECT is(cyoda_wf.get_item(current_setting('tap.mode_id')::uuid), '{"marked": true}'::jsonb,
+          'an empty executionMode runs the process in the save (SYNC)');
+SELECT throws_ok($$ SELECT cyoda_wf.import_workflows('tap_modes', 1, '{"workflows": [{"name": "w",
+  "initialState": "new", "states": {"new": {"transitions": [{"name": "go", "next": "done", "manual": false,
+  "processors": [{"name": "tap_mark", "executionMode": "sync"}]}]},
+  "done": {"transitions": []}}}]}') $$, '22023', NULL, 'other executionModes are still checked');
 
 SELECT * FROM finish();
 ROLLBACK;
