@@ -277,6 +277,7 @@ extern List *cw_condition_functions(CwCondition *cond, List *fns);
 
 /* cond_eval.c */
 extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
+extern Jsonb *cw_condition_failing(CwCondition *cond, CwEvalContext *ctx);
 
 /* cache.c */
 extern CwModel *cw_model_pin(const char *model, int32 version);
