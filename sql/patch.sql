@@ -143,3 +143,26 @@ SELECT cyoda_wf.delete_items('bulk', 1, '{"type": "simple", "jsonPath": "$.x", "
 \echo :LAST_ERROR_SQLSTATE
 SELECT cyoda_wf.delete_items(NULL, 1);
 \echo :LAST_ERROR_SQLSTATE
+
+-- entity_service.get_item reads by transaction and as of a time too (the
+-- entity b1 read here has been deleted since)
+CREATE FUNCTION public.read_by_tx(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE plpython3u TRANSFORM FOR TYPE jsonb AS $$
+from cyoda_wf import entity_service as es
+tok = meta["token"]
+by_tx = es.get_item(tok, "note", 1, data["target"], transaction_id=int(data["tx"]))
+at = es.get_item(tok, "note", 1, data["target"], point_in_time=data["at"])
+return dict(data, by_tx=by_tx, at=at)
+$$;
+SELECT cyoda_wf.import_workflows('reader', 1, $json$
+{"workflows": [{"version": "1.0", "name": "reader_wf", "initialState": "new",
+  "states": {"new": {"transitions": [{"name": "read", "next": "done", "manual": false,
+                                      "processors": [{"name": "read_by_tx"}]}]},
+             "done": {"transitions": []}}}]}
+$json$) IS NOT NULL AS imported;
+SELECT cyoda_wf.add_item('reader', 1, jsonb_build_object(
+         'target', '00000000-0000-0000-0000-0000000000b1',
+         'tx', (SELECT transaction_id FROM tx WHERE version = 3),
+         'at', (SELECT changed_at FROM cyoda_wf.entity_version
+                 WHERE entity_id = '00000000-0000-0000-0000-0000000000b1' AND version = 1))) AS reader \gset
+SELECT state, data->'by_tx' AS by_tx, data->'at' AS at FROM cyoda_wf.entity WHERE id = :'reader';
