@@ -401,7 +401,7 @@ BEGIN
     END LOOP;
 END
 $$;
--- Entity models (api.md section 11): the schema, state and change level of a
+-- Entity models (README: Entity models): the schema, state and change level of a
 -- registered model, at the end of cyoda_wf.model, and the model functions.
 ALTER TABLE cyoda_wf.model
     ADD COLUMN model_schema     jsonb,
@@ -482,3 +482,157 @@ REVOKE ALL ON FUNCTION cyoda_wf.set_change_level(text, integer, text) FROM PUBLI
 REVOKE ALL ON FUNCTION cyoda_wf.delete_model(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.export_model(text, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.models() FROM PUBLIC;
+
+-- patch_item: RFC 7386 merge patch of an entity's data -------------------
+
+CREATE FUNCTION cyoda_wf.patch_item(id uuid, patch jsonb,
+                                    transition text DEFAULT NULL,
+                                    if_match bigint DEFAULT NULL)
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_patch_item';
+COMMENT ON FUNCTION cyoda_wf.patch_item(uuid, jsonb, text, bigint) IS
+    'Save the data merged with an RFC 7386 merge patch, fire a transition (NULL: loopback), run the cascade; returns the state reached';
+REVOKE ALL ON FUNCTION cyoda_wf.patch_item(uuid, jsonb, text, bigint) FROM PUBLIC;
+
+-- get_item / get_entity take transaction_id, changes takes point_in_time ----
+-- The old signatures are renamed, the new ones created, the EXECUTE grants
+-- of the old ones given to the new ones, and the old ones dropped.
+
+ALTER FUNCTION cyoda_wf.get_item(uuid, timestamptz) RENAME TO get_item_0_1_0;
+ALTER FUNCTION cyoda_wf.get_entity(uuid, timestamptz) RENAME TO get_entity_0_1_0;
+ALTER FUNCTION cyoda_wf.changes(uuid) RENAME TO changes_0_1_0;
+
+CREATE FUNCTION cyoda_wf.get_item(id uuid, point_in_time timestamptz DEFAULT NULL,
+                                  transaction_id bigint DEFAULT NULL)
+    RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_get_item';
+COMMENT ON FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint) IS
+    'The data of an entity, now, as of point_in_time, or as transaction_id''s last save of it left it';
+REVOKE ALL ON FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint) FROM PUBLIC;
+
+CREATE FUNCTION cyoda_wf.get_entity(id uuid, point_in_time timestamptz DEFAULT NULL,
+                                    transaction_id bigint DEFAULT NULL)
+    RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    r record;
+    created timestamptz;
+BEGIN
+    IF get_entity.transaction_id IS NOT NULL THEN
+        SELECT v.data, v.model, v.model_version, v.state, v.changed_at,
+               v.transaction_id, v.transition, v.change_type
+          INTO r FROM cyoda_wf.entity_version v
+         WHERE v.entity_id = get_entity.id AND v.transaction_id = get_entity.transaction_id
+           AND (point_in_time IS NULL OR v.changed_at <= point_in_time)
+         ORDER BY v.version DESC LIMIT 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION '%', pg_catalog.format('entity %s was not saved by transaction %s%s',
+                  get_entity.id, get_entity.transaction_id,
+                  CASE WHEN point_in_time IS NULL THEN '' ELSE ' by that time' END)
+                USING ERRCODE = 'P0002',
+                      HINT = 'cyoda_wf.changes() lists the transactions that saved an entity.';
+        END IF;
+        IF r.change_type = 'DELETE' THEN
+            RAISE EXCEPTION 'entity % was deleted by transaction %', get_entity.id,
+                  get_entity.transaction_id USING ERRCODE = 'P0002';
+        END IF;
+    ELSIF point_in_time IS NULL THEN
+        SELECT e.data, e.model, e.model_version, e.state, e.created_at,
+               e.updated_at AS changed_at, e.transaction_id, e.last_transition AS transition
+          INTO r FROM cyoda_wf.entity e WHERE e.id = get_entity.id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'entity % not found', get_entity.id USING ERRCODE = 'P0002';
+        END IF;
+        created := r.created_at;
+    ELSE
+        SELECT v.data, v.model, v.model_version, v.state, v.changed_at,
+               v.transaction_id, v.transition, v.change_type
+          INTO r FROM cyoda_wf.entity_version v
+         WHERE v.entity_id = get_entity.id AND v.changed_at <= point_in_time
+         ORDER BY v.version DESC LIMIT 1;
+        IF NOT FOUND AND (SELECT pg_catalog.min(v.version) > 1 FROM cyoda_wf.entity_version v
+                           WHERE v.entity_id = get_entity.id AND v.changed_at > point_in_time) THEN
+            RAISE EXCEPTION 'history of entity % at % has been pruned', get_entity.id, point_in_time
+                USING ERRCODE = 'P0002',
+                      HINT = 'cyoda_wf.set_retention() bounds how much history prune_history() keeps.';
+        END IF;
+        IF NOT FOUND OR r.change_type = 'DELETE' THEN
+            RAISE EXCEPTION 'entity % did not exist at %', get_entity.id, point_in_time
+                USING ERRCODE = 'P0002';
+        END IF;
+    END IF;
+    IF created IS NULL THEN
+        -- the CREATE row may have been pruned (prune_history): the live row knows
+        created := COALESCE(
+            (SELECT v.changed_at FROM cyoda_wf.entity_version v
+              WHERE v.entity_id = get_entity.id AND v.change_type = 'CREATE'
+              ORDER BY v.version DESC LIMIT 1),
+            (SELECT e.created_at FROM cyoda_wf.entity e WHERE e.id = get_entity.id));
+    END IF;
+    RETURN jsonb_build_object(
+        'type', 'ENTITY',
+        'data', r.data,
+        'meta', jsonb_build_object(
+            'id', get_entity.id,
+            'modelKey', jsonb_build_object('name', r.model, 'version', r.model_version),
+            'state', r.state,
+            'creationDate', created,
+            'lastUpdateTime', r.changed_at,
+            'transactionId', r.transaction_id,
+            'transitionForLatestSave', r.transition));
+END
+$$;
+COMMENT ON FUNCTION cyoda_wf.get_entity(uuid, timestamptz, bigint) IS
+    'Cyoda''s entity envelope {type, data, meta}: now, as of point_in_time, or as transaction_id''s last save of it left it';
+REVOKE ALL ON FUNCTION cyoda_wf.get_entity(uuid, timestamptz, bigint) FROM PUBLIC;
+
+CREATE FUNCTION cyoda_wf.changes(id uuid, point_in_time timestamptz DEFAULT NULL)
+    RETURNS TABLE (version bigint, change_type text, changed_at timestamptz,
+                   changed_by text, state text, transition text, transaction_id bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT v.version, v.change_type, v.changed_at, v.changed_by, v.state,
+           v.transition, v.transaction_id
+      FROM cyoda_wf.entity_version v
+     WHERE v.entity_id = changes.id
+       AND (changes.point_in_time IS NULL OR v.changed_at <= changes.point_in_time)
+     ORDER BY v.version DESC
+$$;
+COMMENT ON FUNCTION cyoda_wf.changes(uuid, timestamptz) IS
+    'Every save of an entity (made up to point_in_time when given), newest first; kept after deletion';
+REVOKE ALL ON FUNCTION cyoda_wf.changes(uuid, timestamptz) FROM PUBLIC;
+
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::pg_catalog.regrole AS role, f.new_sig
+               FROM (VALUES ('cyoda_wf.get_item_0_1_0(uuid, timestamptz)',
+                             'cyoda_wf.get_item(uuid, timestamptz, bigint)'),
+                            ('cyoda_wf.get_entity_0_1_0(uuid, timestamptz)',
+                             'cyoda_wf.get_entity(uuid, timestamptz, bigint)'),
+                            ('cyoda_wf.changes_0_1_0(uuid)',
+                             'cyoda_wf.changes(uuid, timestamptz)')) AS f(old_sig, new_sig),
+                    pg_catalog.pg_proc AS p,
+                    pg_catalog.aclexplode(p.proacl) AS a
+              WHERE p.oid = f.old_sig::pg_catalog.regprocedure
+                AND a.grantee <> 0 AND a.grantee <> p.proowner
+                AND a.privilege_type = 'EXECUTE'
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s', r.new_sig, r.role);
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION cyoda_wf.get_item_0_1_0(uuid, timestamptz);
+DROP FUNCTION cyoda_wf.get_entity_0_1_0(uuid, timestamptz);
+DROP FUNCTION cyoda_wf.changes_0_1_0(uuid);
+
+-- delete_items: delete the entities a condition finds ----------------------
+
+CREATE FUNCTION cyoda_wf.delete_items(model text, model_version integer,
+                                      condition jsonb DEFAULT NULL,
+                                      point_in_time timestamptz DEFAULT NULL)
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_delete_items';
+COMMENT ON FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) IS
+    'Delete the live entities of a model version that match a condition (as of point_in_time: that existed and matched then); returns how many';
+REVOKE ALL ON FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) FROM PUBLIC;

@@ -135,7 +135,7 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.entity_version', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit_id_seq', '');
 
--- Entity models (api.md section 11) ------------------------------------------
+-- Entity models (README: Entity models) ------------------------------------------
 
 CREATE FUNCTION cyoda_wf.import_model(model text, model_version integer, sample jsonb)
 RETURNS jsonb
@@ -270,6 +270,13 @@ CREATE FUNCTION cyoda_wf.update_item(id uuid, data jsonb DEFAULT NULL,
 COMMENT ON FUNCTION cyoda_wf.update_item(uuid, jsonb, text, bigint) IS
     'Save new data (NULL keeps it), fire a transition (NULL: loopback), run the cascade; returns the state reached';
 
+CREATE FUNCTION cyoda_wf.patch_item(id uuid, patch jsonb,
+                                    transition text DEFAULT NULL,
+                                    if_match bigint DEFAULT NULL)
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_patch_item';
+COMMENT ON FUNCTION cyoda_wf.patch_item(uuid, jsonb, text, bigint) IS
+    'Save the data merged with an RFC 7386 merge patch, fire a transition (NULL: loopback), run the cascade; returns the state reached';
+
 CREATE FUNCTION cyoda_wf.fire(id uuid, transition text)
     RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_fire';
 COMMENT ON FUNCTION cyoda_wf.fire(uuid, text) IS
@@ -280,10 +287,18 @@ CREATE FUNCTION cyoda_wf.delete_item(id uuid)
 COMMENT ON FUNCTION cyoda_wf.delete_item(uuid) IS
     'Delete an entity (no workflow runs); false when there is no such entity';
 
-CREATE FUNCTION cyoda_wf.get_item(id uuid, point_in_time timestamptz DEFAULT NULL)
+CREATE FUNCTION cyoda_wf.delete_items(model text, model_version integer,
+                                      condition jsonb DEFAULT NULL,
+                                      point_in_time timestamptz DEFAULT NULL)
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_delete_items';
+COMMENT ON FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) IS
+    'Delete the live entities of a model version that match a condition (as of point_in_time: that existed and matched then); returns how many';
+
+CREATE FUNCTION cyoda_wf.get_item(id uuid, point_in_time timestamptz DEFAULT NULL,
+                                  transaction_id bigint DEFAULT NULL)
     RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_get_item';
-COMMENT ON FUNCTION cyoda_wf.get_item(uuid, timestamptz) IS
-    'The data of an entity, now or as of point_in_time';
+COMMENT ON FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint) IS
+    'The data of an entity, now, as of point_in_time, or as transaction_id''s last save of it left it';
 
 CREATE FUNCTION cyoda_wf.transitions(id uuid)
     RETURNS TABLE (name text, next_state text, manual boolean)
@@ -298,7 +313,8 @@ COMMENT ON FUNCTION cyoda_wf.check_token(text) IS
 
 -- Reads built on the version rows ------------------------------------------
 
-CREATE FUNCTION cyoda_wf.get_entity(id uuid, point_in_time timestamptz DEFAULT NULL)
+CREATE FUNCTION cyoda_wf.get_entity(id uuid, point_in_time timestamptz DEFAULT NULL,
+                                    transaction_id bigint DEFAULT NULL)
     RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp AS
 $$
@@ -306,7 +322,25 @@ DECLARE
     r record;
     created timestamptz;
 BEGIN
-    IF point_in_time IS NULL THEN
+    IF get_entity.transaction_id IS NOT NULL THEN
+        SELECT v.data, v.model, v.model_version, v.state, v.changed_at,
+               v.transaction_id, v.transition, v.change_type
+          INTO r FROM cyoda_wf.entity_version v
+         WHERE v.entity_id = get_entity.id AND v.transaction_id = get_entity.transaction_id
+           AND (point_in_time IS NULL OR v.changed_at <= point_in_time)
+         ORDER BY v.version DESC LIMIT 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION '%', pg_catalog.format('entity %s was not saved by transaction %s%s',
+                  get_entity.id, get_entity.transaction_id,
+                  CASE WHEN point_in_time IS NULL THEN '' ELSE ' by that time' END)
+                USING ERRCODE = 'P0002',
+                      HINT = 'cyoda_wf.changes() lists the transactions that saved an entity.';
+        END IF;
+        IF r.change_type = 'DELETE' THEN
+            RAISE EXCEPTION 'entity % was deleted by transaction %', get_entity.id,
+                  get_entity.transaction_id USING ERRCODE = 'P0002';
+        END IF;
+    ELSIF point_in_time IS NULL THEN
         SELECT e.data, e.model, e.model_version, e.state, e.created_at,
                e.updated_at AS changed_at, e.transaction_id, e.last_transition AS transition
           INTO r FROM cyoda_wf.entity e WHERE e.id = get_entity.id;
@@ -330,6 +364,8 @@ BEGIN
             RAISE EXCEPTION 'entity % did not exist at %', get_entity.id, point_in_time
                 USING ERRCODE = 'P0002';
         END IF;
+    END IF;
+    IF created IS NULL THEN
         -- the CREATE row may have been pruned (prune_history): the live row knows
         created := COALESCE(
             (SELECT v.changed_at FROM cyoda_wf.entity_version v
@@ -350,10 +386,10 @@ BEGIN
             'transitionForLatestSave', r.transition));
 END
 $$;
-COMMENT ON FUNCTION cyoda_wf.get_entity(uuid, timestamptz) IS
-    'Cyoda''s entity envelope {type, data, meta}, now or as of point_in_time';
+COMMENT ON FUNCTION cyoda_wf.get_entity(uuid, timestamptz, bigint) IS
+    'Cyoda''s entity envelope {type, data, meta}: now, as of point_in_time, or as transaction_id''s last save of it left it';
 
-CREATE FUNCTION cyoda_wf.changes(id uuid)
+CREATE FUNCTION cyoda_wf.changes(id uuid, point_in_time timestamptz DEFAULT NULL)
     RETURNS TABLE (version bigint, change_type text, changed_at timestamptz,
                    changed_by text, state text, transition text, transaction_id bigint)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
@@ -362,10 +398,11 @@ $$
            v.transition, v.transaction_id
       FROM cyoda_wf.entity_version v
      WHERE v.entity_id = changes.id
+       AND (changes.point_in_time IS NULL OR v.changed_at <= changes.point_in_time)
      ORDER BY v.version DESC
 $$;
-COMMENT ON FUNCTION cyoda_wf.changes(uuid) IS
-    'Every save of an entity, newest first; kept after deletion';
+COMMENT ON FUNCTION cyoda_wf.changes(uuid, timestamptz) IS
+    'Every save of an entity (made up to point_in_time when given), newest first; kept after deletion';
 
 CREATE FUNCTION cyoda_wf.stats(model text DEFAULT NULL)
     RETURNS TABLE (model text, model_version integer, state text, count bigint)

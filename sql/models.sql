@@ -1,7 +1,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 RESET client_min_messages;
--- Entity models (api.md section 11): registration from samples, export,
+-- Entity models (README: Entity models): registration from samples, export,
 -- numeric classification, merging, lock / unlock, change levels, saves
 -- checked against the schema, cyoda_wf.require_model.
 \set SHOW_CONTEXT never
@@ -155,3 +155,15 @@ SELECT count(*) FROM cyoda_wf.search('mdl_price', 1,
      {"type": "lifecycle", "field": "state", "operatorType": "EQUALS", "value": "CREATED"}]}');
 SELECT count(*) FROM cyoda_wf.search('mdl_price', 1,
   '{"type": "simple", "jsonPath": "$.deep.b", "operatorType": "EQUALS", "value": 1}');    -- 22023
+
+-- patch_item on a LOCKED model: the merged data is checked strictly and never
+-- extends the schema, whatever the change level (22023)
+SELECT cyoda_wf.import_model('mpatch', 1, '{"price": 13, "name": "x"}') IS NOT NULL AS imported;
+SELECT cyoda_wf.lock_model('mpatch', 1);
+SELECT cyoda_wf.set_change_level('mpatch', 1, 'STRUCTURAL');
+SELECT cyoda_wf.add_item('mpatch', 1, '{"price": 1}') AS mpatch_id \gset
+SELECT cyoda_wf.patch_item(:'mpatch_id', '{"name": "y"}');
+SELECT cyoda_wf.patch_item(:'mpatch_id', '{"extra": 1}');
+SELECT cyoda_wf.patch_item(:'mpatch_id', '{"price": 13.5}');
+SELECT cyoda_wf.get_item(:'mpatch_id');
+SELECT cyoda_wf.export_model('mpatch', 1) -> 'model' -> '$' AS schema_unchanged;

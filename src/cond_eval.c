@@ -3,6 +3,9 @@
  *		Cyoda's condition language: a compiled condition (cond_compile.c)
  *		evaluated on every save.
  *
+ * cw_condition_failing() names the innermost sub-condition that made a
+ * condition false, for the audit.
+ *
  * cw_condition_eval() only walks the entity's Jsonb with
  * getKeyJsonValueFromContainer / getIthJsonbValueFromContainer; the few
  * temporary allocations it makes land in CurrentMemoryContext.  How a
@@ -825,6 +828,23 @@ eval_node(const CwCondition *c, CwEvalContext *ctx, const JsonbValue *root)
 	return false;
 }
 
+/* The root value of the data a condition is evaluated on, or NULL. */
+static const JsonbValue *
+eval_root(CwEvalContext *ctx, JsonbValue *root)
+{
+	if (ctx->data == NULL)
+		return NULL;
+	if (JB_ROOT_IS_SCALAR(ctx->data))
+		JsonbExtractScalar(&ctx->data->root, root);
+	else
+	{
+		root->type = jbvBinary;
+		root->val.binary.data = &ctx->data->root;
+		root->val.binary.len = VARSIZE(ctx->data) - VARHDRSZ;
+	}
+	return root;
+}
+
 /*
  * Evaluate a compiled condition against an entity's data and lifecycle
  * facts.  A NULL condition matches.
@@ -833,23 +853,100 @@ bool
 cw_condition_eval(CwCondition *cond, CwEvalContext *ctx)
 {
 	JsonbValue	root;
-	const JsonbValue *rootp = NULL;
 
 	if (cond == NULL)
 		return true;
-	if (ctx->data != NULL)
+	return eval_node(cond, ctx, eval_root(ctx, &root));
+}
+
+/*
+ * The node that makes c false, followed down: an AND's first false member
+ * (members that call criterion functions are not evaluated again: when
+ * every other member is true, the first one that calls a function is
+ * named); an OR (every member failed), a NOT or a leaf is itself.
+ */
+static const CwCondition *
+failing_node(const CwCondition *c, CwEvalContext *ctx, const JsonbValue *root)
+{
+	check_stack_depth();
+	if (c->kind != CK_AND)
+		return c;
+	for (int i = 0; i < c->nchildren; i++)
 	{
-		if (JB_ROOT_IS_SCALAR(ctx->data))
-			JsonbExtractScalar(&ctx->data->root, &root);
-		else
-		{
-			root.type = jbvBinary;
-			root.val.binary.data = &ctx->data->root;
-			root.val.binary.len = VARSIZE(ctx->data) - VARHDRSZ;
-		}
-		rootp = &root;
+		CHECK_FOR_INTERRUPTS();
+		if (!c->children[i]->uses_function && !eval_node(c->children[i], ctx, root))
+			return failing_node(c->children[i], ctx, root);
 	}
-	return eval_node(cond, ctx, rootp);
+	for (int i = 0; i < c->nchildren; i++)
+		if (c->children[i]->uses_function)
+			return c->children[i];
+	return c;
+}
+
+/*
+ * The innermost sub-condition of cond that did not match, as jsonb in the
+ * condition's own terms: {"type": "simple", "jsonPath", "operatorType",
+ * "value"} (no value for a merged group of one path and operator),
+ * {"type": "lifecycle", "field", "operatorType", "value"}, {"type": "array",
+ * "jsonPath"}, {"type": "group", "operator"} or {"type": "function",
+ * "function": {"name"}}.  For the audit of a criterion that did not match:
+ * call it only after cw_condition_eval returned false (cond not NULL);
+ * criterion functions are not called again.
+ */
+Jsonb *
+cw_condition_failing(CwCondition *cond, CwEvalContext *ctx)
+{
+	JsonbValue	root;
+	const CwCondition *c = failing_node(cond, ctx, eval_root(ctx, &root));
+	CwJsonBuilder b;
+
+	cw_jbb_begin(&b);
+	switch (c->kind)
+	{
+		case CK_SIMPLE:
+		case CK_ARRAY:
+			cw_jbb_str(&b, "type", c->kind == CK_SIMPLE ? "simple" : "array");
+			cw_jbb_str(&b, "jsonPath", pnstrdup(c->path_text, c->path_len));
+			break;
+		case CK_LIFECYCLE:
+			cw_jbb_str(&b, "type", "lifecycle");
+			cw_jbb_str(&b, "field", c->field_name);
+			break;
+		case CK_AND:
+		case CK_OR:
+		case CK_NOT:
+			cw_jbb_str(&b, "type", "group");
+			cw_jbb_str(&b, "operator", c->kind == CK_AND ? "AND" : c->kind == CK_OR ? "OR" : "NOT");
+			break;
+		case CK_FUNCTION:
+			cw_jb_push_key(&b.ps, "function");
+			pushJsonbValue(&b.ps, WJB_BEGIN_OBJECT, NULL);
+			cw_jb_push_pair(&b.ps, "name", c->fn->name);
+			pushJsonbValue(&b.ps, WJB_END_OBJECT, NULL);
+			cw_jbb_str(&b, "type", "function");
+			break;
+	}
+	if ((c->kind == CK_SIMPLE || c->kind == CK_LIFECYCLE) && c->op != NULL)
+	{
+		cw_jbb_str(&b, "operatorType", c->op->name);
+		if (c->set == NULL && c->op->base != OPB_IS_NULL && c->op->base != OPB_NOT_NULL)
+		{
+			JsonbValue	lo = c->val.jv,
+						hi = c->hi.jv;
+
+			cw_jb_push_key(&b.ps, "value");
+			if (c->op->base == OPB_BETWEEN || c->op->base == OPB_BETWEEN_INCL)
+			{
+				pushJsonbValue(&b.ps, WJB_BEGIN_ARRAY, NULL);
+				pushJsonbValue(&b.ps, WJB_ELEM, &lo);
+				pushJsonbValue(&b.ps, WJB_ELEM, &hi);
+				pushJsonbValue(&b.ps, WJB_END_ARRAY, NULL);
+			}
+			else
+				pushJsonbValue(&b.ps, WJB_VALUE, &lo);
+		}
+	}
+	return cw_jbb_end(&b);
 }
 
 /* ----------------------------------------------------------------

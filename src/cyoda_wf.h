@@ -197,6 +197,7 @@ typedef struct CwSave
 	List	   *tasks;			/* CwTaskEntry *, queued by this save */
 	const char *role;			/* who saves */
 	bool		client_data;	/* an update carries new data from the client */
+	bool		strict_schema;	/* patch_item: checked, never extends the schema */
 	int			attempt;		/* attempt number handed to processes */
 	/* while a process or criterion function runs */
 	bool		in_process;
@@ -280,6 +281,7 @@ extern List *cw_condition_functions(CwCondition *cond, List *fns);
 
 /* cond_eval.c */
 extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
+extern Jsonb *cw_condition_failing(CwCondition *cond, CwEvalContext *ctx);
 
 /* cache.c */
 extern CwModel *cw_model_pin(const char *model, int32 version);
@@ -333,5 +335,6 @@ extern void cw_jbb_float(CwJsonBuilder *b, const char *key, double val);
 extern void cw_jbb_bool(CwJsonBuilder *b, const char *key, bool val);
 extern void cw_jbb_jsonb(CwJsonBuilder *b, const char *key, Jsonb *val);
 extern Jsonb *cw_jbb_end(CwJsonBuilder *b);
+extern Jsonb *cw_jb_merge_patch(Jsonb *target, Jsonb *patch);
 
 #endif							/* CYODA_WF_H */

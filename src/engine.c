@@ -308,6 +308,20 @@ cw_criterion_callback(void *arg, CwFunc *fn, Jsonb *config)
 	return result;
 }
 
+/* The lifecycle facts of the save, for a condition. */
+static void
+cw_eval_context(CwSave *s, CwEvalContext *ctx)
+{
+	ctx->data = s->data;
+	ctx->entity_id = s->id;
+	ctx->state = s->state_name;
+	ctx->previous_transition = s->made ? s->made : s->prev_transition;
+	ctx->creation_date = s->created_at;
+	ctx->last_update_time = s->updated_at;
+	ctx->fn_arg = s;
+	ctx->call_criterion = cw_criterion_callback;
+}
+
 static bool
 cw_eval(CwSave *s, CwCondition *cond)
 {
@@ -315,15 +329,34 @@ cw_eval(CwSave *s, CwCondition *cond)
 
 	if (cond == NULL)
 		return true;
-	ctx.data = s->data;
-	ctx.entity_id = s->id;
-	ctx.state = s->state_name;
-	ctx.previous_transition = s->made ? s->made : s->prev_transition;
-	ctx.creation_date = s->created_at;
-	ctx.last_update_time = s->updated_at;
-	ctx.fn_arg = s;
-	ctx.call_criterion = cw_criterion_callback;
+	cw_eval_context(s, &ctx);
 	return cw_condition_eval(cond, &ctx);
+}
+
+/*
+ * Audit an automatic transition (or a timer) whose criterion did not match:
+ * TRANSITION_NOT_MATCH_CRITERION, its detail naming the sub-condition that
+ * failed (cw_condition_failing; criterion functions are not called again).
+ */
+static void
+cw_audit_not_matched(CwSave *s, CwTransition *t)
+{
+	CwAuditEntry *a = palloc0(sizeof(CwAuditEntry));
+	CwEvalContext ctx;
+	CwJsonBuilder db;
+
+	cw_eval_context(s, &ctx);
+	a->at = GetCurrentTimestamp();
+	a->event = "TRANSITION_NOT_MATCH_CRITERION";
+	a->transition = t->name;
+	a->from_state = s->state_name;
+	a->to_state = s->state_name;
+	cw_jbb_begin(&db);
+	cw_jbb_str(&db, "reason", "criterion did not match");
+	cw_jbb_str(&db, "workflow", s->wf_name);
+	cw_jbb_jsonb(&db, "condition", cw_condition_failing(t->criterion, &ctx));
+	a->detail = cw_jbb_end(&db);
+	s->audit = lappend(s->audit, a);
 }
 
 /* Enter state `idx`, enforcing the per-state visit limit. */
@@ -469,6 +502,7 @@ cw_cascade(CwSave *s)
 				fired = t;
 				break;
 			}
+			cw_audit_not_matched(s, t);
 		}
 		s->cur_transition = NULL;
 		s->cur_next = NULL;
@@ -630,14 +664,7 @@ cw_engine_run_task(CwSave *s, const char *transition, bool timer)
 		s->cur_next = s->wf->states[t->next].name;
 		if (!cw_eval(s, t->criterion))
 		{
-			CwAuditEntry *a = palloc0(sizeof(CwAuditEntry));
-
-			a->at = GetCurrentTimestamp();
-			a->event = "TRANSITION_NOT_MATCH_CRITERION";
-			a->transition = t->name;
-			a->from_state = s->state_name;
-			a->to_state = s->state_name;
-			s->audit = lappend(s->audit, a);
+			cw_audit_not_matched(s, t);
 			s->cur_transition = NULL;
 			s->cur_next = NULL;
 			return;

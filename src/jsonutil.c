@@ -10,6 +10,7 @@
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
@@ -374,4 +375,83 @@ cw_jbb_end(CwJsonBuilder *b)
 	JsonbValue *res = pushJsonbValue(&b->ps, WJB_END_OBJECT, NULL);
 
 	return JsonbValueToJsonb(res);
+}
+
+/*
+ * Push onto ps the object that RFC 7386 makes of target (an object
+ * container, or NULL for "not an object") merged with patch (an object
+ * container): a key whose patch value is null goes, an object patch value
+ * merges into the target's value recursively (into {} when that is not an
+ * object, which also drops the nulls inside it), any other patch value
+ * (arrays included) replaces the target's value whole.  Values are copied
+ * as they are stored, so numbers stay exact.
+ */
+static JsonbValue *
+cw_merge_patch_push(JsonbParseState **ps, JsonbContainer *target, JsonbContainer *patch)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				v,
+				pv;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	if (target != NULL)
+	{
+		it = cw_jb_object_iter(target);
+		while (cw_jb_object_next(&it, &k, &v))
+		{
+			JsonbValue *p = getKeyJsonValueFromContainer(patch, k.val.string.val,
+														 k.val.string.len, &pv);
+
+			if (p == NULL)
+			{
+				pushJsonbValue(ps, WJB_KEY, &k);
+				pushJsonbValue(ps, WJB_VALUE, &v);
+			}
+			else if (p->type == jbvNull)
+				continue;
+			else if (cw_jbv_is_container(p, false))
+			{
+				pushJsonbValue(ps, WJB_KEY, &k);
+				cw_merge_patch_push(ps, cw_jbv_is_container(&v, false) ? v.val.binary.data : NULL,
+									p->val.binary.data);
+			}
+			else
+			{
+				pushJsonbValue(ps, WJB_KEY, &k);
+				pushJsonbValue(ps, WJB_VALUE, p);
+			}
+		}
+	}
+	/* the keys only the patch has */
+	it = cw_jb_object_iter(patch);
+	while (cw_jb_object_next(&it, &k, &v))
+	{
+		if (v.type == jbvNull ||
+			(target != NULL &&
+			 getKeyJsonValueFromContainer(target, k.val.string.val, k.val.string.len, &pv) != NULL))
+			continue;
+		pushJsonbValue(ps, WJB_KEY, &k);
+		if (cw_jbv_is_container(&v, false))
+			cw_merge_patch_push(ps, NULL, v.val.binary.data);
+		else
+			pushJsonbValue(ps, WJB_VALUE, &v);
+	}
+	return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * RFC 7386 JSON Merge Patch: target (NULL or not an object counts as {})
+ * merged with patch, which the caller checks is an object; a new Jsonb.
+ */
+Jsonb *
+cw_jb_merge_patch(Jsonb *target, Jsonb *patch)
+{
+	JsonbParseState *ps = NULL;
+
+	return JsonbValueToJsonb(cw_merge_patch_push(&ps,
+												 (target != NULL && JB_ROOT_IS_OBJECT(target)) ? &target->root : NULL,
+												 &patch->root));
 }

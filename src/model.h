@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * model.h
- *		Entity models (api.md section 11): the schema of a registered model,
+ *		Entity models (README: Entity models): the schema of a registered model,
  *		inferred from sample JSON, and the checks every save makes against it.
  *
  * model_schema.c holds the schema tree (inference, merge, conformance,

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * model_api.c
- *		Entity models (api.md section 11): import_model, lock_model,
+ *		Entity models (README: Entity models): import_model, lock_model,
  *		unlock_model, set_change_level, delete_model, export_model; the
  *		checks of a save against its model (cw_model_check_save, and the
  *		strict cw_model_check_patch for patch_item), of a search condition

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * model_schema.c
- *		The schema of an entity model (api.md 11.2-11.4): a tree of CwMNode
+ *		The schema of an entity model (README: Entity models): a tree of CwMNode
  *		inferred from JSON, merged, checked against data, stored and exported.
  *
  * A node records what was seen at one path: a set of scalar types (at most

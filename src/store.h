@@ -27,6 +27,7 @@ typedef struct CwRequest
 	const char *role;			/* the caller, recorded as changed_by */
 	bool		task_timer;		/* CW_REQ_TASK: a timer, not async processors */
 	int			attempt;		/* CW_REQ_TASK: attempt number */
+	bool		patch;			/* CW_REQ_UPDATE: the data is a merge patch's result */
 } CwRequest;
 
 extern void cw_store_set_request(CwRequest *req);

@@ -225,7 +225,9 @@ cw_store_run_engine(CwSave *s, bool create, const char *transition)
 	cw_engine_push(s);
 	PG_TRY();
 	{
-		if (create || s->client_data)
+		if (s->strict_schema)
+			cw_model_check_patch(s->model, s->data);
+		else if (create || s->client_data)
 			cw_model_check_save(s->model, s->data);
 		if (create)
 			cw_engine_create(s);
@@ -581,6 +583,7 @@ cw_store_update(TriggerData *td, CwRequest *req)
 	/* new data from the client (fire and update_item without data keep it) */
 	s.client_data = DatumGetPointer(OLDV(COL_DATA)) != DatumGetPointer(nv[cw_col_attnum[COL_DATA] - 1]) &&
 		!datumIsEqual(OLDV(COL_DATA), nv[cw_col_attnum[COL_DATA] - 1], false, -1);
+	s.strict_schema = req != NULL && req->patch;
 	s.role = (req && req->role) ? req->role : cw_current_role();
 	s.wf_name = OLDTEXT(COL_WORKFLOW);
 	s.state_name = OLDTEXT(COL_STATE);

@@ -386,7 +386,9 @@ compile_processor_config(DefCompile *cs, JsonbValue *cfg, CwProcessor *p)
 		else if (cw_jbv_eq(&k, "retryPolicy"))
 		{
 			def_string(cs, "config.retryPolicy", &v);
-			if (cw_jbv_eq(&v, "NONE"))
+			if (cw_jbv_eq(&v, ""))
+				;				/* empty: the default, as cyoda-go's validate.go */
+			else if (cw_jbv_eq(&v, "NONE"))
 				p->retry_policy = CW_RETRY_NONE;
 			else if (cw_jbv_eq(&v, "FIXED"))
 				p->retry_policy = CW_RETRY_FIXED;
@@ -456,7 +458,8 @@ compile_processor(DefCompile *cs, JsonbValue *pv, CwProcessor *p)
 		else if (cw_jbv_eq(&k, "executionMode"))
 		{
 			def_string(cs, "executionMode", &v);
-			if (cw_jbv_eq(&v, "SYNC"))
+			/* empty means SYNC, as cyoda-go's validate.go */
+			if (cw_jbv_eq(&v, "SYNC") || cw_jbv_eq(&v, ""))
 				p->mode = CW_EXEC_SYNC;
 			else if (cw_jbv_eq(&v, "ASYNC_SAME_TX"))
 				p->mode = CW_EXEC_ASYNC_SAME_TX;

@@ -56,8 +56,8 @@ _SQL = {
         "SELECT e #>> '{meta,modelKey,name}' AS model,"
         " (e #>> '{meta,modelKey,version}')::int AS version,"
         " (e -> 'data')::text AS data"
-        " FROM cyoda_wf.get_entity($1::uuid) AS e",
-        ["text"],
+        " FROM cyoda_wf.get_entity($1::uuid, $2::timestamptz, $3::bigint) AS e",
+        ["text", "text", "text"],
     ),
     "model_of": (
         "SELECT e #>> '{meta,modelKey,name}' AS model,"
@@ -217,9 +217,22 @@ def _error(message, sqlstate, detail=None, hint=None):
     _plpy().error(message, detail=detail, hint=hint, sqlstate=sqlstate)
 
 
-def _fetch(id, model, version, with_data=True):
-    """Row (model, version[, data]) of entity id of model/version, or raise P0002."""
-    rows = _run("get_entity" if with_data else "model_of", [id])
+def _fetch(id, model, version, with_data=True, point_in_time=None, transaction_id=None):
+    """Row (model, version[, data]) of entity id of model/version (as of
+    point_in_time / as transaction_id left it), or raise P0002."""
+    if with_data:
+        if isinstance(point_in_time, (datetime.datetime, datetime.date)):
+            point_in_time = point_in_time.isoformat()
+        rows = _run(
+            "get_entity",
+            [
+                id,
+                None if point_in_time is None else str(point_in_time),
+                None if transaction_id is None else str(int(transaction_id)),
+            ],
+        )
+    else:
+        rows = _run("model_of", [id])
     r = rows[0]
     if r["model"] != model or r["version"] != version:
         _error(
@@ -247,11 +260,15 @@ def _inflight(token, id):
 
 
 @_aliases
-def get_item(token, model, version, id):
-    """The data of entity id (a dict with technical_id added)."""
+def get_item(token, model, version, id, point_in_time=None, transaction_id=None):
+    """The data of entity id (a dict with technical_id added): now, as of
+    point_in_time, or as transaction_id's last save of it left it."""
     own = check_token(token)
     id = _id_arg(id)
     version = _version_arg(version)
+    if point_in_time is not None or transaction_id is not None:
+        r = _fetch(id, model, version, point_in_time=point_in_time, transaction_id=transaction_id)
+        return _with_id(loads(r["data"]), id)
     if id == own:
         data = _inflight(token, id)
         if data is not None:

@@ -28,10 +28,10 @@ SELECT function_returns('cyoda_wf', 'add_item', ARRAY['text', 'integer', 'jsonb'
 SELECT function_returns('cyoda_wf', 'update_item', ARRAY['uuid', 'jsonb', 'text', 'bigint'], 'text');
 SELECT function_returns('cyoda_wf', 'fire', ARRAY['uuid', 'text'], 'text');
 SELECT function_returns('cyoda_wf', 'delete_item', ARRAY['uuid'], 'boolean');
-SELECT function_returns('cyoda_wf', 'get_item', ARRAY['uuid', 'timestamp with time zone'], 'jsonb');
-SELECT function_returns('cyoda_wf', 'get_entity', ARRAY['uuid', 'timestamp with time zone'], 'jsonb');
+SELECT function_returns('cyoda_wf', 'get_item', ARRAY['uuid', 'timestamp with time zone', 'bigint'], 'jsonb');
+SELECT function_returns('cyoda_wf', 'get_entity', ARRAY['uuid', 'timestamp with time zone', 'bigint'], 'jsonb');
 SELECT has_function('cyoda_wf', 'transitions', ARRAY['uuid']);
-SELECT has_function('cyoda_wf', 'changes', ARRAY['uuid']);
+SELECT has_function('cyoda_wf', 'changes', ARRAY['uuid', 'timestamp with time zone']);
 SELECT has_function('cyoda_wf', 'stats', ARRAY['text']);
 SELECT has_trigger('cyoda_wf', 'entity', 'entity_engine', 'the engine trigger is on the entity table');
 
@@ -51,9 +51,9 @@ GRANT USAGE ON SCHEMA cyoda_wf TO cw_tap_writer, cw_tap_reader;
 GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
                           cyoda_wf.fire(uuid, text),
-                          cyoda_wf.get_item(uuid, timestamptz) TO cw_tap_writer;
-GRANT EXECUTE ON FUNCTION cyoda_wf.get_item(uuid, timestamptz),
-                          cyoda_wf.get_entity(uuid, timestamptz) TO cw_tap_reader;
+                          cyoda_wf.get_item(uuid, timestamptz, bigint) TO cw_tap_writer;
+GRANT EXECUTE ON FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint),
+                          cyoda_wf.get_entity(uuid, timestamptz, bigint) TO cw_tap_reader;
 GRANT SELECT ON cyoda_wf.entity, cyoda_wf.audit TO cw_tap_reader;
 
 CREATE FUNCTION public.tap_stamp(meta jsonb, data jsonb) RETURNS jsonb

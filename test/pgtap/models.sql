@@ -1,4 +1,4 @@
--- pgTAP: entity models (api.md section 11): functions, SQLSTATEs, privileges.
+-- pgTAP: entity models (README: Entity models): functions, SQLSTATEs, privileges.
 \set ON_ERROR_STOP 1
 \pset format unaligned
 \pset tuples_only true

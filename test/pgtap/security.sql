@@ -1,4 +1,4 @@
--- pgTAP: the privilege model of api.md section 8, search_path hijacking and
+-- pgTAP: the privilege model of README: Privileges, search_path hijacking and
 -- SQL injection through names.  Runs in one transaction that is rolled back
 -- (roles included), in a fresh database.
 --
@@ -58,10 +58,10 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
                           cyoda_wf.fire(uuid, text),
                           cyoda_wf.delete_item(uuid),
-                          cyoda_wf.get_item(uuid, timestamptz),
-                          cyoda_wf.get_entity(uuid, timestamptz),
+                          cyoda_wf.get_item(uuid, timestamptz, bigint),
+                          cyoda_wf.get_entity(uuid, timestamptz, bigint),
                           cyoda_wf.transitions(uuid),
-                          cyoda_wf.changes(uuid)
+                          cyoda_wf.changes(uuid, timestamptz)
    TO cw_sec_writer;
 GRANT SELECT, INSERT, DELETE ON cyoda_wf.entity TO cw_sec_writer;
 GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO cw_sec_writer;
@@ -69,10 +69,10 @@ GRANT UPDATE (data) ON cyoda_wf.entity TO cw_sec_writer;
 
 -- reader: reads entities, history and audit
 GRANT USAGE ON SCHEMA cyoda_wf TO cw_sec_reader;
-GRANT EXECUTE ON FUNCTION cyoda_wf.get_item(uuid, timestamptz),
-                          cyoda_wf.get_entity(uuid, timestamptz),
+GRANT EXECUTE ON FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint),
+                          cyoda_wf.get_entity(uuid, timestamptz, bigint),
                           cyoda_wf.transitions(uuid),
-                          cyoda_wf.changes(uuid),
+                          cyoda_wf.changes(uuid, timestamptz),
                           cyoda_wf.stats(text)
    TO cw_sec_reader;
 GRANT SELECT ON cyoda_wf.entity, cyoda_wf.entity_version, cyoda_wf.audit, cyoda_wf.task
@@ -84,7 +84,7 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
                           cyoda_wf.fire(uuid, text),
                           cyoda_wf.delete_item(uuid),
-                          cyoda_wf.get_item(uuid, timestamptz)
+                          cyoda_wf.get_item(uuid, timestamptz, bigint)
    TO cw_sec_api_only;
 
 -- Tables the processes touch.  The importer may write sec_log; only the

@@ -34,8 +34,8 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
                           cyoda_wf.fire(uuid, text),
                           cyoda_wf.delete_item(uuid),
-                          cyoda_wf.get_item(uuid, timestamptz),
-                          cyoda_wf.get_entity(uuid, timestamptz),
+                          cyoda_wf.get_item(uuid, timestamptz, bigint),
+                          cyoda_wf.get_entity(uuid, timestamptz, bigint),
                           cyoda_wf.transitions(uuid)
    TO cw_tc_writer;
 GRANT SELECT, INSERT (id, model, model_version, data), UPDATE (data), DELETE ON cyoda_wf.entity TO cw_tc_writer;
@@ -45,7 +45,7 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb),
                           cyoda_wf.check_token(text),
                           cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
-                          cyoda_wf.get_entity(uuid, timestamptz),
+                          cyoda_wf.get_entity(uuid, timestamptz, bigint),
                           cyoda_wf.ingest(text, jsonb, text, jsonb)
    TO cw_tc_importer;
 GRANT EXECUTE ON FUNCTION cyoda_wf.ingest(text, jsonb, text, jsonb) TO cw_tc_ingester;

@@ -1,5 +1,5 @@
 -- pgTAP: processes and criteria run inside PostgreSQL's own guards
--- (api.md section 8).  A function runs only while the role that imported
+-- (README: Privileges).  A function runs only while the role that imported
 -- the workflow may run it (EXECUTE on it, USAGE on its schema: checked at
 -- import and at every call); every call is a security-restricted operation
 -- in a GUC nest level of its own, so nothing it SETs outlives it;
@@ -56,7 +56,7 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb),
 GRANT EXECUTE ON FUNCTION cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
                           cyoda_wf.fire(uuid, text),
-                          cyoda_wf.get_item(uuid, timestamptz)
+                          cyoda_wf.get_item(uuid, timestamptz, bigint)
    TO cw_tp_writer;
 
 -- What processes write down: which function ran, as whom.
