@@ -27,7 +27,6 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/proc.h"
-#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -41,22 +40,14 @@
 PG_FUNCTION_INFO_V1(run_tasks);
 PG_FUNCTION_INFO_V1(prune_tasks);
 
-int			cw_retry_attempts = 3;
-int			cw_retry_delay_ms = 1000;
 int			cw_task_retention = 7 * 86400;
-int			cw_min_self_loop_delay = 1000;
 
 enum
 {
-	TP_CLAIM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE,
+	TP_CLAIM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_PRUNE,
 	TP_PRUNE_FAILED, NTP
 };
 static SPIPlanPtr tplans[NTP];
-
-/* Worker pids to wake when this transaction commits. */
-static bool wake_pending = false;
-static int	nwake = 0;
-static int	wake_pids[64];
 
 /* A task (t) of an entity (e) whose model has its workflows loaded. */
 #define CW_TASK_RUNNABLE \
@@ -106,8 +97,6 @@ cw_task_plan(int which)
 		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' " CW_TASK_RUNNABLE
 		"ORDER BY t.run_at LIMIT 1) OPERATOR(pg_catalog.-) "
 		"pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint",
-		/* TP_WORKERS */
-		"SELECT pid FROM cyoda_wf.worker WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 		/*
 		 * TP_PRUNE: done, cancelled and expired tasks that finished more than
 		 * $1 ago, oldest first, at most $2 (NULL: all), through
@@ -122,12 +111,12 @@ cw_task_plan(int which)
 		"DELETE FROM cyoda_wf.task t WHERE t.state OPERATOR(pg_catalog.=) 'failed' "
 		"AND t.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
 	};
-	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 0, 2, 1};
+	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 2, 1};
 	static Oid	types[NTP][5] = {
 		{0}, {0}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
-		{0}, {0},
+		{0},
 		{INTERVALOID, INT8OID}, {INTERVALOID}
 	};
 
@@ -141,61 +130,6 @@ cw_exec(int which, Datum *args, const char *nulls, int expect)
 
 	if (rc != expect)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-}
-
-/* Commit callback: wake the workers of this database when work was queued. */
-static void
-cw_tasks_xact_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && wake_pending)
-	{
-		for (int i = 0; i < nwake; i++)
-		{
-			PGPROC	   *proc = BackendPidGetProc(wake_pids[i]);
-
-			if (proc != NULL)
-				SetLatch(&proc->procLatch);
-		}
-	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		wake_pending = false;
-		nwake = 0;
-	}
-}
-
-/* Register callbacks; called once from _PG_init. */
-void
-cw_tasks_init(void)
-{
-	RegisterXactCallback(cw_tasks_xact_callback, NULL);
-}
-
-/*
- * A save queued tasks: remember which workers to wake at commit.  Called
- * inside an SPI connection (store_tasks.c).
- */
-void
-cw_tasks_queued(void)
-{
-	int			rc;
-
-	if (wake_pending)
-		return;
-	wake_pending = true;
-	nwake = 0;
-	rc = SPI_execute_plan(cw_task_plan(TP_WORKERS), NULL, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed && nwake < lengthof(wake_pids); i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull && DatumGetInt32(d) != MyProcPid)
-			wake_pids[nwake++] = DatumGetInt32(d);
-	}
 }
 
 /* Cancel pending tasks whose entity no longer exists (rows removed without triggers). */
