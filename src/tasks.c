@@ -258,6 +258,68 @@ cw_task_attempt(CwRequest *req, Datum entity, int64 timeout_ms, MemoryContext cx
 	return edata;
 }
 
+/* A claimed task row (TP_CLAIM), in the caller's memory. */
+typedef struct CwClaimed
+{
+	int64		id;
+	Datum		entity;
+	char	   *transition;
+	char	   *from_state;
+	char	   *cur_state;		/* the entity's state now */
+	int			attempts;
+	int			max_attempts;
+	int			retry_delay;
+	int64		timeout_ms;		/* -1: none */
+	bool		expired;
+	bool		timer;
+} CwClaimed;
+
+/* The row TP_CLAIM returned. */
+static void
+cw_task_read(CwClaimed *t)
+{
+	HeapTuple	tup = SPI_tuptable->vals[0];
+	TupleDesc	td = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		d;
+
+	t->id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+	t->entity = SPI_datumTransfer(SPI_getbinval(tup, td, 2, &isnull), false, UUID_LEN);
+	t->transition = SPI_getvalue(tup, td, 3);
+	t->from_state = SPI_getvalue(tup, td, 4);
+	t->timer = strcmp(SPI_getvalue(tup, td, 5), "timer") == 0;
+	t->attempts = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
+	t->max_attempts = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
+	t->retry_delay = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
+	d = SPI_getbinval(tup, td, 9, &isnull);
+	t->timeout_ms = isnull ? -1 : DatumGetInt64(d);
+	t->expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+	t->cur_state = SPI_getvalue(tup, td, 11);
+}
+
+/* A failed attempt: audited, and retried later or failed for good. */
+static void
+cw_task_failed(CwClaimed *t, ErrorData *edata)
+{
+	CwJsonBuilder b;
+	const char *proc = cw_engine_failing_process();
+	bool		loop_limit = edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+	bool		retry = !loop_limit && t->attempts + 1 < t->max_attempts;
+
+	cw_jbb_begin(&b);
+	cw_jbb_int(&b, "task", t->id);
+	cw_jbb_str(&b, "process", proc);
+	cw_jbb_str(&b, "error", edata->message);
+	cw_jbb_str(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+	cw_jbb_int(&b, "attempt", t->attempts + 1);
+	cw_jbb_int(&b, "max_attempts", t->max_attempts);
+	cw_jbb_bool(&b, "will_retry", retry);
+	cw_task_audit(t->entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
+				  t->transition, t->from_state, cw_jbb_end(&b));
+	cw_task_finish(t->id, retry ? "pending" : "failed", t->attempts + 1,
+				   edata->message, retry ? t->retry_delay : 0);
+}
+
 /*
  * Claim one due task and run it (inside an SPI connection, as the engine
  * owner).  Returns false when no task is due.
@@ -266,21 +328,7 @@ static bool
 cw_task_claim_and_run(Oid caller)
 {
 	int			rc;
-	HeapTuple	tup;
-	TupleDesc	td;
-	bool		isnull;
-	int64		id;
-	Datum		entity;
-	char	   *transition,
-			   *from_state,
-			   *kind,
-			   *cur_state;
-	int			attempts,
-				max_attempts,
-				retry_delay;
-	int64		timeout_ms = -1;
-	bool		expired,
-				timer;
+	CwClaimed	t;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	rc = SPI_execute_plan(cw_task_plan(TP_CLAIM), NULL, NULL, false, 1);
@@ -288,41 +336,22 @@ cw_task_claim_and_run(Oid caller)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
+	cw_task_read(&t);
 
-	tup = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
-	id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-	entity = SPI_datumTransfer(SPI_getbinval(tup, td, 2, &isnull), false, UUID_LEN);
-	transition = SPI_getvalue(tup, td, 3);
-	from_state = SPI_getvalue(tup, td, 4);
-	kind = SPI_getvalue(tup, td, 5);
-	attempts = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
-	max_attempts = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
-	retry_delay = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
-	{
-		Datum		d = SPI_getbinval(tup, td, 9, &isnull);
-
-		if (!isnull)
-			timeout_ms = DatumGetInt64(d);
-	}
-	expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
-	timer = strcmp(kind, "timer") == 0;
-	cur_state = SPI_getvalue(tup, td, 11);
-
-	if (cur_state == NULL || strcmp(cur_state, from_state) != 0)
+	if (t.cur_state == NULL || strcmp(t.cur_state, t.from_state) != 0)
 	{
 		/* the entity moved on: nothing left to do */
-		cw_task_finish(id, "cancelled", attempts, NULL, 0);
+		cw_task_finish(t.id, "cancelled", t.attempts, NULL, 0);
 	}
-	else if (timer && expired)
+	else if (t.timer && t.expired)
 	{
 		CwJsonBuilder b;
 
 		cw_jbb_begin(&b);
-		cw_jbb_int(&b, "task", id);
-		cw_jbb_int(&b, "timeout_ms", timeout_ms);
-		cw_task_audit(entity, "TIMER_EXPIRED", transition, from_state, cw_jbb_end(&b));
-		cw_task_finish(id, "expired", attempts, NULL, 0);
+		cw_jbb_int(&b, "task", t.id);
+		cw_jbb_int(&b, "timeout_ms", t.timeout_ms);
+		cw_task_audit(t.entity, "TIMER_EXPIRED", t.transition, t.from_state, cw_jbb_end(&b));
+		cw_task_finish(t.id, "expired", t.attempts, NULL, 0);
 	}
 	else
 	{
@@ -331,39 +360,23 @@ cw_task_claim_and_run(Oid caller)
 
 		memset(&req, 0, sizeof(req));
 		req.kind = CW_REQ_TASK;
-		memcpy(&req.id, DatumGetUUIDP(entity), sizeof(pg_uuid_t));
-		req.transition = transition;
-		req.task_timer = timer;
-		req.attempt = attempts + 1;
+		memcpy(&req.id, DatumGetUUIDP(t.entity), sizeof(pg_uuid_t));
+		req.transition = t.transition;
+		req.task_timer = t.timer;
+		req.attempt = t.attempts + 1;
 		req.role = GetUserNameFromId(caller, false);
 
 		/* a timer's timeout_ms is its expiry, not a response timeout */
-		edata = cw_task_attempt(&req, entity, timer ? -1 : timeout_ms, cxt);
+		edata = cw_task_attempt(&req, t.entity, t.timer ? -1 : t.timeout_ms, cxt);
 		if (edata == NULL)
 		{
-			Datum		a[1] = {Int64GetDatum(id)};
+			Datum		a[1] = {Int64GetDatum(t.id)};
 
 			cw_exec(TP_DONE, a, NULL, SPI_OK_UPDATE);
 		}
 		else
 		{
-			CwJsonBuilder b;
-			const char *proc = cw_engine_failing_process();
-			bool		loop_limit = edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-			bool		retry = !loop_limit && attempts + 1 < max_attempts;
-
-			cw_jbb_begin(&b);
-			cw_jbb_int(&b, "task", id);
-			cw_jbb_str(&b, "process", proc);
-			cw_jbb_str(&b, "error", edata->message);
-			cw_jbb_str(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
-			cw_jbb_int(&b, "attempt", attempts + 1);
-			cw_jbb_int(&b, "max_attempts", max_attempts);
-			cw_jbb_bool(&b, "will_retry", retry);
-			cw_task_audit(entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
-						  transition, from_state, cw_jbb_end(&b));
-			cw_task_finish(id, retry ? "pending" : "failed", attempts + 1,
-						   edata->message, retry ? retry_delay : 0);
+			cw_task_failed(&t, edata);
 			FreeErrorData(edata);
 		}
 	}
