@@ -137,6 +137,144 @@ cw_mark_schedules(CwWorkflow *wf)
 				wf->has_schedules = true;
 }
 
+/* The allowed sources of a model: a text[] of source names. */
+static int
+cw_sources_mask(Datum arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			mask = 0;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *s;
+
+		if (nulls[i])
+			continue;
+		s = TextDatumGetCString(elems[i]);
+		if (strcmp(s, "API_REQUEST") == 0)
+			mask |= CW_SOURCE_API_REQUEST;
+		else if (strcmp(s, "SCHEDULED") == 0)
+			mask |= CW_SOURCE_SCHEDULED;
+		else if (strcmp(s, "ENTITY_EVENT") == 0)
+			mask |= CW_SOURCE_ENTITY_EVENT;
+	}
+	return mask;
+}
+
+/*
+ * m's row of cyoda_wf.model, if there is one (in SPI): sources, entity type,
+ * dependencies, function schema, and whether the model is declared and its
+ * schema when it is registered.  Before ALTER EXTENSION UPDATE from 0.1.0 the
+ * table has no model columns: every model counts as declared and none is
+ * registered.
+ */
+static void
+cw_model_read_row(CwModel *m, Datum *args)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	int			rc;
+	TupleDesc	td;
+	HeapTuple	tup;
+	bool		isnull;
+	bool		legacy;
+	Datum		d;
+	MemoryContext oldcxt;
+
+	legacy = get_attnum(cw_relid("model"), "model_schema") == InvalidAttrNumber;
+	if (legacy)
+		cw_kept_plan(&plan_model_legacy,
+					 "SELECT sources, entity_type, depends_on, function_schema "
+					 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
+					 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+	else
+		cw_kept_plan(&plan_model,
+					 "SELECT sources, entity_type, depends_on, function_schema, "
+					 "model_schema, model_state, change_level "
+					 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
+					 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
+	m->declared = legacy;
+	rc = SPI_execute_plan(legacy ? plan_model_legacy : plan_model, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+	{
+		if (!legacy)
+		{
+			/*
+			 * No model row: a model version that has entities (saved under
+			 * 0.1.0 or with require_model = off) still counts as declared.
+			 */
+			cw_kept_plan(&plan_has_entities,
+						 "SELECT 1 FROM cyoda_wf.entity WHERE model OPERATOR(pg_catalog.=) $1 "
+						 "AND model_version OPERATOR(pg_catalog.=) $2 LIMIT 1", 2, argtypes);
+			rc = SPI_execute_plan(plan_has_entities, args, NULL, true, 1);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+			m->declared = SPI_processed > 0;
+		}
+		return;
+	}
+	td = SPI_tuptable->tupdesc;
+	tup = SPI_tuptable->vals[0];
+	d = SPI_getbinval(tup, td, 1, &isnull);
+	if (!isnull)
+		m->sources = cw_sources_mask(d);
+	oldcxt = MemoryContextSwitchTo(m->cxt);
+	m->entity_type = SPI_getvalue(tup, td, 2);
+	m->depends_on = SPI_getvalue(tup, td, 3);
+	m->function_schema = SPI_getvalue(tup, td, 4);
+	MemoryContextSwitchTo(oldcxt);
+	m->declared = true;
+	if (!legacy)
+	{
+		d = SPI_getbinval(tup, td, 5, &isnull);
+		m->schema = cw_model_schema_load(isnull ? NULL : DatumGetJsonbP(d),
+										 SPI_getvalue(tup, td, 6),
+										 SPI_getvalue(tup, td, 7), m->cxt);
+	}
+}
+
+/* m's workflows from cyoda_wf.workflow, compiled, in order (in SPI). */
+static void
+cw_model_read_workflows(CwModel *m, Datum *args)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	int			rc;
+	MemoryContext oldcxt;
+
+	cw_kept_plan(&plan_workflows,
+				 "SELECT name, definition, owner::pg_catalog.oid, function_schema "
+				 "FROM cyoda_wf.workflow WHERE model OPERATOR(pg_catalog.=) $1 "
+				 "AND model_version OPERATOR(pg_catalog.=) $2 ORDER BY ord, name",
+				 2, argtypes);
+	rc = SPI_execute_plan(plan_workflows, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	m->nworkflows = (int) SPI_processed;
+	m->workflows = MemoryContextAllocZero(m->cxt, sizeof(CwWorkflow *) * (m->nworkflows + 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		Jsonb	   *def;
+		Oid			owner;
+		char	   *fschema;
+
+		def = DatumGetJsonbP(SPI_getbinval(tup, td, 2, &isnull));
+		owner = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+		oldcxt = MemoryContextSwitchTo(m->cxt);
+		fschema = SPI_getvalue(tup, td, 4);
+		MemoryContextSwitchTo(oldcxt);
+		m->workflows[i] = cw_compile_workflow(def, m->name, owner, fschema, NULL, m->cxt);
+		cw_mark_schedules(m->workflows[i]);
+	}
+}
+
 /*
  * Read and compile one model version from the definition tables, as the
  * engine owner: a plain INSERT needs no privilege on them.
@@ -145,12 +283,8 @@ static CwModel *
 cw_model_load(const char *name, int32 version)
 {
 	MemoryContext cxt;
-	MemoryContext oldcxt;
 	CwModel    *m;
 	Datum		args[2];
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	int			rc;
-	bool		legacy;
 	CwSavedUser saved;
 
 	cxt = AllocSetContextCreate(cw_cache_cxt, "cyoda_wf model",
@@ -167,118 +301,10 @@ cw_model_load(const char *name, int32 version)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		/*
-		 * Before ALTER EXTENSION UPDATE from 0.1.0 the table has no model
-		 * columns: every model counts as declared and none is registered.
-		 */
-		legacy = get_attnum(cw_relid("model"), "model_schema") == InvalidAttrNumber;
-		if (legacy)
-			cw_kept_plan(&plan_model_legacy,
-						 "SELECT sources, entity_type, depends_on, function_schema "
-						 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
-						 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
-		else
-			cw_kept_plan(&plan_model,
-						 "SELECT sources, entity_type, depends_on, function_schema, "
-						 "model_schema, model_state, change_level "
-						 "FROM cyoda_wf.model WHERE name OPERATOR(pg_catalog.=) $1 "
-						 "AND version OPERATOR(pg_catalog.=) $2", 2, argtypes);
-		m->declared = legacy;
-		cw_kept_plan(&plan_workflows,
-					 "SELECT name, definition, owner::pg_catalog.oid, function_schema "
-					 "FROM cyoda_wf.workflow WHERE model OPERATOR(pg_catalog.=) $1 "
-					 "AND model_version OPERATOR(pg_catalog.=) $2 ORDER BY ord, name",
-					 2, argtypes);
-
 		args[0] = CStringGetTextDatum(name);
 		args[1] = Int32GetDatum(version);
-
-		rc = SPI_execute_plan(legacy ? plan_model_legacy : plan_model, args, NULL, true, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		if (SPI_processed == 1)
-		{
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			HeapTuple	tup = SPI_tuptable->vals[0];
-			bool		isnull;
-			Datum		d;
-
-			d = SPI_getbinval(tup, td, 1, &isnull);
-			if (!isnull)
-			{
-				Datum	   *elems;
-				bool	   *nulls;
-				int			n;
-
-				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
-								  TYPALIGN_INT, &elems, &nulls, &n);
-				m->sources = 0;
-				for (int i = 0; i < n; i++)
-				{
-					char	   *s;
-
-					if (nulls[i])
-						continue;
-					s = TextDatumGetCString(elems[i]);
-					if (strcmp(s, "API_REQUEST") == 0)
-						m->sources |= CW_SOURCE_API_REQUEST;
-					else if (strcmp(s, "SCHEDULED") == 0)
-						m->sources |= CW_SOURCE_SCHEDULED;
-					else if (strcmp(s, "ENTITY_EVENT") == 0)
-						m->sources |= CW_SOURCE_ENTITY_EVENT;
-				}
-			}
-			oldcxt = MemoryContextSwitchTo(cxt);
-			m->entity_type = SPI_getvalue(tup, td, 2);
-			m->depends_on = SPI_getvalue(tup, td, 3);
-			m->function_schema = SPI_getvalue(tup, td, 4);
-			MemoryContextSwitchTo(oldcxt);
-			m->declared = true;
-			if (!legacy)
-			{
-				d = SPI_getbinval(tup, td, 5, &isnull);
-				m->schema = cw_model_schema_load(isnull ? NULL : DatumGetJsonbP(d),
-												 SPI_getvalue(tup, td, 6),
-												 SPI_getvalue(tup, td, 7), cxt);
-			}
-		}
-		else if (!legacy)
-		{
-			/*
-			 * No model row: a model version that has entities (saved under
-			 * 0.1.0 or with require_model = off) still counts as declared.
-			 */
-			cw_kept_plan(&plan_has_entities,
-						 "SELECT 1 FROM cyoda_wf.entity WHERE model OPERATOR(pg_catalog.=) $1 "
-						 "AND model_version OPERATOR(pg_catalog.=) $2 LIMIT 1", 2, argtypes);
-			rc = SPI_execute_plan(plan_has_entities, args, NULL, true, 1);
-			if (rc != SPI_OK_SELECT)
-				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-			m->declared = SPI_processed > 0;
-		}
-
-		rc = SPI_execute_plan(plan_workflows, args, NULL, true, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		m->nworkflows = (int) SPI_processed;
-		m->workflows = MemoryContextAllocZero(cxt, sizeof(CwWorkflow *) * (m->nworkflows + 1));
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			bool		isnull;
-			Jsonb	   *def;
-			Oid			owner;
-			char	   *fschema;
-
-			def = DatumGetJsonbP(SPI_getbinval(tup, td, 2, &isnull));
-			owner = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
-			oldcxt = MemoryContextSwitchTo(cxt);
-			fschema = SPI_getvalue(tup, td, 4);
-			MemoryContextSwitchTo(oldcxt);
-			m->workflows[i] = cw_compile_workflow(def, name, owner, fschema, NULL, cxt);
-			cw_mark_schedules(m->workflows[i]);
-		}
+		cw_model_read_row(m, args);
+		cw_model_read_workflows(m, args);
 		m->default_wf = cw_default_workflow(m->function_schema, cxt);
 		SPI_finish();
 	}

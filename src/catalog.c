@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 /* OIDs of our tables, looked up once; reset when any of them changes. */
@@ -213,4 +214,17 @@ cw_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 		*slot = plan;
 	}
 	return *slot;
+}
+
+/* Attribute numbers of the columns `names` of rel, by name. */
+void
+cw_map_columns(Relation rel, const char *const *names, int n, int *attnum)
+{
+	for (int i = 0; i < n; i++)
+	{
+		attnum[i] = SPI_fnumber(RelationGetDescr(rel), names[i]);
+		if (attnum[i] <= 0)
+			elog(ERROR, "column \"%s\" missing from %s.%s", names[i],
+				 CW_SCHEMA, RelationGetRelationName(rel));
+	}
 }

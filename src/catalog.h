@@ -28,6 +28,7 @@ extern Oid	cw_audit_seqid(void);
 extern Oid	cw_engine_owner(void);
 extern Oid	cw_function_lookup(const char *schema, const char *name);
 extern void cw_become_engine_owner(CwSavedUser *saved);
+extern void cw_map_columns(Relation rel, const char *const *names, int n, int *attnum);
 extern void cw_restore_user(const CwSavedUser *saved);
 extern SPIPlanPtr cw_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs,
 							   Oid *argtypes);

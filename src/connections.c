@@ -1,15 +1,12 @@
 /*-------------------------------------------------------------------------
  * connections.c
- *		Reserved models, the entity writes of create_connection and
- *		drop_connection, and the entry point of ingest.
+ *		The entity writes of create_connection and drop_connection, and the
+ *		entry point of ingest.
  *
- * A reserved model is one the extension keeps for itself: "connection",
- * whose entities mirror the connections of data ingestion.  No workflow is
- * imported for it, and its entities are written only by the connection
- * functions: the row trigger on cyoda_wf.entity asks
- * cw_reserved_check_write() about every save of a reserved model, and lets
- * through the one write that write_connection_entity() arms for itself (or
- * plain SQL a superuser runs as itself, such as a restore).
+ * The entities of the reserved model "connection" (reserved.c) mirror the
+ * connections of data ingestion and are written only by the connection
+ * functions: write_connection_entity() allows its one write
+ * (cw_reserved_allow_write) and makes it through the entity API.
  * write_connection_entity() works only for the extension owner, i.e. inside
  * the SECURITY DEFINER create_connection / drop_connection; nothing grants
  * it to anyone.
@@ -30,6 +27,7 @@
 #include "utils/uuid.h"
 
 #include "connections.h"
+#include "reserved.h"
 
 PG_FUNCTION_INFO_V1(cyoda_wf_write_connection_entity);
 PG_FUNCTION_INFO_V1(cyoda_wf_ingest);
@@ -38,98 +36,6 @@ PG_FUNCTION_INFO_V1(cyoda_wf_ingest);
 extern PGDLLEXPORT Datum cyoda_wf_add_item(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum cyoda_wf_update_item(PG_FUNCTION_ARGS);
 extern PGDLLEXPORT Datum cyoda_wf_delete_item(PG_FUNCTION_ARGS);
-
-/* The models the extension keeps for itself: the one list. */
-typedef struct CwReservedModel
-{
-	const char *name;
-	const char *detail;			/* what it holds, who writes it */
-	const char *hint;			/* how to write it */
-} CwReservedModel;
-
-static const CwReservedModel reserved_models[] = {
-	{CW_CONNECTION_MODEL,
-		"Model \"" CW_CONNECTION_MODEL "\" holds the connections of data ingestion: only "
-		"cyoda_wf.create_connection and cyoda_wf.drop_connection write its entities, "
-		"and it always runs the default workflow.",
-	"Create or replace a connection with cyoda_wf.create_connection(name, definition), "
-	"remove it with cyoda_wf.drop_connection(name)."},
-};
-
-/* The reserved model named (len bytes), or NULL. */
-static const CwReservedModel *
-reserved_lookup(const char *name, int len)
-{
-	for (int i = 0; i < lengthof(reserved_models); i++)
-		if (strlen(reserved_models[i].name) == len &&
-			memcmp(reserved_models[i].name, name, len) == 0)
-			return &reserved_models[i];
-	return NULL;
-}
-
-/* Whether model is one the extension keeps for itself. */
-bool
-cw_reserved_model(const char *model)
-{
-	return reserved_lookup(model, strlen(model)) != NULL;
-}
-
-/* import_workflows / import_design: 42501 for a reserved model. */
-void
-cw_reserved_refuse_import(const char *model)
-{
-	const CwReservedModel *r = model ? reserved_lookup(model, strlen(model)) : NULL;
-
-	if (r != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("model \"%s\" is reserved: no workflow can be imported for it", r->name),
-				 errdetail("%s", r->detail),
-				 errhint("Import the workflow under another model name.")));
-}
-
-/*
- * The one write write_connection_entity() lets through: its kind and, for
- * an update or delete, the entity.  Taken by the first save that matches.
- */
-static struct
-{
-	bool		armed;
-	CwRequestKind kind;
-	pg_uuid_t	id;
-} allowed;
-
-/*
- * The entity trigger, for every row it saves: a row of a reserved model
- * passes only as the write armed by write_connection_entity(), or as plain
- * SQL (api false) a superuser runs as itself: not inside a SECURITY DEFINER
- * function, a process or the engine's own switch to the extension owner
- * (all of them a local user id change).  Anything else is 42501.
- */
-void
-cw_reserved_check_write(Datum model, CwRequestKind kind, Datum id, bool api)
-{
-	text	   *t = DatumGetTextPP(model);
-	const CwReservedModel *r = reserved_lookup(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-
-	if (r == NULL)
-		return;
-	if (api && allowed.armed && allowed.kind == kind &&
-		(kind == CW_REQ_INSERT || memcmp(&allowed.id, DatumGetUUIDP(id), sizeof(pg_uuid_t)) == 0))
-	{
-		allowed.armed = false;
-		return;
-	}
-	if (!api && superuser() && !InLocalUserIdChange())
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("cannot %s an entity of reserved model \"%s\"",
-					kind == CW_REQ_INSERT ? "create" : kind == CW_REQ_DELETE ? "delete" : "update",
-					r->name),
-			 errdetail("%s", r->detail),
-			 errhint("%s", r->hint)));
-}
 
 /*
  * write_connection_entity(op, id, data) -> entity id: the writes of
@@ -166,10 +72,7 @@ cyoda_wf_write_connection_entity(PG_FUNCTION_ARGS)
 		elog(ERROR, "write_connection_entity: \"%s\" needs %s", op,
 			 kind == CW_REQ_INSERT ? "data" : kind == CW_REQ_DELETE ? "an id" : "an id and data");
 
-	allowed.armed = true;
-	allowed.kind = kind;
-	if (kind != CW_REQ_INSERT)
-		memcpy(&allowed.id, PG_GETARG_UUID_P(1), sizeof(pg_uuid_t));
+	cw_reserved_allow_write(kind, kind != CW_REQ_INSERT ? PG_GETARG_UUID_P(1) : NULL);
 	PG_TRY();
 	{
 		if (kind == CW_REQ_INSERT)
@@ -198,7 +101,7 @@ cyoda_wf_write_connection_entity(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		allowed.armed = false;
+		cw_reserved_end_write();
 	}
 	PG_END_TRY();
 	if (isnull)

@@ -80,7 +80,6 @@ _PG_init(void)
 	cw_cache_init();
 	cw_dispatch_init();
 	cw_store_init();
-	cw_tasks_init();
 	cw_schedules_init();
 	cw_workers_init();
 }

@@ -212,18 +212,25 @@ typedef struct CwSave
 } CwSave;
 
 /* engine.c */
+/* what a save asks of the engine (cw_engine_run) */
+typedef enum CwRunKind
+{
+	CW_RUN_CREATE,				/* a new entity: choose a workflow, cascade */
+	CW_RUN_UPDATE,				/* an existing entity: named transition or loopback */
+	CW_RUN_TASK,				/* a queued transition (async processors) */
+	CW_RUN_TIMER				/* a due timer: its criterion decides */
+} CwRunKind;
+
+extern int	cw_retry_attempts;	/* cyoda_wf.retry_attempts */
+extern int	cw_retry_delay_ms;	/* cyoda_wf.retry_delay_ms */
+extern int	cw_min_self_loop_delay;	/* ms: least delay of a timer that leads back */
+extern void cw_engine_run(CwSave *s, CwRunKind kind, const char *transition);
 extern int	cw_engine_depth(void);
-extern void cw_engine_push(CwSave *s);
-extern void cw_engine_pop(CwSave *s);
 extern CwSave *cw_engine_running_process(void);
 extern CwSave *cw_engine_find_token(const char *token);
 extern CwSave *cw_engine_saving(const char *id);
-extern void cw_engine_create(CwSave *s);
-extern void cw_engine_update(CwSave *s, const char *transition);
 extern CwWorkflow *cw_engine_workflow_by_name(CwModel *m, const char *name);
-extern void cw_engine_run_task(CwSave *s, const char *transition, bool timer);
 extern const char *cw_engine_failing_process(void);
-extern void cw_engine_unpin_path(CwSave *s, bool ok);
 
 /* store_rows.c */
 extern void cw_store_init(void);
@@ -240,12 +247,7 @@ extern bool cw_notify;
 extern int	cw_notify_payload;
 
 /* tasks.c */
-extern int	cw_retry_attempts;
-extern int	cw_retry_delay_ms;
 extern int	cw_task_retention;	/* seconds finished tasks are kept; -1 forever */
-extern int	cw_min_self_loop_delay;	/* ms: least delay of a timer that leads back */
-extern void cw_tasks_init(void);
-extern void cw_tasks_queued(void);
 extern bool cw_task_run_one(void);
 extern int64 cw_task_next_due_ms(void);
 extern void cw_task_sweep(void);
@@ -257,6 +259,7 @@ extern int	cw_workers;			/* cyoda_wf.workers */
 extern char *cw_database_name;	/* cyoda_wf.database_name */
 extern int	cw_worker_idle_ms;	/* cyoda_wf.worker_idle_ms */
 extern void cw_workers_init(void);
+extern void cw_workers_wake_on_commit(void);
 
 /* schedules.c */
 extern void cw_schedules_init(void);

@@ -25,7 +25,7 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
-#include "connections.h"
+#include "reserved.h"
 #include "design_int.h"
 
 PG_FUNCTION_INFO_V1(cyoda_wf_validate_design);

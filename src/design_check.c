@@ -95,20 +95,6 @@ shown(const char *s)
 	return cw_clip_text(s, strlen(s), 60);
 }
 
-/* path + "." + key, with keys that are no identifiers quoted as in jsonpath. */
-static char *
-path_key(const char *path, const char *key)
-{
-	bool		plain = (isalpha((unsigned char) key[0]) || key[0] == '_');
-
-	for (const char *p = key; plain && *p; p++)
-		if (!isalnum((unsigned char) *p) && *p != '_')
-			plain = false;
-	if (plain)
-		return psprintf("%s.%s", path, key);
-	return psprintf("%s.\"%s\"", path, shown(key));
-}
-
 /*
  * Is s a lowercase_underscore name (python style): [a-z][a-z0-9_]* of at
  * most maxbytes bytes?  Returns NULL when it is, else why not.
@@ -194,7 +180,7 @@ design_unknown_keys(Design *d, JsonbContainer *c, const char *path,
 		for (int i = 0; known[i] != NULL && !found; i++)
 			found = (strcmp(known[i], key) == 0);
 		if (!found)
-			design_issue(d, false, path_key(path, key),
+			design_issue(d, false, cw_design_path_key(path, key),
 						 "unknown key \"%s\" in %s is ignored", shown(key), what);
 	}
 }
@@ -209,7 +195,7 @@ design_opt_string(Design *d, JsonbContainer *c, const char *key, const char *pat
 		return NULL;
 	if (v.type != jbvString)
 	{
-		design_issue(d, true, path_key(path, key), "\"%s\" must be a string, not %s",
+		design_issue(d, true, cw_design_path_key(path, key), "\"%s\" must be a string, not %s",
 					 key, cw_jbv_kind(&v));
 		return NULL;
 	}
@@ -359,7 +345,7 @@ design_function_ref(Design *d, DTransition *t, JsonbContainer *tc, const char *k
 	static const char *const process_keys[] = {"name", "description", "adds_new_entites",
 	"adds_new_entities", NULL};
 	bool		is_criterion = (strcmp(key, "criteria") == 0);
-	char	   *fpath = path_key(path, key);
+	char	   *fpath = cw_design_path_key(path, key);
 	JsonbValue	v;
 	JsonbContainer *c;
 	char	   *name;
@@ -374,7 +360,7 @@ design_function_ref(Design *d, DTransition *t, JsonbContainer *tc, const char *k
 		return NULL;
 	}
 	c = v.val.binary.data;
-	name = design_name(d, c, "name", path_key(fpath, "name"),
+	name = design_name(d, c, "name", cw_design_path_key(fpath, "name"),
 					   is_criterion ? "criteria name" : "process name", NAMEDATALEN - 1);
 	desc = design_opt_string(d, c, "description", fpath);
 	if (is_criterion)
@@ -385,14 +371,14 @@ design_function_ref(Design *d, DTransition *t, JsonbContainer *tc, const char *k
 
 		t->process_description = desc;
 		if (cw_jb_key(c, "adds_new_entites", &av) != NULL)
-			design_adds(d, t, &av, "adds_new_entites", path_key(fpath, "adds_new_entites"));
+			design_adds(d, t, &av, "adds_new_entites", cw_design_path_key(fpath, "adds_new_entites"));
 		if (cw_jb_key(c, "adds_new_entities", &av) != NULL)
-			design_adds(d, t, &av, "adds_new_entities", path_key(fpath, "adds_new_entities"));
+			design_adds(d, t, &av, "adds_new_entities", cw_design_path_key(fpath, "adds_new_entities"));
 	}
 	design_unknown_keys(d, c, fpath, is_criterion ? criteria_keys : process_keys,
 						is_criterion ? "criteria" : "a process");
 	if (name)
-		design_use_function(d, name, is_criterion, path_key(fpath, "name"));
+		design_use_function(d, name, is_criterion, cw_design_path_key(fpath, "name"));
 	return name;
 }
 
@@ -401,7 +387,7 @@ static char *
 design_state(Design *d, JsonbContainer *tc, const char *key, const char *path)
 {
 	JsonbValue	v;
-	char	   *spath = path_key(path, key);
+	char	   *spath = cw_design_path_key(path, key);
 
 	if (cw_jb_key(tc, key, &v) == NULL ||
 		(v.type == jbvNull && strcmp(key, "end_state") == 0))
@@ -440,7 +426,7 @@ design_transition(Design *d, DTransition *t, JsonbValue *tv)
 		return;
 	}
 	c = tv->val.binary.data;
-	t->name = design_name(d, c, "name", path_key(t->path, "name"), "transition name",
+	t->name = design_name(d, c, "name", cw_design_path_key(t->path, "name"), "transition name",
 						  CW_MAX_NAME_LEN);
 	t->description = design_opt_string(d, c, "description", t->path);
 	t->start = design_state(d, c, "start_state", t->path);
@@ -453,7 +439,7 @@ design_transition(Design *d, DTransition *t, JsonbValue *tv)
 		if (cw_jbv_ieq(&v, "manual"))
 			t->manual = true;
 		else if (!cw_jbv_ieq(&v, "automatic"))
-			design_issue(d, true, path_key(t->path, "transition_type"),
+			design_issue(d, true, cw_design_path_key(t->path, "transition_type"),
 						 "transition_type must be \"manual\" or \"automatic\", not %s",
 						 v.type == jbvString ? psprintf("\"%s\"", shown(cw_jb_text(&v))) :
 						 cw_jbv_kind(&v));
@@ -462,52 +448,6 @@ design_transition(Design *d, DTransition *t, JsonbValue *tv)
 	t->criteria = design_function_ref(d, t, c, "criteria", t->path);
 	t->process = design_function_ref(d, t, c, "process", t->path);
 	design_unknown_keys(d, c, t->path, known, "a transition");
-}
-
-/* Index of name in states[0..n-1], or -1. */
-int
-cw_design_state_pos(char **states, int n, const char *name)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(states[i], name) == 0)
-			return i;
-	return -1;
-}
-
-/*
- * The states of a workflow in order of first mention ("None" first), and
- * where each is first mentioned.
- */
-int
-cw_design_states(DEntity *e, char ***states_out, char ***where_out)
-{
-	int			max = 2 * e->ntransitions + 1;
-	char	  **states = palloc(sizeof(char *) * max);
-	char	  **where = palloc(sizeof(char *) * max);
-	int			n = 0;
-
-	states[n] = DESIGN_INITIAL_STATE;
-	where[n++] = NULL;
-	for (int k = 0; k < e->ntransitions; k++)
-	{
-		DTransition *t = &e->transitions[k];
-
-		if (t->start == NULL || t->end == NULL)
-			continue;
-		if (cw_design_state_pos(states, n, t->start) < 0)
-		{
-			states[n] = t->start;
-			where[n++] = path_key(t->path, "start_state");
-		}
-		if (cw_design_state_pos(states, n, t->end) < 0)
-		{
-			states[n] = t->end;
-			where[n++] = path_key(t->path, "end_state");
-		}
-	}
-	*states_out = states;
-	*where_out = where;
-	return n;
 }
 
 /* Is t an automatic transition without criteria, fully read? */
@@ -548,7 +488,7 @@ design_transition_rules(Design *d, DEntity *e, bool *all_read, bool *from_initia
 				continue;
 			if (t->name && u->name && strcmp(t->name, u->name) == 0)
 			{
-				design_issue(d, true, path_key(t->path, "name"),
+				design_issue(d, true, cw_design_path_key(t->path, "name"),
 							 "duplicate transition name \"%s\" in state \"%s\" (also at %s)",
 							 t->name, shown(t->start), u->path);
 				break;
@@ -767,16 +707,16 @@ design_workflow(Design *d, DEntity *e, JsonbValue *wv, const char *wpath)
 	}
 	c = wv->val.binary.data;
 	e->has_workflow = true;
-	e->wf_name = design_name(d, c, "name", path_key(wpath, "name"), "workflow name",
+	e->wf_name = design_name(d, c, "name", cw_design_path_key(wpath, "name"), "workflow name",
 							 CW_MAX_NAME_LEN);
 	e->class_name = design_opt_string(d, c, "class_name", wpath);
 	e->wf_description = design_opt_string(d, c, "description", wpath);
 
 	if (cw_jb_key(c, "transitions", &v) == NULL || v.type == jbvNull)
-		design_issue(d, true, path_key(wpath, "transitions"),
+		design_issue(d, true, cw_design_path_key(wpath, "transitions"),
 					 "transitions is missing: a workflow is a list of transitions ([] for none)");
 	else if (!cw_jbv_is_container(&v, true))
-		design_issue(d, true, path_key(wpath, "transitions"),
+		design_issue(d, true, cw_design_path_key(wpath, "transitions"),
 					 "transitions must be an array, not %s", cw_jbv_kind(&v));
 	else
 	{
@@ -859,7 +799,7 @@ design_entity_source(Design *d, DEntity *e, JsonbContainer *c, const char *p)
 			!(alt.type == jbvString && v.type == jbvString &&
 			  alt.val.string.len == v.val.string.len &&
 			  pg_strncasecmp(alt.val.string.val, v.val.string.val, v.val.string.len) == 0))
-			design_issue(d, true, path_key(p, "entity_entry_point"),
+			design_issue(d, true, cw_design_path_key(p, "entity_entry_point"),
 						 "entity_entry_point differs from entity_source: give only one");
 	}
 	else if (cw_jb_key(c, "entity_entry_point", &v) != NULL && v.type != jbvNull)
@@ -868,10 +808,10 @@ design_entity_source(Design *d, DEntity *e, JsonbContainer *c, const char *p)
 		v.type = jbvNull;
 
 	if (v.type == jbvNull)
-		design_issue(d, true, path_key(p, "entity_source"),
+		design_issue(d, true, cw_design_path_key(p, "entity_source"),
 					 "entity_source is missing (API_REQUEST, SCHEDULED or ENTITY_EVENT)");
 	else if (v.type != jbvString)
-		design_issue(d, true, path_key(p, source_key), "%s must be a string, not %s",
+		design_issue(d, true, cw_design_path_key(p, source_key), "%s must be a string, not %s",
 					 source_key, cw_jbv_kind(&v));
 	else
 	{
@@ -885,11 +825,11 @@ design_entity_source(Design *d, DEntity *e, JsonbContainer *c, const char *p)
 				e->source = pstrdup(design_sources[j].name);
 			}
 		if (bit == 0)
-			design_issue(d, true, path_key(p, source_key),
+			design_issue(d, true, cw_design_path_key(p, source_key),
 						 "unknown %s \"%s\": use API_REQUEST, SCHEDULED or ENTITY_EVENT",
 						 source_key, shown(s));
 		else if (e->type && !(e->type->sources & bit))
-			design_issue(d, true, path_key(p, source_key),
+			design_issue(d, true, cw_design_path_key(p, source_key),
 						 "%s %s is not allowed for entity_type %s, which allows %s",
 						 source_key, e->source, e->type->name, sources_text(e->type->sources));
 	}
@@ -916,7 +856,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	e->object = JsonbValueToJsonb(ev);
 
 	/* entity_name: lowercase_underscore, unique */
-	e->name = design_name(d, c, "entity_name", path_key(p, "entity_name"), "entity_name",
+	e->name = design_name(d, c, "entity_name", cw_design_path_key(p, "entity_name"), "entity_name",
 						  NAMEDATALEN - 1);
 	if (e->name)
 	{
@@ -928,7 +868,7 @@ design_entity(Design *d, int i, JsonbValue *ev)
 
 			if (o->name && strcmp(o->name, e->name) == 0)
 			{
-				design_issue(d, true, path_key(p, "entity_name"),
+				design_issue(d, true, cw_design_path_key(p, "entity_name"),
 							 "entity_name \"%s\" is already used by %s", e->name, o->path);
 				e->name = NULL;
 				break;
@@ -938,13 +878,13 @@ design_entity(Design *d, int i, JsonbValue *ev)
 
 	/* entity_type */
 	if (cw_jb_key(c, "entity_type", &v) == NULL || v.type == jbvNull)
-		design_issue(d, true, path_key(p, "entity_type"), "entity_type is missing (one of %s)",
+		design_issue(d, true, cw_design_path_key(p, "entity_type"), "entity_type is missing (one of %s)",
 					 DESIGN_TYPES_TEXT);
 	else if (v.type != jbvString)
-		design_issue(d, true, path_key(p, "entity_type"), "entity_type must be a string, not %s",
+		design_issue(d, true, cw_design_path_key(p, "entity_type"), "entity_type must be a string, not %s",
 					 cw_jbv_kind(&v));
 	else if ((e->type = design_type(cw_jb_text(&v))) == NULL)
-		design_issue(d, true, path_key(p, "entity_type"),
+		design_issue(d, true, cw_design_path_key(p, "entity_type"),
 					 "unknown entity_type \"%s\"; known types: %s",
 					 shown(cw_jb_text(&v)), DESIGN_TYPES_TEXT);
 
@@ -954,33 +894,33 @@ design_entity(Design *d, int i, JsonbValue *ev)
 	if (cw_jb_key(c, "depends_on_entity", &v) != NULL && !is_none(&v))
 	{
 		if (v.type != jbvString)
-			design_issue(d, true, path_key(p, "depends_on_entity"),
+			design_issue(d, true, cw_design_path_key(p, "depends_on_entity"),
 						 "depends_on_entity must be an entity name or \"None\", not %s",
 						 cw_jbv_kind(&v));
 		else
 		{
 			char	   *dep = cw_jb_text(&v);
 
-			if (design_entity_ref(d, dep, path_key(p, "depends_on_entity"), "depends_on_entity"))
+			if (design_entity_ref(d, dep, cw_design_path_key(p, "depends_on_entity"), "depends_on_entity"))
 				e->depends_on = dep;
 		}
 	}
 	else if (e->source && strcmp(e->source, "ENTITY_EVENT") == 0)
-		design_issue(d, true, path_key(p, "depends_on_entity"),
+		design_issue(d, true, cw_design_path_key(p, "depends_on_entity"),
 					 "an ENTITY_EVENT entity needs depends_on_entity: the entity whose process creates it");
 
 	/* entity_workflow: an object, or null/absent for Cyoda's default workflow */
 	if (cw_jb_key(c, "entity_workflow", &v) != NULL && v.type != jbvNull)
-		design_workflow(d, e, &v, path_key(p, "entity_workflow"));
+		design_workflow(d, e, &v, cw_design_path_key(p, "entity_workflow"));
 
 	/* schedule: cron text of a SCHEDULED entity; import makes the pg_cron job */
 	if (cw_jb_key(c, "schedule", &v) != NULL && v.type != jbvNull)
 	{
 		if (v.type != jbvString || v.val.string.len == 0)
-			design_issue(d, true, path_key(p, "schedule"),
+			design_issue(d, true, cw_design_path_key(p, "schedule"),
 						 "schedule must be cron text such as \"0 * * * *\", not %s", cw_jbv_kind(&v));
 		else if (e->source == NULL || strcmp(e->source, "SCHEDULED") != 0)
-			design_issue(d, true, path_key(p, "schedule"),
+			design_issue(d, true, cw_design_path_key(p, "schedule"),
 						 "schedule is only for entities whose entity_source is SCHEDULED");
 		else
 			e->schedule = cw_jb_text(&v);

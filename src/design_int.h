@@ -99,10 +99,11 @@ typedef struct Design
 
 /* design_check.c */
 extern void cw_design_check(Design *d, Jsonb *design, const char *function_schema);
-extern int	cw_design_state_pos(char **states, int n, const char *name);
-extern int	cw_design_states(DEntity *e, char ***states_out, char ***where_out);
 
 /* design_translate.c */
+extern char *cw_design_path_key(const char *path, const char *key);
+extern int	cw_design_state_pos(char **states, int n, const char *name);
+extern int	cw_design_states(DEntity *e, char ***states_out, char ***where_out);
 extern Jsonb *cw_design_translate(DEntity *e);
 extern Jsonb *cw_design_import_body(DEntity *e);
 

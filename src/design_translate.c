@@ -17,6 +17,72 @@
 #include "design_int.h"
 
 /* ------------------------------------------------------------------------
+ * The states of a design workflow (shared with design_check.c)
+ * ------------------------------------------------------------------------
+ */
+
+/* path + "." + key, with keys that are no identifiers quoted as in jsonpath. */
+char *
+cw_design_path_key(const char *path, const char *key)
+{
+	bool		plain = (isalpha((unsigned char) key[0]) || key[0] == '_');
+
+	for (const char *p = key; plain && *p; p++)
+		if (!isalnum((unsigned char) *p) && *p != '_')
+			plain = false;
+	if (plain)
+		return psprintf("%s.%s", path, key);
+	return psprintf("%s.\"%s\"", path, cw_clip_text(key, strlen(key), 60));
+}
+
+/* Index of name in states[0..n-1], or -1. */
+int
+cw_design_state_pos(char **states, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(states[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * The states of a workflow in order of first mention ("None" first), and
+ * where each is first mentioned.
+ */
+int
+cw_design_states(DEntity *e, char ***states_out, char ***where_out)
+{
+	int			max = 2 * e->ntransitions + 1;
+	char	  **states = palloc(sizeof(char *) * max);
+	char	  **where = palloc(sizeof(char *) * max);
+	int			n = 0;
+
+	states[n] = DESIGN_INITIAL_STATE;
+	where[n++] = NULL;
+	for (int k = 0; k < e->ntransitions; k++)
+	{
+		DTransition *t = &e->transitions[k];
+
+		if (t->start == NULL || t->end == NULL)
+			continue;
+		if (cw_design_state_pos(states, n, t->start) < 0)
+		{
+			states[n] = t->start;
+			where[n++] = cw_design_path_key(t->path, "start_state");
+		}
+		if (cw_design_state_pos(states, n, t->end) < 0)
+		{
+			states[n] = t->end;
+			where[n++] = cw_design_path_key(t->path, "end_state");
+		}
+	}
+	*states_out = states;
+	*where_out = where;
+	return n;
+}
+
+
+/* ------------------------------------------------------------------------
  * Translation into a native WorkflowDefinition
  * ------------------------------------------------------------------------
  */

@@ -10,12 +10,18 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "model.h"
 
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+
+/* what the tasks this engine queues carry (settings of the same names) */
+int			cw_retry_attempts = 3;
+int			cw_retry_delay_ms = 1000;
+int			cw_min_self_loop_delay = 1000;
 
 static CwSave *save_stack = NULL;
 static const char *failing_process = NULL;	/* process running when an error left it */
@@ -33,7 +39,7 @@ cw_engine_depth(void)
 }
 
 /* Make s the innermost save. */
-void
+static void
 cw_engine_push(CwSave *s)
 {
 	s->outer = save_stack;
@@ -43,7 +49,7 @@ cw_engine_push(CwSave *s)
 }
 
 /* Remove s (and anything left above it by an error) from the stack. */
-void
+static void
 cw_engine_pop(CwSave *s)
 {
 	CwSave	   *p;
@@ -213,7 +219,7 @@ cw_engine_pin_path(CwSave *s, const char *schema)
 }
 
 /* End of a save: restore the search_path (ok) or just forget it (error: abort restores it). */
-void
+static void
 cw_engine_unpin_path(CwSave *s, bool ok)
 {
 	if (!s->path_pinned)
@@ -526,7 +532,7 @@ cw_alloc_visits(CwSave *s)
 }
 
 /* A new entity: choose its workflow, enter the initial state, cascade. */
-void
+static void
 cw_engine_create(CwSave *s)
 {
 	CwModel    *m = s->model;
@@ -553,7 +559,7 @@ cw_engine_create(CwSave *s)
 }
 
 /* A save of an existing entity: a named transition, or a loopback. */
-void
+static void
 cw_engine_update(CwSave *s, const char *transition)
 {
 	s->wf = s->wf_name ? cw_engine_workflow_by_name(s->model, s->wf_name) : NULL;
@@ -632,7 +638,7 @@ cw_engine_update(CwSave *s, const char *transition)
  * Run a queued transition (async processors or a due timer) of an entity
  * that is still in the state the task was queued in, then cascade.
  */
-void
+static void
 cw_engine_run_task(CwSave *s, const char *transition, bool timer)
 {
 	CwTransition *t = NULL;
@@ -674,4 +680,49 @@ cw_engine_run_task(CwSave *s, const char *transition, bool timer)
 	}
 	cw_make_transition(s, t);
 	cw_cascade(s);
+}
+
+/*
+ * One save, from push to pop: s goes on the save stack, the engine runs what
+ * `kind` asks (a create, an update with an optional named transition, or a
+ * queued transition), and s leaves the stack with its search_path restored.
+ * On error the stack, the pinned search_path and the model pin the caller
+ * took are released before the error goes on.
+ */
+void
+cw_engine_run(CwSave *s, CwRunKind kind, const char *transition)
+{
+	cw_engine_push(s);
+	PG_TRY();
+	{
+		switch (kind)
+		{
+			case CW_RUN_CREATE:
+				/* a registered model checks the client's data first */
+				cw_model_check_save(s->model, s->data);
+				cw_engine_create(s);
+				break;
+			case CW_RUN_UPDATE:
+				if (s->strict_schema)
+					cw_model_check_patch(s->model, s->data);
+				else if (s->client_data)
+					cw_model_check_save(s->model, s->data);
+				cw_engine_update(s, transition);
+				break;
+			case CW_RUN_TASK:
+			case CW_RUN_TIMER:
+				cw_engine_run_task(s, transition, kind == CW_RUN_TIMER);
+				break;
+		}
+		cw_engine_unpin_path(s, true);
+	}
+	PG_CATCH();
+	{
+		cw_engine_unpin_path(s, false);
+		cw_engine_pop(s);
+		cw_model_unpin(s->model);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cw_engine_pop(s);
 }

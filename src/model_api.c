@@ -37,7 +37,7 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 
-#include "connections.h"
+#include "reserved.h"
 
 PG_FUNCTION_INFO_V1(cyoda_wf_import_model);
 PG_FUNCTION_INFO_V1(cyoda_wf_lock_model);
@@ -65,24 +65,6 @@ cw_model_init(void)
 							 &cw_require_model, CW_REQUIRE_MODEL_KNOWN,
 							 require_model_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
-}
-
-/* The schema a save checks against, compiled into cxt; NULL when not registered. */
-CwModelSchema *
-cw_model_schema_load(Jsonb *schema, const char *state, const char *level, MemoryContext cxt)
-{
-	MemoryContext old;
-	CwModelSchema *ms;
-
-	if (schema == NULL)
-		return NULL;
-	old = MemoryContextSwitchTo(cxt);
-	ms = palloc0(sizeof(CwModelSchema));
-	ms->root = cw_mnode_from_jsonb(schema);
-	ms->locked = state != NULL && strcmp(state, "LOCKED") == 0;
-	ms->level = level ? Max(cw_mchange_level(level), CW_MC_NONE) : CW_MC_NONE;
-	MemoryContextSwitchTo(old);
-	return ms;
 }
 
 /* The model row as the model functions see it. */

@@ -883,3 +883,21 @@ cw_mnode_export(const CwMNode *root, bool as_json_schema, bool locked)
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
+
+/* The schema a save checks against, compiled into cxt; NULL when not registered. */
+CwModelSchema *
+cw_model_schema_load(Jsonb *schema, const char *state, const char *level, MemoryContext cxt)
+{
+	MemoryContext old;
+	CwModelSchema *ms;
+
+	if (schema == NULL)
+		return NULL;
+	old = MemoryContextSwitchTo(cxt);
+	ms = palloc0(sizeof(CwModelSchema));
+	ms->root = cw_mnode_from_jsonb(schema);
+	ms->locked = state != NULL && strcmp(state, "LOCKED") == 0;
+	ms->level = level ? Max(cw_mchange_level(level), CW_MC_NONE) : CW_MC_NONE;
+	MemoryContextSwitchTo(old);
+	return ms;
+}

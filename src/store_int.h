@@ -31,7 +31,6 @@ enum
 extern int	cw_col_attnum[NCOLS];
 
 /* store_trigger.c */
-extern void cw_map_columns(Relation rel, const char *const *names, int n, int *attnum);
 extern void cw_store_columns(Relation rel);
 extern Datum cw_col(HeapTuple tup, TupleDesc td, int col, bool *isnull);
 extern char *cw_col_text(HeapTuple tup, TupleDesc td, int col);

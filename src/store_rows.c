@@ -313,6 +313,119 @@ cw_target_insert(CwTarget *t, EState *estate)
 		cw_target_drain(t, estate);
 }
 
+/* One buffered version row into cyoda_wf.entity_version. */
+static void
+cw_write_version(CwPendingVersion *p, EState *estate)
+{
+	CwTarget   *t = &target_version;
+	MemoryContext old = MemoryContextSwitchTo(cw_target_row(t, estate));
+
+	cw_target_set(t, V_ENTITY_ID, UUIDPGetDatum(&p->id));
+	cw_target_set(t, V_VERSION, Int64GetDatum(p->version));
+	cw_target_text(t, V_CHANGE_TYPE, p->change_type);
+	cw_target_set(t, V_CHANGED_AT, TimestampTzGetDatum(p->at));
+	cw_target_text(t, V_CHANGED_BY, p->role);
+	cw_target_text(t, V_MODEL, p->model);
+	cw_target_set(t, V_MODEL_VERSION, Int32GetDatum(p->model_version));
+	cw_target_text(t, V_STATE, p->state);
+	cw_target_text(t, V_TRANSITION, p->transition);
+	cw_target_set(t, V_TRANSACTION_ID, Int64GetDatum(p->xid));
+	if (p->data != NULL)
+		cw_target_set(t, V_DATA, JsonbPGetDatum(p->data));
+	MemoryContextSwitchTo(old);
+	cw_target_insert(t, estate);
+}
+
+/* One buffered audit row into cyoda_wf.audit. */
+static void
+cw_write_audit(CwPendingAudit *p, EState *estate)
+{
+	CwTarget   *t = &target_audit;
+	MemoryContext old = MemoryContextSwitchTo(cw_target_row(t, estate));
+
+	cw_target_set(t, A_ID, Int64GetDatum(p->aid));
+	cw_target_set(t, A_ENTITY_ID, UUIDPGetDatum(&p->id));
+	cw_target_set(t, A_AT, TimestampTzGetDatum(p->at));
+	cw_target_set(t, A_TRANSACTION_ID, Int64GetDatum(p->xid));
+	cw_target_text(t, A_EVENT_TYPE, p->event);
+	cw_target_text(t, A_TRANSITION, p->transition);
+	cw_target_text(t, A_FROM_STATE, p->from_state);
+	cw_target_text(t, A_TO_STATE, p->to_state);
+	cw_target_text(t, A_ROLE, p->role);
+	if (p->detail != NULL)
+		cw_target_set(t, A_DETAIL, JsonbPGetDatum(p->detail));
+	MemoryContextSwitchTo(old);
+	cw_target_insert(t, estate);
+}
+
+/* The rows a flush writes, taken off the buffer. */
+typedef struct CwTaken
+{
+	List	   *versions;
+	List	   *audits;
+} CwTaken;
+
+/*
+ * Take the rows to write now off the buffer.  Rows of an enclosing
+ * subtransaction level stay buffered: written here, inside a
+ * subtransaction, they would vanish if it rolled back.  Taken off first:
+ * an error must not write them twice.
+ */
+static CwTaken
+cw_take_pending(void)
+{
+	CwTaken		taken = {NIL, NIL};
+	List	   *keep_versions = NIL;
+	List	   *keep_audits = NIL;
+	int			level = GetCurrentTransactionNestLevel();
+	MemoryContext old = MemoryContextSwitchTo(pend_cxt);
+	ListCell   *lc;
+
+	foreach(lc, pend_versions)
+		if (((CwPendingVersion *) lfirst(lc))->level < level)
+			keep_versions = lappend(keep_versions, lfirst(lc));
+		else
+			taken.versions = lappend(taken.versions, lfirst(lc));
+	foreach(lc, pend_audits)
+		if (((CwPendingAudit *) lfirst(lc))->level < level)
+			keep_audits = lappend(keep_audits, lfirst(lc));
+		else
+			taken.audits = lappend(taken.audits, lfirst(lc));
+	MemoryContextSwitchTo(old);
+	pend_versions = keep_versions;
+	pend_audits = keep_audits;
+	return taken;
+}
+
+/* Write versions and audits (lists of pending rows) in one executor state. */
+static void
+cw_write_rows(List *versions, List *audits)
+{
+	EState	   *estate = CreateExecutorState();
+	List	   *rtable = NIL;
+	ListCell   *lc;
+
+	cw_target_open(&target_version, cw_version_relid(), estate, 1, &rtable);
+	cw_target_open(&target_audit, cw_audit_relid(), estate, 2, &rtable);
+	ExecInitRangeTable(estate, rtable);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	AfterTriggerBeginQuery();
+
+	foreach(lc, versions)
+		cw_write_version(lfirst(lc), estate);
+	foreach(lc, audits)
+		cw_write_audit(lfirst(lc), estate);
+
+	cw_target_drain(&target_version, estate);
+	cw_target_drain(&target_audit, estate);
+	AfterTriggerEndQuery(estate);
+	ExecCloseResultRelations(estate);
+	table_close(target_version.rel, NoLock);
+	table_close(target_audit.rel, NoLock);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+}
+
 /*
  * Write every buffered version and audit row, as the engine owner, into
  * cyoda_wf.entity_version and cyoda_wf.audit.
@@ -320,102 +433,19 @@ cw_target_insert(CwTarget *t, EState *estate)
 void
 cw_store_flush(void)
 {
-	List	   *versions = NIL;
-	List	   *audits = NIL;
-	List	   *keep_versions = NIL;
-	List	   *keep_audits = NIL;
-	int			level = GetCurrentTransactionNestLevel();
-	MemoryContext old;
-	EState	   *estate;
-	List	   *rtable = NIL;
-	ListCell   *lc;
+	CwTaken		taken;
 	CwSavedUser saved;
 
 	if (pend_versions == NIL && pend_audits == NIL)
 		return;
-
-	/*
-	 * Rows of an enclosing subtransaction level stay buffered: written here,
-	 * inside a subtransaction, they would vanish if it rolled back.  Take the
-	 * rest off the buffer first: an error must not write them twice.
-	 */
-	old = MemoryContextSwitchTo(pend_cxt);
-	foreach(lc, pend_versions)
-		if (((CwPendingVersion *) lfirst(lc))->level < level)
-			keep_versions = lappend(keep_versions, lfirst(lc));
-		else
-			versions = lappend(versions, lfirst(lc));
-	foreach(lc, pend_audits)
-		if (((CwPendingAudit *) lfirst(lc))->level < level)
-			keep_audits = lappend(keep_audits, lfirst(lc));
-		else
-			audits = lappend(audits, lfirst(lc));
-	MemoryContextSwitchTo(old);
-	pend_versions = keep_versions;
-	pend_audits = keep_audits;
-	if (versions == NIL && audits == NIL)
+	taken = cw_take_pending();
+	if (taken.versions == NIL && taken.audits == NIL)
 		return;
 
 	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
-		estate = CreateExecutorState();
-		cw_target_open(&target_version, cw_version_relid(), estate, 1, &rtable);
-		cw_target_open(&target_audit, cw_audit_relid(), estate, 2, &rtable);
-		ExecInitRangeTable(estate, rtable);
-		estate->es_output_cid = GetCurrentCommandId(true);
-		AfterTriggerBeginQuery();
-
-		foreach(lc, versions)
-		{
-			CwPendingVersion *p = lfirst(lc);
-			CwTarget   *t = &target_version;
-
-			old = MemoryContextSwitchTo(cw_target_row(t, estate));
-			cw_target_set(t, V_ENTITY_ID, UUIDPGetDatum(&p->id));
-			cw_target_set(t, V_VERSION, Int64GetDatum(p->version));
-			cw_target_text(t, V_CHANGE_TYPE, p->change_type);
-			cw_target_set(t, V_CHANGED_AT, TimestampTzGetDatum(p->at));
-			cw_target_text(t, V_CHANGED_BY, p->role);
-			cw_target_text(t, V_MODEL, p->model);
-			cw_target_set(t, V_MODEL_VERSION, Int32GetDatum(p->model_version));
-			cw_target_text(t, V_STATE, p->state);
-			cw_target_text(t, V_TRANSITION, p->transition);
-			cw_target_set(t, V_TRANSACTION_ID, Int64GetDatum(p->xid));
-			if (p->data != NULL)
-				cw_target_set(t, V_DATA, JsonbPGetDatum(p->data));
-			MemoryContextSwitchTo(old);
-			cw_target_insert(t, estate);
-		}
-		foreach(lc, audits)
-		{
-			CwPendingAudit *p = lfirst(lc);
-			CwTarget   *t = &target_audit;
-
-			old = MemoryContextSwitchTo(cw_target_row(t, estate));
-			cw_target_set(t, A_ID, Int64GetDatum(p->aid));
-			cw_target_set(t, A_ENTITY_ID, UUIDPGetDatum(&p->id));
-			cw_target_set(t, A_AT, TimestampTzGetDatum(p->at));
-			cw_target_set(t, A_TRANSACTION_ID, Int64GetDatum(p->xid));
-			cw_target_text(t, A_EVENT_TYPE, p->event);
-			cw_target_text(t, A_TRANSITION, p->transition);
-			cw_target_text(t, A_FROM_STATE, p->from_state);
-			cw_target_text(t, A_TO_STATE, p->to_state);
-			cw_target_text(t, A_ROLE, p->role);
-			if (p->detail != NULL)
-				cw_target_set(t, A_DETAIL, JsonbPGetDatum(p->detail));
-			MemoryContextSwitchTo(old);
-			cw_target_insert(t, estate);
-		}
-
-		cw_target_drain(&target_version, estate);
-		cw_target_drain(&target_audit, estate);
-		AfterTriggerEndQuery(estate);
-		ExecCloseResultRelations(estate);
-		table_close(target_version.rel, NoLock);
-		table_close(target_audit.rel, NoLock);
-		ExecResetTupleTable(estate->es_tupleTable, false);
-		FreeExecutorState(estate);
+		cw_write_rows(taken.versions, taken.audits);
 	}
 	PG_FINALLY();
 	{

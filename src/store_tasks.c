@@ -82,7 +82,7 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	}
 	if (s->tasks != NIL)
-		cw_tasks_queued();
+		cw_workers_wake_on_commit();
 }
 
 /*

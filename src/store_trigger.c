@@ -42,8 +42,7 @@
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
-#include "connections.h"
-#include "model.h"
+#include "reserved.h"
 #include "store.h"
 #include "store_int.h"
 #include "shard.h"
@@ -107,19 +106,6 @@ void
 cw_store_set_request(CwRequest *req)
 {
 	pending = req;
-}
-
-/* Attribute numbers of the columns `names` of rel, by name. */
-void
-cw_map_columns(Relation rel, const char *const *names, int n, int *attnum)
-{
-	for (int i = 0; i < n; i++)
-	{
-		attnum[i] = SPI_fnumber(RelationGetDescr(rel), names[i]);
-		if (attnum[i] <= 0)
-			elog(ERROR, "column \"%s\" missing from %s.%s", names[i],
-				 CW_SCHEMA, RelationGetRelationName(rel));
-	}
 }
 
 /* Map the columns of cyoda_wf.entity (rel), once per relation. */
@@ -216,55 +202,6 @@ cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 	cw_json_str(&payload, transition);
 	appendStringInfo(&payload, ", \"modelVersion\": %d}", s->model->version);
 	Async_Notify("cyoda_wf", payload.data);
-}
-
-/* Run the engine on s with s on the save stack; pops and unpins on error. */
-static void
-cw_store_run_engine(CwSave *s, bool create, const char *transition)
-{
-	cw_engine_push(s);
-	PG_TRY();
-	{
-		if (s->strict_schema)
-			cw_model_check_patch(s->model, s->data);
-		else if (create || s->client_data)
-			cw_model_check_save(s->model, s->data);
-		if (create)
-			cw_engine_create(s);
-		else
-			cw_engine_update(s, transition);
-		cw_engine_unpin_path(s, true);
-	}
-	PG_CATCH();
-	{
-		cw_engine_unpin_path(s, false);
-		cw_engine_pop(s);
-		cw_model_unpin(s->model);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	cw_engine_pop(s);
-}
-
-/* Like cw_store_run_engine, for a queued transition. */
-static void
-cw_store_run_task(CwSave *s, const char *transition, bool timer)
-{
-	cw_engine_push(s);
-	PG_TRY();
-	{
-		cw_engine_run_task(s, transition, timer);
-		cw_engine_unpin_path(s, true);
-	}
-	PG_CATCH();
-	{
-		cw_engine_unpin_path(s, false);
-		cw_engine_pop(s);
-		cw_model_unpin(s->model);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	cw_engine_pop(s);
 }
 
 /* Audit rows only: a timer that fired without effect. */
@@ -407,33 +344,49 @@ cw_store_as_is(TriggerData *td)
 	return true;
 }
 
-/* BEFORE INSERT: a new entity. */
-static HeapTuple
-cw_store_insert(TriggerData *td, CwRequest *req)
+/* The source of a new entity: the request's, else by who creates it; checked against the model. */
+static int
+cw_insert_source(CwSave *s, CwRequest *req, CwSave *parent)
 {
-	TupleDesc	desc = RelationGetDescr(td->tg_relation);
-	HeapTuple	tup = td->tg_trigtuple;
-	CwSave		s;
-	CwSave	   *parent = cw_engine_running_process();
-	MemoryContext callercxt = CurrentMemoryContext;
+	int			source;
+
+	if (req && req->source)
+		source = req->source;
+	else if (parent != NULL)
+		source = CW_SOURCE_ENTITY_EVENT;
+	else
+		source = CW_SOURCE_API_REQUEST;
+	if ((s->model->sources & source) == 0)
+	{
+		bool		only_events = s->model->sources == CW_SOURCE_ENTITY_EVENT;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("entities of model \"%s\" version %d cannot be created from source %s",
+						s->model->name, s->model->version, cw_source_name(source)),
+				 only_events && s->model->depends_on ?
+				 errhint("Entities of this model are created by the processes of \"%s\".",
+						 s->model->depends_on) :
+				 only_events ?
+				 errhint("Entities of this model are created by processes of other entities.") : 0));
+	}
+	return source;
+}
+
+/*
+ * A new entity's save from the inserted row: pins its model (s->model) and
+ * switches to the save's memory context, which it returns.
+ */
+static MemoryContext
+cw_insert_prepare(CwSave *s, HeapTuple tup, TupleDesc desc, CwRequest *req, Datum *id)
+{
 	MemoryContext savecxt;
 	bool		isnull;
-	Datum		id;
-	Datum		values[NCOLS];
-	bool		nulls[NCOLS];
-	int			cols[NCOLS];
-	int			ncols = 0;
-	int			source;
 	char	   *model;
 	int32		mversion;
-	uint64		xid;
-	TimestampTz now;
-	HeapTuple	result;
+	Datum		d;
 
-	if (cw_store_as_is(td))
-		return tup;
-
-	id = cw_col(tup, desc, COL_ID, &isnull);
+	*id = cw_col(tup, desc, COL_ID, &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
@@ -448,109 +401,104 @@ cw_store_insert(TriggerData *td, CwRequest *req)
 	if (isnull)
 		mversion = 1;
 
-	memset(&s, 0, sizeof(s));
-	s.model = cw_model_pin(model, mversion);
+	memset(s, 0, sizeof(*s));
+	s->model = cw_model_pin(model, mversion);
 
 	savecxt = cw_save_cxt();
 	MemoryContextSwitchTo(savecxt);
-	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
-	{
-		Datum		d = cw_col(tup, desc, COL_DATA, &isnull);
+	strlcpy(s->id, DatumGetCString(DirectFunctionCall1(uuid_out, *id)), sizeof(s->id));
+	d = cw_col(tup, desc, COL_DATA, &isnull);
+	s->data = cw_checked_data(isnull, d);
+	s->role = (req && req->role) ? req->role : cw_current_role();
+	return savecxt;
+}
 
-		s.data = cw_checked_data(isnull, d);
-	}
-	s.role = (req && req->role) ? req->role : cw_current_role();
-
-	if (req && req->source)
-		source = req->source;
-	else if (parent != NULL)
-		source = CW_SOURCE_ENTITY_EVENT;
-	else
-		source = CW_SOURCE_API_REQUEST;
-	if ((s.model->sources & source) == 0)
-	{
-		bool		only_events = s.model->sources == CW_SOURCE_ENTITY_EVENT;
-
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("entities of model \"%s\" version %d cannot be created from source %s",
-						s.model->name, s.model->version, cw_source_name(source)),
-				 only_events && s.model->depends_on ?
-				 errhint("Entities of this model are created by the processes of \"%s\".",
-						 s.model->depends_on) :
-				 only_events ?
-				 errhint("Entities of this model are created by processes of other entities.") : 0));
-	}
-
-	now = GetCurrentTimestamp();
-	s.created_at = now;
-	s.updated_at = now;
-
-	cw_store_run_engine(&s, true, NULL);
-
-	now = GetCurrentTimestamp();
-	xid = U64FromFullTransactionId(GetTopFullTransactionId());
-	cw_store_record(&s, id, 1, "CREATE", now, s.made, xid, true);
-
-	MemoryContextSwitchTo(callercxt);
-	memset(nulls, false, sizeof(nulls));
 #define SETCOL(c, v) (cols[ncols] = cw_col_attnum[c], values[ncols] = (v), nulls[ncols] = false, ncols++)
 #define SETNULL(c) (cols[ncols] = cw_col_attnum[c], values[ncols] = (Datum) 0, nulls[ncols] = true, ncols++)
-	SETCOL(COL_MODEL_VERSION, Int32GetDatum(mversion));
-	SETCOL(COL_STATE, CStringGetTextDatum(s.state_name));
-	SETCOL(COL_DATA, JsonbPGetDatum(s.data));
+
+/* The inserted row as the save left it. */
+static HeapTuple
+cw_insert_row(TriggerData *td, CwSave *s, CwSave *parent, int source,
+			  TimestampTz now, uint64 xid)
+{
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	int			cols[NCOLS];
+	int			ncols = 0;
+
+	SETCOL(COL_MODEL_VERSION, Int32GetDatum(s->model->version));
+	SETCOL(COL_STATE, CStringGetTextDatum(s->state_name));
+	SETCOL(COL_DATA, JsonbPGetDatum(s->data));
 	SETCOL(COL_CREATED_AT, TimestampTzGetDatum(now));
 	SETCOL(COL_UPDATED_AT, TimestampTzGetDatum(now));
 	SETCOL(COL_VERSION, Int64GetDatum(1));
-	if (s.made)
-		SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(s.made));
+	if (s->made)
+		SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(s->made));
 	else
 		SETNULL(COL_LAST_TRANSITION);
-	SETCOL(COL_WORKFLOW, CStringGetTextDatum(s.wf_name));
+	SETCOL(COL_WORKFLOW, CStringGetTextDatum(s->wf_name));
 	if (parent && source == CW_SOURCE_ENTITY_EVENT)
 		SETCOL(COL_PARENT_ID, DirectFunctionCall1(uuid_in, CStringGetDatum(parent->id)));
 	else
 		SETNULL(COL_PARENT_ID);
 	SETCOL(COL_SOURCE, CStringGetTextDatum(cw_source_name(source)));
 	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
-	result = heap_modify_tuple_by_cols(tup, desc, ncols, cols, values, nulls);
+	return heap_modify_tuple_by_cols(td->tg_trigtuple, RelationGetDescr(td->tg_relation),
+									 ncols, cols, values, nulls);
+}
+
+/* BEFORE INSERT: a new entity. */
+static HeapTuple
+cw_store_insert(TriggerData *td, CwRequest *req)
+{
+	CwSave		s;
+	CwSave	   *parent = cw_engine_running_process();
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext savecxt;
+	Datum		id;
+	int			source;
+	uint64		xid;
+	TimestampTz now;
+	HeapTuple	result;
+
+	if (cw_store_as_is(td))
+		return td->tg_trigtuple;
+
+	savecxt = cw_insert_prepare(&s, td->tg_trigtuple, RelationGetDescr(td->tg_relation), req, &id);
+	source = cw_insert_source(&s, req, parent);
+	s.created_at = s.updated_at = GetCurrentTimestamp();
+
+	cw_engine_run(&s, CW_RUN_CREATE, NULL);
+
+	now = GetCurrentTimestamp();
+	xid = U64FromFullTransactionId(GetTopFullTransactionId());
+	cw_store_record(&s, id, 1, "CREATE", now, s.made, xid, true);
+
+	MemoryContextSwitchTo(callercxt);
+	result = cw_insert_row(td, &s, parent, source, now, xid);
 	cw_save_cxt_done(savecxt);
 	cw_model_unpin(s.model);
 	return result;
 }
 
-/* BEFORE UPDATE: a save of an existing entity. */
-static HeapTuple
-cw_store_update(TriggerData *td, CwRequest *req)
+/*
+ * An UPDATE of an entity row changes data only (the engine owns the rest)
+ * and, with if_match, only the version asked for.  Returns the old version;
+ * ov/on hold the old row, the new data goes to *data / *data_null.
+ */
+static int64
+cw_update_check(TriggerData *td, CwRequest *req, Datum *ov, bool *on,
+				Datum *data, bool *data_null)
 {
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
-	HeapTuple	oldtup = td->tg_trigtuple;
-	HeapTuple	newtup = td->tg_newtuple;
-	CwSave		s;
-	MemoryContext callercxt = CurrentMemoryContext;
-	MemoryContext savecxt;
-	Datum	   *ov = palloc(desc->natts * sizeof(Datum));
 	Datum	   *nv = palloc(desc->natts * sizeof(Datum));
-	bool	   *on = palloc(desc->natts * sizeof(bool));
 	bool	   *nn = palloc(desc->natts * sizeof(bool));
-	Datum		id;
 	int64		version;
-	int32		mversion;
-	uint64		xid;
-	TimestampTz now;
-	const char *lt;
-	Datum		values[NCOLS];
-	bool		nulls[NCOLS];
-	int			cols[NCOLS];
-	int			ncols = 0;
-	HeapTuple	result;
+	int			da = cw_col_attnum[COL_DATA] - 1;
 
-#define OLDV(c) (ov[cw_col_attnum[c] - 1])
-#define OLDTEXT(c) (on[cw_col_attnum[c] - 1] ? NULL : TextDatumGetCString(OLDV(c)))
-	heap_deform_tuple(oldtup, desc, ov, on);
-	heap_deform_tuple(newtup, desc, nv, nn);
+	heap_deform_tuple(td->tg_trigtuple, desc, ov, on);
+	heap_deform_tuple(td->tg_newtuple, desc, nv, nn);
 
-	/* the engine owns everything but data */
 	for (int c = 0; c < NCOLS; c++)
 	{
 		int			a = cw_col_attnum[c] - 1;
@@ -562,41 +510,102 @@ cw_store_update(TriggerData *td, CwRequest *req)
 			cw_reject_column(c, "UPDATE", NULL);
 	}
 
-	id = OLDV(COL_ID);
-	version = DatumGetInt64(OLDV(COL_VERSION));
+	version = DatumGetInt64(ov[cw_col_attnum[COL_VERSION] - 1]);
 	if (req && req->has_if_match && req->if_match != version)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("entity %s is at version " INT64_FORMAT ", not " INT64_FORMAT,
-						DatumGetCString(DirectFunctionCall1(uuid_out, id)),
+						DatumGetCString(DirectFunctionCall1(uuid_out, ov[cw_col_attnum[COL_ID] - 1])),
 						version, req->if_match),
 				 errhint("Read the entity again and retry with its current version.")));
+	*data = nv[da];
+	*data_null = nn[da];
+	return version;
+}
 
-	mversion = DatumGetInt32(OLDV(COL_MODEL_VERSION));
+/*
+ * An existing entity's save from its old row and new data: pins its model
+ * (s->model) and switches to the save's memory context, which it returns.
+ */
+static MemoryContext
+cw_update_prepare(CwSave *s, Datum *ov, bool *on, Datum data, bool data_null,
+				  CwRequest *req)
+{
+	MemoryContext savecxt;
 
-	memset(&s, 0, sizeof(s));
-	s.model = cw_model_pin(OLDTEXT(COL_MODEL), mversion);
+#define OLDV(c) (ov[cw_col_attnum[c] - 1])
+#define OLDTEXT(c) (on[cw_col_attnum[c] - 1] ? NULL : TextDatumGetCString(OLDV(c)))
+	memset(s, 0, sizeof(*s));
+	s->model = cw_model_pin(OLDTEXT(COL_MODEL), DatumGetInt32(OLDV(COL_MODEL_VERSION)));
 	savecxt = cw_save_cxt();
 	MemoryContextSwitchTo(savecxt);
-	strlcpy(s.id, DatumGetCString(DirectFunctionCall1(uuid_out, id)), sizeof(s.id));
-	s.data = cw_checked_data(nn[cw_col_attnum[COL_DATA] - 1], nv[cw_col_attnum[COL_DATA] - 1]);
+	strlcpy(s->id, DatumGetCString(DirectFunctionCall1(uuid_out, OLDV(COL_ID))), sizeof(s->id));
+	s->data = cw_checked_data(data_null, data);
 	/* new data from the client (fire and update_item without data keep it) */
-	s.client_data = DatumGetPointer(OLDV(COL_DATA)) != DatumGetPointer(nv[cw_col_attnum[COL_DATA] - 1]) &&
-		!datumIsEqual(OLDV(COL_DATA), nv[cw_col_attnum[COL_DATA] - 1], false, -1);
-	s.strict_schema = req != NULL && req->patch;
-	s.role = (req && req->role) ? req->role : cw_current_role();
-	s.wf_name = OLDTEXT(COL_WORKFLOW);
-	s.state_name = OLDTEXT(COL_STATE);
-	s.prev_transition = OLDTEXT(COL_LAST_TRANSITION);
-	s.created_at = DatumGetTimestampTz(OLDV(COL_CREATED_AT));
-	s.updated_at = DatumGetTimestampTz(OLDV(COL_UPDATED_AT));
+	s->client_data = DatumGetPointer(OLDV(COL_DATA)) != DatumGetPointer(data) &&
+		!datumIsEqual(OLDV(COL_DATA), data, false, -1);
+	s->strict_schema = req != NULL && req->patch;
+	s->role = (req && req->role) ? req->role : cw_current_role();
+	s->wf_name = OLDTEXT(COL_WORKFLOW);
+	s->state_name = OLDTEXT(COL_STATE);
+	s->prev_transition = OLDTEXT(COL_LAST_TRANSITION);
+	s->created_at = DatumGetTimestampTz(OLDV(COL_CREATED_AT));
+	s->updated_at = DatumGetTimestampTz(OLDV(COL_UPDATED_AT));
 #undef OLDV
 #undef OLDTEXT
+	return savecxt;
+}
+
+/* The updated row as the save left it. */
+static HeapTuple
+cw_update_row(TriggerData *td, CwSave *s, int64 version, const char *lt,
+			  TimestampTz now, uint64 xid)
+{
+	Datum		values[NCOLS];
+	bool		nulls[NCOLS];
+	int			cols[NCOLS];
+	int			ncols = 0;
+
+	SETCOL(COL_STATE, CStringGetTextDatum(s->state_name));
+	SETCOL(COL_DATA, JsonbPGetDatum(s->data));
+	SETCOL(COL_UPDATED_AT, TimestampTzGetDatum(now));
+	SETCOL(COL_VERSION, Int64GetDatum(version));
+	SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(lt));
+	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
+	return heap_modify_tuple_by_cols(td->tg_newtuple, RelationGetDescr(td->tg_relation),
+									 ncols, cols, values, nulls);
+}
+
+#undef SETCOL
+#undef SETNULL
+
+/* BEFORE UPDATE: a save of an existing entity. */
+static HeapTuple
+cw_store_update(TriggerData *td, CwRequest *req)
+{
+	int			natts = RelationGetDescr(td->tg_relation)->natts;
+	Datum	   *ov = palloc(natts * sizeof(Datum));
+	bool	   *on = palloc(natts * sizeof(bool));
+	CwSave		s;
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext savecxt;
+	Datum		data;
+	bool		data_null;
+	Datum		id;
+	int64		version;
+	uint64		xid;
+	TimestampTz now;
+	const char *lt;
+	HeapTuple	result;
+
+	version = cw_update_check(td, req, ov, on, &data, &data_null);
+	id = ov[cw_col_attnum[COL_ID] - 1];
+	savecxt = cw_update_prepare(&s, ov, on, data, data_null, req);
 
 	if (req && req->kind == CW_REQ_TASK)
 	{
 		s.attempt = req->attempt;
-		cw_store_run_task(&s, req->transition, req->task_timer);
+		cw_engine_run(&s, req->task_timer ? CW_RUN_TIMER : CW_RUN_TASK, req->transition);
 		if (s.made == NULL && s.tasks == NIL)
 		{
 			/* a due timer whose criterion did not match: audited, not a save */
@@ -605,11 +614,11 @@ cw_store_update(TriggerData *td, CwRequest *req)
 			MemoryContextSwitchTo(callercxt);
 			cw_save_cxt_done(savecxt);
 			cw_model_unpin(s.model);
-			return heap_copytuple(oldtup);
+			return heap_copytuple(td->tg_trigtuple);
 		}
 	}
 	else
-		cw_store_run_engine(&s, false, req ? req->transition : NULL);
+		cw_engine_run(&s, CW_RUN_UPDATE, req ? req->transition : NULL);
 
 	now = GetCurrentTimestamp();
 	xid = U64FromFullTransactionId(GetTopFullTransactionId());
@@ -617,13 +626,7 @@ cw_store_update(TriggerData *td, CwRequest *req)
 	cw_store_record(&s, id, version + 1, "UPDATE", now, lt, xid, true);
 
 	MemoryContextSwitchTo(callercxt);
-	SETCOL(COL_STATE, CStringGetTextDatum(s.state_name));
-	SETCOL(COL_DATA, JsonbPGetDatum(s.data));
-	SETCOL(COL_UPDATED_AT, TimestampTzGetDatum(now));
-	SETCOL(COL_VERSION, Int64GetDatum(version + 1));
-	SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(lt));
-	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
-	result = heap_modify_tuple_by_cols(newtup, desc, ncols, cols, values, nulls);
+	result = cw_update_row(td, &s, version + 1, lt, now, xid);
 	cw_save_cxt_done(savecxt);
 	cw_model_unpin(s.model);
 	return result;

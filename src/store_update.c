@@ -64,186 +64,234 @@
 #include "store.h"
 #include "store_int.h"
 
+/* The executor state of one direct UPDATE, built and torn down in order. */
+typedef struct CwDirect
+{
+	Relation	rel;
+	Relation	pkrel;			/* the primary key index on id */
+	Snapshot	snap;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	EPQState	epq;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+} CwDirect;
+
 /*
- * The UPDATE described at the top of this file.
+ * Open the entity table; false (table closed again) when it needs the full
+ * executor for its kind, rules, row security or transition tables.
+ */
+static bool
+cw_direct_open(CwDirect *d, Oid *pkoid)
+{
+	TriggerDesc *trig;
+
+	d->rel = table_open(cw_entity_relid(), RowExclusiveLock);
+	trig = d->rel->trigdesc;
+	*pkoid = RelationGetPrimaryKeyIndex(d->rel);
+	if (d->rel->rd_rel->relkind != RELKIND_RELATION || d->rel->rd_rules != NULL ||
+		d->rel->rd_rel->relforcerowsecurity || !OidIsValid(*pkoid) ||
+		(trig != NULL && (trig->trig_update_old_table || trig->trig_update_new_table)))
+	{
+		table_close(d->rel, NoLock);
+		return false;
+	}
+	cw_store_columns(d->rel);
+	return true;
+}
+
+/*
+ * The statement's snapshot and executor state, the result relation with its
+ * indexes.  False (all undone) when the primary key is not exactly id.
+ */
+static bool
+cw_direct_begin(CwDirect *d, Oid pkoid)
+{
+	RangeTblEntry *rte;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	d->snap = GetActiveSnapshot();
+
+	d->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(d->rel);
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	rte->requiredPerms = ACL_SELECT | ACL_UPDATE;
+	rte->updatedCols = bms_make_singleton(cw_col_attnum[COL_DATA] - FirstLowInvalidHeapAttributeNumber);
+	ExecInitRangeTable(d->estate, list_make1(rte));
+	d->estate->es_snapshot = d->snap;
+	d->estate->es_output_cid = GetCurrentCommandId(true);
+	d->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(d->rri, d->rel, 1, NULL, 0);
+	/* where the trigger manager looks for it (ExecGetTriggerResultRel) */
+	d->estate->es_opened_result_relations = list_make1(d->rri);
+	ExecOpenIndices(d->rri, false);
+	d->pkrel = NULL;
+	for (int i = 0; i < d->rri->ri_NumIndices; i++)
+		if (RelationGetRelid(d->rri->ri_IndexRelationDescs[i]) == pkoid)
+			d->pkrel = d->rri->ri_IndexRelationDescs[i];
+	if (d->pkrel == NULL || d->pkrel->rd_index->indnkeyatts != 1 ||
+		d->pkrel->rd_index->indkey.values[0] != cw_col_attnum[COL_ID])
+	{
+		ExecCloseIndices(d->rri);
+		FreeExecutorState(d->estate);
+		PopActiveSnapshot();
+		table_close(d->rel, NoLock);
+		return false;
+	}
+	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
+	d->oldslot = table_slot_create(d->rel, &d->estate->es_tupleTable);
+	d->newslot = table_slot_create(d->rel, &d->estate->es_tupleTable);
+	return true;
+}
+
+/*
+ * Find entity id through the primary key and lock its latest version as
+ * UPDATE would (see the top of this file); false when there is none to save.
+ */
+static bool
+cw_direct_find_locked(CwDirect *d, Datum id)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+	TM_FailureData tmfd;
+	TM_Result	res;
+	bool		isnull;
+	Datum		lockedid;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
+	scan = index_beginscan(d->rel, d->pkrel, d->snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, d->oldslot);
+	index_endscan(scan);
+	if (!found)
+		return false;
+
+	res = table_tuple_lock(d->rel, &d->oldslot->tts_tid, d->snap, d->oldslot,
+						   d->estate->es_output_cid, LockTupleNoKeyExclusive,
+						   LockWaitBlock,
+						   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+						   &tmfd);
+	switch (res)
+	{
+		case TM_Ok:
+			break;
+		case TM_SelfModified:
+			if (tmfd.cmax != d->estate->es_output_cid)
+				ereport(ERROR,
+						(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+						 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));
+			return false;
+		case TM_Updated:
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+			break;
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent delete")));
+			return false;
+		default:
+			elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+	}
+
+	/* a concurrent save's version is locked: still the same entity? */
+	lockedid = slot_getattr(d->oldslot, cw_col_attnum[COL_ID], &isnull);
+	return !isnull && memcmp(DatumGetUUIDP(lockedid), DatumGetUUIDP(id), sizeof(pg_uuid_t)) == 0;
+}
+
+/*
+ * Write the locked row with the new data through ExecSimpleRelationUpdate
+ * (the entity trigger gets req).  False when a BEFORE trigger skipped it;
+ * else *state gets the state reached.
+ */
+static bool
+cw_direct_write(CwDirect *d, bool data_null, Datum data, CwRequest *req, char **state)
+{
+	TupleTableSlot *oldslot = d->oldslot;
+	TupleTableSlot *newslot = d->newslot;
+	int			natts = RelationGetDescr(d->rel)->natts;
+	bool		isnull;
+	Datum		st;
+
+	slot_getallattrs(oldslot);
+	ExecClearTuple(newslot);
+	memcpy(newslot->tts_values, oldslot->tts_values, natts * sizeof(Datum));
+	memcpy(newslot->tts_isnull, oldslot->tts_isnull, natts * sizeof(bool));
+	if (!data_null)
+	{
+		newslot->tts_values[cw_col_attnum[COL_DATA] - 1] = data;
+		newslot->tts_isnull[cw_col_attnum[COL_DATA] - 1] = false;
+	}
+	ExecStoreVirtualTuple(newslot);
+
+	cw_store_set_request(req);
+	ExecSimpleRelationUpdate(d->rri, d->estate, &d->epq, oldslot, newslot);
+	cw_store_set_request(NULL);
+
+	/*
+	 * A row written has a new TID; without one a user's BEFORE trigger
+	 * skipped the row ("UPDATE 0"), and that is what fire reports.
+	 */
+	if (!ItemPointerIsValid(&newslot->tts_tid) ||
+		ItemPointerEquals(&newslot->tts_tid, &oldslot->tts_tid))
+		return false;
+	st = slot_getattr(newslot, cw_col_attnum[COL_STATE], &isnull);
+	*state = isnull ? NULL : TextDatumGetCString(st);
+	return true;
+}
+
+/* Tear down what cw_direct_begin built, and close the table. */
+static void
+cw_direct_end(CwDirect *d)
+{
+	EvalPlanQualEnd(&d->epq);
+	ExecCloseResultRelations(d->estate);
+	ExecResetTupleTable(d->estate->es_tupleTable, false);
+	FreeExecutorState(d->estate);
+	PopActiveSnapshot();
+	table_close(d->rel, NoLock);
+	/* as after an SPI statement: what it did is visible to what follows */
+	CommandCounterIncrement();
+}
+
+/*
+ * The UPDATE described at the top of this file, in the executor's order:
+ * open, begin (snapshot, executor state), BEFORE STATEMENT triggers, find
+ * and lock the row, write it, AFTER STATEMENT triggers, end.
  *
  * Returns 1 when the entity was saved (*state gets the state it reached),
  * 0 when there is no such entity, and -1 when the table needs the full
  * executor (see above): then nothing was done.
  * Runs as the current user; the caller switches to the engine owner.
- * One function of about 190 lines: the executor state is built up and torn
- * down in one order, and each step uses most of what the earlier ones made.
  */
 static int
 cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, char **state)
 {
-	Relation	rel;
-	Relation	pkrel = NULL;
-	TriggerDesc *trig;
+	CwDirect	d;
 	Oid			pkoid;
-	EState	   *estate;
-	RangeTblEntry *rte;
-	ResultRelInfo *rri;
-	EPQState	epq;
-	TupleTableSlot *oldslot,
-			   *newslot;
-	Snapshot	snap;
-	ScanKeyData key;
-	IndexScanDesc scan;
 	bool		found;
-	int			natts;
 
 	/* what the executor checks before any UPDATE */
 	PreventCommandIfReadOnly("UPDATE");
 	PreventCommandIfParallelMode("UPDATE");
 
-	rel = table_open(cw_entity_relid(), RowExclusiveLock);
-	trig = rel->trigdesc;
-	pkoid = RelationGetPrimaryKeyIndex(rel);
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
-		rel->rd_rel->relforcerowsecurity || !OidIsValid(pkoid) ||
-		(trig != NULL && (trig->trig_update_old_table || trig->trig_update_new_table)))
-	{
-		table_close(rel, NoLock);
+	if (!cw_direct_open(&d, &pkoid) || !cw_direct_begin(&d, pkoid))
 		return -1;
-	}
-	cw_store_columns(rel);
-
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	snap = GetActiveSnapshot();
-
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = RELKIND_RELATION;
-	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_SELECT | ACL_UPDATE;
-	rte->updatedCols = bms_make_singleton(cw_col_attnum[COL_DATA] - FirstLowInvalidHeapAttributeNumber);
-	ExecInitRangeTable(estate, list_make1(rte));
-	estate->es_snapshot = snap;
-	estate->es_output_cid = GetCurrentCommandId(true);
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	/* where the trigger manager looks for it (ExecGetTriggerResultRel) */
-	estate->es_opened_result_relations = list_make1(rri);
-	ExecOpenIndices(rri, false);
-	for (int i = 0; i < rri->ri_NumIndices; i++)
-		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == pkoid)
-			pkrel = rri->ri_IndexRelationDescs[i];
-	if (pkrel == NULL || pkrel->rd_index->indnkeyatts != 1 ||
-		pkrel->rd_index->indkey.values[0] != cw_col_attnum[COL_ID])
-	{
-		ExecCloseIndices(rri);
-		FreeExecutorState(estate);
-		PopActiveSnapshot();
-		table_close(rel, NoLock);
-		return -1;
-	}
-	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
-	oldslot = table_slot_create(rel, &estate->es_tupleTable);
-	newslot = table_slot_create(rel, &estate->es_tupleTable);
-	natts = RelationGetDescr(rel)->natts;
 
 	AfterTriggerBeginQuery();
-	ExecBSUpdateTriggers(estate, rri);
-
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
-	scan = index_beginscan(rel, pkrel, snap, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
-	index_endscan(scan);
-
-	if (found)
-	{
-		TM_FailureData tmfd;
-		TM_Result	res;
-
-		res = table_tuple_lock(rel, &oldslot->tts_tid, snap, oldslot,
-							   estate->es_output_cid, LockTupleNoKeyExclusive,
-							   LockWaitBlock,
-							   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-							   &tmfd);
-		switch (res)
-		{
-			case TM_Ok:
-				break;
-			case TM_SelfModified:
-				if (tmfd.cmax != estate->es_output_cid)
-					ereport(ERROR,
-							(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
-							 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));
-				found = false;
-				break;
-			case TM_Updated:
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-				break;
-			case TM_Deleted:
-				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent delete")));
-				found = false;
-				break;
-			default:
-				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
-		}
-	}
-	if (found)
-	{
-		bool		isnull;
-		Datum		lockedid = slot_getattr(oldslot, cw_col_attnum[COL_ID], &isnull);
-
-		/* a concurrent save's version is locked: still the same entity? */
-		found = !isnull && memcmp(DatumGetUUIDP(lockedid), DatumGetUUIDP(id), sizeof(pg_uuid_t)) == 0;
-	}
-	if (found)
-	{
-		bool		isnull;
-		Datum		st;
-
-		slot_getallattrs(oldslot);
-		ExecClearTuple(newslot);
-		memcpy(newslot->tts_values, oldslot->tts_values, natts * sizeof(Datum));
-		memcpy(newslot->tts_isnull, oldslot->tts_isnull, natts * sizeof(bool));
-		if (!data_null)
-		{
-			newslot->tts_values[cw_col_attnum[COL_DATA] - 1] = data;
-			newslot->tts_isnull[cw_col_attnum[COL_DATA] - 1] = false;
-		}
-		ExecStoreVirtualTuple(newslot);
-
-		cw_store_set_request(req);
-		ExecSimpleRelationUpdate(rri, estate, &epq, oldslot, newslot);
-		cw_store_set_request(NULL);
-
-		/*
-		 * A row written has a new TID; without one a user's BEFORE trigger
-		 * skipped the row ("UPDATE 0"), and that is what fire reports.
-		 */
-		if (!ItemPointerIsValid(&newslot->tts_tid) ||
-			ItemPointerEquals(&newslot->tts_tid, &oldslot->tts_tid))
-			found = false;
-		else
-		{
-			st = slot_getattr(newslot, cw_col_attnum[COL_STATE], &isnull);
-			*state = isnull ? NULL : TextDatumGetCString(st);
-		}
-	}
-
-	ExecASUpdateTriggers(estate, rri, NULL);
-	AfterTriggerEndQuery(estate);
-	EvalPlanQualEnd(&epq);
-	ExecCloseResultRelations(estate);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	PopActiveSnapshot();
-	table_close(rel, NoLock);
-	/* as after an SPI statement: what it did is visible to what follows */
-	CommandCounterIncrement();
+	ExecBSUpdateTriggers(d.estate, d.rri);
+	found = cw_direct_find_locked(&d, id) &&
+		cw_direct_write(&d, data_null, data, req, state);
+	ExecASUpdateTriggers(d.estate, d.rri, NULL);
+	AfterTriggerEndQuery(d.estate);
+	cw_direct_end(&d);
 	return found ? 1 : 0;
 }
 

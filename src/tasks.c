@@ -27,7 +27,6 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/proc.h"
-#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -41,22 +40,14 @@
 PG_FUNCTION_INFO_V1(cyoda_wf_run_tasks);
 PG_FUNCTION_INFO_V1(cyoda_wf_prune_tasks);
 
-int			cw_retry_attempts = 3;
-int			cw_retry_delay_ms = 1000;
 int			cw_task_retention = 7 * 86400;
-int			cw_min_self_loop_delay = 1000;
 
 enum
 {
-	TP_CLAIM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_WORKERS, TP_PRUNE,
+	TP_CLAIM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_PRUNE,
 	TP_PRUNE_FAILED, NTP
 };
 static SPIPlanPtr tplans[NTP];
-
-/* Worker pids to wake when this transaction commits. */
-static bool wake_pending = false;
-static int	nwake = 0;
-static int	wake_pids[64];
 
 /* A task (t) of an entity (e) whose model has its workflows loaded. */
 #define CW_TASK_RUNNABLE \
@@ -106,8 +97,6 @@ cw_task_plan(int which)
 		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' " CW_TASK_RUNNABLE
 		"ORDER BY t.run_at LIMIT 1) OPERATOR(pg_catalog.-) "
 		"pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint",
-		/* TP_WORKERS */
-		"SELECT pid FROM cyoda_wf.worker WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 		/*
 		 * TP_PRUNE: done, cancelled and expired tasks that finished more than
 		 * $1 ago, oldest first, at most $2 (NULL: all), through
@@ -122,12 +111,12 @@ cw_task_plan(int which)
 		"DELETE FROM cyoda_wf.task t WHERE t.state OPERATOR(pg_catalog.=) 'failed' "
 		"AND t.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
 	};
-	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 0, 2, 1};
+	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 2, 1};
 	static Oid	types[NTP][5] = {
 		{0}, {0}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
-		{0}, {0},
+		{0},
 		{INTERVALOID, INT8OID}, {INTERVALOID}
 	};
 
@@ -141,61 +130,6 @@ cw_exec(int which, Datum *args, const char *nulls, int expect)
 
 	if (rc != expect)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-}
-
-/* Commit callback: wake the workers of this database when work was queued. */
-static void
-cw_tasks_xact_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && wake_pending)
-	{
-		for (int i = 0; i < nwake; i++)
-		{
-			PGPROC	   *proc = BackendPidGetProc(wake_pids[i]);
-
-			if (proc != NULL)
-				SetLatch(&proc->procLatch);
-		}
-	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		wake_pending = false;
-		nwake = 0;
-	}
-}
-
-/* Register callbacks; called once from _PG_init. */
-void
-cw_tasks_init(void)
-{
-	RegisterXactCallback(cw_tasks_xact_callback, NULL);
-}
-
-/*
- * A save queued tasks: remember which workers to wake at commit.  Called
- * inside an SPI connection (store_tasks.c).
- */
-void
-cw_tasks_queued(void)
-{
-	int			rc;
-
-	if (wake_pending)
-		return;
-	wake_pending = true;
-	nwake = 0;
-	rc = SPI_execute_plan(cw_task_plan(TP_WORKERS), NULL, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed && nwake < lengthof(wake_pids); i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull && DatumGetInt32(d) != MyProcPid)
-			wake_pids[nwake++] = DatumGetInt32(d);
-	}
 }
 
 /* Cancel pending tasks whose entity no longer exists (rows removed without triggers). */
@@ -324,6 +258,68 @@ cw_task_attempt(CwRequest *req, Datum entity, int64 timeout_ms, MemoryContext cx
 	return edata;
 }
 
+/* A claimed task row (TP_CLAIM), in the caller's memory. */
+typedef struct CwClaimed
+{
+	int64		id;
+	Datum		entity;
+	char	   *transition;
+	char	   *from_state;
+	char	   *cur_state;		/* the entity's state now */
+	int			attempts;
+	int			max_attempts;
+	int			retry_delay;
+	int64		timeout_ms;		/* -1: none */
+	bool		expired;
+	bool		timer;
+} CwClaimed;
+
+/* The row TP_CLAIM returned. */
+static void
+cw_task_read(CwClaimed *t)
+{
+	HeapTuple	tup = SPI_tuptable->vals[0];
+	TupleDesc	td = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		d;
+
+	t->id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
+	t->entity = SPI_datumTransfer(SPI_getbinval(tup, td, 2, &isnull), false, UUID_LEN);
+	t->transition = SPI_getvalue(tup, td, 3);
+	t->from_state = SPI_getvalue(tup, td, 4);
+	t->timer = strcmp(SPI_getvalue(tup, td, 5), "timer") == 0;
+	t->attempts = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
+	t->max_attempts = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
+	t->retry_delay = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
+	d = SPI_getbinval(tup, td, 9, &isnull);
+	t->timeout_ms = isnull ? -1 : DatumGetInt64(d);
+	t->expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+	t->cur_state = SPI_getvalue(tup, td, 11);
+}
+
+/* A failed attempt: audited, and retried later or failed for good. */
+static void
+cw_task_failed(CwClaimed *t, ErrorData *edata)
+{
+	CwJsonBuilder b;
+	const char *proc = cw_engine_failing_process();
+	bool		loop_limit = edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+	bool		retry = !loop_limit && t->attempts + 1 < t->max_attempts;
+
+	cw_jbb_begin(&b);
+	cw_jbb_int(&b, "task", t->id);
+	cw_jbb_str(&b, "process", proc);
+	cw_jbb_str(&b, "error", edata->message);
+	cw_jbb_str(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+	cw_jbb_int(&b, "attempt", t->attempts + 1);
+	cw_jbb_int(&b, "max_attempts", t->max_attempts);
+	cw_jbb_bool(&b, "will_retry", retry);
+	cw_task_audit(t->entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
+				  t->transition, t->from_state, cw_jbb_end(&b));
+	cw_task_finish(t->id, retry ? "pending" : "failed", t->attempts + 1,
+				   edata->message, retry ? t->retry_delay : 0);
+}
+
 /*
  * Claim one due task and run it (inside an SPI connection, as the engine
  * owner).  Returns false when no task is due.
@@ -332,21 +328,7 @@ static bool
 cw_task_claim_and_run(Oid caller)
 {
 	int			rc;
-	HeapTuple	tup;
-	TupleDesc	td;
-	bool		isnull;
-	int64		id;
-	Datum		entity;
-	char	   *transition,
-			   *from_state,
-			   *kind,
-			   *cur_state;
-	int			attempts,
-				max_attempts,
-				retry_delay;
-	int64		timeout_ms = -1;
-	bool		expired,
-				timer;
+	CwClaimed	t;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	rc = SPI_execute_plan(cw_task_plan(TP_CLAIM), NULL, NULL, false, 1);
@@ -354,41 +336,22 @@ cw_task_claim_and_run(Oid caller)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
 		return false;
+	cw_task_read(&t);
 
-	tup = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
-	id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-	entity = SPI_datumTransfer(SPI_getbinval(tup, td, 2, &isnull), false, UUID_LEN);
-	transition = SPI_getvalue(tup, td, 3);
-	from_state = SPI_getvalue(tup, td, 4);
-	kind = SPI_getvalue(tup, td, 5);
-	attempts = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
-	max_attempts = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
-	retry_delay = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
-	{
-		Datum		d = SPI_getbinval(tup, td, 9, &isnull);
-
-		if (!isnull)
-			timeout_ms = DatumGetInt64(d);
-	}
-	expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
-	timer = strcmp(kind, "timer") == 0;
-	cur_state = SPI_getvalue(tup, td, 11);
-
-	if (cur_state == NULL || strcmp(cur_state, from_state) != 0)
+	if (t.cur_state == NULL || strcmp(t.cur_state, t.from_state) != 0)
 	{
 		/* the entity moved on: nothing left to do */
-		cw_task_finish(id, "cancelled", attempts, NULL, 0);
+		cw_task_finish(t.id, "cancelled", t.attempts, NULL, 0);
 	}
-	else if (timer && expired)
+	else if (t.timer && t.expired)
 	{
 		CwJsonBuilder b;
 
 		cw_jbb_begin(&b);
-		cw_jbb_int(&b, "task", id);
-		cw_jbb_int(&b, "timeout_ms", timeout_ms);
-		cw_task_audit(entity, "TIMER_EXPIRED", transition, from_state, cw_jbb_end(&b));
-		cw_task_finish(id, "expired", attempts, NULL, 0);
+		cw_jbb_int(&b, "task", t.id);
+		cw_jbb_int(&b, "timeout_ms", t.timeout_ms);
+		cw_task_audit(t.entity, "TIMER_EXPIRED", t.transition, t.from_state, cw_jbb_end(&b));
+		cw_task_finish(t.id, "expired", t.attempts, NULL, 0);
 	}
 	else
 	{
@@ -397,39 +360,23 @@ cw_task_claim_and_run(Oid caller)
 
 		memset(&req, 0, sizeof(req));
 		req.kind = CW_REQ_TASK;
-		memcpy(&req.id, DatumGetUUIDP(entity), sizeof(pg_uuid_t));
-		req.transition = transition;
-		req.task_timer = timer;
-		req.attempt = attempts + 1;
+		memcpy(&req.id, DatumGetUUIDP(t.entity), sizeof(pg_uuid_t));
+		req.transition = t.transition;
+		req.task_timer = t.timer;
+		req.attempt = t.attempts + 1;
 		req.role = GetUserNameFromId(caller, false);
 
 		/* a timer's timeout_ms is its expiry, not a response timeout */
-		edata = cw_task_attempt(&req, entity, timer ? -1 : timeout_ms, cxt);
+		edata = cw_task_attempt(&req, t.entity, t.timer ? -1 : t.timeout_ms, cxt);
 		if (edata == NULL)
 		{
-			Datum		a[1] = {Int64GetDatum(id)};
+			Datum		a[1] = {Int64GetDatum(t.id)};
 
 			cw_exec(TP_DONE, a, NULL, SPI_OK_UPDATE);
 		}
 		else
 		{
-			CwJsonBuilder b;
-			const char *proc = cw_engine_failing_process();
-			bool		loop_limit = edata->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-			bool		retry = !loop_limit && attempts + 1 < max_attempts;
-
-			cw_jbb_begin(&b);
-			cw_jbb_int(&b, "task", id);
-			cw_jbb_str(&b, "process", proc);
-			cw_jbb_str(&b, "error", edata->message);
-			cw_jbb_str(&b, "sqlstate", unpack_sql_state(edata->sqlerrcode));
-			cw_jbb_int(&b, "attempt", attempts + 1);
-			cw_jbb_int(&b, "max_attempts", max_attempts);
-			cw_jbb_bool(&b, "will_retry", retry);
-			cw_task_audit(entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
-						  transition, from_state, cw_jbb_end(&b));
-			cw_task_finish(id, retry ? "pending" : "failed", attempts + 1,
-						   edata->message, retry ? retry_delay : 0);
+			cw_task_failed(&t, edata);
 			FreeErrorData(edata);
 		}
 	}

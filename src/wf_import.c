@@ -25,7 +25,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "connections.h"
+#include "reserved.h"
 #include "wf_int.h"
 
 PG_FUNCTION_INFO_V1(cyoda_wf_import_workflows);
