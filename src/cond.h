@@ -5,7 +5,7 @@
  * cond_compile.c compiles a condition's JSON into a tree of CwCondition
  * nodes (validating it: every 22023 / 54000 error comes from there) and
  * cond_eval.c evaluates it; the others only walk the compiled tree and never read the
- * condition's JSON themselves: search.c translates it to SQL, diagram.c
+ * condition's JSON themselves: search_sql.c translates it to SQL, diagram.c
  * summarizes it for a diagram label and lists the criterion functions it
  * calls.  A walker that needs each member of a group as written compiles
  * with cw_condition_compile_unmerged(); the evaluator's tree has merged
@@ -62,7 +62,7 @@ extern const int cw_cond_nops;
  * Whether the members of an AND (and_group) or OR group that test one
  * jsonPath with this operator may be merged into one test against the set
  * of their operands, in evaluation (cond_eval.c) and in the SQL
- * translation (search.c) alike:
+ * translation (search_sql.c) alike:
  *	OR of EQUALS / IEQUALS: the field equals some operand;
  *	OR of CONTAINS / ICONTAINS: some array element equals some operand, or
  *	the text contains some operand;

@@ -13,7 +13,7 @@
  *	function	{"type":"function","function":{"name":"C","config":{...}}}
  *
  * cw_condition_compile() validates the JSON and turns it into a tree of
- * CwCondition nodes (cond.h, which search.c and diagram.c walk too)
+ * CwCondition nodes (cond.h, which search_sql.c and diagram.c walk too)
  * allocated in the caller's (cache) memory context: paths
  * are split into steps, operators resolved, operands converted once (numbers
  * parsed, strings lower-cased for the case-insensitive operators, LIKE

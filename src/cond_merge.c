@@ -2,7 +2,7 @@
  * cond_merge.c
  *		Merged groups of the condition language: the runs of members of a
  *		group that test one path with one operator (cw_group_runs, which
- *		search.c uses too) and the one node that tests each run.
+ *		search_sql.c uses too) and the one node that tests each run.
  *
  * Merged groups: the members of an AND / OR group that test one jsonPath
  * with one operator (cw_op_merges: OR of EQUALS or CONTAINS, AND of
