@@ -399,7 +399,7 @@ RESET enable_seqscan;
 -- Searching takes EXECUTE on search only, not rights on the tables.
 CREATE ROLE regress_srch_reader;
 GRANT USAGE ON SCHEMA cyoda_wf TO regress_srch_reader;
-GRANT EXECUTE ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz) TO regress_srch_reader;
+GRANT EXECUTE ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) TO regress_srch_reader;
 SET ROLE regress_srch_reader;
 SELECT count(*) FROM cyoda_wf.search('srch_cmp', 1, '{"type": "simple", "jsonPath": "$.name", "operatorType": "IEQUALS", "value": "alice"}');
 SELECT count(*) FROM cyoda_wf.entity;

@@ -2,7 +2,8 @@
  * search.c
  *		cyoda_wf.search: a Cyoda condition translated into one SQL query.
  *
- * search(model, model_version, condition, point_in_time) validates the
+ * search(model, model_version, condition, point_in_time, sort, page_size,
+ * page_number) validates the
  * condition with the condition compiler (so every 22023 error is the one a
  * workflow criterion would raise; function criteria are refused), then
  * walks the compiled tree (cond.h, each group member as written) and
@@ -44,6 +45,7 @@
 
 PG_FUNCTION_INFO_V1(search_entities);
 PG_FUNCTION_INFO_V1(search_sql);
+PG_FUNCTION_INFO_V1(cyoda_wf_stats_by);
 
 /* Rows fetched from the cursor at a time. */
 #define SEARCH_FETCH 1000
@@ -76,55 +78,58 @@ static MemoryContext search_plan_cxt = NULL;
  * ----------------------------------------------------------------
  */
 
+/* Longest text of a key or path shown in an error. */
+#define SEARCH_SHOW_MAX 64
+
+/* At most this many sort keys. */
+#define SEARCH_MAX_SORT_KEYS 10
+
 /*
- * Validate the arguments of search / search_sql and write the query into q.
- * Raises 22023 for an invalid condition or one that calls a function.
+ * Compile a search condition (NULL: none) in a context of its own, which
+ * the caller deletes once the SQL is written (*tmp).  Raises 22023 for an
+ * invalid condition or one that calls a function.
+ */
+static CwCondition *
+search_compile(Jsonb *cond, MemoryContext *tmp)
+{
+	CwCondition *c;
+
+	*tmp = AllocSetContextCreate(CurrentMemoryContext,
+								 "cyoda_wf search condition",
+								 ALLOCSET_SMALL_SIZES);
+	if (cond == NULL)
+		return NULL;
+	/* unmerged: each group member as written, merged by search_sql.c */
+	c = cw_condition_compile_unmerged(cond, "$", "public", *tmp);
+	if (cw_condition_uses_function(c))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("function criteria cannot be used in search"),
+				 errdetail("The condition contains a condition of type \"function\"."),
+				 errhint("Search with simple, group, lifecycle and array conditions, then apply the function to the rows found.")));
+	return c;
+}
+
+/*
+ * Append the rows searched, as alias e with the columns of cyoda_wf.entity:
+ * " FROM ... WHERE ..." over the model version's live entities, or with a
+ * point_in_time (pit not NULL) over the latest version row of each entity
+ * at that time, then " AND " the condition c when there is one.
  */
 static void
-search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
+search_from(SqlQuery *q, Datum model, bool version_null, Datum version,
+			const Datum *pit, const CwCondition *c)
 {
-	char	   *pm,
-			   *pv;
-	Jsonb	   *cond = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	MemoryContext tmp = NULL;
-	CwCondition *c = NULL;
+	char	   *pm = cw_sq_param(q, TEXTOID, model);
+	char	   *pv = cw_sq_param(q, INT4OID, version_null ? Int32GetDatum(1) : version);
 
-	memset(q, 0, sizeof(SqlQuery));
-	initStringInfo(&q->sql);
-	q->inline_params = inline_params;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model must not be NULL")));
-
-	if (cond != NULL)
-	{
-		/* unmerged: each group member as written, merged by gen_group */
-		tmp = AllocSetContextCreate(CurrentMemoryContext,
-									"cyoda_wf search condition",
-									ALLOCSET_SMALL_SIZES);
-		c = cw_condition_compile_unmerged(cond, "$", "public", tmp);
-
-		if (cw_condition_uses_function(c))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("function criteria cannot be used in search"),
-					 errdetail("The condition contains a condition of type \"function\"."),
-					 errhint("Search with simple, group, lifecycle and array conditions, then apply the function to the rows found.")));
-	}
-
-	pm = cw_sq_param(q, TEXTOID, PG_GETARG_DATUM(0));
-	pv = cw_sq_param(q, INT4OID, PG_ARGISNULL(1) ? Int32GetDatum(1) : PG_GETARG_DATUM(1));
-	if (PG_ARGISNULL(3))
+	if (pit == NULL)
 		appendStringInfo(&q->sql,
-						 "SELECT e.* FROM cyoda_wf.entity e "
+						 " FROM cyoda_wf.entity e "
 						 "WHERE e.model = %s AND e.model_version = %s", pm, pv);
 	else
-	{
-		/* the latest version row of each entity at that time, as an entity */
 		appendStringInfo(&q->sql,
-						 "SELECT e.* FROM ("
+						 " FROM ("
 						 "SELECT v.entity_id AS id, v.model, v.model_version, v.state, v.data, "
 						 "COALESCE(c.changed_at, l.created_at) AS created_at, "
 						 "v.changed_at AS updated_at, v.version, "
@@ -137,15 +142,209 @@ search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
 						 "LEFT JOIN cyoda_wf.entity_version c "
 						 "ON c.entity_id = v.entity_id AND c.version = 1 "
 						 "WHERE v.change_type <> 'DELETE') e WHERE true",
-						 pm, pv, cw_sq_param(q, TIMESTAMPTZOID, PG_GETARG_DATUM(3)));
-	}
+						 pm, pv, cw_sq_param(q, TIMESTAMPTZOID, *pit));
 	if (c != NULL)
 	{
 		appendStringInfoString(&q->sql, " AND ");
 		cw_sq_condition(q, &q->sql, c);
-		MemoryContextDelete(tmp);
 	}
-	appendStringInfoString(&q->sql, " ORDER BY e.created_at, e.id");
+}
+
+/*
+ * The steps of a data path written as in conditions ("$.a.b", "a.b",
+ * "$.list[0]"), parsed by the condition compiler in cxt; what names the
+ * argument in errors (22023 for an invalid path or one with [*]).
+ */
+static Path
+search_data_path(const char *p, const char *what, MemoryContext cxt)
+{
+	StringInfoData buf;
+	Jsonb	   *cj;
+	CwCondition *c = NULL;
+	MemoryContext old = CurrentMemoryContext;
+	Path		path;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"type\": \"simple\", \"operatorType\": \"IS_NULL\", \"jsonPath\": ");
+	escape_json(&buf, p);
+	appendStringInfoChar(&buf, '}');
+	cj = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	PG_TRY();
+	{
+		c = cw_condition_compile_unmerged(cj, "$", "public", cxt);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("invalid %s \"%s\"", what, cw_clip_text(p, strlen(p), SEARCH_SHOW_MAX)),
+				 errdetail("%s", edata->message),
+				 edata->hint ? errhint("%s", edata->hint) : 0));
+	}
+	PG_END_TRY();
+	path = cw_sq_node_path(c);
+	for (int k = 0; k < path.n; k++)
+		if (path.steps[k].kind == PS_ANY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid %s \"%s\": [*] selects many values", what,
+							cw_clip_text(p, strlen(p), SEARCH_SHOW_MAX)),
+					 errhint("Address one value: names and [N] steps only.")));
+	return path;
+}
+
+/* Raise the 22023 of a bad sort key. */
+static void
+pg_attribute_noreturn()
+bad_sort_key(const char *key, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid sort key \"%s\": %s",
+					cw_clip_text(key, strlen(key), SEARCH_SHOW_MAX), why),
+			 errhint("Write sort keys as [@]path[:asc|desc]: a dotted data path such as \"price\" or \"customer.name\", or @creationDate, @lastUpdateTime, @state, @id.")));
+	pg_unreachable();
+}
+
+/*
+ * Append one sort key's ORDER BY terms.  A lifecycle key orders by its
+ * column.  A data path orders entities that have a value there (not
+ * missing, not JSON null) first in either direction, then by JSON type
+ * (number, string, boolean, array, object), then numbers numerically,
+ * strings byte-wise, booleans false before true, containers as jsonb
+ * orders them; every term but the first in the key's direction.
+ */
+static void
+sort_key_sql(SqlQuery *q, StringInfo out, const char *key, MemoryContext cxt)
+{
+	const char *colon = strrchr(key, ':');
+	int			len = colon ? colon - key : strlen(key);
+	const char *dir = " ASC";
+	char	   *name = pnstrdup(key, len);
+	char	   *v;
+
+	if (colon != NULL)
+	{
+		if (pg_strcasecmp(colon + 1, "desc") == 0)
+			dir = " DESC";
+		else if (pg_strcasecmp(colon + 1, "asc") != 0)
+			bad_sort_key(key, "the direction must be asc or desc");
+	}
+	if (name[0] == '@')
+	{
+		const char *col = strcmp(name, "@creationDate") == 0 ? "e.created_at" :
+			strcmp(name, "@lastUpdateTime") == 0 ? "e.updated_at" :
+			strcmp(name, "@state") == 0 ? "e.state COLLATE \"C\"" :
+			strcmp(name, "@id") == 0 ? "e.id" : NULL;
+
+		if (col == NULL)
+			bad_sort_key(key, "unknown lifecycle field");
+		appendStringInfo(out, "%s%s NULLS LAST, ", col, dir);
+		return;
+	}
+	if (len == 0)
+		bad_sort_key(key, "the path is empty");
+	{
+		Path		path = search_data_path(name, "sort key", cxt);
+
+		if (path.n == 0)
+			bad_sort_key(key, "the path is empty");
+		v = cw_sq_path_value(q, "e.data", &path, 0, path.n);
+	}
+	appendStringInfo(out,
+					 "(COALESCE(jsonb_typeof(%s), 'null') = 'null'), "
+					 "(CASE jsonb_typeof(%s) WHEN 'number' THEN 0 WHEN 'string' THEN 1 "
+					 "WHEN 'boolean' THEN 2 WHEN 'array' THEN 3 ELSE 4 END)%s, "
+					 "(CASE WHEN jsonb_typeof(%s) = 'number' THEN (%s)::numeric END)%s, "
+					 "(CASE WHEN jsonb_typeof(%s) = 'string' THEN %s #>> '{}' END) COLLATE \"C\"%s, "
+					 "(CASE WHEN jsonb_typeof(%s) IN ('boolean', 'array', 'object') THEN %s END)%s, ",
+					 v, v, dir, v, v, dir, v, v, dir, v, v, dir);
+}
+
+/*
+ * Append ORDER BY (the sort keys, then created_at, id) and the page
+ * (LIMIT / OFFSET) of a search: 22023 for more than 10 keys, a bad key or
+ * a negative page size or number.
+ */
+static void
+search_order(SqlQuery *q, ArrayType *sort, bool size_null, int32 page_size,
+			 int32 page_number, MemoryContext cxt)
+{
+	if (!size_null && page_size < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page_size must not be negative, not %d", page_size)));
+	if (page_number < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page_number must not be negative, not %d", page_number)));
+
+	appendStringInfoString(&q->sql, " ORDER BY ");
+	if (sort != NULL)
+	{
+		Datum	   *keys;
+		bool	   *nulls;
+		int			nkeys;
+
+		deconstruct_array(sort, TEXTOID, -1, false, TYPALIGN_INT,
+						  &keys, &nulls, &nkeys);
+		if (nkeys > SEARCH_MAX_SORT_KEYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("too many sort keys: %d", nkeys),
+					 errdetail("A search takes at most %d sort keys.", SEARCH_MAX_SORT_KEYS)));
+		for (int i = 0; i < nkeys; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("sort key %d is NULL", i + 1)));
+			sort_key_sql(q, &q->sql, TextDatumGetCString(keys[i]), cxt);
+		}
+	}
+	appendStringInfoString(&q->sql, "e.created_at, e.id");
+	if (!size_null)
+		appendStringInfo(&q->sql, " LIMIT %s OFFSET %s",
+						 cw_sq_param(q, INT8OID, Int64GetDatum((int64) page_size)),
+						 cw_sq_param(q, INT8OID,
+									 Int64GetDatum((int64) page_size * page_number)));
+}
+
+/*
+ * Validate the arguments of search / search_sql (model, model_version,
+ * condition, point_in_time, sort, page_size, page_number) and write the
+ * query into q.  22023 for an invalid condition, sort key or page.
+ */
+static void
+search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
+{
+	Jsonb	   *cond = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	Datum		pit = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	MemoryContext tmp;
+	CwCondition *c;
+
+	memset(q, 0, sizeof(SqlQuery));
+	initStringInfo(&q->sql);
+	q->inline_params = inline_params;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model must not be NULL")));
+
+	c = search_compile(cond, &tmp);
+	appendStringInfoString(&q->sql, "SELECT e.*");
+	search_from(q, PG_GETARG_DATUM(0), PG_ARGISNULL(1), PG_GETARG_DATUM(1),
+				PG_ARGISNULL(3) ? NULL : &pit, c);
+	search_order(q, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
+				 PG_ARGISNULL(5), PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5),
+				 PG_ARGISNULL(6) ? 0 : PG_GETARG_INT32(6), tmp);
+	MemoryContextDelete(tmp);
 }
 
 /* The saved plan for q (inside SPI): from the cache, else prepared and kept. */
@@ -202,20 +401,15 @@ search_plan(SqlQuery *q)
 }
 
 /*
- * cyoda_wf.search(model, model_version, condition, point_in_time) RETURNS
- * SETOF cyoda_wf.entity: the entities of a model version matching a Cyoda
- * condition (all of them for NULL), now or as of point_in_time, ordered by
- * created_at, id.
+ * Run the query q as the engine owner and put its rows into the
+ * materialized result of fcinfo (set up by the caller), the result's
+ * columns taken from the query's by name (a column the query lacks is NULL).
  */
-Datum
-search_entities(PG_FUNCTION_ARGS)
+static void
+search_run(FunctionCallInfo fcinfo, SqlQuery *q)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SqlQuery	q;
 	CwSavedUser saved;
-
-	InitMaterializedSRF(fcinfo, 0);
-	search_build(fcinfo, &q, false);
 
 	cw_become_engine_owner(&saved);
 	PG_TRY();
@@ -231,7 +425,7 @@ search_entities(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		portal = SPI_cursor_open(NULL, search_plan(&q), q.values, NULL, true);
+		portal = SPI_cursor_open(NULL, search_plan(q), q->values, NULL, true);
 		if (portal == NULL)
 			elog(ERROR, "SPI_cursor_open failed: %s",
 				 SPI_result_code_string(SPI_result));
@@ -291,12 +485,62 @@ search_entities(PG_FUNCTION_ARGS)
 		cw_restore_user(&saved);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * cyoda_wf.search(model, model_version, condition, point_in_time, sort,
+ * page_size, page_number) RETURNS SETOF cyoda_wf.entity: the entities of a
+ * model version matching a Cyoda condition (all of them for NULL), now or
+ * as of point_in_time, in the order of the sort keys then created_at, id,
+ * one page of them when page_size is given.
+ */
+Datum
+search_entities(PG_FUNCTION_ARGS)
+{
+	SqlQuery	q;
+
+	InitMaterializedSRF(fcinfo, 0);
+	search_build(fcinfo, &q, false);
+	search_run(fcinfo, &q);
 	return (Datum) 0;
 }
 
 /*
- * cyoda_wf.search_sql(model, model_version, condition, point_in_time)
- * RETURNS text: the query search() runs, its parameters written as quoted
+ * cyoda_wf.stats_by(model, model_version, json_path, condition) RETURNS
+ * TABLE(value jsonb, count bigint): the live entities of a model version
+ * (those matching the condition, when given) counted by the value at a
+ * data path ("$.color"; SQL NULL where absent), most frequent first, then
+ * by value.  One query, like search's.
+ */
+Datum
+cyoda_wf_stats_by(PG_FUNCTION_ARGS)
+{
+	SqlQuery	q;
+	MemoryContext tmp;
+	CwCondition *c;
+	Path		path;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "model" : "json_path")));
+	memset(&q, 0, sizeof(SqlQuery));
+	initStringInfo(&q.sql);
+	c = search_compile(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &tmp);
+	path = search_data_path(TextDatumGetCString(PG_GETARG_DATUM(2)), "json_path", tmp);
+	appendStringInfo(&q.sql, "SELECT s.v AS value, count(*) AS count FROM (SELECT %s AS v",
+					 cw_sq_path_value(&q, "e.data", &path, 0, path.n));
+	search_from(&q, PG_GETARG_DATUM(0), PG_ARGISNULL(1), PG_GETARG_DATUM(1), NULL, c);
+	appendStringInfoString(&q.sql, ") s GROUP BY s.v ORDER BY count(*) DESC, s.v");
+	MemoryContextDelete(tmp);
+	search_run(fcinfo, &q);
+	return (Datum) 0;
+}
+
+/*
+ * cyoda_wf.search_sql(model, model_version, condition, point_in_time, sort,
+ * page_size, page_number) RETURNS text: the query search() runs, its parameters written as quoted
  * literals, to read or EXPLAIN (a debugging aid).
  */
 Datum

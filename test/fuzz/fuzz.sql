@@ -18,7 +18,7 @@ INSERT INTO fuzz.has
 SELECT s, to_regprocedure(s) IS NOT NULL
   FROM unnest(ARRAY['cyoda_wf.validate_design(text)', 'cyoda_wf.validate_design(jsonb)',
                     'cyoda_wf.import_design(jsonb,text)', 'cyoda_wf.import_design(text,text)',
-                    'cyoda_wf.search(text,integer,jsonb,timestamp with time zone)']) s;
+                    'cyoda_wf.search(text,integer,jsonb,timestamp with time zone,text[],integer,integer)']) s;
 
 -- Process and criterion functions the generated workflows name.
 CREATE FUNCTION public.fz_proc(meta jsonb, data jsonb) RETURNS jsonb LANGUAGE sql AS
@@ -164,7 +164,7 @@ BEGIN
     PERFORM fuzz.note(p_id, 'import_design(text)', st, msg, t0);
 
   ELSIF r.target = 'search' THEN
-    IF fuzz.has('cyoda_wf.search(text,integer,jsonb,timestamp with time zone)') THEN
+    IF fuzz.has('cyoda_wf.search(text,integer,jsonb,timestamp with time zone,text[],integer,integer)') THEN
       BEGIN
         PERFORM count(*) FROM cyoda_wf.search(r.b, 1, r.a::jsonb);
         st := '00000';
