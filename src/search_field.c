@@ -736,6 +736,7 @@ gen_positive(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
 			{
 				const char *s = fld.t;
 				const char *t = op->icase ? psprintf("lower(%s)", s) : s;
+				char	   *scalar;
 
 				if (is_text)
 				{
@@ -746,32 +747,14 @@ gen_positive(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
 										 text_test(q, op, t, val));
 					return;
 				}
-				appendStringInfoString(out, "(CASE");
-				if (op->base == OPB_CONTAINS)
-				{
-					/* on an array: some element equals the value */
-					int			alias = ++q->nalias;
-					Field		elem = cw_sq_jsonb_field(psprintf("x%d.e", alias));
-					char	   *scalar;
-
-					appendStringInfo(out, " WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
-									 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
-									 f, f, alias);
-					if (nval > 1)
-						gen_eq_any(q, out, elem, val, nval, op->icase);
-					else
-						cw_sq_cmp(q, out, elem, val, "=", op->icase);
-					appendStringInfoChar(out, ')');
-					scalar = nval > 1 ? contains_any(q, t, val, nval, op->icase) :
-						val->text != NULL ? text_test(q, op, t, val) : NULL;
-					if (scalar != NULL)
-						appendStringInfo(out, " WHEN jsonb_typeof(%s) IN ('string', 'number', 'boolean') THEN %s",
-										 f, scalar);
-				}
-				else if (val->text != NULL)
-					appendStringInfo(out, " WHEN jsonb_typeof(%s) IN ('string', 'number', 'boolean') THEN %s",
-									 f, text_test(q, op, t, val));
-				appendStringInfoString(out, " ELSE false END)");
+				scalar = op->base == OPB_CONTAINS && nval > 1 ?
+					contains_any(q, t, val, nval, op->icase) :
+					val->text != NULL ? text_test(q, op, t, val) : NULL;
+				if (scalar == NULL)
+					appendStringInfoString(out, "false");
+				else
+					appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) IN ('string', 'number', 'boolean') "
+									 "THEN %s ELSE false END)", f, scalar);
 				return;
 			}
 		case OPB_IS_NULL:
@@ -783,14 +766,16 @@ gen_positive(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
 
 /*
  * Append a simple / text lifecycle operator on a field, null rule included
- * (nval operands as for gen_positive; a merged AND of NOT_EQUAL is "present
- * and equal to none").
+ * (nval operands as for gen_positive), and NOT_CONTAINS / NOT_STARTS_WITH /
+ * NOT_ENDS_WITH on strings only (cw_op_strings_only).
  */
 void
 cw_sq_leaf(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
 		 Operand *val, int nval, Operand *hi)
 {
 	char	   *present = fld.j == NULL ? psprintf("%s IS NOT NULL", fld.t) :
+		cw_op_strings_only(op) ?
+		psprintf("COALESCE(jsonb_typeof(%s), 'null') = 'string'", fld.j) :
 		psprintf("COALESCE(jsonb_typeof(%s), 'null') <> 'null'", fld.j);
 
 	if (op->base == OPB_IS_NULL)

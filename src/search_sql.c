@@ -70,9 +70,13 @@ append_operand_json(StringInfo buf, Operand *v, bool as_bool)
 		escape_json(buf, v->text);
 }
 
-/* The containment document {"a": [{"b": value}]} for a path of names and [*]. */
+/*
+ * The containment document {"a": [{"b": value}]} for a path of names and
+ * [*]; with wrap {"a": [{"b": [value]}]}, for a field that is an array with
+ * an element equal to the value.
+ */
 static Datum
-containment_doc(const Path *path, Operand *v, bool as_bool)
+containment_doc(const Path *path, Operand *v, bool as_bool, bool wrap)
 {
 	StringInfoData buf;
 
@@ -90,16 +94,33 @@ containment_doc(const Path *path, Operand *v, bool as_bool)
 			appendStringInfoChar(&buf, ':');
 		}
 	}
+	if (wrap)
+		appendStringInfoChar(&buf, '[');
 	append_operand_json(&buf, v, as_bool);
+	if (wrap)
+		appendStringInfoChar(&buf, ']');
 	for (int k = path->n - 1; k >= 0; k--)
 		appendStringInfoChar(&buf, path->steps[k].kind == PS_ANY ? ']' : '}');
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
 
-static char *
-containment_param(SqlQuery *q, const Path *path, Operand *v, bool as_bool)
+/*
+ * The containment documents of EQUALS path value into docs[] (at most 4):
+ * the field equal to the value or an array with an element equal to it,
+ * for true / "true" in both spellings.  Returns how many.
+ */
+static int
+containment_docs(const Path *path, Operand *v, Datum *docs)
 {
-	return cw_sq_param(q, JSONBOID, containment_doc(path, v, as_bool));
+	int			n = 0;
+
+	for (int wrap = 0; wrap < 2; wrap++)
+	{
+		if (v->boolval >= 0)
+			docs[n++] = containment_doc(path, v, true, wrap);
+		docs[n++] = containment_doc(path, v, false, wrap);
+	}
+	return n;
 }
 
 /*
@@ -133,11 +154,18 @@ equals_prefilter(SqlQuery *q, const Path *path, const OpInfo *op, Operand *v)
 		return NULL;
 	if (v->num != NULL)
 		return NULL;			/* "30.0", "3e1"... equal 30 as well */
-	if (v->boolval >= 0)
-		return psprintf("(e.data @> %s OR e.data @> %s)",
-						containment_param(q, path, v, true),
-						containment_param(q, path, v, false));
-	return psprintf("e.data @> %s", containment_param(q, path, v, false));
+	{
+		Datum		docs[4];
+		int			n = containment_docs(path, v, docs);
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		for (int i = 0; i < n; i++)
+			appendStringInfo(&buf, "%se.data @> %s", i ? " OR " : "(",
+							 cw_sq_param(q, JSONBOID, docs[i]));
+		appendStringInfoChar(&buf, ')');
+		return buf.data;
+	}
 }
 
 /*
@@ -148,24 +176,24 @@ equals_prefilter(SqlQuery *q, const Path *path, const OpInfo *op, Operand *v)
 static char *
 equals_any_prefilter(SqlQuery *q, const Path *path, Operand *vals, int n)
 {
-	Datum	   *docs = palloc(2 * n * sizeof(Datum));
+	Datum	   *docs = palloc(4 * n * sizeof(Datum));
 	int			ndocs = 0;
 
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		Assert(vals[i].num == NULL);
-		if (vals[i].boolval >= 0)
-			docs[ndocs++] = containment_doc(path, &vals[i], true);
-		docs[ndocs++] = containment_doc(path, &vals[i], false);
+		ndocs += containment_docs(path, &vals[i], docs + ndocs);
 	}
 	return psprintf("e.data @> ANY (%s)",
 					cw_sq_array(q, JSONBARRAYOID, JSONBOID, docs, ndocs));
 }
 
 /*
- * A simple condition below base from step `from` on; [*] = some element.
- * val holds nval operands (a merged group's, see gen_positive).
+ * A simple condition below base from step `from` on; [*] = some element;
+ * the value at the end of the path, when an array, passes when some
+ * element does.  val holds nval operands (a merged group's, see
+ * gen_positive).
  */
 static void
 gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
@@ -179,7 +207,17 @@ gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
 		k++;
 	if (k == path->n)
 	{
-		cw_sq_leaf(q, out, cw_sq_path_field(q, base, path, from, k), op, val, nval, hi);
+		Field		fld = cw_sq_path_field(q, base, path, from, k);
+
+		/* an array is matched element by element (cond_eval.c leaf_match) */
+		alias = ++q->nalias;
+		appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
+						 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
+						 fld.j, fld.j, alias);
+		cw_sq_leaf(q, out, cw_sq_jsonb_field(psprintf("x%d.e", alias)), op, val, nval, hi);
+		appendStringInfoString(out, ") ELSE ");
+		cw_sq_leaf(q, out, fld, op, val, nval, hi);
+		appendStringInfoString(out, " END)");
 		return;
 	}
 	/* not an array (or missing) at [*]: the operator sees a missing field */
