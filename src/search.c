@@ -153,7 +153,8 @@ search_from(SqlQuery *q, Datum model, bool version_null, Datum version,
 /*
  * The steps of a data path written as in conditions ("$.a.b", "a.b",
  * "$.list[0]"), parsed by the condition compiler in cxt; what names the
- * argument in errors (22023 for an invalid path or one with [*]).
+ * argument in errors (22023 for an invalid path or one with [*], 54000 for
+ * one beyond the path limit: the compiler's error, its message as detail).
  */
 static Path
 search_data_path(const char *p, const char *what, MemoryContext cxt)
@@ -176,7 +177,11 @@ search_data_path(const char *p, const char *what, MemoryContext cxt)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		int			code = geterrcode();
 
+		if (code != ERRCODE_INVALID_PARAMETER_VALUE &&
+			code != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+			PG_RE_THROW();		/* a cancel, out of memory, ... as it is */
 		MemoryContextSwitchTo(old);
 		edata = CopyErrorData();
 		FlushErrorState();
