@@ -13,12 +13,14 @@
  * (model, model_version, state)):
  *	- every search filters model = $1 AND model_version = $2;
  *	- EQUALS on a data path made of names and [*] steps, whose operand is a
- *	  string that is not a number, a boolean, an object or an array, adds
- *	  data @> {"path": value} ([*] becomes an array; for true / "true"
- *	  both spellings, ORed).  It only narrows the rows; the exact predicate
- *	  is still applied.  Numeric operands cannot use it: "30.0" and "3e1"
- *	  equal 30 too, and no finite set of containment documents covers every
- *	  spelling of a number;
+ *	  boolean or a string that is not a number, adds
+ *	  data @? '$."path" ? (@ == value)' (for true / "true" both spellings,
+ *	  ORed inside the jsonpath), which in lax mode also finds an array field
+ *	  holding the value; an object or array operand adds
+ *	  data @> {"path": value} OR data @> {"path": [value]}.  It only
+ *	  narrows the rows; the exact predicate is still applied.  Numeric
+ *	  operands cannot use it: "30.0" and "3e1" equal 30 too, and no finite
+ *	  set of index conditions covers every spelling of a number;
  *	- lifecycle state / previousTransition EQUALS a string becomes
  *	  column = $n (state: the btree);
  *	- lifecycle id EQUALS a canonical uuid becomes id = $n (primary key).
@@ -59,11 +61,9 @@ static void gen_node(SqlQuery *q, StringInfo out, const CwCondition *c);
 
 /* JSON text of a scalar or container operand, for a containment document. */
 static void
-append_operand_json(StringInfo buf, Operand *v, bool as_bool)
+append_operand_json(StringInfo buf, Operand *v)
 {
-	if (as_bool)
-		appendStringInfoString(buf, v->boolval == 1 ? "true" : "false");
-	else if (v->kind == OV_CONTAINER)
+	if (v->kind == OV_CONTAINER)
 		appendStringInfoString(buf, JsonbToCString(NULL, &v->container->root,
 												   VARSIZE(v->container)));
 	else
@@ -73,10 +73,10 @@ append_operand_json(StringInfo buf, Operand *v, bool as_bool)
 /*
  * The containment document {"a": [{"b": value}]} for a path of names and
  * [*]; with wrap {"a": [{"b": [value]}]}, for a field that is an array with
- * an element equal to the value.
+ * an element equal to the value.  For an object or array operand.
  */
 static Datum
-containment_doc(const Path *path, Operand *v, bool as_bool, bool wrap)
+containment_doc(const Path *path, Operand *v, bool wrap)
 {
 	StringInfoData buf;
 
@@ -96,7 +96,7 @@ containment_doc(const Path *path, Operand *v, bool as_bool, bool wrap)
 	}
 	if (wrap)
 		appendStringInfoChar(&buf, '[');
-	append_operand_json(&buf, v, as_bool);
+	append_operand_json(&buf, v);
 	if (wrap)
 		appendStringInfoChar(&buf, ']');
 	for (int k = path->n - 1; k >= 0; k--)
@@ -105,27 +105,45 @@ containment_doc(const Path *path, Operand *v, bool as_bool, bool wrap)
 }
 
 /*
- * The containment documents of EQUALS path value into docs[] (at most 4):
- * the field equal to the value or an array with an element equal to it,
- * for true / "true" in both spellings.  Returns how many.
+ * The jsonpath $."a"[*]."b" ? (@ == value) for a string or boolean operand
+ * (true / "true": both spellings).  In lax mode it also holds when the
+ * field is an array with such an element (and for a few more shapes, since
+ * lax mode unwraps arrays along the path), so data @? it is a superset of
+ * EQUALS that the GIN index (jsonb_path_ops) serves in one condition.
  */
-static int
-containment_docs(const Path *path, Operand *v, Datum *docs)
+static Datum
+equals_jsonpath(const Path *path, Operand *v)
 {
-	int			n = 0;
+	StringInfoData buf;
 
-	for (int wrap = 0; wrap < 2; wrap++)
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '$');
+	for (int k = 0; k < path->n; k++)
 	{
-		if (v->boolval >= 0)
-			docs[n++] = containment_doc(path, v, true, wrap);
-		docs[n++] = containment_doc(path, v, false, wrap);
+		const PathStep *s = &path->steps[k];
+
+		if (s->kind == PS_ANY)
+			appendStringInfoString(&buf, "[*]");
+		else
+		{
+			appendStringInfoChar(&buf, '.');
+			escape_json(&buf, s->key);
+		}
 	}
-	return n;
+	appendStringInfoString(&buf, " ? (@ == ");
+	if (v->boolval >= 0)
+		appendStringInfo(&buf, "%s || @ == \"%s\"", v->boolval ? "true" : "false",
+						 v->boolval ? "true" : "false");
+	else
+		escape_json(&buf, v->text);
+	appendStringInfoChar(&buf, ')');
+	return DirectFunctionCall1(jsonpath_in, CStringGetDatum(buf.data));
 }
 
 /*
- * Whether EQUALS on path can be narrowed by data @> (a path of names, none
- * of them digits-only, and [*]) for operands that are not numbers.
+ * Whether EQUALS on path can be narrowed through the GIN index (a path of
+ * names, none of them digits-only, and [*]) for operands that are not
+ * numbers.
  */
 static bool
 prefilter_path(const Path *path, const OpInfo *op)
@@ -144,8 +162,11 @@ prefilter_path(const Path *path, const OpInfo *op)
 }
 
 /*
- * data @> ... that every entity matching EQUALS path value also matches,
+ * A condition that every entity matching EQUALS path value also matches,
  * so the GIN index can find the candidates; NULL when there is none.
+ * Strings and booleans: data @? jsonpath (equals_jsonpath); objects and
+ * arrays: data @> the field equal to it OR data @> an array field holding
+ * it.
  */
 static char *
 equals_prefilter(SqlQuery *q, const Path *path, const OpInfo *op, Operand *v)
@@ -154,39 +175,50 @@ equals_prefilter(SqlQuery *q, const Path *path, const OpInfo *op, Operand *v)
 		return NULL;
 	if (v->num != NULL)
 		return NULL;			/* "30.0", "3e1"... equal 30 as well */
-	{
-		Datum		docs[4];
-		int			n = containment_docs(path, v, docs);
-		StringInfoData buf;
-
-		initStringInfo(&buf);
-		for (int i = 0; i < n; i++)
-			appendStringInfo(&buf, "%se.data @> %s", i ? " OR " : "(",
-							 cw_sq_param(q, JSONBOID, docs[i]));
-		appendStringInfoChar(&buf, ')');
-		return buf.data;
-	}
+	if (v->kind == OV_CONTAINER)
+		return psprintf("(e.data @> %s OR e.data @> %s)",
+						cw_sq_param(q, JSONBOID, containment_doc(path, v, false)),
+						cw_sq_param(q, JSONBOID, containment_doc(path, v, true)));
+	return psprintf("e.data @? %s", cw_sq_param(q, JSONPATHOID, equals_jsonpath(path, v)));
 }
 
 /*
  * equals_prefilter() of a merged OR of EQUALS, for its n operands, none
- * of them a number: data @> ANY (documents), which a bitmap scan of the GIN
- * index reads one document at a time.
+ * of them a number: data @? ANY (jsonpaths) for the strings and booleans,
+ * data @> ANY (documents) for objects and arrays, which a bitmap scan of
+ * the GIN index reads one element at a time.
  */
 static char *
 equals_any_prefilter(SqlQuery *q, const Path *path, Operand *vals, int n)
 {
-	Datum	   *docs = palloc(4 * n * sizeof(Datum));
-	int			ndocs = 0;
+	Datum	   *paths = palloc(n * sizeof(Datum));
+	Datum	   *docs = palloc(2 * n * sizeof(Datum));
+	int			npaths = 0,
+				ndocs = 0;
+	char	   *pp = NULL,
+			   *pd = NULL;
 
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		Assert(vals[i].num == NULL);
-		ndocs += containment_docs(path, &vals[i], docs + ndocs);
+		if (vals[i].kind == OV_CONTAINER)
+		{
+			docs[ndocs++] = containment_doc(path, &vals[i], false);
+			docs[ndocs++] = containment_doc(path, &vals[i], true);
+		}
+		else
+			paths[npaths++] = equals_jsonpath(path, &vals[i]);
 	}
-	return psprintf("e.data @> ANY (%s)",
-					cw_sq_array(q, JSONBARRAYOID, JSONBOID, docs, ndocs));
+	if (npaths)
+		pp = psprintf("e.data @? ANY (%s)",
+					  cw_sq_array(q, JSONPATHARRAYOID, JSONPATHOID, paths, npaths));
+	if (ndocs)
+		pd = psprintf("e.data @> ANY (%s)",
+					  cw_sq_array(q, JSONBARRAYOID, JSONBOID, docs, ndocs));
+	if (pp && pd)
+		return psprintf("(%s OR %s)", pp, pd);
+	return pp ? pp : pd;
 }
 
 /*

@@ -76,8 +76,8 @@ SELECT is(
   4, 'search_sql: a 1,000-term OR group is one "= ANY" for numbers and one for numeric strings, for the field and for the elements of an array field');
 SELECT is(
   (SELECT count(*)::int FROM regexp_matches(cyoda_wf.search_sql('tb', 1,
-     pg_temp.terms('OR', '$.s', 'EQUALS', (SELECT jsonb_agg('v' || k) FROM generate_series(1, 1000) k))), '@>', 'g')),
-  1, 'search_sql: a 1,000-term OR of strings is one containment test for the GIN index');
+     pg_temp.terms('OR', '$.s', 'EQUALS', (SELECT jsonb_agg('v' || k) FROM generate_series(1, 1000) k))), '@[>?]', 'g')),
+  1, 'search_sql: a 1,000-term OR of strings is one test for the GIN index');
 -- evaluation in the engine agrees, one entity at a time
 SELECT is(
   (SELECT count(*)::int FROM cyoda_wf.entity e
