@@ -636,3 +636,58 @@ CREATE FUNCTION cyoda_wf.delete_items(model text, model_version integer,
 COMMENT ON FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) IS
     'Delete the live entities of a model version that match a condition (as of point_in_time: that existed and matched then); returns how many';
 REVOKE ALL ON FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) FROM PUBLIC;
+
+-- search: sort keys and paging (sort, page_size, page_number); search_sql
+-- takes the same arguments.  The 4-argument functions are replaced; roles
+-- granted EXECUTE on them under 0.1.0 keep it on the new ones.
+CREATE TEMPORARY TABLE cw_search_grants ON COMMIT DROP AS
+SELECT p.proname::text AS name, a.grantee::pg_catalog.regrole::text AS role
+  FROM pg_catalog.pg_proc AS p, pg_catalog.aclexplode(p.proacl) AS a
+ WHERE p.oid IN ('cyoda_wf.search(text, integer, jsonb, timestamptz)'::pg_catalog.regprocedure,
+                 'cyoda_wf.search_sql(text, integer, jsonb, timestamptz)'::pg_catalog.regprocedure)
+   AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner;
+DROP FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz);
+DROP FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz);
+CREATE FUNCTION cyoda_wf.search(model text, model_version integer, condition jsonb,
+                                point_in_time timestamptz DEFAULT NULL,
+                                sort text[] DEFAULT NULL,
+                                page_size integer DEFAULT NULL,
+                                page_number integer DEFAULT 0)
+    RETURNS SETOF cyoda_wf.entity
+    LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'cyoda_wf_search_entities';
+COMMENT ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) IS
+    'Entities of a model version whose data / lifecycle match a Cyoda condition (all when NULL), now or as of point_in_time, ordered by the sort keys ([@]path[:asc|desc], at most 10; missing values last) then created_at, id; one page when page_size is given. The condition becomes one parameterized SQL query (see search_sql); function criteria, bad sort keys and negative paging are refused (22023).';
+CREATE FUNCTION cyoda_wf.search_sql(model text, model_version integer, condition jsonb,
+                                    point_in_time timestamptz DEFAULT NULL,
+                                    sort text[] DEFAULT NULL,
+                                    page_size integer DEFAULT NULL,
+                                    page_number integer DEFAULT 0)
+    RETURNS text
+    LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'cyoda_wf_search_sql';
+COMMENT ON FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz, text[], integer, integer) IS
+    'Debugging aid: the SQL that search() runs for these arguments, with its parameters written as literals, e.g. to EXPLAIN it. search() itself passes every value as a parameter.';
+REVOKE ALL ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz, text[], integer, integer) FROM PUBLIC;
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT name, role FROM cw_search_grants LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION cyoda_wf.%I(text, integer, jsonb, timestamptz, text[], integer, integer) TO %s',
+                                  r.name, r.role);
+    END LOOP;
+END
+$$;
+DROP TABLE cw_search_grants;
+
+-- stats_by: counts by the value at a data path
+CREATE FUNCTION cyoda_wf.stats_by(model text, model_version integer, json_path text,
+                                  condition jsonb DEFAULT NULL)
+    RETURNS TABLE(value jsonb, count bigint)
+    LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'cyoda_wf_stats_by';
+COMMENT ON FUNCTION cyoda_wf.stats_by(text, integer, text, jsonb) IS
+    'Live entities of a model version (those matching the condition, when given) counted by the value at a data path written as in conditions ($.color); SQL NULL where absent; most frequent first, then by value.';
+REVOKE ALL ON FUNCTION cyoda_wf.stats_by(text, integer, text, jsonb) FROM PUBLIC;

@@ -688,20 +688,34 @@ COMMENT ON FUNCTION cyoda_wf.load_functions(text, text) IS
 -- Search and history retention -----------------------------------------------
 
 CREATE FUNCTION cyoda_wf.search(model text, model_version integer, condition jsonb,
-                                point_in_time timestamptz DEFAULT NULL)
+                                point_in_time timestamptz DEFAULT NULL,
+                                sort text[] DEFAULT NULL,
+                                page_size integer DEFAULT NULL,
+                                page_number integer DEFAULT 0)
     RETURNS SETOF cyoda_wf.entity
     LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'cyoda_wf_search_entities';
-COMMENT ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz) IS
-    'Entities of a model version whose data / lifecycle match a Cyoda condition (all when NULL), now or as of point_in_time, ordered by created_at, id. The condition becomes one parameterized SQL query (see search_sql); function criteria are refused (22023).';
+COMMENT ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) IS
+    'Entities of a model version whose data / lifecycle match a Cyoda condition (all when NULL), now or as of point_in_time, ordered by the sort keys ([@]path[:asc|desc], at most 10; missing values last) then created_at, id; one page when page_size is given. The condition becomes one parameterized SQL query (see search_sql); function criteria, bad sort keys and negative paging are refused (22023).';
 
 CREATE FUNCTION cyoda_wf.search_sql(model text, model_version integer, condition jsonb,
-                                    point_in_time timestamptz DEFAULT NULL)
+                                    point_in_time timestamptz DEFAULT NULL,
+                                    sort text[] DEFAULT NULL,
+                                    page_size integer DEFAULT NULL,
+                                    page_number integer DEFAULT 0)
     RETURNS text
     LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'cyoda_wf_search_sql';
-COMMENT ON FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz) IS
+COMMENT ON FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz, text[], integer, integer) IS
     'Debugging aid: the SQL that search() runs for these arguments, with its parameters written as literals, e.g. to EXPLAIN it. search() itself passes every value as a parameter.';
+
+CREATE FUNCTION cyoda_wf.stats_by(model text, model_version integer, json_path text,
+                                  condition jsonb DEFAULT NULL)
+    RETURNS TABLE(value jsonb, count bigint)
+    LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'cyoda_wf_stats_by';
+COMMENT ON FUNCTION cyoda_wf.stats_by(text, integer, text, jsonb) IS
+    'Live entities of a model version (those matching the condition, when given) counted by the value at a data path written as in conditions ($.color); SQL NULL where absent; most frequent first, then by value.';
 
 -- One history retention policy per model (all its versions).  NULL limits
 -- are not applied; prune_history() enforces the policies.

@@ -54,9 +54,9 @@ FROM (VALUES
   ( 16, 'EQUALS',            'false',     '{"f":true}',           false),
   ( 17, 'EQUALS',            '{"x":1}',   '{"f":{"x":1}}',        true),
   ( 18, 'EQUALS',            '{"x":1}',   '{"f":{"x":2}}',        false),
-  ( 19, 'EQUALS',            '[1,2]',     '{"f":[1,2]}',          true),
+  ( 19, 'EQUALS',            '[1,2]',     '{"f":[1,2]}',          false),
   ( 20, 'EQUALS',            '[1,2]',     '{"f":[2,1]}',          false),
-  ( 21, 'EQUALS',            '"x"',       '{"f":["x"]}',          false),
+  ( 21, 'EQUALS',            '"x"',       '{"f":["x"]}',          true),
   ( 22, 'NOT_EQUAL',         '"abc"',     '{"f":"abd"}',          true),
   ( 23, 'NOT_EQUAL',         '"abc"',     '{"f":"abc"}',          false),
   ( 24, 'NOT_EQUAL',         '30',        '{"f":"30"}',           false),
@@ -83,18 +83,18 @@ FROM (VALUES
   ( 45, 'CONTAINS',          '"BC"',      '{"f":"abcd"}',         false),
   ( 46, 'CONTAINS',          '23',        '{"f":1234}',           true),
   ( 47, 'CONTAINS',          '"red"',     '{"f":["red","blue"]}', true),
-  ( 48, 'CONTAINS',          '"re"',      '{"f":["red","blue"]}', false),
+  ( 48, 'CONTAINS',          '"re"',      '{"f":["red","blue"]}', true),
   ( 49, 'CONTAINS',          '3',         '{"f":[1,"3"]}',        true),
-  ( 50, 'CONTAINS',          '{"a":1}',   '{"f":[{"a":1}]}',      true),
+  ( 50, 'CONTAINS',          '{"a":1}',   '{"f":[{"a":1}]}',      false),
   ( 51, 'CONTAINS',          '"a"',       '{"f":{"a":1}}',        false),
   ( 52, 'NOT_CONTAINS',      '"x"',       '{"f":"abcd"}',         true),
   ( 53, 'NOT_CONTAINS',      '"bc"',      '{"f":"abcd"}',         false),
-  ( 54, 'NOT_CONTAINS',      '"red"',     '{"f":["red","blue"]}', false),
+  ( 54, 'NOT_CONTAINS',      '"red"',     '{"f":["red","blue"]}', true),
   ( 55, 'NOT_CONTAINS',      '"green"',   '{"f":["red","blue"]}', true),
   ( 56, 'STARTS_WITH',       '"ab"',      '{"f":"abcd"}',         true),
   ( 57, 'STARTS_WITH',       '"bc"',      '{"f":"abcd"}',         false),
   ( 58, 'STARTS_WITH',       '12',        '{"f":1234}',           true),
-  ( 59, 'STARTS_WITH',       '"a"',       '{"f":["a"]}',          false),
+  ( 59, 'STARTS_WITH',       '"a"',       '{"f":["a"]}',          true),
   ( 60, 'NOT_STARTS_WITH',   '"bc"',      '{"f":"abcd"}',         true),
   ( 61, 'NOT_STARTS_WITH',   '"ab"',      '{"f":"abcd"}',         false),
   ( 62, 'ENDS_WITH',         '"cd"',      '{"f":"abcd"}',         true),
@@ -226,6 +226,94 @@ SELECT cyoda_wf.check_condition('{"jsonPath":"$.items[*].qty","operatorType":"GR
                                 '{"items":[{"qty":1},{"sku":"x"}]}') AS any_null,
        cyoda_wf.check_condition('{"jsonPath":"$.items[*].qty","operatorType":"IS_NULL"}',
                                 '{"items":"none"}') AS not_array;
+
+--
+-- Arrays and the case-sensitive negative text operators, as cyoda-go's
+-- internal/match: a path that resolves to an array is matched element by
+-- element with the operator itself (some element passes; an empty array
+-- matches nothing, IS_NULL included; one level: an element that is an array
+-- is a value); NOT_CONTAINS / NOT_STARTS_WITH / NOT_ENDS_WITH match strings
+-- only.  Each case is evaluated (check_condition) and searched (search over
+-- one entity per case): both columns must equal expect.
+--
+CREATE TEMP TABLE arr_case (n int, path text, op text, val jsonb, data jsonb, expect boolean);
+INSERT INTO arr_case VALUES
+  ( 1, '$.f',      'CONTAINS',         '"ru"',      '{"f":["go","rust"]}',      true),
+  ( 2, '$.f',      'CONTAINS',         '"ru"',      '{"f":["go"]}',             false),
+  ( 3, '$.f',      'ICONTAINS',        '"RU"',      '{"f":["go","rust"]}',      true),
+  ( 4, '$.f',      'STARTS_WITH',      '"ru"',      '{"f":["go","rust"]}',      true),
+  ( 5, '$.f',      'ENDS_WITH',        '"st"',      '{"f":["go","rust"]}',      true),
+  ( 6, '$.f',      'LIKE',             '"r%"',      '{"f":["go","rust"]}',      true),
+  ( 7, '$.f',      'MATCHES_PATTERN',  '"r.*"',     '{"f":["go","rust"]}',      true),
+  ( 8, '$.f',      'EQUALS',           '"go"',      '{"f":["go","rust"]}',      true),
+  ( 9, '$.f',      'NOT_EQUAL',        '"go"',      '{"f":["go","rust"]}',      true),
+  (10, '$.f',      'NOT_EQUAL',        '"go"',      '{"f":["go","go"]}',        false),
+  (11, '$.f',      'NOT_CONTAINS',     '"o"',       '{"f":["go","rust"]}',      true),
+  (12, '$.f',      'NOT_CONTAINS',     '"u"',       '{"f":["rust"]}',           false),
+  (13, '$.f',      'GREATER_THAN',     '5',         '{"f":[1,9]}',              true),
+  (14, '$.f',      'LESS_THAN',        '0',         '{"f":[1,9]}',              false),
+  (15, '$.f',      'BETWEEN',          '[2,8]',     '{"f":[1,9]}',              false),
+  (16, '$.f',      'BETWEEN',          '[0,2]',     '{"f":[1,9]}',              true),
+  (17, '$.f',      'IS_NULL',          'null',      '{"f":[]}',                 false),
+  (18, '$.f',      'NOT_NULL',         'null',      '{"f":[]}',                 false),
+  (19, '$.f',      'IS_NULL',          'null',      '{"f":[1,null]}',           true),
+  (20, '$.f',      'NOT_NULL',         'null',      '{"f":[null]}',             false),
+  (21, '$.f',      'EQUALS',           '[1]',       '{"f":[[1]]}',              true),
+  (22, '$.f',      'EQUALS',           '[1]',       '{"f":[1]}',                false),
+  (23, '$.f',      'EQUALS',           '1',         '{"f":[[1]]}',              false),
+  (24, '$.f',      'CONTAINS',         '"1"',       '{"f":[[1]]}',              false),
+  (25, '$.f',      'IEQUALS',          '"GO"',      '{"f":["go"]}',             true),
+  (26, '$.f',      'NOT_EQUAL',        '5',         '{"f":[]}',                 false),
+  (27, '$.f',      'EQUALS',           '"x"',       '{"f":[{"x":1},"x"]}',      true),
+  (28, '$.a[*].b', 'EQUALS',           '"y"',       '{"a":[{"b":["x","y"]}]}',  true),
+  (29, '$.a[*].b', 'IS_NULL',          'null',      '{"a":[{"b":[]}]}',         false),
+  (30, '$.a[*]',   'EQUALS',           '2',         '{"a":[[1],[3,2]]}',        true),
+  (31, '$.f',      'NOT_CONTAINS',     '"x"',       '{"f":5}',                  false),
+  (32, '$.f',      'NOT_CONTAINS',     '"x"',       '{"f":true}',               false),
+  (33, '$.f',      'NOT_CONTAINS',     '"x"',       '{"f":{"a":1}}',            false),
+  (34, '$.f',      'NOT_STARTS_WITH',  '"x"',       '{"f":5}',                  false),
+  (35, '$.f',      'NOT_ENDS_WITH',    '"x"',       '{"f":5}',                  false),
+  (36, '$.f',      'NOT_STARTS_WITH',  '"x"',       '{"f":[5,"abc"]}',          true),
+  (37, '$.f',      'NOT_ENDS_WITH',    '"x"',       '{"f":[5]}',                false),
+  (38, '$.f',      'NOT_CONTAINS',     '"x"',       '{"f":"abc"}',              true),
+  (39, '$.f',      'NOT_CONTAINS',     '5',         '{"f":"5"}',                false),
+  (40, '$.f',      'INOT_CONTAINS',    '"x"',       '{"f":5}',                  true),
+  (41, '$.f',      'INOT_STARTS_WITH', '"x"',       '{"f":true}',               true),
+  (42, '$.f',      'NOT_EQUAL',        '"x"',       '{"f":5}',                  true);
+SELECT count(*) FROM (SELECT cyoda_wf.import_workflows(m, 1, '{"workflows": []}')
+                        FROM unnest(ARRAY['cond_arr', 'cond_arr_and']) AS m) d;   -- declared: default workflow
+INSERT INTO cyoda_wf.entity (id, model, data)
+SELECT ('00000000-0000-0000-000a-' || lpad(n::text, 12, '0'))::uuid, 'cond_arr', data
+  FROM arr_case ORDER BY n;
+SELECT a.n, a.path, a.op, a.val, a.data,
+       cyoda_wf.check_condition(c.cond, a.data) AS evaluated,
+       EXISTS (SELECT 1 FROM cyoda_wf.search('cond_arr', 1, c.cond) s
+                WHERE s.id = ('00000000-0000-0000-000a-' || lpad(a.n::text, 12, '0'))::uuid) AS searched,
+       a.expect
+  FROM arr_case a
+ CROSS JOIN LATERAL (SELECT jsonb_build_object('jsonPath', a.path, 'operatorType', a.op, 'value', a.val) AS cond) c
+ ORDER BY a.n;
+-- an AND of negatives on one path is not merged: each member finds its own
+-- element (NOT_EQUAL "a" through "b", NOT_EQUAL "b" through "a")
+INSERT INTO cyoda_wf.entity (id, model, data)
+VALUES ('00000000-0000-0000-000a-000000000099', 'cond_arr_and', '{"f":["a","b"]}');
+SELECT cyoda_wf.check_condition(c, '{"f":["a","b"]}') AS evaluated,
+       EXISTS (SELECT 1 FROM cyoda_wf.search('cond_arr_and', 1, c)) AS searched
+  FROM (SELECT '{"type":"group","operator":"AND","conditions":[
+          {"jsonPath":"$.f","operatorType":"NOT_EQUAL","value":"a"},
+          {"jsonPath":"$.f","operatorType":"NOT_EQUAL","value":"b"}]}'::jsonb AS c) t;
+-- CONTAINS on creationDate is accepted and never matches, as in cyoda-go
+-- (so its NOT matches every entity); evaluation and search agree
+SELECT cyoda_wf.check_condition(c, '{"f":["a","b"]}') AS evaluated,
+       (SELECT count(*) FROM cyoda_wf.search('cond_arr_and', 1, c)) AS searched,
+       cyoda_wf.check_condition(n, '{"f":["a","b"]}') AS negated_evaluated,
+       (SELECT count(*) FROM cyoda_wf.search('cond_arr_and', 1, n)) AS negated_searched
+  FROM (SELECT '{"type":"lifecycle","field":"creationDate","operatorType":"CONTAINS","value":"2024"}'::jsonb AS c,
+               '{"type":"group","operator":"NOT","conditions":[
+                 {"type":"lifecycle","field":"creationDate","operatorType":"CONTAINS","value":"2024"}]}'::jsonb AS n) t;
+-- other text operators on a lifecycle date stay refused (22023)
+SELECT pg_temp.err('{"type":"lifecycle","field":"creationDate","operatorType":"STARTS_WITH","value":"2024"}') AS creation_starts;
+SELECT pg_temp.err('{"type":"lifecycle","field":"lastUpdateTime","operatorType":"CONTAINS","value":"2024"}') AS updated_contains;
 
 --
 -- Groups

@@ -5,7 +5,7 @@
  * cond_compile.c compiles a condition's JSON into a tree of CwCondition
  * nodes (validating it: every 22023 / 54000 error comes from there) and
  * cond_eval.c evaluates it; the others only walk the compiled tree and never read the
- * condition's JSON themselves: search.c translates it to SQL, diagram.c
+ * condition's JSON themselves: search_sql.c translates it to SQL, diagram.c
  * summarizes it for a diagram label and lists the criterion functions it
  * calls.  A walker that needs each member of a group as written compiles
  * with cw_condition_compile_unmerged(); the evaluator's tree has merged
@@ -62,25 +62,38 @@ extern const int cw_cond_nops;
  * Whether the members of an AND (and_group) or OR group that test one
  * jsonPath with this operator may be merged into one test against the set
  * of their operands, in evaluation (cond_eval.c) and in the SQL
- * translation (search.c) alike:
- *	OR of EQUALS / IEQUALS: the field equals some operand;
- *	OR of CONTAINS / ICONTAINS: some array element equals some operand, or
- *	the text contains some operand;
- *	AND of NOT_EQUAL / INOT_EQUAL / NOT_CONTAINS / INOT_CONTAINS: the field
- *	is present and none of the above, which is exact only when the path has
- *	no [*] step (each member would pick its own element).
+ * translation (search_sql.c) alike:
+ *	OR of EQUALS / IEQUALS: the field (or some element of an array field)
+ *	equals some operand;
+ *	OR of CONTAINS / ICONTAINS: the field's text (or some element's)
+ *	contains some operand.
+ * An OR of tests that each hold when some array element passes is one test
+ * that holds when some element passes one of them, so these are exact.  An
+ * AND is never merged: NOT_EQUAL "a" AND NOT_EQUAL "b" on ["a", "b"] holds
+ * (each member finds its own element), "equal to none" does not.
  * The null rule needs nothing more: a missing or null field fails every
  * member and the merged test alike.  Groups that call criterion functions
  * are never merged, so merging cannot change which functions run.
  */
 static inline bool
-cw_op_merges(const OpInfo *op, bool and_group, bool wildcard)
+cw_op_merges(const OpInfo *op, bool and_group)
 {
 	if (op->base != OPB_EQ && op->base != OPB_CONTAINS)
 		return false;
-	if (and_group)
-		return op->negate && !wildcard;
-	return !op->negate;
+	return !and_group && !op->negate;
+}
+
+/*
+ * NOT_CONTAINS, NOT_STARTS_WITH, NOT_ENDS_WITH (case-sensitive): they match
+ * a present string only, never a number, boolean, object or array element
+ * that is not a string (cyoda-go's internal/match).
+ */
+static inline bool
+cw_op_strings_only(const OpInfo *op)
+{
+	return op->negate && !op->icase &&
+		(op->base == OPB_CONTAINS || op->base == OPB_STARTS ||
+		 op->base == OPB_ENDS);
 }
 
 /* A member of a group that may be merged, with its merge key. */
@@ -214,6 +227,7 @@ struct CwCondition
 	LifeField	field;
 	const char *field_name;		/* lifecycle: the field's name */
 	bool		date_field;		/* lifecycle creationDate / lastUpdateTime */
+	bool		never;			/* lifecycle CONTAINS on creationDate: never matches */
 	const OpInfo *op;
 	CondValue	val;			/* operand; low bound of BETWEEN */
 	CondValue	hi;				/* high bound of BETWEEN */

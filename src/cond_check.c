@@ -12,7 +12,7 @@
 
 #include "utils/memutils.h"
 
-PG_FUNCTION_INFO_V1(check_condition);
+PG_FUNCTION_INFO_V1(cyoda_wf_check_condition);
 
 /*
  * cyoda_wf.check_condition(condition jsonb, data jsonb) RETURNS boolean:
@@ -20,7 +20,7 @@ PG_FUNCTION_INFO_V1(check_condition);
  * Lifecycle fields are unknown; function criteria raise 22023.
  */
 Datum
-check_condition(PG_FUNCTION_ARGS)
+cyoda_wf_check_condition(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *cond = PG_GETARG_JSONB_P(0);
 	Jsonb	   *data = PG_GETARG_JSONB_P(1);

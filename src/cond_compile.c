@@ -13,7 +13,7 @@
  *	function	{"type":"function","function":{"name":"C","config":{...}}}
  *
  * cw_condition_compile() validates the JSON and turns it into a tree of
- * CwCondition nodes (cond.h, which search.c and diagram.c walk too)
+ * CwCondition nodes (cond.h, which search_sql.c and diagram.c walk too)
  * allocated in the caller's (cache) memory context: paths
  * are split into steps, operators resolved, operands converted once (numbers
  * parsed, strings lower-cased for the case-insensitive operators, LIKE
@@ -876,6 +876,13 @@ compile_lifecycle(CompileState *st, CwCondition *c, JsonbContainer *obj)
 					 c->field == LF_LAST_UPDATE_TIME);
 
 	c->op = compile_operator(st, obj);
+	/* as cyoda-go: CONTAINS on creationDate is accepted and never matches */
+	if (c->field == LF_CREATION_DATE && c->op->base == OPB_CONTAINS &&
+		!c->op->negate && !c->op->icase)
+	{
+		c->never = true;
+		return;
+	}
 	if (c->date_field)
 	{
 		switch (c->op->base)

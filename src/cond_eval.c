@@ -26,10 +26,20 @@
  *	  (a number and a non-numeric string, an object and a scalar) are
  *	  unequal and unordered: EQUALS and the orderings are false, NOT_EQUAL
  *	  true.  EQUALS with an object or array operand is JSON equality.
- *	- CONTAINS is a substring test on text; on an array field it is true
- *	  when an element equals the value.  STARTS_WITH, ENDS_WITH, LIKE and
- *	  MATCHES_PATTERN work on the field's text: a string, a number's text
- *	  as stored, or true/false; objects and arrays never match them.
+ *	- Arrays (cyoda-go's internal/match): a path that resolves to an array
+ *	  is matched element by element with the operator itself, and holds
+ *	  when some element passes (CONTAINS "ru" matches ["go", "rust"];
+ *	  NOT_EQUAL "go" matches it too, through "rust").  An empty array
+ *	  matches no operator, IS_NULL and NOT_NULL included.  Only one level:
+ *	  an element that is itself an array is a value (EQUALS [1] matches
+ *	  [[1]], not [1]).
+ *	- CONTAINS is a substring test on text.  STARTS_WITH, ENDS_WITH, LIKE
+ *	  and MATCHES_PATTERN work on the field's text: a string, a number's
+ *	  text as stored, or true/false; objects and arrays never match them.
+ *	  NOT_CONTAINS, NOT_STARTS_WITH and NOT_ENDS_WITH match strings only:
+ *	  never a number, a boolean, an object (nor null or missing); their
+ *	  case-insensitive forms are the negation of the positive test on any
+ *	  present value.
  *	- Case-insensitive operators lower-case both sides with the database's
  *	  default collation.
  *	- Paths: "$", ".name", "['name']" / ["name"], "[N]", "[*]" (any element
@@ -501,27 +511,6 @@ leaf_positive(const CwCondition *c, const JsonbValue *fv)
 			return value_compare(fv, &c->val, false, &cmp) && cmp >= 0 &&
 				value_compare(fv, &c->hi, false, &cmp2) && cmp2 <= 0;
 		case OPB_CONTAINS:
-			if (fv->type == jbvBinary &&
-				JsonContainerIsArray(fv->val.binary.data))
-			{
-				JsonbContainer *jc = fv->val.binary.data;
-				uint32		n = JsonContainerSize(jc);
-				uint32		i;
-
-				for (i = 0; i < n; i++)
-				{
-					JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
-
-					CHECK_FOR_INTERRUPTS();
-					r = c->set ? set_equals(c->set, e, op->icase) :
-						value_equals(e, &c->val, op->icase);
-					pfree(e);
-					if (r)
-						return true;
-				}
-				return false;
-			}
-			/* FALLTHROUGH */
 		case OPB_STARTS:
 		case OPB_ENDS:
 		case OPB_LIKE:
@@ -589,8 +578,46 @@ leaf_eval(const CwCondition *c, const JsonbValue *fv)
 		return !isnull;
 	if (isnull)
 		return false;			/* the null rule, negative operators included */
+	if (cw_op_strings_only(c->op) && fv->type != jbvString)
+		return false;
 	r = leaf_positive(c, fv);
 	return c->op->negate ? !r : r;
+}
+
+/* Whether v is an array (not a scalar's pseudo-array). */
+static inline bool
+is_array(const JsonbValue *v)
+{
+	return v != NULL && v->type == jbvBinary &&
+		JsonContainerIsArray(v->val.binary.data) &&
+		!JsonContainerIsScalar(v->val.binary.data);
+}
+
+/*
+ * A simple condition's operator on the value its path resolves to (NULL =
+ * missing): on an array, some element passes (none for an empty array).
+ */
+static bool
+leaf_match(const CwCondition *c, const JsonbValue *fv)
+{
+	JsonbContainer *jc;
+	uint32		n;
+
+	if (!is_array(fv))
+		return leaf_eval(c, fv);
+	jc = fv->val.binary.data;
+	n = JsonContainerSize(jc);
+	for (uint32 i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(jc, i);
+		bool		r = leaf_eval(c, e);
+
+		pfree(e);
+		if (r)
+			return true;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
 }
 
 /* One path step from cur into *out; false when there is nothing there. */
@@ -673,7 +700,7 @@ eval_simple(const CwCondition *c, const JsonbValue *cur, int i)
 		}
 		cur = path_step(cur, step, out) ? out : NULL;
 	}
-	return leaf_eval(c, cur);
+	return leaf_match(c, cur);
 }
 
 /* A lifecycle condition on the facts in ctx (NULL / 0 = unknown). */
@@ -683,6 +710,8 @@ eval_lifecycle(const CwCondition *c, CwEvalContext *ctx)
 	const char *s = NULL;
 	JsonbValue	fv;
 
+	if (c->never)
+		return false;
 	if (c->date_field)
 	{
 		TimestampTz t = (c->field == LF_CREATION_DATE) ?

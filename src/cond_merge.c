@@ -2,11 +2,11 @@
  * cond_merge.c
  *		Merged groups of the condition language: the runs of members of a
  *		group that test one path with one operator (cw_group_runs, which
- *		search.c uses too) and the one node that tests each run.
+ *		search_sql.c uses too) and the one node that tests each run.
  *
- * Merged groups: the members of an AND / OR group that test one jsonPath
- * with one operator (cw_op_merges: OR of EQUALS or CONTAINS, AND of
- * NOT_EQUAL or NOT_CONTAINS, and their case-insensitive forms) compile into
+ * Merged groups: the members of an OR group that test one jsonPath with
+ * one operator (cw_op_merges: EQUALS or CONTAINS and their case-insensitive
+ * forms; never an AND, see cond.h) compile into
  * one node holding their operands as sorted sets, so a group of n values
  * costs one path walk and a binary search instead of n walks; an array
  * field or a [*] path is walked once, not once per value.
@@ -164,7 +164,7 @@ cw_group_runs(const CwCondition *c, CwMergeItem *items, int *run_of,
 		CHECK_FOR_INTERRUPTS();
 		run_of[i] = -1;
 		if (c->kind == CK_NOT || ch->kind != CK_SIMPLE ||
-			!cw_op_merges(ch->op, and_group, ch->wildcard))
+			!cw_op_merges(ch->op, and_group))
 			continue;
 		items[nitems].index = i;
 		merge_key(ch, &items[nitems]);

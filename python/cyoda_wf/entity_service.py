@@ -73,7 +73,7 @@ _SQL = {
     "delete_item": ("SELECT cyoda_wf.delete_item($1::uuid) AS deleted", ["text"]),
     "has_search": (
         "SELECT pg_catalog.to_regprocedure("
-        "'cyoda_wf.search(text,integer,jsonb,timestamp with time zone)') IS NOT NULL AS ok",
+        "'cyoda_wf.search(text,integer,jsonb,timestamp with time zone,text[],integer,integer)') IS NOT NULL AS ok",
         [],
     ),
     # Listing and searching: cyoda_wf.search when this build has it (indexed,

@@ -18,7 +18,7 @@ INSERT INTO fuzz.has
 SELECT s, to_regprocedure(s) IS NOT NULL
   FROM unnest(ARRAY['cyoda_wf.validate_design(text)', 'cyoda_wf.validate_design(jsonb)',
                     'cyoda_wf.import_design(jsonb,text)', 'cyoda_wf.import_design(text,text)',
-                    'cyoda_wf.search(text,integer,jsonb,timestamp with time zone)']) s;
+                    'cyoda_wf.search(text,integer,jsonb,timestamp with time zone,text[],integer,integer)']) s;
 
 -- Process and criterion functions the generated workflows name.
 CREATE FUNCTION public.fz_proc(meta jsonb, data jsonb) RETURNS jsonb LANGUAGE sql AS
@@ -38,7 +38,9 @@ CREATE FUNCTION public.fz_crit_null(meta jsonb, data jsonb) RETURNS boolean LANG
 -- cyoda_wf.require_model = known wants).
 SELECT cyoda_wf.import_workflows('fz_search', 1, '{"workflows": []}') IS NOT NULL AS declared;
 SELECT cyoda_wf.add_item('fz_search', 1, jsonb_build_object('a', i, 'b', 'x' || i, 'tags', jsonb_build_array(i, 'y'),
-                                                            'items', jsonb_build_array(jsonb_build_object('qty', i))))
+                                                            'items', jsonb_build_array(jsonb_build_object('qty', i)),
+                                                            'name', jsonb_build_array('go', 'ru' || i, i % 3),
+                                                            'lines', jsonb_build_array(jsonb_build_array(i), '[]'::jsonb, NULL)))
   FROM generate_series(1, 20) i;
 
 CREATE FUNCTION fuzz.has(sig text) RETURNS boolean LANGUAGE sql STABLE AS
@@ -166,10 +168,27 @@ BEGIN
     PERFORM fuzz.note(p_id, 'import_design(text)', st, msg, t0);
 
   ELSIF r.target = 'search' THEN
-    IF fuzz.has('cyoda_wf.search(text,integer,jsonb,timestamp with time zone)') THEN
+    IF fuzz.has('cyoda_wf.search(text,integer,jsonb,timestamp with time zone,text[],integer,integer)') THEN
       BEGIN
         PERFORM count(*) FROM cyoda_wf.search(r.b, 1, r.a::jsonb);
         st := '00000';
+        -- search and the evaluator agree (lifecycle facts are not in
+        -- check_condition's reach)
+        IF position('lifecycle' in r.a) = 0 AND EXISTS (
+             (SELECT s.id FROM cyoda_wf.search(r.b, 1, r.a::jsonb) s
+              EXCEPT
+              SELECT e.id FROM cyoda_wf.entity e
+               WHERE e.model = r.b AND e.model_version = 1
+                 AND cyoda_wf.check_condition(r.a::jsonb, e.data))
+             UNION ALL
+             (SELECT e.id FROM cyoda_wf.entity e
+               WHERE e.model = r.b AND e.model_version = 1
+                 AND cyoda_wf.check_condition(r.a::jsonb, e.data)
+              EXCEPT
+              SELECT s.id FROM cyoda_wf.search(r.b, 1, r.a::jsonb) s)) THEN
+          st := 'XX000';
+          msg := 'search and check_condition disagree';
+        END IF;
       EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
       END;

@@ -479,7 +479,7 @@ CREATE FUNCTION pg_temp.cw_has_plpython() RETURNS boolean LANGUAGE sql AS
 SELECT pg_temp.cw_has('cyoda_wf.load_functions(text,text)') AND pg_temp.cw_has_plpython() AS have_lf \gset
 SELECT pg_temp.cw_has('cyoda_wf.scaffold(text)') AND pg_temp.cw_has_plpython() AS have_sc \gset
 SELECT pg_temp.cw_has('cyoda_wf.import_design(jsonb,text)') AS have_design \gset
-SELECT pg_temp.cw_has('cyoda_wf.search(text,integer,jsonb,timestamp with time zone)') AS have_search \gset
+SELECT pg_temp.cw_has('cyoda_wf.search(text,integer,jsonb,timestamp with time zone,text[],integer,integer)') AS have_search \gset
 
 \if :have_lf
 CREATE EXTENSION IF NOT EXISTS plpython3u;

@@ -1,4 +1,4 @@
--- pgTAP: bounded condition work.  Big groups of one path and one operator
+-- pgTAP: bounded condition work.  Big OR groups of one path and one operator
 -- are merged into one array test (search) or one set lookup (evaluation);
 -- conditions beyond the limits (10,000 nodes, 64 levels, 100 path steps)
 -- fail with 54000 before any work; compilation, translation and evaluation
@@ -74,11 +74,11 @@ SELECT is(
 SELECT is(
   (SELECT count(*)::int FROM regexp_matches(cyoda_wf.search_sql('tb', 1,
      pg_temp.terms('OR', '$.n', 'EQUALS', (SELECT jsonb_agg(k) FROM generate_series(1, 1000) k))), '= ANY', 'g')),
-  2, 'search_sql: a 1,000-term OR group is one "= ANY" for numbers and one for numeric strings');
+  4, 'search_sql: a 1,000-term OR group is one "= ANY" for numbers and one for numeric strings, for the field and for the elements of an array field');
 SELECT is(
   (SELECT count(*)::int FROM regexp_matches(cyoda_wf.search_sql('tb', 1,
-     pg_temp.terms('OR', '$.s', 'EQUALS', (SELECT jsonb_agg('v' || k) FROM generate_series(1, 1000) k))), '@>', 'g')),
-  1, 'search_sql: a 1,000-term OR of strings is one containment test for the GIN index');
+     pg_temp.terms('OR', '$.s', 'EQUALS', (SELECT jsonb_agg('v' || k) FROM generate_series(1, 1000) k))), '@[>?]', 'g')),
+  1, 'search_sql: a 1,000-term OR of strings is one test for the GIN index');
 -- evaluation in the engine agrees, one entity at a time
 SELECT is(
   (SELECT count(*)::int FROM cyoda_wf.entity e

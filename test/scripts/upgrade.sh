@@ -129,6 +129,8 @@ DROP ROLE IF EXISTS cw_upgrade_loader;
 CREATE ROLE cw_upgrade_loader;
 GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf.load_functions_py(text, text)
    TO cw_upgrade_loader;
+-- ... and search, whose 4-argument form 0.2.0 replaces
+GRANT EXECUTE ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz) TO cw_upgrade_loader;
 SQL
 [[ $(q -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'cyoda_wf'") == 0.1.0 ]] ||
     fail "CREATE EXTENSION cyoda_wf VERSION '0.1.0' did not install 0.1.0"
@@ -185,9 +187,15 @@ q -d $old -c "ALTER EXTENSION cyoda_wf UPDATE" >/dev/null
 [[ $(q -d $old -c "SELECT has_function_privilege('cw_upgrade_loader',
         'cyoda_wf.raise_python_error(text, text, text, text)', 'EXECUTE')") == t ]] ||
     fail "a role granted load_functions under 0.1.0 may not execute raise_python_error"
+# The role granted search under 0.1.0 may run the new search.
+[[ $(q -d $old -c "SELECT has_function_privilege('cw_upgrade_loader',
+        'cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer)', 'EXECUTE')") == t ]] ||
+    fail "a role granted search under 0.1.0 may not execute the new search"
 q -d $old -c "REVOKE ALL ON FUNCTION cyoda_wf.load_functions(text, text),
                   cyoda_wf.load_functions_py(text, text),
-                  cyoda_wf.raise_python_error(text, text, text, text) FROM cw_upgrade_loader" >/dev/null
+                  cyoda_wf.raise_python_error(text, text, text, text),
+                  cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer)
+                  FROM cw_upgrade_loader" >/dev/null
 v=$(q -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'cyoda_wf'")
 want=$(sed -n "s/^default_version = '\(.*\)'/\1/p" cyoda_wf.control)
 [[ $v == "$want" ]] || fail "after ALTER EXTENSION UPDATE the version is $v, want $want"

@@ -1,0 +1,603 @@
+/*-------------------------------------------------------------------------
+ * search_sql.c
+ *		The condition tree of cond.h written as one SQL predicate for search.
+ *
+ * cw_sq_condition() walks the compiled tree (each group member as written,
+ * same-path runs merged here) and appends a boolean SQL expression over the
+ * row alias e of cyoda_wf.entity's columns.  Every value taken from the
+ * condition travels as a $n parameter (cw_sq_param: json names as text,
+ * paths as text[] read with #>); nothing the caller wrote is spliced into
+ * the SQL text, so the text depends only on the condition's shape.
+ *
+ * Index use (entity_data_idx is GIN jsonb_path_ops on data; the btree is
+ * (model, model_version, state)):
+ *	- every search filters model = $1 AND model_version = $2;
+ *	- EQUALS on a data path made of names and [*] steps, whose operand is a
+ *	  boolean or a string that is not a number, adds
+ *	  data @? '$."path" ? (@ == value)' (for true / "true" both spellings,
+ *	  ORed inside the jsonpath), which in lax mode also finds an array field
+ *	  holding the value; an object or array operand adds
+ *	  data @> {"path": value} OR data @> {"path": [value]}.  It only
+ *	  narrows the rows; the exact predicate is still applied.  Numeric
+ *	  operands cannot use it: "30.0" and "3e1" equal 30 too, and no finite
+ *	  set of index conditions covers every spelling of a number;
+ *	- lifecycle state / previousTransition EQUALS a string becomes
+ *	  column = $n (state: the btree);
+ *	- lifecycle id EQUALS a canonical uuid becomes id = $n (primary key).
+ * Everything else is evaluated row by row on what those select.
+ *-------------------------------------------------------------------------
+ */
+#include "cyoda_wf.h"
+#include "catalog.h"
+#include "cond.h"
+#include "search_int.h"
+
+#include <ctype.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/uuid.h"
+
+
+static void gen_node(SqlQuery *q, StringInfo out, const CwCondition *c);
+
+/* ----------------------------------------------------------------
+ * Conditions
+ * ----------------------------------------------------------------
+ */
+
+/* JSON text of a scalar or container operand, for a containment document. */
+static void
+append_operand_json(StringInfo buf, Operand *v)
+{
+	if (v->kind == OV_CONTAINER)
+		appendStringInfoString(buf, JsonbToCString(NULL, &v->container->root,
+												   VARSIZE(v->container)));
+	else
+		escape_json(buf, v->text);
+}
+
+/*
+ * The containment document {"a": [{"b": value}]} for a path of names and
+ * [*]; with wrap {"a": [{"b": [value]}]}, for a field that is an array with
+ * an element equal to the value.  For an object or array operand.
+ */
+static Datum
+containment_doc(const Path *path, Operand *v, bool wrap)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int k = 0; k < path->n; k++)
+	{
+		const PathStep *s = &path->steps[k];
+
+		if (s->kind == PS_ANY)
+			appendStringInfoChar(&buf, '[');
+		else
+		{
+			appendStringInfoChar(&buf, '{');
+			escape_json(&buf, s->key);
+			appendStringInfoChar(&buf, ':');
+		}
+	}
+	if (wrap)
+		appendStringInfoChar(&buf, '[');
+	append_operand_json(&buf, v);
+	if (wrap)
+		appendStringInfoChar(&buf, ']');
+	for (int k = path->n - 1; k >= 0; k--)
+		appendStringInfoChar(&buf, path->steps[k].kind == PS_ANY ? ']' : '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+}
+
+/*
+ * The jsonpath $."a"[*]."b" ? (@ == value) for a string or boolean operand
+ * (true / "true": both spellings).  In lax mode it also holds when the
+ * field is an array with such an element (and for a few more shapes, since
+ * lax mode unwraps arrays along the path), so data @? it is a superset of
+ * EQUALS that the GIN index (jsonb_path_ops) serves in one condition.
+ */
+static Datum
+equals_jsonpath(const Path *path, Operand *v)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '$');
+	for (int k = 0; k < path->n; k++)
+	{
+		const PathStep *s = &path->steps[k];
+
+		if (s->kind == PS_ANY)
+			appendStringInfoString(&buf, "[*]");
+		else
+		{
+			appendStringInfoChar(&buf, '.');
+			escape_json(&buf, s->key);
+		}
+	}
+	appendStringInfoString(&buf, " ? (@ == ");
+	if (v->boolval >= 0)
+		appendStringInfo(&buf, "%s || @ == \"%s\"", v->boolval ? "true" : "false",
+						 v->boolval ? "true" : "false");
+	else
+		escape_json(&buf, v->text);
+	appendStringInfoChar(&buf, ')');
+	return DirectFunctionCall1(jsonpath_in, CStringGetDatum(buf.data));
+}
+
+/*
+ * Whether EQUALS on path can be narrowed through the GIN index (a path of
+ * names, none of them digits-only, and [*]) for operands that are not
+ * numbers.
+ */
+static bool
+prefilter_path(const Path *path, const OpInfo *op)
+{
+	if (op->base != OPB_EQ || op->negate || op->icase || path->n == 0)
+		return false;
+	for (int k = 0; k < path->n; k++)
+	{
+		const PathStep *s = &path->steps[k];
+
+		/* a digits-only name also addresses an array element */
+		if (s->kind == PS_INDEX || (s->kind == PS_KEY && s->index >= 0))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A condition that every entity matching EQUALS path value also matches,
+ * so the GIN index can find the candidates; NULL when there is none.
+ * Strings and booleans: data @? jsonpath (equals_jsonpath); objects and
+ * arrays: data @> the field equal to it OR data @> an array field holding
+ * it.
+ */
+static char *
+equals_prefilter(SqlQuery *q, const Path *path, const OpInfo *op, Operand *v)
+{
+	if (!prefilter_path(path, op))
+		return NULL;
+	if (v->num != NULL)
+		return NULL;			/* "30.0", "3e1"... equal 30 as well */
+	if (v->kind == OV_CONTAINER)
+		return psprintf("(e.data @> %s OR e.data @> %s)",
+						cw_sq_param(q, JSONBOID, containment_doc(path, v, false)),
+						cw_sq_param(q, JSONBOID, containment_doc(path, v, true)));
+	return psprintf("e.data @? %s", cw_sq_param(q, JSONPATHOID, equals_jsonpath(path, v)));
+}
+
+/*
+ * equals_prefilter() of a merged OR of EQUALS, for its n operands, none
+ * of them a number: data @? ANY (jsonpaths) for the strings and booleans,
+ * data @> ANY (documents) for objects and arrays, which a bitmap scan of
+ * the GIN index reads one element at a time.
+ */
+static char *
+equals_any_prefilter(SqlQuery *q, const Path *path, Operand *vals, int n)
+{
+	Datum	   *paths = palloc(n * sizeof(Datum));
+	Datum	   *docs = palloc(2 * n * sizeof(Datum));
+	int			npaths = 0,
+				ndocs = 0;
+	char	   *pp = NULL,
+			   *pd = NULL;
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		Assert(vals[i].num == NULL);
+		if (vals[i].kind == OV_CONTAINER)
+		{
+			docs[ndocs++] = containment_doc(path, &vals[i], false);
+			docs[ndocs++] = containment_doc(path, &vals[i], true);
+		}
+		else
+			paths[npaths++] = equals_jsonpath(path, &vals[i]);
+	}
+	if (npaths)
+		pp = psprintf("e.data @? ANY (%s)",
+					  cw_sq_array(q, JSONPATHARRAYOID, JSONPATHOID, paths, npaths));
+	if (ndocs)
+		pd = psprintf("e.data @> ANY (%s)",
+					  cw_sq_array(q, JSONBARRAYOID, JSONBOID, docs, ndocs));
+	if (pp && pd)
+		return psprintf("(%s OR %s)", pp, pd);
+	return pp ? pp : pd;
+}
+
+/*
+ * A simple condition below base from step `from` on; [*] = some element;
+ * the value at the end of the path, when an array, passes when some
+ * element does.  val holds nval operands (a merged group's, see
+ * gen_positive).
+ */
+static void
+gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
+			  int from, const OpInfo *op, Operand *val, int nval, Operand *hi)
+{
+	int			k = from;
+	char	   *x;
+	int			alias;
+
+	while (k < path->n && path->steps[k].kind != PS_ANY)
+		k++;
+	if (k == path->n)
+	{
+		Field		fld = cw_sq_path_field(q, base, path, from, k);
+
+		/* an array is matched element by element (cond_eval.c leaf_match) */
+		alias = ++q->nalias;
+		appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
+						 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
+						 fld.j, fld.j, alias);
+		cw_sq_leaf(q, out, cw_sq_jsonb_field(psprintf("x%d.e", alias)), op, val, nval, hi);
+		appendStringInfoString(out, ") ELSE ");
+		cw_sq_leaf(q, out, fld, op, val, nval, hi);
+		appendStringInfoString(out, " END)");
+		return;
+	}
+	/* not an array (or missing) at [*]: the operator sees a missing field */
+	x = cw_sq_path_value(q, base, path, from, k);
+	alias = ++q->nalias;
+	appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
+					 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
+					 x, x, alias);
+	gen_simple_at(q, out, psprintf("x%d.e", alias), path, k + 1, op, val, nval, hi);
+	appendStringInfo(out, ") ELSE %s END)",
+					 op->base == OPB_IS_NULL ? "true" : "false");
+}
+
+/*
+ * A simple condition (jsonPath, operator, value), or the n members of a
+ * merged group (same path, same operator, see gen_group).
+ */
+static void
+gen_simple(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n)
+{
+	Path		path = cw_sq_node_path(members[0]);
+	const OpInfo *op = members[0]->op;
+	Operand    *vals = palloc0(n * sizeof(Operand));
+	Operand		hi;
+	char	   *pre;
+	int			nstr = 0;
+
+	memset(&hi, 0, sizeof(hi));
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		cw_sq_read_operands(members[i], &vals[i], &hi);
+	}
+
+	if (n == 1)
+	{
+		pre = equals_prefilter(q, &path, op, &vals[0]);
+		if (pre)
+			appendStringInfo(out, "(%s AND ", pre);
+		gen_simple_at(q, out, "e.data", &path, 0, op, vals, 1, &hi);
+		if (pre)
+			appendStringInfoChar(out, ')');
+		return;
+	}
+	if (!prefilter_path(&path, op))
+	{
+		gen_simple_at(q, out, "e.data", &path, 0, op, vals, n, &hi);
+		return;
+	}
+
+	/*
+	 * OR of EQUALS that the GIN index can serve: the operands that are not
+	 * numbers first (prefiltered), then the numbers (never prefiltered).
+	 */
+	for (int i = 0; i < n; i++)
+		if (vals[i].num == NULL)
+		{
+			Operand		t = vals[nstr];
+
+			vals[nstr++] = vals[i];
+			vals[i] = t;
+		}
+	appendStringInfoChar(out, '(');
+	if (nstr > 0)
+	{
+		appendStringInfo(out, "(%s AND ", equals_any_prefilter(q, &path, vals, nstr));
+		gen_simple_at(q, out, "e.data", &path, 0, op, vals, nstr, &hi);
+		appendStringInfoChar(out, ')');
+	}
+	if (nstr > 0 && nstr < n)
+		appendStringInfoString(out, " OR ");
+	if (nstr < n)
+		gen_simple_at(q, out, "e.data", &path, 0, op, vals + nstr, n - nstr, &hi);
+	appendStringInfoChar(out, ')');
+}
+
+/* Whether s is a uuid exactly as uuid_out writes it. */
+static bool
+canonical_uuid(const char *s, int len)
+{
+	if (len != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (s[i] != '-')
+				return false;
+		}
+		else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* A lifecycle date operand (its string, which cond_compile.c parsed). */
+static char *
+date_param(SqlQuery *q, const JsonbValue *v)
+{
+	if (v->type != jbvString)
+		cw_sq_not_validated("date");
+	return cw_sq_param(q, TIMESTAMPTZOID,
+				   DirectFunctionCall3(timestamptz_in,
+									   CStringGetDatum(pnstrdup(v->val.string.val,
+																v->val.string.len)),
+									   ObjectIdGetDatum(InvalidOid),
+									   Int32GetDatum(-1)));
+}
+
+/* creationDate / lastUpdateTime against a timestamptz column. */
+static void
+gen_date(SqlQuery *q, StringInfo out, const char *col, const CwCondition *c)
+{
+	const OpInfo *op = c->op;
+	const JsonbValue *vv = &c->val.jv;
+	char	   *test;
+
+	if (c->never)
+	{
+		appendStringInfoString(out, "false");
+		return;
+	}
+	if (op->base == OPB_IS_NULL || op->base == OPB_NOT_NULL)
+	{
+		appendStringInfo(out, "(%s IS %sNULL)", col,
+						 op->base == OPB_NOT_NULL ? "NOT " : "");
+		return;
+	}
+	switch (op->base)
+	{
+		case OPB_EQ:
+			test = psprintf("%s = %s", col, date_param(q, vv));
+			break;
+		case OPB_GT:
+			test = psprintf("%s > %s", col, date_param(q, vv));
+			break;
+		case OPB_GE:
+			test = psprintf("%s >= %s", col, date_param(q, vv));
+			break;
+		case OPB_LT:
+			test = psprintf("%s < %s", col, date_param(q, vv));
+			break;
+		case OPB_LE:
+			test = psprintf("%s <= %s", col, date_param(q, vv));
+			break;
+		case OPB_BETWEEN:
+		case OPB_BETWEEN_INCL:
+			{
+				bool		incl = op->base == OPB_BETWEEN_INCL;
+
+				test = psprintf("%s %s %s AND %s %s %s",
+								col, incl ? ">=" : ">", date_param(q, vv),
+								col, incl ? "<=" : "<", date_param(q, &c->hi.jv));
+				break;
+			}
+		default:
+			cw_sq_not_validated("date operator");
+	}
+	if (op->negate)
+		appendStringInfo(out, "(%s IS NOT NULL AND NOT (%s))", col, test);
+	else
+		appendStringInfo(out, "COALESCE(%s, false)", test);
+}
+
+/* A lifecycle condition (field, operator, value). */
+static void
+gen_lifecycle(SqlQuery *q, StringInfo out, const CwCondition *c)
+{
+	const OpInfo *op = c->op;
+	Operand		val,
+				hi;
+	const char *col;
+	bool		plain_eq;
+
+	switch (c->field)
+	{
+		case LF_CREATION_DATE:
+			gen_date(q, out, "e.created_at", c);
+			return;
+		case LF_LAST_UPDATE_TIME:
+			gen_date(q, out, "e.updated_at", c);
+			return;
+		case LF_STATE:
+			col = "e.state";
+			break;
+		case LF_PREVIOUS_TRANSITION:
+			col = "e.last_transition";
+			break;
+		case LF_ID:
+			col = "(e.id)::text";
+			break;
+		default:
+			cw_sq_not_validated("lifecycle field");
+	}
+
+	memset(&val, 0, sizeof(val));
+	memset(&hi, 0, sizeof(hi));
+	cw_sq_read_operands(c, &val, &hi);
+
+	/* EQUALS a plain string: byte equality, which the indexes can use */
+	plain_eq = op->base == OPB_EQ && !op->negate && !op->icase &&
+		val.kind == OV_STRING && val.num == NULL;
+	if (plain_eq && col[0] == '(')
+	{
+		if (canonical_uuid(val.text, val.textlen))
+		{
+			appendStringInfo(out, "(e.id = %s)",
+							 cw_sq_param(q, UUIDOID,
+									 DirectFunctionCall1(uuid_in, CStringGetDatum(val.text))));
+			return;
+		}
+	}
+	else if (plain_eq)
+	{
+		char	   *p = cw_sq_op_text(q, &val);
+
+		appendStringInfo(out, "(%s = %s AND %s IS NOT NULL)", col, p, col);
+		return;
+	}
+	{
+		Field		fld;
+
+		fld.j = NULL;
+		fld.t = col;
+		cw_sq_leaf(q, out, fld, op, &val, 1, &hi);
+	}
+}
+
+/* An array condition (jsonPath, values): element i equals values[i]. */
+static void
+gen_array(SqlQuery *q, StringInfo out, const CwCondition *c)
+{
+	Path		path = cw_sq_node_path(c);
+	char	   *f;
+	int			n = c->nvalues;
+	bool		any = false;
+
+	f = cw_sq_path_value(q, "e.data", &path, 0, path.n);
+	appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN "
+					 "CASE WHEN jsonb_array_length(%s) >= %d THEN ", f, f, n);
+	for (int i = 0; i < n; i++)
+	{
+		Operand		v;
+
+		CHECK_FOR_INTERRUPTS();
+		if (c->skip[i])
+			continue;			/* null matches anything */
+		cw_sq_read_operand(&c->values[i], &v);
+		if (any)
+			appendStringInfoString(out, " AND ");
+		cw_sq_cmp(q, out, cw_sq_jsonb_field(psprintf("(%s -> %d)", f, i)), &v, "=", false);
+		any = true;
+	}
+	if (!any)
+		appendStringInfoString(out, "true");
+	appendStringInfoString(out, " ELSE false END ELSE false END)");
+}
+
+/*
+ * An AND, OR or NOT group.  Members of an AND / OR that test one path with
+ * one operator (cw_group_runs) are written as one test over arrays of their
+ * operands (gen_simple), where the first of them stands; the others keep
+ * their order.
+ */
+static void
+gen_group(SqlQuery *q, StringInfo out, const CwCondition *c)
+{
+	const char *join = c->kind == CK_AND ? " AND " : " OR ";
+	int			n = c->nchildren;
+	CwMergeItem *items;
+	int		   *run_of;
+	int		   *run_len;
+	bool		first = true;
+
+	if (n == 0)
+	{
+		/* empty AND is true, empty OR is false (NOT takes exactly one) */
+		if (c->kind == CK_NOT)
+			cw_sq_not_validated("empty NOT");
+		appendStringInfoString(out, c->kind == CK_AND ? "true" : "false");
+		return;
+	}
+
+	items = palloc(n * sizeof(CwMergeItem));
+	run_of = palloc(n * sizeof(int));
+	run_len = palloc(n * sizeof(int));
+	(void) cw_group_runs(c, items, run_of, run_len);
+
+	appendStringInfoString(out, c->kind == CK_NOT ? "(NOT " : "(");
+	for (int i = 0; i < n; i++)
+	{
+		int			r = run_of[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (r >= 0 && items[r].index != i)
+			continue;			/* written with the first member of its run */
+		if (!first)
+			appendStringInfoString(out, join);
+		first = false;
+		if (r < 0)
+			gen_node(q, out, c->children[i]);
+		else
+		{
+			const CwCondition **members = palloc(run_len[r] * sizeof(CwCondition *));
+
+			for (int k = 0; k < run_len[r]; k++)
+				members[k] = c->children[items[r + k].index];
+			gen_simple(q, out, members, run_len[r]);
+			pfree(members);
+		}
+	}
+	appendStringInfoChar(out, ')');
+}
+
+/* One node of the compiled condition, dispatched on its kind. */
+static void
+gen_node(SqlQuery *q, StringInfo out, const CwCondition *c)
+{
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	switch (c->kind)
+	{
+		case CK_SIMPLE:
+			gen_simple(q, out, &c, 1);
+			return;
+		case CK_AND:
+		case CK_OR:
+		case CK_NOT:
+			gen_group(q, out, c);
+			return;
+		case CK_LIFECYCLE:
+			gen_lifecycle(q, out, c);
+			return;
+		case CK_ARRAY:
+			gen_array(q, out, c);
+			return;
+		case CK_FUNCTION:
+			break;
+	}
+	cw_sq_not_validated("type");		/* function criteria were refused before */
+}
+
+/*
+ * Append the SQL predicate of the compiled condition c (never NULL as a
+ * value) over the row alias e, its values as parameters of q.
+ */
+void
+cw_sq_condition(SqlQuery *q, StringInfo out, const CwCondition *c)
+{
+	gen_node(q, out, c);
+}
