@@ -28,6 +28,9 @@ SELECT cyoda_wf.import_workflows('doc', 1, $json$
 }
 $json$) IS NOT NULL AS imported;
 
+-- declared, so saves run the default workflow
+SELECT count(*) AS declared FROM (SELECT cyoda_wf.import_workflows(m, 1, '{"workflows": []}')
+  FROM unnest(ARRAY['note', 'bulk']) AS m) d \gset
 INSERT INTO cyoda_wf.entity (id, model, data) VALUES
   ('00000000-0000-0000-0000-0000000000a1', 'doc',
    '{"title": "t", "n": 1.50, "big": 123456789012345678901234567890.000001,

@@ -4,6 +4,9 @@ RESET client_min_messages;
 -- search: sort keys, paging; stats_by.  Ids end in the creation order.
 \set SHOW_CONTEXT never
 
+-- declared, so saves run the default workflow
+SELECT count(*) AS declared FROM (SELECT cyoda_wf.import_workflows(m, 1, '{"workflows": []}')
+  FROM unnest(ARRAY['srt', 'srt_plan']) AS m) d \gset
 INSERT INTO cyoda_wf.entity (id, model, data)
 SELECT ('00000000-0000-0000-0007-0000000000' || lpad(i::text, 2, '0'))::uuid, 'srt', d
   FROM (VALUES (1, '{"name": "pear",   "price": 30,    "color": "green", "c": {"n": 2}}'::jsonb),

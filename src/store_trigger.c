@@ -391,7 +391,7 @@ cw_insert_prepare(CwSave *s, HeapTuple tup, TupleDesc desc, CwRequest *req, Datu
 		ereport(ERROR,
 				(errcode(ERRCODE_NOT_NULL_VIOLATION),
 				 errmsg("entity id must not be NULL")));
-	cw_shard_check_id(DatumGetUUIDP(id));
+	cw_shard_check_id(DatumGetUUIDP(*id));
 	model = cw_col_text(tup, desc, COL_MODEL);
 	if (model == NULL)
 		ereport(ERROR,

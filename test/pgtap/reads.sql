@@ -33,6 +33,9 @@ GRANT USAGE ON SCHEMA cyoda_wf TO cw_tap_patcher, cw_tap_bystander;
 GRANT EXECUTE ON FUNCTION cyoda_wf.patch_item(uuid, jsonb, text, bigint),
                           cyoda_wf.delete_items(text, integer, jsonb, timestamptz),
                           cyoda_wf.get_item(uuid, timestamptz, bigint) TO cw_tap_patcher;
+-- declared, so saves run the default workflow
+SELECT count(*) AS declared FROM (SELECT cyoda_wf.import_workflows(m, 1, '{"workflows": []}')
+  FROM unnest(ARRAY['tap_reads']) AS m) d \gset
 DO $$
 BEGIN
     PERFORM set_config('tap.id', cyoda_wf.add_item('tap_reads', 1, '{"a": {"b": 1, "c": 2}, "n": 1.10}')::text, true);

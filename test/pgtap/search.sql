@@ -45,6 +45,9 @@ CREATE ROLE cw_tap_search_other;
 GRANT USAGE ON SCHEMA cyoda_wf TO cw_tap_search_reader, cw_tap_search_other;
 GRANT EXECUTE ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer),
                           cyoda_wf.stats_by(text, integer, text, jsonb) TO cw_tap_search_reader;
+-- declared, so saves run the default workflow
+SELECT count(*) AS declared FROM (SELECT cyoda_wf.import_workflows(m, 1, '{"workflows": []}')
+  FROM unnest(ARRAY['tap_srt']) AS m) d \gset
 INSERT INTO cyoda_wf.entity (model, data) VALUES
     ('tap_srt', '{"c": "red", "n": 2}'), ('tap_srt', '{"c": "blue", "n": 1}'), ('tap_srt', '{"c": "red"}');
 SET LOCAL ROLE cw_tap_search_reader;
