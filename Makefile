@@ -1,13 +1,16 @@
 # cyoda_wf: PGXS build
-EXTENSION = cyoda_wf
+# cyoda_wf is the engine; cyoda_wf_router (SQL only, over PL/Proxy) offers its
+# API in a router database in front of shard databases.
+EXTENSION = cyoda_wf cyoda_wf_router
 MODULE_big = cyoda_wf
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 # The install script of the current version (cyoda_wf--0.2.0.sql), the
 # released ones (cyoda_wf--0.1.0.sql, frozen) and the upgrade scripts
-# (cyoda_wf--A--B.sql) sit at the top and are shipped as they are.
-DATA = $(sort $(wildcard $(EXTENSION)--*.sql))
+# (cyoda_wf--A--B.sql) sit at the top and are shipped as they are, beside
+# the router's (cyoda_wf_router--*.sql).
+DATA = $(sort $(wildcard $(addsuffix --*.sql,$(EXTENSION))))
 
 # pg_regress: one file per feature, sql/*.sql with expected/*.out (the PGXS
 # default inputdir), run against a cluster started by scripts/test.sh
