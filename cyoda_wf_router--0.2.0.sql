@@ -69,10 +69,12 @@ COMMENT ON FUNCTION cyoda_wf.shard_call(integer, text, text[], boolean) IS
 
 -- Run fn on a shard; returns its result, or raises its error again as it
 -- was raised there.  An error of PL/Proxy itself (the shard cannot be
--- reached, or the connection broke) becomes 08006 naming the shard.
+-- reached, or the connection broke) becomes 08006 naming the shard.  It is
+-- on the path of every call: no SET clause (every name in it is qualified),
+-- which would cost a settings save and restore per call.
 CREATE FUNCTION cyoda_wf.call_shard(shard integer, fn text, args text[],
                                     dry_run boolean DEFAULT false)
-    RETURNS jsonb LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
+    RETURNS jsonb LANGUAGE plpgsql VOLATILE AS
 $$
 DECLARE
     r record;
@@ -83,7 +85,8 @@ BEGIN
     EXCEPTION WHEN internal_error THEN
         GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
         RAISE EXCEPTION 'shard % cannot be reached', shard USING ERRCODE = '08006',
-            DETAIL = regexp_replace(msg, '^PL/Proxy function [^:]*: ', ''),
+            DETAIL = pg_catalog.rtrim(pg_catalog.regexp_replace(msg, '^PL/Proxy function [^:]*: ', ''),
+                                      E' \n'),
             HINT = 'cyoda_wf.shards() shows which shards answer.';
     END;
     IF r.sqlstate IS NULL THEN
@@ -151,9 +154,10 @@ COMMENT ON FUNCTION cyoda_wf.next_shard() IS
     'Internal: the shard of the next add_item (round robin)';
 
 -- Timestamps travel as ISO 8601 whatever the session's DateStyle.
+-- (No SET clause: it is inlined into the API functions that use it.)
 CREATE FUNCTION cyoda_wf.ts_arg(t timestamptz) RETURNS text
-    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS
-$$ SELECT to_jsonb(t) #>> '{}' $$;
+    LANGUAGE sql IMMUTABLE AS
+$$ SELECT pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.#>>) '{}' $$;
 COMMENT ON FUNCTION cyoda_wf.ts_arg(timestamptz) IS
     'Internal: a timestamp as ISO 8601 text, for remote_call';
 
