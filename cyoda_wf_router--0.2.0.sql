@@ -23,6 +23,20 @@ CREATE FUNCTION cyoda_wf.shard_of(id uuid) RETURNS integer
 COMMENT ON FUNCTION cyoda_wf.shard_of(uuid) IS
     'The shard an entity id belongs to; 22023 for a uuid that is not such an id';
 
+-- The shard a call on an entity goes to: shard_of(id), and shard 0 for an
+-- id of another layout (entities made before 0.2.0 have random ids: a
+-- database upgraded from 0.1.0 becomes shard 0 and keeps them), so that
+-- such an id gets the answer of one server (P0002 where nobody has it).
+CREATE FUNCTION cyoda_wf.shard_for(id uuid) RETURNS integer
+    LANGUAGE sql IMMUTABLE STRICT AS
+$$
+    SELECT CASE WHEN pg_catalog.substr(id::text, 15, 1) OPERATOR(pg_catalog.=) '7'
+                 AND pg_catalog.substr(id::text, 20, 1) OPERATOR(pg_catalog.=) ANY ('{8,9,a,b}'::text[])
+                THEN cyoda_wf.shard_of(id) ELSE 0 END
+$$;
+COMMENT ON FUNCTION cyoda_wf.shard_for(uuid) IS
+    'Internal: the shard of an entity id (shard 0 for ids made before 0.2.0)';
+
 -- The row search() returns: the columns of a shard's cyoda_wf.entity.
 CREATE TYPE cyoda_wf.entity AS (
     id              uuid,
@@ -327,7 +341,7 @@ CREATE FUNCTION cyoda_wf.update_item(id uuid, data jsonb DEFAULT NULL,
                                      if_match bigint DEFAULT NULL)
     RETURNS text LANGUAGE sql VOLATILE AS
 $$
-    SELECT cyoda_wf.call_shard(cyoda_wf.shard_of(id), 'cyoda_wf.update_item(uuid,jsonb,text,bigint)',
+    SELECT cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.update_item(uuid,jsonb,text,bigint)',
                                ARRAY[id::text, data::text, transition, if_match::text]) #>> '{}'
 $$;
 COMMENT ON FUNCTION cyoda_wf.update_item(uuid, jsonb, text, bigint) IS
@@ -336,7 +350,7 @@ COMMENT ON FUNCTION cyoda_wf.update_item(uuid, jsonb, text, bigint) IS
 CREATE FUNCTION cyoda_wf.fire(id uuid, transition text)
     RETURNS text LANGUAGE sql VOLATILE AS
 $$
-    SELECT cyoda_wf.call_shard(cyoda_wf.shard_of(id), 'cyoda_wf.fire(uuid,text)',
+    SELECT cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.fire(uuid,text)',
                                ARRAY[id::text, transition]) #>> '{}'
 $$;
 COMMENT ON FUNCTION cyoda_wf.fire(uuid, text) IS
@@ -345,7 +359,7 @@ COMMENT ON FUNCTION cyoda_wf.fire(uuid, text) IS
 CREATE FUNCTION cyoda_wf.delete_item(id uuid)
     RETURNS boolean LANGUAGE sql VOLATILE AS
 $$
-    SELECT (cyoda_wf.call_shard(cyoda_wf.shard_of(id), 'cyoda_wf.delete_item(uuid)',
+    SELECT (cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.delete_item(uuid)',
                                 ARRAY[id::text]) #>> '{}')::boolean
 $$;
 COMMENT ON FUNCTION cyoda_wf.delete_item(uuid) IS
@@ -354,7 +368,7 @@ COMMENT ON FUNCTION cyoda_wf.delete_item(uuid) IS
 CREATE FUNCTION cyoda_wf.get_item(id uuid, point_in_time timestamptz DEFAULT NULL)
     RETURNS jsonb LANGUAGE sql VOLATILE AS
 $$
-    SELECT cyoda_wf.call_shard(cyoda_wf.shard_of(id), 'cyoda_wf.get_item(uuid,timestamptz)',
+    SELECT cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.get_item(uuid,timestamptz)',
                                ARRAY[id::text, cyoda_wf.ts_arg(point_in_time)])
 $$;
 COMMENT ON FUNCTION cyoda_wf.get_item(uuid, timestamptz) IS
@@ -363,7 +377,7 @@ COMMENT ON FUNCTION cyoda_wf.get_item(uuid, timestamptz) IS
 CREATE FUNCTION cyoda_wf.get_entity(id uuid, point_in_time timestamptz DEFAULT NULL)
     RETURNS jsonb LANGUAGE sql VOLATILE AS
 $$
-    SELECT cyoda_wf.call_shard(cyoda_wf.shard_of(id), 'cyoda_wf.get_entity(uuid,timestamptz)',
+    SELECT cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.get_entity(uuid,timestamptz)',
                                ARRAY[id::text, cyoda_wf.ts_arg(point_in_time)])
 $$;
 COMMENT ON FUNCTION cyoda_wf.get_entity(uuid, timestamptz) IS
@@ -375,7 +389,7 @@ CREATE FUNCTION cyoda_wf.transitions(id uuid)
 $$
     SELECT t.name, t.next_state, t.manual
       FROM jsonb_to_recordset(coalesce(
-               cyoda_wf.call_shard(cyoda_wf.shard_of(id), 'cyoda_wf.transitions(uuid)',
+               cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.transitions(uuid)',
                                    ARRAY[id::text]), '[]'))
            AS t(name text, next_state text, manual boolean)
 $$;
@@ -390,7 +404,7 @@ $$
     SELECT c.version, c.change_type, c.changed_at, c.changed_by, c.state, c.transition,
            c.transaction_id
       FROM jsonb_to_recordset(coalesce(
-               cyoda_wf.call_shard(cyoda_wf.shard_of(id), 'cyoda_wf.changes(uuid)',
+               cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.changes(uuid)',
                                    ARRAY[id::text]), '[]'))
            AS c(version bigint, change_type text, changed_at timestamptz, changed_by text,
                 state text, transition text, transaction_id bigint)

@@ -25,8 +25,8 @@ SELECT is((SELECT count(*)::int FROM pg_namespace n, aclexplode(coalesce(n.nspac
             WHERE n.nspname = 'cyoda_wf' AND a.grantee = 0), 0, 'PUBLIC has no privilege on schema cyoda_wf');
 SELECT is((SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc p,
                   aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
-            WHERE p.pronamespace = 'cyoda_wf'::regnamespace AND a.grantee = 0), NULL,
-          'no function or procedure of cyoda_wf is executable by PUBLIC');
+            WHERE p.pronamespace = 'cyoda_wf'::regnamespace AND a.grantee = 0), 'cyoda_wf.new_id()',
+          'no function or procedure of cyoda_wf is executable by PUBLIC but new_id(), the id default');
 SELECT is((SELECT string_agg(c.relname, ', ') FROM pg_class c,
                   aclexplode(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a
             WHERE c.relnamespace = 'cyoda_wf'::regnamespace AND a.grantee = 0), NULL,

@@ -262,6 +262,7 @@ errs() {   # errs NAME ROLE QUERY-WITH-@JOB@
     [[ $want != "no error" ]] || { echo "FAIL  $name raised no error"; FAILED=1; }
 }
 errs "get_item of no entity" alice "SELECT cyoda_wf.get_item('$NO_SUCH')"
+errs "get_item of a random uuid" alice "SELECT cyoda_wf.get_item('8d2f6a1e-3b1c-4c2d-9e8f-0a1b2c3d4e5f')"
 errs "get_entity before creation" alice "SELECT cyoda_wf.get_entity('@JOB@', '2000-01-01')"
 errs "fire an unknown transition" alice "SELECT cyoda_wf.fire('@JOB@', 'no_such_transition')"
 errs "model not creatable by clients" alice "SELECT cyoda_wf.add_item('raw_data_entity', 1, '{}')"
