@@ -74,7 +74,10 @@ def explode(meta, data):
 '
 BOOM_WF='{"workflows": [{"name": "boom_wf", "initialState": "new", "states": {
   "new": {"transitions": [{"name": "explode", "next": "done", "manual": true,
-                           "processors": [{"name": "explode"}]}]},
+                           "processors": [{"name": "explode"}]},
+                          {"name": "later", "next": "done", "manual": true,
+                           "processors": [{"name": "explode", "executionMode": "ASYNC_NEW_TX",
+                                           "config": {"retryPolicy": "NONE"}}]}]},
   "done": {"transitions": []}}}]}'
 
 # Shard databases (and the single server): cyoda_wf, role alice with the
@@ -272,6 +275,24 @@ errs "import_workflows of a bad body" postgres "SELECT cyoda_wf.import_workflows
 errs "a process's own SQLSTATE" alice "SELECT cyoda_wf.fire(cyoda_wf.add_item('boom', 1, '{\"n\": 7}'), 'explode')"
 errs "import_workflows without the right" alice "SELECT cyoda_wf.import_workflows('bad', 1, '{\"workflows\": []}')"
 check "a bad import changed no shard" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
+
+# A shard out of step (here: changed behind the router's back) is listed by
+# cluster_check, and the same import through the router brings it back.
+qs 3 "SELECT cyoda_wf.import_workflows('boom', 1, '{\"importMode\": \"REPLACE\", \"workflows\": []}')" >/dev/null
+check "cluster_check: a shard out of step" "$(qr "SELECT string_agg(shard || ' ' || difference, ',') FROM cyoda_wf.cluster_check()")" \
+    "3 model boom version 1: differs"
+q A router "SELECT cyoda_wf.import_workflows('boom', 1, \$j\$$BOOM_WF\$j\$)" >/dev/null
+check "cluster_check: the import run again repairs it" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
+
+# retry_task: a failed async task, retried through the router on its shard
+BOOM=$(qr "SELECT cyoda_wf.add_item('boom', 1, '{\"n\": 8}')")
+BOOM_SHARD=$(qr "SELECT cyoda_wf.shard_of('$BOOM')")
+qr "SELECT cyoda_wf.fire('$BOOM', 'later')" >/dev/null
+qs "$BOOM_SHARD" "CALL cyoda_wf.run_tasks()" >/dev/null
+TASK=$(qs "$BOOM_SHARD" "SELECT id FROM cyoda_wf.task WHERE entity_id = '$BOOM' AND state = 'failed'")
+check "retry_task of a failed task of shard $BOOM_SHARD" "$(qr "SELECT cyoda_wf.retry_task($TASK)")" "t"
+check "the task is pending again on its shard" \
+    "$(qs "$BOOM_SHARD" "SELECT state FROM cyoda_wf.task WHERE id = $TASK")" "pending"
 check "delete_item of no entity" "$(qr "SELECT cyoda_wf.delete_item('$NO_SUCH')")" "f"
 check "retry_task of no task" "$(qr "SELECT cyoda_wf.retry_task(123456)")" "f"
 
