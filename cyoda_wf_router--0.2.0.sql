@@ -81,6 +81,25 @@ $$;
 COMMENT ON FUNCTION cyoda_wf.shard_call(integer, text, text[], boolean) IS
     'Internal: cyoda_wf.remote_call on one shard, through PL/Proxy';
 
+-- Raise an error a shard returned as data, as the shard raised it.
+CREATE FUNCTION cyoda_wf.raise_remote(sqlstate text, message text, detail text, hint text)
+    RETURNS void LANGUAGE plpgsql VOLATILE AS
+$$
+BEGIN
+    IF detail IS NOT NULL AND hint IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = message, ERRCODE = sqlstate, DETAIL = detail, HINT = hint;
+    ELSIF detail IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = message, ERRCODE = sqlstate, DETAIL = detail;
+    ELSIF hint IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = message, ERRCODE = sqlstate, HINT = hint;
+    ELSE
+        RAISE EXCEPTION USING MESSAGE = message, ERRCODE = sqlstate;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION cyoda_wf.raise_remote(text, text, text, text) IS
+    'Internal: raise an error returned by a shard with its SQLSTATE, message, detail and hint';
+
 -- Run fn on a shard; returns its result, or raises its error again as it
 -- was raised there.  An error of PL/Proxy itself (the shard cannot be
 -- reached, or the connection broke) becomes 08006 naming the shard.  It is
@@ -103,36 +122,61 @@ BEGIN
                                       E' \n'),
             HINT = 'cyoda_wf.shards() shows which shards answer.';
     END;
-    IF r.sqlstate IS NULL THEN
-        RETURN r.result;
-    ELSIF r.detail IS NOT NULL AND r.hint IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = r.message, ERRCODE = r.sqlstate,
-                              DETAIL = r.detail, HINT = r.hint;
-    ELSIF r.detail IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = r.message, ERRCODE = r.sqlstate, DETAIL = r.detail;
-    ELSIF r.hint IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = r.message, ERRCODE = r.sqlstate, HINT = r.hint;
-    ELSE
-        RAISE EXCEPTION USING MESSAGE = r.message, ERRCODE = r.sqlstate;
+    IF r.sqlstate IS NOT NULL THEN
+        PERFORM cyoda_wf.raise_remote(r.sqlstate, r.message, r.detail, r.hint);
     END IF;
+    RETURN r.result;
 END
 $$;
 COMMENT ON FUNCTION cyoda_wf.call_shard(integer, text, text[], boolean) IS
     'Internal: run a cyoda_wf function on one shard; its error is raised again as the shard raised it';
 
--- Run fn on every shard, one after the other; returns the results in shard
--- order (a shard's error is raised as call_shard raises it).
+-- One call on every shard at once (PL/Proxy runs them in parallel).
+CREATE FUNCTION cyoda_wf.shard_call_all(fn text, args text[], dry_run boolean,
+                                        OUT shard integer, OUT result jsonb, OUT sqlstate text,
+                                        OUT message text, OUT detail text, OUT hint text)
+    RETURNS SETOF record LANGUAGE plproxy AS
+$$
+    CLUSTER 'cyoda_wf';
+    RUN ON ALL;
+    SELECT cyoda_wf.shard() AS shard, r.* FROM cyoda_wf.remote_call(fn, args, dry_run) r;
+$$;
+COMMENT ON FUNCTION cyoda_wf.shard_call_all(text, text[], boolean) IS
+    'Internal: cyoda_wf.remote_call on every shard in parallel, through PL/Proxy';
+
+-- Run fn on every shard, in parallel; returns the results in shard order.
+-- The first error in shard order is raised as the shard raised it; when a
+-- shard cannot be reached, the shards are called one by one, so that
+-- call_shard names it.  Used for reads, checks (dry runs) and definition
+-- changes, which can all be run again.
 CREATE FUNCTION cyoda_wf.call_every_shard(fn text, args text[], dry_run boolean DEFAULT false)
     RETURNS jsonb[] LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
     n integer := cyoda_wf.shard_count();
     results jsonb[] := '{}';
+    e record;
+    reached boolean := true;
 BEGIN
     IF n = 0 THEN
         RAISE EXCEPTION 'no shards are configured' USING ERRCODE = '55000',
             HINT = 'cyoda_wf.configure_shards(conninfo text[]) sets the cluster up.';
     END IF;
+    BEGIN
+        FOR e IN SELECT * FROM cyoda_wf.shard_call_all(fn, args, dry_run) c ORDER BY c.shard LOOP
+            IF e.sqlstate IS NOT NULL THEN
+                PERFORM cyoda_wf.raise_remote(e.sqlstate, e.message, e.detail, e.hint);
+            END IF;
+            results := results || e.result;
+        END LOOP;
+    EXCEPTION WHEN internal_error THEN
+        -- a shard cannot be reached (or returned XX000): one by one, to name it
+        reached := false;
+    END;
+    IF reached AND cardinality(results) = n THEN
+        RETURN results;
+    END IF;
+    results := '{}';
     FOR k IN 0 .. n - 1 LOOP
         results := results || cyoda_wf.call_shard(k, fn, args, dry_run);
     END LOOP;
