@@ -11,6 +11,9 @@
 # alternating round by round:
 #   get_item  SELECT cyoda_wf.get_item(id)
 #   fire      SELECT cyoda_wf.fire(id, 'toggle')
+# and, to tell PL/Proxy's own hop from the router's layers, get_item as a
+# bare PL/Proxy call (cyoda_wf.shard_call of remote_call, no call_shard or
+# shard_for) from the router database.
 # Latencies come from pgbench's per-transaction log (-l); the report gives
 # p50 and p90 per call and the router's overhead (router p50 - direct p50).
 # Writes bench/results/router.md.
@@ -84,6 +87,11 @@ cat >"$WORK/get_item.sql" <<SQL
 \set i random(1, $N0)
 SELECT cyoda_wf.get_item(id) FROM ids0 WHERE n = :i;
 SQL
+cat >"$WORK/bare.sql" <<SQL
+\set i random(1, $N0)
+SELECT cyoda_wf.shard_call(0, 'cyoda_wf.get_item(uuid,timestamptz)', ARRAY[id::text, NULL], false)
+  FROM ids0 WHERE n = :i;
+SQL
 cat >"$WORK/fire.sql" <<SQL
 \set i random(1, $N0)
 SELECT cyoda_wf.fire(id, 'toggle') FROM ids0 WHERE n = :i;
@@ -101,6 +109,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for call in get_item fire; do
         if ((r % 2)); then run $call s0 $r; run $call router $r; else run $call router $r; run $call s0 $r; fi
     done
+    run bare router $r
     cw_say "round $r done"
 done
 
@@ -127,6 +136,11 @@ pct() {
         d90=$(pct 90 "$WORK"/log.$call.s0.*)
         r90=$(pct 90 "$WORK"/log.$call.router.*)
         echo "| $call | $d50 | $r50 | $(awk -v a="$r50" -v b="$d50" 'BEGIN {printf "%.3f", a - b}') | $d90 | $r90 |"
+        if [[ $call == get_item ]]; then
+            b50=$(pct 50 "$WORK"/log.bare.router.*)
+            b90=$(pct 90 "$WORK"/log.bare.router.*)
+            echo "| get_item, bare PL/Proxy call | $d50 | $b50 | $(awk -v a="$b50" -v b="$d50" 'BEGIN {printf "%.3f", a - b}') | $d90 | $b90 |"
+        fi
     done
 } >"$OUT"
 cat "$OUT"
