@@ -48,7 +48,6 @@
 typedef struct RemotePlan
 {
 	char		key[CW_MAX_NAME_LEN];
-	bool		valid;
 	int			nargs;
 	Oid			typinput[CW_REMOTE_MAX_ARGS];
 	Oid			typioparam[CW_REMOTE_MAX_ARGS];
@@ -61,12 +60,14 @@ PG_FUNCTION_INFO_V1(cyoda_wf_remote_call);
 
 /*
  * The plan of fn, prepared on first use (inside the caller's subtransaction
- * and SPI connection, so that a bad name is an error returned as data).
+ * and SPI connection, so that a bad name is an error returned as data).  It
+ * enters the cache only once prepared: a name that fails leaves nothing.
  */
 static RemotePlan *
 remote_plan(const char *fn)
 {
 	RemotePlan *rp;
+	RemotePlan	made;
 	bool		found;
 	Oid			fnoid;
 	HeapTuple	tup;
@@ -90,10 +91,10 @@ remote_plan(const char *fn)
 		remote_plans = hash_create("cyoda_wf remote plans", 32, &ctl,
 								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
-	rp = hash_search(remote_plans, fn, HASH_ENTER, &found);
-	if (found && rp->valid)
+	rp = hash_search(remote_plans, fn, HASH_FIND, NULL);
+	if (rp != NULL)
 		return rp;
-	rp->valid = false;
+	rp = &made;
 
 	fnoid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 												 CStringGetDatum(fn)));
@@ -133,7 +134,11 @@ remote_plan(const char *fn)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "remote_call: SPI_keepplan failed");
 	rp->plan = plan;
-	rp->valid = true;
+	rp = hash_search(remote_plans, fn, HASH_ENTER, &found);
+	/* everything but the key, which hash_search filled in */
+	memcpy((char *) rp + offsetof(RemotePlan, nargs),
+		   (char *) &made + offsetof(RemotePlan, nargs),
+		   sizeof(RemotePlan) - offsetof(RemotePlan, nargs));
 	return rp;
 }
 
