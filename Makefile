@@ -1,14 +1,17 @@
 # cyoda_wf: PGXS build
-EXTENSION = cyoda_wf
+# cyoda_wf is the engine; cyoda_wf_router (SQL only, over PL/Proxy) offers its
+# API in a router database in front of shard databases.
+EXTENSION = cyoda_wf cyoda_wf_router
 MODULE_big = cyoda_wf
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script of the current version (cyoda_wf--0.2.0.sql) and the
-# upgrade scripts (cyoda_wf--A--B.sql) sit at the top and are shipped as they
-# are.  Released install scripts are not shipped: the library's symbols
-# changed, and git history keeps them (test/scripts/upgrade.sh builds 0.1.0).
-DATA = $(sort $(wildcard $(EXTENSION)--*.sql))
+# The install scripts of the current version (cyoda_wf--0.2.0.sql, and the
+# router's cyoda_wf_router--0.2.0.sql) and the upgrade scripts
+# (cyoda_wf--A--B.sql) sit at the top and are shipped as they are.  Released
+# install scripts are not shipped: the library's symbols changed, and git
+# history keeps them (test/scripts/upgrade.sh builds 0.1.0).
+DATA = $(sort $(wildcard $(addsuffix --*.sql,$(EXTENSION))))
 
 # pg_regress: one file per feature, sql/*.sql with expected/*.out (the PGXS
 # default inputdir), run against a cluster started by scripts/test.sh

@@ -691,3 +691,38 @@ CREATE FUNCTION cyoda_wf.stats_by(model text, model_version integer, json_path t
 COMMENT ON FUNCTION cyoda_wf.stats_by(text, integer, text, jsonb) IS
     'Live entities of a model version (those matching the condition, when given) counted by the value at a data path written as in conditions ($.color); SQL NULL where absent; most frequent first, then by value.';
 REVOKE ALL ON FUNCTION cyoda_wf.stats_by(text, integer, text, jsonb) FROM PUBLIC;
+
+-- Router support: remote_call and definition_digest (src/remote.c, cyoda_wf_router)
+-- The router's way in (cyoda_wf_router, src/remote.c): one API call run in a
+-- subtransaction, its error returned as data; and a digest of the
+-- definitions, which the router compares between shards (cluster_check).
+CREATE FUNCTION cyoda_wf.remote_call(fn text, args text[], dry_run boolean DEFAULT false,
+                                     OUT result jsonb, OUT sqlstate text, OUT message text,
+                                     OUT detail text, OUT hint text)
+    RETURNS record
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'cyoda_wf_remote_call';
+COMMENT ON FUNCTION cyoda_wf.remote_call(text, text[], boolean) IS
+    'For the router: call a cyoda_wf function (fn: its signature) with its arguments as text, as the caller, in a subtransaction; returns the result as jsonb or the error (sqlstate, message, detail, hint) as data; dry_run rolls the call back';
+CREATE FUNCTION cyoda_wf.definition_digest()
+    RETURNS TABLE (item text, digest text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    SELECT 'model ' || m.name || ' version ' || m.version,
+           md5(jsonb_build_array(
+                   m.entity_type, m.sources, m.depends_on, m.function_schema, m.design,
+                   (SELECT jsonb_agg(jsonb_build_array(w.name, w.ord, w.definition,
+                                                       w.function_schema, w.owner::text)
+                                     ORDER BY w.ord, w.name)
+                      FROM cyoda_wf.workflow w
+                     WHERE w.model = m.name AND w.model_version = m.version))::text)
+      FROM cyoda_wf.model m
+    UNION ALL
+    SELECT 'python module ' || p.sha256, 'loaded'
+      FROM cyoda_wf.python_module p
+    ORDER BY 1
+$$;
+COMMENT ON FUNCTION cyoda_wf.definition_digest() IS
+    'For the router''s cluster_check: one digest per model version (its model row and workflows) and one row per Python module loaded';
+REVOKE ALL ON FUNCTION cyoda_wf.remote_call(text, text[], boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cyoda_wf.definition_digest() FROM PUBLIC;

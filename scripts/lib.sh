@@ -72,7 +72,7 @@ cw_pg_paths() {
 # (no apt call) when they are all installed already.
 cw_install_packages() {
     local pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-plpython3-15
-                postgresql-15-cron postgresql-15-pgtap
+                postgresql-15-cron postgresql-15-pgtap postgresql-15-plproxy
                 libtap-parser-sourcehandler-pgtap-perl python3)
     local missing=() p log
     # shellcheck disable=SC2206
