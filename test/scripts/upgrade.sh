@@ -130,6 +130,7 @@ CREATE ROLE cw_upgrade_loader;
 -- A role that may read the audit table.
 DROP ROLE IF EXISTS cw_upgrade_reader;
 CREATE ROLE cw_upgrade_reader;
+GRANT USAGE ON SCHEMA cyoda_wf TO cw_upgrade_reader;
 GRANT SELECT ON cyoda_wf.audit TO cw_upgrade_reader;
 GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf.load_functions_py(text, text)
    TO cw_upgrade_loader;
@@ -228,7 +229,8 @@ SQL
 t
 0' ]] ||
     fail "after the update, the 0.1.0 audit reader: got '$got', want 't t 0' (SELECT on the view; START/FINISH and stored rows; started_at = changed_at)"
-q -d $old -c "REVOKE ALL ON cyoda_wf.audit, cyoda_wf.audit_log FROM cw_upgrade_reader" >/dev/null
+q -d $old -c "REVOKE ALL ON cyoda_wf.audit, cyoda_wf.audit_log FROM cw_upgrade_reader" \
+    -c "REVOKE USAGE ON SCHEMA cyoda_wf FROM cw_upgrade_reader" >/dev/null
 echo "ok    the 0.1.0 audit reader reads the audit view"
 
 # 3. same objects as a fresh install
