@@ -726,3 +726,122 @@ COMMENT ON FUNCTION cyoda_wf.definition_digest() IS
     'For the router''s cluster_check: one digest per model version (its model row and workflows) and one row per Python module loaded';
 REVOKE ALL ON FUNCTION cyoda_wf.remote_call(text, text[], boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.definition_digest() FROM PUBLIC;
+
+-- Audit: the stored events move to cyoda_wf.audit_log; cyoda_wf.audit
+-- becomes a view of them and of each save's STATE_MACHINE_START and
+-- STATE_MACHINE_FINISH, derived from its version row.  The version row gets
+-- the save's start (started_at, at the end of entity_version; rows of 0.1.0
+-- have only the end: changed_at).  The table's sequence, indexes and dump
+-- registration follow it (by OID); the roles that could read the table can
+-- read the view.
+ALTER TABLE cyoda_wf.audit RENAME TO audit_log;
+ALTER SEQUENCE cyoda_wf.audit_id_seq RENAME TO audit_log_id_seq;
+ALTER INDEX cyoda_wf.audit_pkey RENAME TO audit_log_pkey;
+ALTER INDEX cyoda_wf.audit_entity_idx RENAME TO audit_log_entity_idx;
+ALTER TABLE cyoda_wf.entity_version ADD COLUMN started_at timestamptz;
+UPDATE cyoda_wf.entity_version SET started_at = changed_at;
+ALTER TABLE cyoda_wf.entity_version ALTER COLUMN started_at SET NOT NULL;
+
+CREATE VIEW cyoda_wf.audit AS
+SELECT l.id, l.entity_id, l.at, l.transaction_id, l.event_type, l.transition,
+       l.from_state, l.to_state, l.role, l.detail
+  FROM cyoda_wf.audit_log l
+UNION ALL
+SELECT NULL::bigint, v.entity_id, e.at, v.transaction_id, e.event_type, v.transition,
+       NULL::text, e.to_state, v.changed_by,
+       pg_catalog.jsonb_build_object('version', v.version, 'changeType', v.change_type,
+                                     'model', v.model, 'modelVersion', v.model_version)
+  FROM cyoda_wf.entity_version v
+ CROSS JOIN LATERAL (VALUES ('STATE_MACHINE_START', v.started_at, NULL::text),
+                            ('STATE_MACHINE_FINISH', v.changed_at, v.state))
+       AS e (event_type, at, to_state)
+ WHERE v.change_type OPERATOR(pg_catalog.<>) 'DELETE';
+COMMENT ON VIEW cyoda_wf.audit IS
+    'Every audit event of the engine: the rows of audit_log and, derived from the CREATE and UPDATE rows of entity_version, STATE_MACHINE_START and STATE_MACHINE_FINISH of each save (id NULL)';
+REVOKE ALL ON cyoda_wf.audit FROM PUBLIC;
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT r.rolname, a.is_grantable
+               FROM pg_catalog.pg_class c,
+                    LATERAL pg_catalog.aclexplode(c.relacl) a
+               JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+              WHERE c.oid = 'cyoda_wf.audit_log'::pg_catalog.regclass
+                AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT ON cyoda_wf.audit TO %I%s', g.rolname,
+                                  CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
+
+-- prune_history deletes from audit_log
+CREATE OR REPLACE FUNCTION cyoda_wf.prune_history(model text DEFAULT NULL)
+    RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    p record;
+    horizon timestamptz;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    FOR p IN SELECT r.model, r.keep_versions, r.keep_for FROM cyoda_wf.retention r
+              WHERE prune_history.model IS NULL OR r.model = prune_history.model
+              ORDER BY r.model
+    LOOP
+        horizon := pg_catalog.now() - p.keep_for;   -- NULL without keep_for
+
+        -- Audit rows older than the horizon.
+        IF horizon IS NOT NULL THEN
+            DELETE FROM cyoda_wf.audit_log a
+             WHERE a.at < horizon
+               AND a.entity_id IN (SELECT DISTINCT v.entity_id FROM cyoda_wf.entity_version v
+                                    WHERE v.model = p.model);
+            GET DIAGNOSTICS n = ROW_COUNT;
+            total := total + n;
+        END IF;
+
+        -- Version rows: per entity an oldest part goes, so what is left is
+        -- the complete history from its oldest row on.  Kept: the newest
+        -- keep_versions rows, and every row from the one in effect at the
+        -- horizon on; an entity deleted before the horizon goes entirely.
+        WITH ranked AS (
+            SELECT v.entity_id, v.version, v.changed_at,
+                   pg_catalog.row_number() OVER w AS rn,
+                   pg_catalog.first_value(v.change_type) OVER w AS last_type,
+                   pg_catalog.first_value(v.changed_at) OVER w AS last_at,
+                   pg_catalog.max(v.version) FILTER (WHERE v.changed_at <= horizon)
+                       OVER (PARTITION BY v.entity_id) AS at_horizon
+              FROM cyoda_wf.entity_version v
+             WHERE v.model = p.model
+            WINDOW w AS (PARTITION BY v.entity_id ORDER BY v.version DESC)
+        ), doomed AS (
+            SELECT r.entity_id, r.version, r.changed_at,
+                   (r.last_type = 'DELETE' AND r.last_at <= horizon) IS TRUE AS forget
+              FROM ranked r
+             WHERE r.rn > p.keep_versions
+                OR r.version < r.at_horizon
+                OR (r.last_type = 'DELETE' AND r.last_at <= horizon)
+        ), gone AS (
+            DELETE FROM cyoda_wf.entity_version v USING doomed d
+             WHERE v.entity_id = d.entity_id AND v.version = d.version
+            RETURNING d.entity_id, d.changed_at, d.forget
+        ), cut AS (
+            SELECT g.entity_id, pg_catalog.bool_or(g.forget) AS forget,
+                   pg_catalog.max(g.changed_at) AS upto
+              FROM gone g GROUP BY g.entity_id
+        ), gone_audit AS (
+            -- the audit rows of the saves whose versions went
+            DELETE FROM cyoda_wf.audit_log a USING cut
+             WHERE a.entity_id = cut.entity_id AND (cut.forget OR a.at <= cut.upto)
+            RETURNING 1
+        )
+        SELECT (SELECT pg_catalog.count(*) FROM gone) + (SELECT pg_catalog.count(*) FROM gone_audit)
+          INTO n;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END
+$$;

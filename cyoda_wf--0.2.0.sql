@@ -120,12 +120,16 @@ CREATE TABLE cyoda_wf.entity_version (
     transition      text,
     transaction_id  bigint      NOT NULL,
     data            jsonb,
-    PRIMARY KEY (entity_id, version)
+    PRIMARY KEY (entity_id, version),
+    -- when the save started (changed_at: when it ended); a DELETE has one
+    -- clock read, both are it
+    started_at      timestamptz NOT NULL
 );
 
 -- Audit --------------------------------------------------------------------
 
-CREATE TABLE cyoda_wf.audit (
+-- The stored events of the engine (TRANSITION_MAKE, PROCESS_FAILED, ...).
+CREATE TABLE cyoda_wf.audit_log (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     entity_id       uuid        NOT NULL,
     at              timestamptz NOT NULL,
@@ -137,15 +141,36 @@ CREATE TABLE cyoda_wf.audit (
     role            text        NOT NULL,
     detail          jsonb
 );
-CREATE INDEX audit_entity_idx ON cyoda_wf.audit (entity_id, id);
+CREATE INDEX audit_log_entity_idx ON cyoda_wf.audit_log (entity_id, id);
+
+-- Every audit event: the stored rows and, derived from each CREATE and
+-- UPDATE version row, the save's STATE_MACHINE_START (at its start) and
+-- STATE_MACHINE_FINISH (at its end, in the state it ended in).  Derived rows
+-- have no id; a save writes nothing for them.
+CREATE VIEW cyoda_wf.audit AS
+SELECT l.id, l.entity_id, l.at, l.transaction_id, l.event_type, l.transition,
+       l.from_state, l.to_state, l.role, l.detail
+  FROM cyoda_wf.audit_log l
+UNION ALL
+SELECT NULL::bigint, v.entity_id, e.at, v.transaction_id, e.event_type, v.transition,
+       NULL::text, e.to_state, v.changed_by,
+       pg_catalog.jsonb_build_object('version', v.version, 'changeType', v.change_type,
+                                     'model', v.model, 'modelVersion', v.model_version)
+  FROM cyoda_wf.entity_version v
+ CROSS JOIN LATERAL (VALUES ('STATE_MACHINE_START', v.started_at, NULL::text),
+                            ('STATE_MACHINE_FINISH', v.changed_at, v.state))
+       AS e (event_type, at, to_state)
+ WHERE v.change_type OPERATOR(pg_catalog.<>) 'DELETE';
+COMMENT ON VIEW cyoda_wf.audit IS
+    'Every audit event of the engine: the rows of audit_log and, derived from the CREATE and UPDATE rows of entity_version, STATE_MACHINE_START and STATE_MACHINE_FINISH of each save (id NULL)';
 
 -- Definitions and entities are user data: pg_dump keeps them.
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.model', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.workflow', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.entity', '');
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.entity_version', '');
-SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit', '');
-SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.audit_log_id_seq', '');
 
 -- Entity models (README: Entity models) ------------------------------------------
 
@@ -790,7 +815,7 @@ BEGIN
 
         -- Audit rows older than the horizon.
         IF horizon IS NOT NULL THEN
-            DELETE FROM cyoda_wf.audit a
+            DELETE FROM cyoda_wf.audit_log a
              WHERE a.at < horizon
                AND a.entity_id IN (SELECT DISTINCT v.entity_id FROM cyoda_wf.entity_version v
                                     WHERE v.model = p.model);
@@ -829,7 +854,7 @@ BEGIN
               FROM gone g GROUP BY g.entity_id
         ), gone_audit AS (
             -- the audit rows of the saves whose versions went
-            DELETE FROM cyoda_wf.audit a USING cut
+            DELETE FROM cyoda_wf.audit_log a USING cut
              WHERE a.entity_id = cut.entity_id AND (cut.forget OR a.at <= cut.upto)
             RETURNING 1
         )

@@ -201,7 +201,7 @@ q postgres "SELECT name || '=' || current_setting(name) FROM pg_settings
 # ---------------------------------------------------------------- runs
 # The audit id sequence of each variant: its advance counts the transitions
 # made (also by rolled-back transactions, which the scaling runs use).
-declare -A AUDIT_SEQ=([cw]=cyoda_wf.audit_id_seq [hw]=hw.audit_id_seq [pl]=plwf.audit_id_seq)
+declare -A AUDIT_SEQ=([cw]=cyoda_wf.audit_log_id_seq [hw]=hw.audit_id_seq [pl]=plwf.audit_id_seq)
 seq_now() { q "$1" "SELECT last_value - CASE WHEN is_called THEN 0 ELSE 1 END FROM $2"; }
 RUN_NO=0
 
@@ -408,8 +408,8 @@ if [[ -z $ONLY && ${#SCALE_SIZES[@]} -gt 0 ]]; then
         q "scale_$n" "SELECT bench.seed_stored($n)" >/dev/null || die "seeding $n"
         settle "scale_$n"
         q "scale_$n" "SELECT $n, (SELECT count(*) FROM cyoda_wf.entity), (SELECT count(*) FROM cyoda_wf.entity_version),
-                  (SELECT count(*) FROM cyoda_wf.audit), pg_total_relation_size('cyoda_wf.entity'),
-                  pg_total_relation_size('cyoda_wf.entity_version'), pg_total_relation_size('cyoda_wf.audit')" |
+                  (SELECT count(*) FROM cyoda_wf.audit_log), pg_total_relation_size('cyoda_wf.entity'),
+                  pg_total_relation_size('cyoda_wf.entity_version'), pg_total_relation_size('cyoda_wf.audit_log')" |
             tr '|' ' ' >>"$RAW/scale_sizes.txt"
         for t in scale_fire scale_cascade; do
             for v in cw hw; do
@@ -464,7 +464,7 @@ if [[ -z $ONLY && ${#SCALE_SIZES[@]} -gt 0 ]]; then
             for ((j = 0; j < ${#STATE_SIZES[@]}; j++)); do
                 k=${STATE_SIZES[(r + j) % ${#STATE_SIZES[@]}]}
                 PGBENCH_DEFS=(-D k="$k")
-                pgbench_run "$db" "$BENCH/pgbench/$t.cw.sql" 1 "$SCALE_SECONDS" cyoda_wf.audit_id_seq \
+                pgbench_run "$db" "$BENCH/pgbench/$t.cw.sql" 1 "$SCALE_SECONDS" cyoda_wf.audit_log_id_seq \
                     "states	$t	$k	$r"
                 line+=" $t/$k=${LAST_TPS%.*}"
             done

@@ -130,7 +130,7 @@ SELECT data ->> 'body' FROM cyoda_wf.entity WHERE model = 'report_entity' AND pa
 SELECT a.event_type, a.transition, a.from_state, a.to_state, a.role,
        (SELECT string_agg(format('%s (%s ms)', p ->> 'name', round((p ->> 'ms')::numeric, 1)), ', ')
           FROM jsonb_array_elements(a.detail -> 'processes') AS p) AS processes
-  FROM cyoda_wf.audit a WHERE a.entity_id = :'job' ORDER BY a.id;
+  FROM cyoda_wf.audit a WHERE a.entity_id = :'job' AND a.event_type = 'TRANSITION_MAKE' ORDER BY a.id;
 
 \echo
 \echo '10. Its saves (cyoda_wf.changes): one version per save, newest first.'

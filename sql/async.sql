@@ -54,7 +54,8 @@ SELECT state, attempts, last_error FROM cyoda_wf.task WHERE entity_id = 'a500000
 SELECT state, last_transition, data FROM cyoda_wf.entity WHERE id = 'a5000000-0000-0000-0000-000000000001';
 SELECT event_type, transition, from_state, to_state,
        detail->>'process' AS process, detail->>'error' AS error, detail->>'attempt' AS attempt
-  FROM cyoda_wf.audit WHERE entity_id = 'a5000000-0000-0000-0000-000000000001' ORDER BY id;
+  FROM cyoda_wf.audit WHERE entity_id = 'a5000000-0000-0000-0000-000000000001'
+ ORDER BY at, event_type <> 'STATE_MACHINE_START', event_type = 'STATE_MACHINE_FINISH', id;
 
 -- A named async transition: fire returns the source state; the task does the rest.
 SELECT cyoda_wf.update_item('a5000000-0000-0000-0000-000000000001', '{"fail_times": 0}', 'ship_once');
@@ -119,7 +120,8 @@ SELECT pg_sleep(0.2);
 CALL cyoda_wf.run_tasks();
 SELECT state FROM cyoda_wf.entity WHERE id = 'a5000000-0000-0000-0000-000000000010';
 SELECT kind, state, transition FROM cyoda_wf.task WHERE entity_id = 'a5000000-0000-0000-0000-000000000010' ORDER BY id;
-SELECT event_type, transition FROM cyoda_wf.audit WHERE entity_id = 'a5000000-0000-0000-0000-000000000010' ORDER BY id;
+SELECT event_type, transition FROM cyoda_wf.audit WHERE entity_id = 'a5000000-0000-0000-0000-000000000010'
+ ORDER BY at, event_type <> 'STATE_MACHINE_START', event_type = 'STATE_MACHINE_FINISH', id;
 
 -- Criterion checked at fire time: a paid invoice is not reminded.
 INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('a5000000-0000-0000-0000-000000000011', 'invoice', '{}');
@@ -130,7 +132,8 @@ SELECT state, count(*) FROM cyoda_wf.task WHERE entity_id = 'a5000000-0000-0000-
 SELECT pg_sleep(0.3);
 CALL cyoda_wf.run_tasks();
 SELECT state, version FROM cyoda_wf.entity WHERE id = 'a5000000-0000-0000-0000-000000000011';
-SELECT event_type, transition FROM cyoda_wf.audit WHERE entity_id = 'a5000000-0000-0000-0000-000000000011' ORDER BY id;
+SELECT event_type, transition FROM cyoda_wf.audit WHERE entity_id = 'a5000000-0000-0000-0000-000000000011'
+ ORDER BY at, event_type <> 'STATE_MACHINE_START', event_type = 'STATE_MACHINE_FINISH', id;
 
 -- Leaving the state disarms its timers.
 INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('a5000000-0000-0000-0000-000000000012', 'invoice', '{}');

@@ -128,7 +128,8 @@ SELECT cyoda_wf.fire('00000000-0000-0000-0000-0000000000ff', 'ship');
 SELECT event_type, transition, from_state, to_state,
        jsonb_path_query_array(detail, '$.processes[*].name') AS processes,
        (detail #>> '{processes,0,ms}')::float >= 0 AS timed
-  FROM cyoda_wf.audit WHERE entity_id = '00000000-0000-0000-0000-00000000000b' ORDER BY id;
+  FROM cyoda_wf.audit WHERE entity_id = '00000000-0000-0000-0000-00000000000b'
+ ORDER BY at, event_type <> 'STATE_MACHINE_START', event_type = 'STATE_MACHINE_FINISH', id;
 SELECT version, change_type, state, transition FROM cyoda_wf.changes('00000000-0000-0000-0000-00000000000b');
 
 -- Loopback: plain UPDATE of data re-evaluates the current state's automatic transitions.
@@ -370,17 +371,17 @@ LANGUAGE sql AS $$ SELECT data || jsonb_build_object('q', 1 / ((data->>'n')::int
 SELECT cyoda_wf.add_item('sqlproc', 1, '{"n": 4}');
 \echo :LAST_ERROR_SQLSTATE
 
--- A row trigger a user adds to the audit table sees every audit row (such
+-- A row trigger a user adds to the audit_log table sees every audit row (such
 -- rows are then written one at a time instead of in one batch).
 CREATE TABLE public.audit_seen (entity_id uuid, event_type text);
 CREATE FUNCTION public.audit_seen() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO public.audit_seen VALUES (NEW.entity_id, NEW.event_type); RETURN NEW; END $$;
-CREATE TRIGGER audit_seen BEFORE INSERT ON cyoda_wf.audit FOR EACH ROW EXECUTE FUNCTION public.audit_seen();
+CREATE TRIGGER audit_seen BEFORE INSERT ON cyoda_wf.audit_log FOR EACH ROW EXECUTE FUNCTION public.audit_seen();
 INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('00000000-0000-0000-0000-0000000007b1', 'sqlproc', '{"n": 5}');
 SELECT count(*) AS seen,
-       (SELECT count(*) FROM cyoda_wf.audit WHERE entity_id = '00000000-0000-0000-0000-0000000007b1') AS written
+       (SELECT count(*) FROM cyoda_wf.audit_log WHERE entity_id = '00000000-0000-0000-0000-0000000007b1') AS written
   FROM public.audit_seen WHERE entity_id = '00000000-0000-0000-0000-0000000007b1';
-DROP TRIGGER audit_seen ON cyoda_wf.audit;
+DROP TRIGGER audit_seen ON cyoda_wf.audit_log;
 DROP FUNCTION public.audit_seen();
 DROP TABLE public.audit_seen;
 

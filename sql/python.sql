@@ -201,7 +201,8 @@ SELECT state, data - 'items' AS data FROM cyoda_wf.entity WHERE id = :'heavy';
 SELECT state, data - 'items' AS data FROM cyoda_wf.entity WHERE id = :'light';
 SELECT transition, detail -> 'processes' -> 0 ->> 'name' AS process,
        detail -> 'processes' -> 0 ->> 'changed' AS changed
-  FROM cyoda_wf.audit WHERE entity_id = :'light' ORDER BY id;
+  FROM cyoda_wf.audit WHERE entity_id = :'light'
+ ORDER BY at, event_type <> 'STATE_MACHINE_START', event_type = 'STATE_MACHINE_FINISH', id;
 
 -- 5. Errors --------------------------------------------------------------
 SELECT count(*) AS modules_before FROM cyoda_wf.python_module \gset

@@ -478,9 +478,10 @@ SELECT right(id::text, 3) AS id, version, data ->> 'rev' AS rev
 
 -- keep_for: pretend the history is ten days old, except one recent save
 SELECT cyoda_wf.update_item('00000000-0000-0000-0005-000000000202', '{"i": 2, "rev": 5}');
-UPDATE cyoda_wf.entity_version SET changed_at = changed_at - interval '10 days'
+UPDATE cyoda_wf.entity_version SET changed_at = changed_at - interval '10 days',
+       started_at = started_at - interval '10 days'
  WHERE model = 'srch_ret' AND NOT (entity_id = '00000000-0000-0000-0005-000000000202' AND version = 5);
-UPDATE cyoda_wf.audit SET at = at - interval '10 days'
+UPDATE cyoda_wf.audit_log SET at = at - interval '10 days'
  WHERE entity_id IN (SELECT entity_id FROM cyoda_wf.entity_version WHERE model = 'srch_ret');
 SELECT cyoda_wf.set_retention('srch_ret', NULL, '5 days');
 SELECT model, keep_versions, keep_for FROM cyoda_wf.retention;

@@ -95,7 +95,7 @@ cw_lookup_rels(void)
 		Oid			m = cw_relid("model");
 		Oid			w = cw_relid("workflow");
 		Oid			v = cw_relid("entity_version");
-		Oid			a = cw_relid("audit");
+		Oid			a = cw_relid("audit_log");
 		Oid			seq = getIdentitySequence(a, get_attnum(a, "id"), false);
 		Oid			e = cw_relid("entity");
 
@@ -108,7 +108,7 @@ cw_lookup_rels(void)
 	}
 }
 
-/* OIDs of cyoda_wf.entity, entity_version, audit and audit's id sequence. */
+/* OIDs of cyoda_wf.entity, entity_version, audit_log and its id sequence. */
 Oid
 cw_entity_relid(void)
 {
@@ -124,7 +124,7 @@ cw_version_relid(void)
 	return rel_version;
 }
 
-/* OID of cyoda_wf.audit. */
+/* OID of cyoda_wf.audit_log (cyoda_wf.audit is a view over it). */
 Oid
 cw_audit_relid(void)
 {
@@ -132,7 +132,7 @@ cw_audit_relid(void)
 	return rel_audit;
 }
 
-/* OID of the sequence behind cyoda_wf.audit.id. */
+/* OID of the sequence behind cyoda_wf.audit_log.id. */
 Oid
 cw_audit_seqid(void)
 {

@@ -189,6 +189,7 @@ typedef struct CwSave
 	char		id[40];			/* entity id as text */
 	TimestampTz created_at;
 	TimestampTz updated_at;
+	TimestampTz started_at;		/* when this save started (0: with its end) */
 	const char *prev_transition;	/* entity's last_transition before the save */
 	const char *made;			/* last transition made by this save, or NULL */
 	int			ntransitions;

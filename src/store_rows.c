@@ -2,7 +2,9 @@
  * store_rows.c
  *		The version row and audit rows of every save: buffered while the
  *		statement runs, written into cyoda_wf.entity_version and
- *		cyoda_wf.audit when it ends.
+ *		cyoda_wf.audit_log when it ends.  A save's STATE_MACHINE_START and
+ *		STATE_MACHINE_FINISH events are not written: the view cyoda_wf.audit
+ *		derives them from the version row (started_at, changed_at).
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -37,6 +39,7 @@ typedef struct CwPendingVersion
 	int64		version;
 	const char *change_type;
 	TimestampTz at;
+	TimestampTz started_at;
 	const char *role;
 	const char *model;
 	int32		model_version;
@@ -49,7 +52,7 @@ typedef struct CwPendingVersion
 
 typedef struct CwPendingAudit
 {
-	int64		aid;			/* audit.id, drawn when the row is buffered */
+	int64		aid;			/* audit_log.id, drawn when the row is buffered */
 	pg_uuid_t	id;
 	TimestampTz at;
 	int64		xid;
@@ -65,7 +68,7 @@ typedef struct CwPendingAudit
 static MemoryContext pend_cxt = NULL;	/* child of TopTransactionContext */
 
 /*
- * The next audit.id.  Drawn when a row is buffered, so audit ids follow the
+ * The next audit_log.id.  Drawn when a row is buffered, so audit ids follow the
  * order of the saves even when rows are written later than others.
  */
 static int64
@@ -105,6 +108,7 @@ cw_store_buffer(CwSave *s, Datum id, int64 version, const char *change_type,
 		v->version = version;
 		v->change_type = change_type;	/* a string constant */
 		v->at = at;
+		v->started_at = s->started_at != 0 ? s->started_at : at;
 		v->role = role;
 		v->model = pstrdup(s->model->name);
 		v->model_version = s->model->version;
@@ -142,16 +146,17 @@ cw_store_buffer(CwSave *s, Datum id, int64 version, const char *change_type,
  * plan or executor tree per statement.  Constraints are checked and row
  * triggers a user adds to the tables still fire (ExecSimpleRelationInsert).
  */
-#define CW_TARGET_MAXCOLS 11
+#define CW_TARGET_MAXCOLS 12
 
 enum
 {
 	V_ENTITY_ID, V_VERSION, V_CHANGE_TYPE, V_CHANGED_AT, V_CHANGED_BY, V_MODEL,
-	V_MODEL_VERSION, V_STATE, V_TRANSITION, V_TRANSACTION_ID, V_DATA, V_NCOLS
+	V_MODEL_VERSION, V_STATE, V_TRANSITION, V_TRANSACTION_ID, V_DATA, V_STARTED_AT,
+	V_NCOLS
 };
 static const char *const v_names[V_NCOLS] = {
 	"entity_id", "version", "change_type", "changed_at", "changed_by", "model",
-	"model_version", "state", "transition", "transaction_id", "data"
+	"model_version", "state", "transition", "transaction_id", "data", "started_at"
 };
 
 enum
@@ -324,6 +329,7 @@ cw_write_version(CwPendingVersion *p, EState *estate)
 	cw_target_set(t, V_VERSION, Int64GetDatum(p->version));
 	cw_target_text(t, V_CHANGE_TYPE, p->change_type);
 	cw_target_set(t, V_CHANGED_AT, TimestampTzGetDatum(p->at));
+	cw_target_set(t, V_STARTED_AT, TimestampTzGetDatum(p->started_at));
 	cw_target_text(t, V_CHANGED_BY, p->role);
 	cw_target_text(t, V_MODEL, p->model);
 	cw_target_set(t, V_MODEL_VERSION, Int32GetDatum(p->model_version));
@@ -336,7 +342,7 @@ cw_write_version(CwPendingVersion *p, EState *estate)
 	cw_target_insert(t, estate);
 }
 
-/* One buffered audit row into cyoda_wf.audit. */
+/* One buffered audit row into cyoda_wf.audit_log. */
 static void
 cw_write_audit(CwPendingAudit *p, EState *estate)
 {
@@ -428,7 +434,7 @@ cw_write_rows(List *versions, List *audits)
 
 /*
  * Write every buffered version and audit row, as the engine owner, into
- * cyoda_wf.entity_version and cyoda_wf.audit.
+ * cyoda_wf.entity_version and cyoda_wf.audit_log.
  */
 void
 cw_store_flush(void)

@@ -466,7 +466,7 @@ cw_store_insert(TriggerData *td, CwRequest *req)
 
 	savecxt = cw_insert_prepare(&s, td->tg_trigtuple, RelationGetDescr(td->tg_relation), req, &id);
 	source = cw_insert_source(&s, req, parent);
-	s.created_at = s.updated_at = GetCurrentTimestamp();
+	s.created_at = s.updated_at = s.started_at = GetCurrentTimestamp();
 
 	cw_engine_run(&s, CW_RUN_CREATE, NULL);
 
@@ -551,6 +551,7 @@ cw_update_prepare(CwSave *s, Datum *ov, bool *on, Datum data, bool data_null,
 	s->prev_transition = OLDTEXT(COL_LAST_TRANSITION);
 	s->created_at = DatumGetTimestampTz(OLDV(COL_CREATED_AT));
 	s->updated_at = DatumGetTimestampTz(OLDV(COL_UPDATED_AT));
+	s->started_at = GetCurrentTimestamp();	/* entity_version.started_at */
 #undef OLDV
 #undef OLDTEXT
 	return savecxt;

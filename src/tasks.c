@@ -88,7 +88,7 @@ cw_task_plan(int which)
 		"finished_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'pending' THEN NULL ELSE pg_catalog.clock_timestamp() END "
 		"WHERE id OPERATOR(pg_catalog.=) $1",
 		/* TP_AUDIT */
-		"INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, transition, "
+		"INSERT INTO cyoda_wf.audit_log (entity_id, at, transaction_id, event_type, transition, "
 		"from_state, to_state, role, detail) VALUES ($1, pg_catalog.clock_timestamp(), "
 		"pg_catalog.txid_current(), $2, $3, $4, $4, CURRENT_USER, $5)",
 		/* TP_NEXT: the first task TP_CLAIM would take once it is due */

@@ -108,7 +108,7 @@ CREATE TABLE q.result (
 CREATE PROCEDURE q.reset()
 LANGUAGE plpgsql AS $$
 BEGIN
-  TRUNCATE cyoda_wf.entity, cyoda_wf.entity_version, cyoda_wf.audit, cyoda_wf.task, q.job;
+  TRUNCATE cyoda_wf.entity, cyoda_wf.entity_version, cyoda_wf.audit_log, cyoda_wf.task, q.job;
   UPDATE q.ctl SET stop = false;
 END $$;
 

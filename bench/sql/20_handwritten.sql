@@ -8,4 +8,6 @@ DROP SCHEMA IF EXISTS hw CASCADE;
 CREATE SCHEMA hw;
 CREATE TABLE hw.entity (LIKE cyoda_wf.entity INCLUDING ALL);
 CREATE TABLE hw.entity_version (LIKE cyoda_wf.entity_version INCLUDING ALL);
-CREATE TABLE hw.audit (LIKE cyoda_wf.audit INCLUDING ALL);
+-- the engine reads the clock when a save starts (started_at)
+ALTER TABLE hw.entity_version ALTER COLUMN started_at SET DEFAULT clock_timestamp();
+CREATE TABLE hw.audit (LIKE cyoda_wf.audit_log INCLUDING ALL);

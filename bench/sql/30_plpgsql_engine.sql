@@ -42,7 +42,9 @@ CREATE TABLE plwf.transition (
 
 CREATE TABLE plwf.entity (LIKE cyoda_wf.entity INCLUDING ALL);
 CREATE TABLE plwf.entity_version (LIKE cyoda_wf.entity_version INCLUDING ALL);
-CREATE TABLE plwf.audit (LIKE cyoda_wf.audit INCLUDING ALL);
+-- the engine reads the clock when a save starts (started_at)
+ALTER TABLE plwf.entity_version ALTER COLUMN started_at SET DEFAULT clock_timestamp();
+CREATE TABLE plwf.audit (LIKE cyoda_wf.audit_log INCLUDING ALL);
 
 -- A Cyoda condition (simple, group; the operators the benchmark uses) as a
 -- jsonpath predicate.

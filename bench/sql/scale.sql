@@ -41,7 +41,7 @@ DECLARE
 BEGIN
     SET LOCAL session_replication_role = replica;
     SET LOCAL maintenance_work_mem = '1GB';
-    FOREACH t IN ARRAY ARRAY['cyoda_wf.entity', 'cyoda_wf.entity_version', 'cyoda_wf.audit',
+    FOREACH t IN ARRAY ARRAY['cyoda_wf.entity', 'cyoda_wf.entity_version', 'cyoda_wf.audit_log',
                              'hw.entity', 'hw.entity_version', 'hw.audit']::regclass[] LOOP
         defs := defs || bench.drop_indexes(t);
     END LOOP;
@@ -51,11 +51,11 @@ BEGIN
            'API_REQUEST', txid_current()
       FROM generate_series(1, n) AS g;
     INSERT INTO cyoda_wf.entity_version (entity_id, version, change_type, changed_at, changed_by,
-                                         model, model_version, state, transition, transaction_id, data)
+                                         model, model_version, state, transition, transaction_id, data, started_at)
     SELECT bench.tid(g), 1, 'CREATE', now(), current_user, 'b_toggle', 1, 'a', NULL,
-           txid_current(), bench.data(g)
+           txid_current(), bench.data(g), now()
       FROM generate_series(1, n) AS g;
-    INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, transition, from_state,
+    INSERT INTO cyoda_wf.audit_log (entity_id, at, transaction_id, event_type, transition, from_state,
                                 to_state, role, detail)
     SELECT bench.tid(g), now(), txid_current(), 'TRANSITION_MAKE', 't' || i, 's' || (i - 1), 's' || i,
            current_user, '{"workflow": "chain", "manual": false}'
@@ -65,7 +65,7 @@ BEGIN
     INSERT INTO hw.audit (entity_id, at, transaction_id, event_type, transition, from_state,
                           to_state, role, detail)
     SELECT entity_id, at, transaction_id, event_type, transition, from_state, to_state, role, detail
-      FROM cyoda_wf.audit ORDER BY id;
+      FROM cyoda_wf.audit_log ORDER BY id;
     FOREACH d IN ARRAY defs LOOP
         EXECUTE d;
     END LOOP;

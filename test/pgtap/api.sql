@@ -7,12 +7,15 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(42);
+SELECT plan(47);
 
 -- shape
 SELECT has_schema('cyoda_wf');
 SELECT has_table('cyoda_wf', 'entity', 'entity table');
-SELECT has_table('cyoda_wf', 'audit', 'audit table');
+SELECT has_table('cyoda_wf', 'audit_log', 'audit_log table');
+SELECT has_view('cyoda_wf', 'audit', 'audit view');
+SELECT columns_are('cyoda_wf', 'audit', ARRAY['id', 'entity_id', 'at', 'transaction_id', 'event_type',
+  'transition', 'from_state', 'to_state', 'role', 'detail']);
 SELECT has_table('cyoda_wf', 'entity_version', 'version table');
 SELECT has_table('cyoda_wf', 'workflow', 'workflow table');
 SELECT columns_are('cyoda_wf', 'entity', ARRAY['id', 'model', 'model_version', 'state', 'data',
@@ -85,17 +88,28 @@ RESET ROLE;
 SELECT is((SELECT changed_by FROM cyoda_wf.changes(current_setting('tap.id')::uuid) LIMIT 1),
           'cw_tap_writer', 'changes record the calling role, not the engine owner');
 SELECT is((SELECT role FROM cyoda_wf.audit WHERE entity_id = current_setting('tap.id')::uuid
-            ORDER BY id DESC LIMIT 1), 'cw_tap_writer', 'audit records the calling role');
+              AND event_type = 'TRANSITION_MAKE' ORDER BY id DESC LIMIT 1), 'cw_tap_writer', 'audit records the calling role');
 
 SET ROLE cw_tap_reader;
 SELECT is(cyoda_wf.get_entity(current_setting('tap.id')::uuid)->'meta'->>'state', 'stamped',
           'reader reads the envelope');
 SELECT ok((SELECT count(*) FROM cyoda_wf.audit WHERE entity_id = current_setting('tap.id')::uuid) >= 1,
           'reader granted SELECT reads the audit');
+SELECT is((SELECT array_agg(event_type || ' ' || role || ' ' || (detail->>'version') ORDER BY at)
+             FROM cyoda_wf.audit WHERE entity_id = current_setting('tap.id')::uuid
+              AND event_type LIKE 'STATE_MACHINE_%'),
+          ARRAY['STATE_MACHINE_START cw_tap_writer 1', 'STATE_MACHINE_FINISH cw_tap_writer 1',
+                'STATE_MACHINE_START cw_tap_writer 2', 'STATE_MACHINE_FINISH cw_tap_writer 2'],
+          'reader granted SELECT on the audit view reads each save''s START and FINISH (no right on entity_version needed)');
+SELECT throws_ok($$ SELECT * FROM cyoda_wf.audit_log $$, '42501', NULL,
+                 'SELECT on the audit view gives no right on the audit_log table');
 SELECT throws_ok($$ SELECT cyoda_wf.add_item('tap_doc', 1, '{}') $$, '42501', NULL, 'reader cannot write');
-SELECT throws_ok($$ INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, role)
+SELECT throws_ok($$ INSERT INTO cyoda_wf.audit_log (entity_id, at, transaction_id, event_type, role)
                     VALUES (gen_random_uuid(), now(), 1, 'FAKE', 'x') $$, '42501', NULL,
-                 'audit is written by the engine alone');
+                 'audit_log is written by the engine alone');
+SELECT throws_ok($$ INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, role)
+                    VALUES (gen_random_uuid(), now(), 1, 'FAKE', 'x') $$, '55000', NULL,
+                 'the audit view takes no writes');
 RESET ROLE;
 
 SET ROLE cw_tap_nobody;

@@ -16,7 +16,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(117);
+SELECT plan(121);
 
 -- ---------------------------------------------------------------------------
 -- 1. Nothing for PUBLIC
@@ -109,7 +109,7 @@ LANGUAGE plpgsql AS $$ BEGIN INSERT INTO sec_log VALUES (meta->>'transition', cu
 CREATE FUNCTION public.sec_peek_secret(meta jsonb, data jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT data || jsonb_build_object('secret', (SELECT s FROM public.cw_sec_secret)) $$;
 CREATE FUNCTION public.sec_write_audit(meta jsonb, data jsonb) RETURNS jsonb
-LANGUAGE sql AS $$ INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, role)
+LANGUAGE sql AS $$ INSERT INTO cyoda_wf.audit_log (entity_id, at, transaction_id, event_type, role)
                    VALUES ((meta->>'entity_id')::uuid, now(), 0, 'FORGED', 'x'); SELECT NULL::jsonb $$;
 DO $$
 DECLARE f text;
@@ -198,10 +198,14 @@ SELECT throws_ok($$ INSERT INTO cyoda_wf.entity (model, version, data) VALUES ('
 SELECT lives_ok($$ DELETE FROM cyoda_wf.entity WHERE id = 'f7000000-0000-0000-0000-000000000001' $$,
                 'writer: plain DELETE');
 -- the engine's own tables
+SELECT throws_ok($$ INSERT INTO cyoda_wf.audit_log (entity_id, at, transaction_id, event_type, role)
+                    VALUES (gen_random_uuid(), now(), 1, 'FAKE', 'x') $$, '42501', NULL, 'writer cannot write audit_log');
+SELECT throws_ok($$ UPDATE cyoda_wf.audit_log SET role = 'x' $$, '42501', NULL, 'writer cannot rewrite audit_log');
+SELECT throws_ok($$ DELETE FROM cyoda_wf.audit_log $$, '42501', NULL, 'writer cannot delete audit_log');
 SELECT throws_ok($$ INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, role)
-                    VALUES (gen_random_uuid(), now(), 1, 'FAKE', 'x') $$, '42501', NULL, 'writer cannot write audit');
-SELECT throws_ok($$ UPDATE cyoda_wf.audit SET role = 'x' $$, '42501', NULL, 'writer cannot rewrite audit');
-SELECT throws_ok($$ DELETE FROM cyoda_wf.audit $$, '42501', NULL, 'writer cannot delete audit');
+                    VALUES (gen_random_uuid(), now(), 1, 'FAKE', 'x') $$, '55000', NULL, 'writer cannot write through the audit view');
+SELECT throws_ok($$ UPDATE cyoda_wf.audit SET role = 'x' $$, '55000', NULL, 'writer cannot rewrite through the audit view');
+SELECT throws_ok($$ DELETE FROM cyoda_wf.audit $$, '55000', NULL, 'writer cannot delete through the audit view');
 SELECT throws_ok($$ INSERT INTO cyoda_wf.entity_version (entity_id, version, change_type, changed_at, changed_by,
                     model, model_version, transaction_id) VALUES (gen_random_uuid(), 1, 'CREATE', now(), 'x', 'm', 1, 1) $$,
                  '42501', NULL, 'writer cannot write entity_version');
@@ -268,8 +272,10 @@ SELECT throws_ok($$ INSERT INTO cyoda_wf.entity (model, data) VALUES ('cw_sec_do
                  'reader (SELECT only) cannot INSERT into entity');
 SELECT throws_ok($$ UPDATE cyoda_wf.entity SET data = '{}' $$, '42501', NULL, 'reader cannot UPDATE entity');
 SELECT throws_ok($$ DELETE FROM cyoda_wf.entity $$, '42501', NULL, 'reader cannot DELETE from entity');
+SELECT throws_ok($$ INSERT INTO cyoda_wf.audit_log (entity_id, at, transaction_id, event_type, role)
+                    VALUES (gen_random_uuid(), now(), 1, 'FAKE', 'x') $$, '42501', NULL, 'reader cannot write audit_log');
 SELECT throws_ok($$ INSERT INTO cyoda_wf.audit (entity_id, at, transaction_id, event_type, role)
-                    VALUES (gen_random_uuid(), now(), 1, 'FAKE', 'x') $$, '42501', NULL, 'reader cannot write audit');
+                    VALUES (gen_random_uuid(), now(), 1, 'FAKE', 'x') $$, '55000', NULL, 'reader cannot write through the audit view');
 SELECT throws_ok($$ UPDATE cyoda_wf.task SET state = 'failed' $$, '42501', NULL, 'reader cannot write tasks');
 RESET ROLE;
 
@@ -434,7 +440,7 @@ SELECT is((SELECT data FROM cyoda_wf.entity WHERE id = current_setting('sec.i1')
                              'ctx', '''); DROP TABLE cw_sec_canary; --'),
           'injection: processes called by their exact names, context passed verbatim');
 SELECT is((SELECT array_agg(transition || ' | ' || from_state || ' | ' || to_state) FROM cyoda_wf.audit
-            WHERE entity_id = current_setting('sec.i1')::uuid),
+            WHERE entity_id = current_setting('sec.i1')::uuid AND event_type = 'TRANSITION_MAKE'),
           ARRAY[E'"; select pg_sleep(10); -- | s''); CREATE TABLE cw_sec_pwned(); -- | it''s \\ "q" ünï 名前 🚀 %s%n%x $$ \n\t'],
           'injection: audit stores names verbatim');
 SELECT is(cyoda_wf.fire(current_setting('sec.i1')::uuid, '%s%s%s%n%n'), E'it''s \\ "q" ünï 名前 🚀 %s%n%x $$ \n\t',

@@ -240,8 +240,10 @@ SELECT is((SELECT (data ->> 'url') || ' ' || (data ->> 'format') || ' ' || (data
 -- ---------------------------------------------------------------------------
 SELECT is((SELECT array_agg(changed_by) FROM cyoda_wf.entity_version WHERE entity_id = current_setting('tc.raw')::uuid),
           ARRAY['cw_tc_ingester'], 'changed_by of the raw entity is the caller of ingest');
-SELECT is((SELECT array_agg(role || ' ' || transition) FROM cyoda_wf.audit WHERE entity_id = current_setting('tc.raw')::uuid),
-          ARRAY['cw_tc_ingester keep'], 'its audit row names the caller of ingest');
+SELECT is((SELECT array_agg(event_type || ' ' || role || ' ' || transition ORDER BY event_type)
+             FROM cyoda_wf.audit WHERE entity_id = current_setting('tc.raw')::uuid),
+          ARRAY['STATE_MACHINE_FINISH cw_tc_ingester keep', 'STATE_MACHINE_START cw_tc_ingester keep',
+                'TRANSITION_MAKE cw_tc_ingester keep'], 'its audit rows name the caller of ingest');
 SET ROLE cw_tc_ingester;
 SELECT throws_ok($$ SELECT cyoda_wf.add_item('cw_tc_raw', 1, '{}') $$, '42501', NULL,
                  'the caller still cannot call add_item itself');

@@ -127,6 +127,11 @@ RESET ROLE;
 -- A role that may run load_functions.
 DROP ROLE IF EXISTS cw_upgrade_loader;
 CREATE ROLE cw_upgrade_loader;
+-- A role that may read the audit table.
+DROP ROLE IF EXISTS cw_upgrade_reader;
+CREATE ROLE cw_upgrade_reader;
+GRANT USAGE ON SCHEMA cyoda_wf TO cw_upgrade_reader;
+GRANT SELECT ON cyoda_wf.audit TO cw_upgrade_reader;
 GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf.load_functions_py(text, text)
    TO cw_upgrade_loader;
 -- ... and search, whose 4-argument form 0.2.0 replaces
@@ -199,12 +204,34 @@ q -d $old -c "REVOKE ALL ON FUNCTION cyoda_wf.load_functions(text, text),
 v=$(q -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'cyoda_wf'")
 want=$(sed -n "s/^default_version = '\(.*\)'/\1/p" cyoda_wf.control)
 [[ $v == "$want" ]] || fail "after ALTER EXTENSION UPDATE the version is $v, want $want"
-after=$(q -d $old -c "$snapshot_sql")
+# The 0.1.0 table audit is audit_log now (cyoda_wf.audit is a view).
+after=$(q -d $old -c "${snapshot_sql//FROM cyoda_wf.audit)/FROM cyoda_wf.audit_log)}")
 if [[ $before != "$after" ]]; then
     diff <(echo "$before") <(echo "$after") || true
     fail "rows changed by the update (table | md5 of rows | count)"
 fi
 echo "ok    data kept by the update: $(echo "$before" | wc -l) tables"
+
+# The role that could read the audit table reads the audit view (its
+# derived rows included: version rows of 0.1.0 start when they end).
+got=$(q -d $old <<'SQL'
+SELECT has_table_privilege('cw_upgrade_reader', 'cyoda_wf.audit', 'SELECT');
+SET ROLE cw_upgrade_reader;
+SELECT count(*) FILTER (WHERE event_type = 'STATE_MACHINE_START') = count(*) FILTER (WHERE event_type = 'STATE_MACHINE_FINISH')
+   AND count(*) FILTER (WHERE event_type = 'STATE_MACHINE_START') > 0
+   AND count(*) FILTER (WHERE event_type = 'TRANSITION_MAKE') > 0
+  FROM cyoda_wf.audit;
+RESET ROLE;
+SELECT count(*) FROM cyoda_wf.entity_version WHERE started_at IS DISTINCT FROM changed_at;
+SQL
+)
+[[ $got == $'t
+t
+0' ]] ||
+    fail "after the update, the 0.1.0 audit reader: got '$got', want 't t 0' (SELECT on the view; START/FINISH and stored rows; started_at = changed_at)"
+q -d $old -c "REVOKE ALL ON cyoda_wf.audit, cyoda_wf.audit_log FROM cw_upgrade_reader" \
+    -c "REVOKE USAGE ON SCHEMA cyoda_wf FROM cw_upgrade_reader" >/dev/null
+echo "ok    the 0.1.0 audit reader reads the audit view"
 
 # 3. same objects as a fresh install
 q -d $new -c "SET client_min_messages = warning" -c "CREATE EXTENSION cyoda_wf CASCADE" >/dev/null
