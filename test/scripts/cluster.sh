@@ -7,14 +7,19 @@
 # B holds shards 1 and 3.  As role alice (user mappings: her own role on the
 # shards) the seed's data pipeline (examples/designs/data_pipeline.json and
 # examples/data_pipeline/processes.py, as in sql/pipeline.sql) runs through
-# the router: definitions on every shard (cluster_check in step), jobs spread
-# round robin, every job's children on its shard, get_item / get_entity /
+# the router: definitions on every shard (cluster_check in step), 1,000 jobs
+# (CW_CLUSTER_JOBS) made in one statement and spread round robin, every
+# job's children on its shard, add_report fired on every job, get_item / get_entity /
 # transitions / fire / changes through the router equal to the shard's own
 # answers for every entity, changed_by alice; search and stats equal the
 # union of the shards; errors (P0002, 55000, 22023, 40001 and a process's
 # own SQLSTATE) carry the same SQLSTATE, message, detail and hint as on one
 # server.  Then cluster B stops: calls for its ids fail with 08006 naming the
-# shard, the others go on; after B restarts nothing is lost.
+# shard, the others go on; after B restarts nothing is lost.  Last, shard 2
+# is dumped with pg_dump and restored into a new database, which keeps
+# shard number 2, mints ids of shard 2 without a call and, put in the old
+# one's place by configure_shards, serves the router: the same reads of
+# every entity, add_item's turn, saves.
 set -euo pipefail
 
 NJOBS=${CW_CLUSTER_JOBS:-1000}   # pipeline jobs through the router (a multiple of 4)
