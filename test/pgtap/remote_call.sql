@@ -27,13 +27,13 @@ SELECT (result #>> '{}')::uuid AS rc_id FROM r \gset
 -- ---------------------------------------------------------------------------
 SELECT is((SELECT sqlstate FROM r), NULL, 'add_item: no error');
 SELECT is(cyoda_wf.get_item(:'rc_id'), '{"n": 1}'::jsonb, 'add_item: the entity exists');
-SELECT is((cyoda_wf.remote_call('cyoda_wf.get_item(uuid,timestamptz)', ARRAY[:'rc_id', NULL])).result,
+SELECT is((cyoda_wf.remote_call('cyoda_wf.get_item(uuid,timestamptz,bigint)', ARRAY[:'rc_id', NULL, NULL])).result,
           '{"n": 1}'::jsonb, 'get_item: the data as jsonb');
 SELECT is((cyoda_wf.remote_call('cyoda_wf.fire(uuid,text)', ARRAY[:'rc_id', 'go'])).result,
           '"b"'::jsonb, 'fire: the state reached as a JSON string');
-SELECT is((cyoda_wf.remote_call('cyoda_wf.changes(uuid)', ARRAY[:'rc_id'])).result -> 0 ->> 'change_type',
+SELECT is((cyoda_wf.remote_call('cyoda_wf.changes(uuid,timestamptz)', ARRAY[:'rc_id', NULL])).result -> 0 ->> 'change_type',
           'UPDATE', 'changes (a set): a JSON array of rows, newest first');
-SELECT is(jsonb_array_length((cyoda_wf.remote_call('cyoda_wf.changes(uuid)', ARRAY[:'rc_id'])).result),
+SELECT is(jsonb_array_length((cyoda_wf.remote_call('cyoda_wf.changes(uuid,timestamptz)', ARRAY[:'rc_id', NULL])).result),
           2, 'changes: every row');
 SELECT is((cyoda_wf.remote_call('cyoda_wf.transitions(uuid)', ARRAY[:'rc_id'])).result, NULL,
           'transitions of a final state: NULL (no row)');
@@ -50,10 +50,10 @@ SELECT is((SELECT row(sqlstate, result) FROM cyoda_wf.remote_call('cyoda_wf.upda
                                                                    ARRAY[:'rc_id', '{"n": 2}', NULL, '99'])),
           row('40001'::text, NULL::jsonb), 'update_item with a wrong if_match: 40001, no result');
 SELECT is(cyoda_wf.get_item(:'rc_id'), '{"n": 1}'::jsonb, 'the failed update changed nothing');
-SELECT is((cyoda_wf.remote_call('cyoda_wf.get_item(uuid,timestamptz)',
-                                ARRAY['01a24245-0433-7001-9ed5-17a1f8609cd5', NULL])).sqlstate,
+SELECT is((cyoda_wf.remote_call('cyoda_wf.get_item(uuid,timestamptz,bigint)',
+                                ARRAY['01a24245-0433-7001-9ed5-17a1f8609cd5', NULL, NULL])).sqlstate,
           'P0002', 'get_item of no entity: P0002');
-SELECT is((cyoda_wf.remote_call('cyoda_wf.get_item(uuid,timestamptz)', ARRAY['not a uuid', NULL])).sqlstate,
+SELECT is((cyoda_wf.remote_call('cyoda_wf.get_item(uuid,timestamptz,bigint)', ARRAY['not a uuid', NULL, NULL])).sqlstate,
           '22P02', 'an argument that does not convert: its error as data');
 SELECT is((cyoda_wf.remote_call('cyoda_wf.import_workflows(text,integer,jsonb)',
                                 ARRAY['bad', '1', '{"workflows": 3}'])).sqlstate,
