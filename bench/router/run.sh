@@ -91,13 +91,18 @@ q router -c "COPY ids0 TO STDOUT" | q s0 -c "COPY ids0 FROM STDIN"
 q router -c "ALTER TABLE ids0 ADD PRIMARY KEY (n)"
 q s0 -c "VACUUM ANALYZE" && q router -c "VACUUM ANALYZE"
 
+# the bare call must succeed (its errors come back as data, which pgbench would not see)
+[[ $(q router -c "SELECT count(*) FROM ids0, cyoda_wf.shard_call(0, 'cyoda_wf.get_item(uuid,timestamptz,bigint)',
+                    ARRAY[id::text, NULL, NULL], false) c WHERE n = 1 AND c.sqlstate IS NULL") == 1 ]] ||
+    { echo "the bare PL/Proxy call of get_item fails"; exit 1; }
+
 cat >"$WORK/get_item.sql" <<SQL
 \set i random(1, $N0)
 SELECT cyoda_wf.get_item(id) FROM ids0 WHERE n = :i;
 SQL
 cat >"$WORK/bare.sql" <<SQL
 \set i random(1, $N0)
-SELECT cyoda_wf.shard_call(0, 'cyoda_wf.get_item(uuid,timestamptz)', ARRAY[id::text, NULL], false)
+SELECT cyoda_wf.shard_call(0, 'cyoda_wf.get_item(uuid,timestamptz,bigint)', ARRAY[id::text, NULL, NULL], false)
   FROM ids0 WHERE n = :i;
 SQL
 cat >"$WORK/fire.sql" <<SQL
