@@ -16,11 +16,16 @@
 # shard_for) from the router database.
 # Latencies come from pgbench's per-transaction log (-l); the report gives
 # p50 and p90 per call and the router's overhead (router p50 - direct p50).
+# Then throughput: pgbench with 1, 2, 4 and 8 clients (as many threads),
+# D seconds per run, get_item and fire on the same ids, directly on s0 and
+# through the router alternating; the report gives the median tps of the
+# rounds and the ratio router / direct.
 # Writes bench/results/router.md.
 #
-# Usage: bench/router/run.sh [--build] [--transactions T] [--rounds R] [--out FILE]
-#   --transactions T   pgbench transactions per run (default 5000)
-#   --rounds R         rounds of the four runs (default 3)
+# Usage: bench/router/run.sh [--build] [--transactions T] [--rounds R] [--duration D] [--out FILE]
+#   --transactions T   pgbench transactions per latency run (default 5000)
+#   --rounds R         rounds of the latency runs and of the throughput runs (default 3)
+#   --duration D       seconds per throughput run (default 5)
 # Environment: CW_PG_CONFIG / PYTHON_SITE as for scripts/test.sh.
 set -uo pipefail
 
@@ -34,6 +39,8 @@ cw_clean_pg_env
 BUILD=0
 TX=5000
 ROUNDS=3
+DURATION=5
+CLIENTS=(1 2 4 8)
 ROWS=2000
 OUT=$ROOT/bench/results/router.md
 while (($#)); do
@@ -41,6 +48,7 @@ while (($#)); do
         --build) BUILD=1 ;;
         --transactions) TX=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
         --out) OUT=$2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -83,13 +91,18 @@ q router -c "COPY ids0 TO STDOUT" | q s0 -c "COPY ids0 FROM STDIN"
 q router -c "ALTER TABLE ids0 ADD PRIMARY KEY (n)"
 q s0 -c "VACUUM ANALYZE" && q router -c "VACUUM ANALYZE"
 
+# the bare call must succeed (its errors come back as data, which pgbench would not see)
+[[ $(q router -c "SELECT count(*) FROM ids0, cyoda_wf.shard_call(0, 'cyoda_wf.get_item(uuid,timestamptz,bigint)',
+                    ARRAY[id::text, NULL, NULL], false) c WHERE n = 1 AND c.sqlstate IS NULL") == 1 ]] ||
+    { echo "the bare PL/Proxy call of get_item fails"; exit 1; }
+
 cat >"$WORK/get_item.sql" <<SQL
 \set i random(1, $N0)
 SELECT cyoda_wf.get_item(id) FROM ids0 WHERE n = :i;
 SQL
 cat >"$WORK/bare.sql" <<SQL
 \set i random(1, $N0)
-SELECT cyoda_wf.shard_call(0, 'cyoda_wf.get_item(uuid,timestamptz)', ARRAY[id::text, NULL], false)
+SELECT cyoda_wf.shard_call(0, 'cyoda_wf.get_item(uuid,timestamptz,bigint)', ARRAY[id::text, NULL, NULL], false)
   FROM ids0 WHERE n = :i;
 SQL
 cat >"$WORK/fire.sql" <<SQL
@@ -112,6 +125,23 @@ for ((r = 1; r <= ROUNDS; r++)); do
     run bare router $r
     cw_say "round $r done"
 done
+
+# tput CALL DB C ROUND: one pgbench run of DURATION s with C clients; its tps in $WORK/tps.CALL.DB.C
+tput() {
+    local call=$1 db=$2 c=$3 out
+    out=$(pgbench -n -c "$c" -j "$c" -T "$DURATION" -f "$WORK/$call.sql" "$db" 2>&1) || { echo "$out"; exit 1; }
+    sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" >>"$WORK/tps.$call.$db.$c"
+}
+LOAD_TPUT=$(cut -d' ' -f1-3 /proc/loadavg)
+for ((r = 1; r <= ROUNDS; r++)); do
+    for c in "${CLIENTS[@]}"; do
+        for call in get_item fire; do
+            if ((r % 2)); then tput $call s0 "$c"; tput $call router "$c"; else tput $call router "$c"; tput $call s0 "$c"; fi
+        done
+    done
+    cw_say "throughput round $r done"
+done
+median() { sort -n "$1" | awk '{a[NR] = $1} END {printf "%.0f", a[int((NR + 1) / 2)]}'; }
 
 # pct FILES P: the P-th percentile of the latency (column 3, microseconds) in ms
 pct() {
@@ -141,6 +171,22 @@ pct() {
             b90=$(pct 90 "$WORK"/log.bare.router.*)
             echo "| get_item, bare PL/Proxy call | $d50 | $b50 | $(awk -v a="$b50" -v b="$d50" 'BEGIN {printf "%.3f", a - b}') | $d90 | $b90 |"
         fi
+    done
+    echo
+    echo "## Throughput"
+    echo
+    echo "pgbench with C clients (C threads), $DURATION s per run, median tps of $ROUNDS rounds, direct"
+    echo "and router runs alternating, on the same $N0 ids of shard 0; load average before: $LOAD_TPUT."
+    echo "The router, its backends and shard 0's backends share the $(nproc) cores with pgbench."
+    echo
+    echo "| call | clients | direct tps | router tps | router / direct |"
+    echo "|---|---:|---:|---:|---:|"
+    for call in get_item fire; do
+        for c in "${CLIENTS[@]}"; do
+            d=$(median "$WORK/tps.$call.s0.$c")
+            r=$(median "$WORK/tps.$call.router.$c")
+            echo "| $call | $c | $d | $r | $(awk -v a="$r" -v b="$d" 'BEGIN {printf "%.2f", a / b}') |"
+        done
     done
 } >"$OUT"
 cat "$OUT"

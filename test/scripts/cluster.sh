@@ -7,15 +7,22 @@
 # B holds shards 1 and 3.  As role alice (user mappings: her own role on the
 # shards) the seed's data pipeline (examples/designs/data_pipeline.json and
 # examples/data_pipeline/processes.py, as in sql/pipeline.sql) runs through
-# the router: definitions on every shard (cluster_check in step), jobs spread
-# round robin, every job's children on its shard, get_item / get_entity /
+# the router: definitions on every shard (cluster_check in step), 1,000 jobs
+# (CW_CLUSTER_JOBS) made in one statement and spread round robin, every
+# job's children on its shard, add_report fired on every job, get_item / get_entity /
 # transitions / fire / changes through the router equal to the shard's own
 # answers for every entity, changed_by alice; search and stats equal the
 # union of the shards; errors (P0002, 55000, 22023, 40001 and a process's
 # own SQLSTATE) carry the same SQLSTATE, message, detail and hint as on one
 # server.  Then cluster B stops: calls for its ids fail with 08006 naming the
-# shard, the others go on; after B restarts nothing is lost.
+# shard, the others go on; after B restarts nothing is lost.  Last, shard 2
+# is dumped with pg_dump and restored into a new database, which keeps
+# shard number 2, mints ids of shard 2 without a call and, put in the old
+# one's place by configure_shards, serves the router: the same reads of
+# every entity, add_item's turn, saves.
 set -euo pipefail
+
+NJOBS=${CW_CLUSTER_JOBS:-1000}   # pipeline jobs through the router (a multiple of 4)
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CW_LIB=${CW_LIB:-$HERE/../../scripts/lib.sh}
@@ -190,13 +197,15 @@ done
 
 CSV=$'region,product,units,unit_price,date\nNA,Widget,10,12.50,2024-01-05\nEU,Widget,4,11.60,2024-01-06\n eu ,gadget,2,37.00,2024-01-07\nUK,Gadget,1,32.00,2024-01-08\nNA,Gizmo,3,74.00,2024-01-09\nAPAC,Widget,20,16.90,2024-01-10\nNA,Widget,,12.50,2024-01-11\nEU,Gizmo,1,68.80,2024-02-30\n'
 ADD_JOB="SELECT cyoda_wf.add_item('data_ingestion_job', 1, jsonb_build_object('name', 'job ' || g, 'source', jsonb_build_object('inline_csv', \$csv\$$CSV\$csv\$)))"
-JOBS=$(qr "$ADD_JOB FROM generate_series(1, 8) g")
+T0=$SECONDS
+JOBS=$(qr "$ADD_JOB FROM generate_series(1, $NJOBS) g")
+echo "time: $NJOBS jobs through the router in one statement: $((SECONDS - T0)) s"
 SINGLE_JOB=$(q A single "$ADD_JOB FROM generate_series(1, 1) g" alice)
-[[ $(wc -l <<<"$JOBS") == 8 ]] || die "8 jobs through the router: $JOBS"
+[[ $(wc -l <<<"$JOBS") == "$NJOBS" ]] || die "$NJOBS jobs through the router: $(wc -l <<<"$JOBS") ids"
 JOB_ARRAY="'{$(paste -sd, <<<"$JOBS")}'::uuid[]"
-check "jobs round robin: 2 on each shard" \
+check "jobs round robin: $((NJOBS / 4)) on each shard" \
     "$(qr "SELECT string_agg(n::text, ' ' ORDER BY s) FROM (SELECT cyoda_wf.shard_of(j) s, count(*) n FROM unnest($JOB_ARRAY) j GROUP BY 1) x")" \
-    "2 2 2 2"
+    "$((NJOBS / 4)) $((NJOBS / 4)) $((NJOBS / 4)) $((NJOBS / 4))"
 STATE_SINGLE=$(q A single "SELECT state FROM cyoda_wf.entity WHERE id = '$SINGLE_JOB'")
 check "jobs reach the state of one server" \
     "$(qr "SELECT string_agg(DISTINCT cyoda_wf.get_entity(j) #>> '{meta,state}', ',') FROM unnest($JOB_ARRAY) j")" \
@@ -216,9 +225,11 @@ done
 
 # add_report (manual) through the router, for every job
 REPORT_SINGLE=$(q A single "SELECT cyoda_wf.fire('$SINGLE_JOB', 'add_report')" alice)
+T0=$SECONDS
 check "fire add_report through the router" \
     "$(qr "SELECT string_agg(DISTINCT cyoda_wf.fire(j, 'add_report'), ',') FROM unnest($JOB_ARRAY) j")" \
     "$REPORT_SINGLE"
+echo "time: add_report fired on $NJOBS jobs through the router: $((SECONDS - T0)) s"
 check "changed_by names the caller" \
     "$(qr "SELECT string_agg(DISTINCT c.changed_by, ',') FROM unnest($JOB_ARRAY) j, cyoda_wf.changes(j) c")" \
     "alice"
@@ -230,12 +241,14 @@ check "audit role names the caller" \
 READS="md5(string_agg(i::text || cyoda_wf.get_item(i)::text || cyoda_wf.get_entity(i)::text
           || (SELECT string_agg(c::text, ';') FROM cyoda_wf.changes(i) c)
           || coalesce((SELECT string_agg(t::text, ';') FROM cyoda_wf.transitions(i) t), ''), ',' ORDER BY i))"
+T0=$SECONDS
 for k in 0 1 2 3; do
     IDS=$(qs $k "SELECT quote_literal('{' || string_agg(id::text, ',') || '}') || '::uuid[]' FROM cyoda_wf.entity")
-    check "shard $k: get_item, get_entity, changes, transitions of every entity" \
+    check "shard $k: get_item, get_entity, changes, transitions of every entity ($(qs $k "SELECT count(*) FROM cyoda_wf.entity"))" \
         "$(qr "SELECT $READS FROM unnest($IDS) i")" \
         "$(qs $k "SELECT $READS FROM unnest($IDS) i" alice)"
 done
+echo "time: reads of every entity through the router and on its shard: $((SECONDS - T0)) s"
 
 # search and stats: the union of the shards
 ENT="to_char(e.created_at, 'YYYY-MM-DD HH24:MI:SS.US') || ' ' || to_jsonb(e)::text"
@@ -252,13 +265,14 @@ union=$(for k in 0 1 2 3; do qs $k "SELECT model || ' ' || model_version || ' ' 
 check "stats: summed over the shards" \
     "$(qr "SELECT model || ' ' || model_version || ' ' || state || ' ' || count FROM cyoda_wf.stats()" | LC_ALL=C sort)" "$union"
 check "stats(model)" "$(qr "SELECT count || ' ' || state FROM cyoda_wf.stats('data_ingestion_job')")" \
-    "8 $REPORT_SINGLE"
+    "$NJOBS $REPORT_SINGLE"
 
 # Paging: the pages through the router are the merged result cut in pages
-ALLJ=$(qr "SELECT string_agg(e.id::text, ',' ORDER BY e.created_at, e.id) FROM cyoda_wf.search('data_ingestion_job', 1, NULL) e")
+ALLJ=$(qr "SELECT string_agg(id::text, ',' ORDER BY created_at, id) FROM (SELECT e.id, e.created_at
+            FROM cyoda_wf.search('data_ingestion_job', 1, NULL) e ORDER BY e.created_at, e.id LIMIT 12) f")
 PAGED=$(qr "SELECT string_agg(e.id::text, ',' ORDER BY n, e.created_at, e.id) FROM generate_series(0, 3) n,
                    cyoda_wf.search('data_ingestion_job', 1, NULL, NULL, NULL, 3, n) e")
-check "search pages of 3 through the router give the merged result in order" "$PAGED" "$ALLJ"
+check "search pages of 3 through the router: the first 12 of the merged result in order" "$PAGED" "$ALLJ"
 check "search with sort keys through the router: 0A000" \
     "$(qr "SELECT split_part(err_of(\$q\$SELECT count(*) FROM cyoda_wf.search('data_ingestion_job', 1, NULL, NULL, ARRAY['name'])\$q\$), ' ', 1)")" "0A000"
 union=$(for k in 0 1 2 3; do qs $k "SELECT coalesce(value::text, 'NULL') || ' ' || count FROM cyoda_wf.stats_by('report_entity', 1, '\$.job_state')" alice; done |
@@ -341,6 +355,38 @@ check "B back: its entity as it was" "$(qr "SELECT md5(cyoda_wf.get_entity('$ON_
 check "B back: nothing lost" "$(qr "SELECT sum(count) FROM cyoda_wf.stats()")" "$TOTAL"
 check "B back: a save on shard 1" \
     "$(qr "SELECT cyoda_wf.update_item('$ON_B', NULL, NULL)")" "$REPORT_SINGLE"
+
+# ---------------------------------------------------------------------------
+# Shard 2 restored from pg_dump into a new database and put in its place
+# ---------------------------------------------------------------------------
+IDS2=$(qs 2 "SELECT quote_literal('{' || string_agg(id::text, ',') || '}') || '::uuid[]' FROM cyoda_wf.entity")
+READS2=$(qr "SELECT $READS FROM unnest($IDS2) i")
+COUNT2=$(qs 2 "SELECT count(*) FROM cyoda_wf.entity")
+PGHOST=$A_DIR PGPORT=$A_PORT PGUSER=postgres pg_dump -Fc -d s2 -f "$CW_MKTEMP/s2.dump" || die "pg_dump of shard 2"
+psql_on A postgres -c "CREATE DATABASE s2r" >/dev/null
+PGHOST=$A_DIR PGPORT=$A_PORT PGUSER=postgres pg_restore --exit-on-error -d s2r "$CW_MKTEMP/s2.dump" ||
+    die "pg_restore of shard 2"
+check "restored shard: shard() is 2 without set_shard" "$(q A s2r "SELECT cyoda_wf.shard()")" "2"
+MINTED=$(q A s2r "SELECT cyoda_wf.add_item('boom', 1, '{\"n\": 9}')" alice)
+check "restored shard: mints ids of shard 2" "$(q A s2r "SELECT cyoda_wf.shard_of('$MINTED')")" "2"
+CONNS_R="ARRAY['$(conn 0)', '$(conn 1)', 'host=127.0.0.1 port=$A_PORT dbname=s2r', '$(conn 3)']"
+check "configure_shards with the restored shard" "$(q A router "SELECT cyoda_wf.configure_shards($CONNS_R)")" "4"
+check "restored shard: shards() counts its entities" \
+    "$(qr "SELECT entities FROM cyoda_wf.shards() WHERE shard = 2")" "$((COUNT2 + 1))"
+check "restored shard: every entity read through the router as before the dump" \
+    "$(qr "SELECT $READS FROM unnest($IDS2) i")" "$READS2"
+NEW4=$(qr "SELECT cyoda_wf.add_item('boom', 1, jsonb_build_object('n', g)) FROM generate_series(1, 4) g")
+NEW2=$(qr "SELECT j FROM unnest('{$(paste -sd, <<<"$NEW4")}'::uuid[]) j WHERE cyoda_wf.shard_of(j) = 2")
+check "restored shard: add_item through the router lands in it" \
+    "$(q A s2r "SELECT count(*) FROM cyoda_wf.entity WHERE id = '$NEW2'")/$(qs 2 "SELECT count(*) FROM cyoda_wf.entity WHERE id = '$NEW2'")" "1/0"
+V=$(qs 2 "SELECT version FROM cyoda_wf.entity WHERE id = '$ON_A'")
+check "restored shard: update_item through the router" \
+    "$(qr "SELECT cyoda_wf.update_item('$ON_A', NULL, NULL)")" "$REPORT_SINGLE"
+check "restored shard: fire through the router" "$(qr "SELECT cyoda_wf.fire('$NEW2', 'later')")" "new"
+check "restored shard: the saves are in it, not in the old database" \
+    "$(q A s2r "SELECT version FROM cyoda_wf.entity WHERE id = '$ON_A'") $(qs 2 "SELECT version FROM cyoda_wf.entity WHERE id = '$ON_A'") $(q A s2r "SELECT count(*) FROM cyoda_wf.task WHERE entity_id = '$NEW2'")" \
+    "$((V + 1)) $V 1"
+check "restored shard: cluster_check in step" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
 
 if ((FAILED)); then
     echo "cluster.sh: FAILED"
