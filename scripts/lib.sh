@@ -217,6 +217,24 @@ cw_as_pg() {
     fi
 }
 
+# cw_bench_cluster BUILD [name=value ...]
+# The throwaway cluster of a benchmark: the PostgreSQL paths, a build and
+# install first when BUILD is 1, a work directory (WORK) and a cluster in
+# WORK/cluster on a free port (PORT) started with the settings given.
+cw_bench_cluster() {
+    local build=$1
+    shift
+    cw_pg_paths || return 1
+    if ((build)); then
+        cw_build_install "$CW_ROOT" || return 1
+    fi
+    cw_mktemp || return 1
+    WORK=$CW_MKTEMP
+    PORT=$(cw_free_port) || return 1
+    cw_say "cluster: $WORK/cluster port $PORT"
+    cw_start_cluster "$WORK/cluster" "$PORT" "$@"
+}
+
 # cw_start_cluster DIR PORT [name=value ...]
 # initdb a new cluster in DIR/data (socket in DIR, server log in DIR/log),
 # configure it for the tests, start it and wait until it accepts

@@ -37,15 +37,7 @@ while (($#)); do
     shift
 done
 
-cw_pg_paths || exit 1
-if ((BUILD)); then
-    cw_build_install "$ROOT" || exit 1
-fi
-cw_mktemp || exit 1
-WORK=$CW_MKTEMP
-PORT=$(cw_free_port) || exit 1
-cw_say "cluster: $WORK/cluster port $PORT"
-cw_start_cluster "$WORK/cluster" "$PORT" "autovacuum = off" "jit = off" "cyoda_wf.workers = 0" || exit 1
+cw_bench_cluster "$BUILD" "autovacuum = off" "jit = off" "cyoda_wf.workers = 0" || exit 1
 
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 

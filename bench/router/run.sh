@@ -55,15 +55,7 @@ while (($#)); do
     shift
 done
 
-cw_pg_paths || exit 1
-if ((BUILD)); then
-    cw_build_install "$ROOT" || exit 1
-fi
-cw_mktemp || exit 1
-WORK=$CW_MKTEMP
-PORT=$(cw_free_port) || exit 1
-cw_say "cluster: $WORK/cluster port $PORT"
-cw_start_cluster "$WORK/cluster" "$PORT" "cyoda_wf.workers = 0" "jit = off" || exit 1
+cw_bench_cluster "$BUILD" "cyoda_wf.workers = 0" "jit = off" || exit 1
 
 q() { psql -X -qAt -v ON_ERROR_STOP=1 -d "$@"; }
 for k in 0 1; do

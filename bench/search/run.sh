@@ -49,15 +49,7 @@ while (($#)); do
     shift
 done
 
-cw_pg_paths || exit 1
-if ((BUILD)); then
-    cw_build_install "$ROOT" || exit 1
-fi
-cw_mktemp || exit 1
-WORK=$CW_MKTEMP
-PORT=$(cw_free_port) || exit 1
-cw_say "cluster: $WORK/cluster port $PORT"
-cw_start_cluster "$WORK/cluster" "$PORT" \
+cw_bench_cluster "$BUILD" \
     "shared_buffers = '2GB'" "work_mem = '16MB'" "max_wal_size = '8GB'" \
     "autovacuum = off" "jit = off" || exit 1
 
