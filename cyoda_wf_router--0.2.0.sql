@@ -28,12 +28,8 @@ COMMENT ON FUNCTION cyoda_wf.shard_of(uuid) IS
 -- database upgraded from 0.1.0 becomes shard 0 and keeps them), so that
 -- such an id gets the answer of one server (P0002 where nobody has it).
 CREATE FUNCTION cyoda_wf.shard_for(id uuid) RETURNS integer
-    LANGUAGE sql IMMUTABLE STRICT AS
-$$
-    SELECT CASE WHEN pg_catalog.substr(id::text, 15, 1) OPERATOR(pg_catalog.=) '7'
-                 AND pg_catalog.substr(id::text, 20, 1) OPERATOR(pg_catalog.=) ANY ('{8,9,a,b}'::text[])
-                THEN cyoda_wf.shard_of(id) ELSE 0 END
-$$;
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS '$libdir/cyoda_wf', 'cyoda_wf_shard_for';
 COMMENT ON FUNCTION cyoda_wf.shard_for(uuid) IS
     'Internal: the shard of an entity id (shard 0 for ids made before 0.2.0)';
 

@@ -248,6 +248,21 @@ cyoda_wf_shard_of(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(of);
 }
 
+PG_FUNCTION_INFO_V1(cyoda_wf_shard_for);
+
+/*
+ * shard_for(id) -> the shard a call on this entity goes to: shard_of(id),
+ * or 0 for a uuid of another layout (ids made before 0.2.0 live on the
+ * database upgraded from 0.1.0, shard 0).  The router's routing function.
+ */
+Datum
+cyoda_wf_shard_for(PG_FUNCTION_ARGS)
+{
+	int			of = cw_shard_of(PG_GETARG_UUID_P(0));
+
+	PG_RETURN_INT32(of < 0 ? 0 : of);
+}
+
 PG_FUNCTION_INFO_V1(cyoda_wf_set_shard);
 
 /*
