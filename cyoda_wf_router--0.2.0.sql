@@ -98,34 +98,24 @@ COMMENT ON FUNCTION cyoda_wf.raise_remote(text, text, text, text) IS
 
 -- Run fn on a shard; returns its result, or raises its error again as it
 -- was raised there.  An error of PL/Proxy itself (the shard cannot be
--- reached, or the connection broke) becomes 08006 naming the shard.  It is
--- on the path of every call: no SET clause (every name in it is qualified),
--- which would cost a settings save and restore per call.
+-- reached, or the connection broke) becomes 08006 naming the shard.  Every
+-- entity call passes here, so it is C (src/router.c): no subtransaction, no
+-- query, no settings.
 CREATE FUNCTION cyoda_wf.call_shard(shard integer, fn text, args text[],
                                     dry_run boolean DEFAULT false)
-    RETURNS jsonb LANGUAGE plpgsql VOLATILE AS
-$$
-DECLARE
-    r record;
-    msg text;
-BEGIN
-    BEGIN
-        SELECT * INTO r FROM cyoda_wf.shard_call(shard, fn, args, dry_run);
-    EXCEPTION WHEN internal_error THEN
-        GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-        RAISE EXCEPTION 'shard % cannot be reached', shard USING ERRCODE = '08006',
-            DETAIL = pg_catalog.rtrim(pg_catalog.regexp_replace(msg, '^PL/Proxy function [^:]*: ', ''),
-                                      E' \n'),
-            HINT = 'cyoda_wf.shards() shows which shards answer.';
-    END;
-    IF r.sqlstate IS NOT NULL THEN
-        PERFORM cyoda_wf.raise_remote(r.sqlstate, r.message, r.detail, r.hint);
-    END IF;
-    RETURN r.result;
-END
-$$;
+    RETURNS jsonb LANGUAGE C VOLATILE
+    AS '$libdir/cyoda_wf', 'cyoda_wf_call_shard';
 COMMENT ON FUNCTION cyoda_wf.call_shard(integer, text, text[], boolean) IS
     'Internal: run a cyoda_wf function on one shard; its error is raised again as the shard raised it';
+
+-- fn on shard first or, when it cannot be reached (the connection failed,
+-- so nothing ran there), on the next shard that can (src/router.c): a new
+-- entity may land on any shard.  Each shard skipped is logged.
+CREATE FUNCTION cyoda_wf.call_shard_from(first integer, count integer, fn text, args text[])
+    RETURNS jsonb LANGUAGE C VOLATILE
+    AS '$libdir/cyoda_wf', 'cyoda_wf_call_shard_from';
+COMMENT ON FUNCTION cyoda_wf.call_shard_from(integer, integer, text, text[]) IS
+    'Internal: run a cyoda_wf function on shard first, or the next shard that can be reached';
 
 -- One call on every shard at once (PL/Proxy runs them in parallel).
 CREATE FUNCTION cyoda_wf.shard_call_all(fn text, args text[], dry_run boolean,
@@ -370,11 +360,12 @@ COMMENT ON FUNCTION cyoda_wf.load_functions(text, text) IS
 CREATE FUNCTION cyoda_wf.add_item(model text, model_version integer, data jsonb)
     RETURNS uuid LANGUAGE sql VOLATILE AS
 $$
-    SELECT (cyoda_wf.call_shard(cyoda_wf.next_shard(), 'cyoda_wf.add_item(text,integer,jsonb)',
-                                ARRAY[model, model_version::text, data::text]) #>> '{}')::uuid
+    SELECT (cyoda_wf.call_shard_from(cyoda_wf.next_shard(), cyoda_wf.shard_count(),
+                                     'cyoda_wf.add_item(text,integer,jsonb)',
+                                     ARRAY[model, model_version::text, data::text]) #>> '{}')::uuid
 $$;
 COMMENT ON FUNCTION cyoda_wf.add_item(text, integer, jsonb) IS
-    'Create an entity on the next shard (round robin) and run its workflow there; returns its id';
+    'Create an entity on the next shard that answers (round robin) and run its workflow there; returns its id';
 
 CREATE FUNCTION cyoda_wf.update_item(id uuid, data jsonb DEFAULT NULL,
                                      transition text DEFAULT NULL,

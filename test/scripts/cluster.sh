@@ -345,6 +345,12 @@ check "B stopped: a call for shard 1 fails naming it" \
     "08006 | shard 1 cannot be reached"
 check "B stopped: calls for shard 2 go on" \
     "$(qr "SELECT cyoda_wf.update_item('$ON_A', cyoda_wf.get_item('$ON_A') || '{\"note\": 1}')")" "$REPORT_SINGLE"
+check "B stopped: add_item goes on to the shards that answer" \
+    "$(qr "SELECT string_agg(DISTINCT cyoda_wf.shard_of(cyoda_wf.add_item('boom', 1, '{\"n\": 10}'))::text, ',')
+             FROM generate_series(1, 4)")" "0,2"
+TOTAL=$((TOTAL + 4))
+check "B stopped: the skipped shards are in the router's log" \
+    "$(grep -c 'shard [13] cannot be reached, the call goes to the next shard' "$A_DIR/log")" "2"
 check "B stopped: shards()" \
     "$(qr "SELECT string_agg(shard || ':' || reachable, ' ' ORDER BY shard) FROM cyoda_wf.shards()")" \
     "0:true 1:false 2:true 3:false"
