@@ -14,6 +14,7 @@
 # and, to tell PL/Proxy's own hop from the router's layers, get_item as a
 # bare PL/Proxy call (cyoda_wf.shard_call of remote_call, no call_shard or
 # shard_for) from the router database.
+# The router backend's own CPU per call (from /proc) for both, alternating.
 # Latencies come from pgbench's per-transaction log (-l); the report gives
 # p50 and p90 per call and the router's overhead (router p50 - direct p50).
 # Then throughput: pgbench with 1, 2, 4 and 8 clients (as many threads),
@@ -118,6 +119,33 @@ for ((r = 1; r <= ROUNDS; r++)); do
     cw_say "round $r done"
 done
 
+# The router backend's own CPU per call (from /proc, which other load on the
+# machine disturbs much less than latency): get_item through the router
+# against the bare PL/Proxy call, each over every id of shard 0 in one
+# statement, alternating, ROUNDS x 3 statements each.
+cat >"$WORK/cpu.sql" <<SQL
+CREATE FUNCTION pg_temp.cpu() RETURNS bigint LANGUAGE sql AS
+  \$\$ SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint
+       FROM pg_read_file('/proc/' || pg_backend_pid() || '/stat') s \$\$;
+CREATE TEMP TABLE cpu (call text, ticks bigint);
+SELECT count(cyoda_wf.get_item(id)) FROM ids0;
+SQL
+for ((r = 1; r <= ROUNDS * 3; r++)); do
+    cat >>"$WORK/cpu.sql" <<SQL
+SELECT pg_temp.cpu() AS t0 \gset
+SELECT count(cyoda_wf.get_item(id)) FROM ids0;
+INSERT INTO cpu SELECT 'get_item', pg_temp.cpu() - :t0;
+SELECT pg_temp.cpu() AS t0 \gset
+SELECT count(cyoda_wf.shard_call(0, 'cyoda_wf.get_item(uuid,timestamptz,bigint)', ARRAY[id::text, NULL, NULL], false)) FROM ids0;
+INSERT INTO cpu SELECT 'bare', pg_temp.cpu() - :t0;
+SQL
+done
+echo "SELECT call, round(sum(ticks) * 1000000.0 / $(getconf CLK_TCK) / ($N0 * count(*)), 1) FROM cpu GROUP BY call ORDER BY call;" >>"$WORK/cpu.sql"
+CPU_OUT=$(q router -f "$WORK/cpu.sql" | grep '|') || { echo "CPU run failed"; exit 1; }
+CPU_ROUTED=$(awk -F'|' '$1 == "get_item" {print $2}' <<<"$CPU_OUT")
+CPU_BARE=$(awk -F'|' '$1 == "bare" {print $2}' <<<"$CPU_OUT")
+cw_say "router backend CPU per call: get_item $CPU_ROUTED us, bare $CPU_BARE us"
+
 # tput CALL DB C ROUND: one pgbench run of DURATION s with C clients; its tps in $WORK/tps.CALL.DB.C
 tput() {
     local call=$1 db=$2 c=$3 out
@@ -164,6 +192,11 @@ pct() {
             echo "| get_item, bare PL/Proxy call | $d50 | $b50 | $(awk -v a="$b50" -v b="$d50" 'BEGIN {printf "%.3f", a - b}') | $d90 | $b90 |"
         fi
     done
+    echo
+    echo "The router backend's own CPU per call (utime + stime from /proc, over $((ROUNDS * 3)) statements"
+    echo "of $N0 calls each, alternating): get_item through the router $CPU_ROUTED µs, the bare PL/Proxy"
+    echo "call $CPU_BARE µs: the router's layers (call_shard in C, shard_for, the argument array)"
+    echo "cost $(awk -v a="$CPU_ROUTED" -v b="$CPU_BARE" 'BEGIN {printf "%.1f", a - b}') µs of CPU per call."
     echo
     echo "## Throughput"
     echo
