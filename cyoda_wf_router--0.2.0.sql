@@ -489,6 +489,17 @@ COMMENT ON FUNCTION cyoda_wf.retry_task(bigint) IS
 -- order of created_at, id; the router merges them and keeps the page.  Sort
 -- keys are refused (0A000): ordering by data paths across shards would need
 -- the shards' sort rules on the router.
+-- The ORDER BY of a search with these sort keys, as one server orders (the
+-- same C as the shards' search): the merged rows are ordered with it.
+CREATE FUNCTION cyoda_wf.search_order(sort text[]) RETURNS text
+    LANGUAGE C IMMUTABLE PARALLEL SAFE
+    AS '$libdir/cyoda_wf', 'cyoda_wf_search_order';
+COMMENT ON FUNCTION cyoda_wf.search_order(text[]) IS
+    'Internal: the ORDER BY clause of a search with these sort keys (22023 for a bad key)';
+
+-- Every shard returns its first (page_number + 1) * page_size rows in the
+-- search's order; the router orders their union the same way and cuts the
+-- page from it.
 CREATE FUNCTION cyoda_wf.search(model text, model_version integer, condition jsonb,
                                 point_in_time timestamptz DEFAULT NULL,
                                 sort text[] DEFAULT NULL,
@@ -498,13 +509,8 @@ CREATE FUNCTION cyoda_wf.search(model text, model_version integer, condition jso
 $$
 DECLARE
     ask_size integer;
+    order_by text := cyoda_wf.search_order(sort);
 BEGIN
-    IF sort IS NOT NULL AND cardinality(sort) > 0 THEN
-        RAISE EXCEPTION 'sort keys are not supported by the cluster router'
-            USING ERRCODE = '0A000',
-                  DETAIL = 'Results of every shard are merged in order of created_at, id.',
-                  HINT = 'Call search with sort keys on each shard''s own database, or sort the merged rows.';
-    END IF;
     IF page_size < 0 OR page_number < 0 THEN
         RAISE EXCEPTION 'page_size and page_number must not be negative'
             USING ERRCODE = '22023';
@@ -512,16 +518,16 @@ BEGIN
     IF page_size IS NOT NULL THEN
         ask_size := page_size * (coalesce(page_number, 0) + 1);
     END IF;
-    RETURN QUERY
-    SELECT e.*
-      FROM unnest(cyoda_wf.call_every_shard(
-                      'cyoda_wf.search(text,integer,jsonb,timestamptz,text[],integer,integer)',
-                      ARRAY[model, model_version::text, condition::text,
-                            cyoda_wf.ts_arg(point_in_time), NULL, ask_size::text, '0'])) AS r(rows),
-           jsonb_populate_recordset(NULL::cyoda_wf.entity, coalesce(r.rows, '[]')) e
-     ORDER BY e.created_at, e.id
-     OFFSET CASE WHEN page_size IS NULL THEN 0 ELSE page_size * coalesce(page_number, 0) END
-     LIMIT page_size;
+    RETURN QUERY EXECUTE
+        'SELECT e.* FROM unnest($1) AS r(rows), '
+        'jsonb_populate_recordset(NULL::cyoda_wf.entity, coalesce(r.rows, ''[]'')) e'
+        || order_by || ' OFFSET $2 LIMIT $3'
+    USING cyoda_wf.call_every_shard(
+              'cyoda_wf.search(text,integer,jsonb,timestamptz,text[],integer,integer)',
+              ARRAY[model, model_version::text, condition::text,
+                    cyoda_wf.ts_arg(point_in_time), sort::text, ask_size::text, '0']),
+          CASE WHEN page_size IS NULL THEN 0 ELSE page_size * coalesce(page_number, 0) END,
+          page_size;
 END
 $$;
 COMMENT ON FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) IS

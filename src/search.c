@@ -563,3 +563,25 @@ cyoda_wf_search_sql(PG_FUNCTION_ARGS)
 	search_build(fcinfo, &q, true);
 	PG_RETURN_TEXT_P(cstring_to_text(q.sql.data));
 }
+
+/*
+ * cyoda_wf.search_order(sort text[]) RETURNS text: the ORDER BY clause of a
+ * search with these sort keys (then created_at, id) over rows named e, its
+ * values written as literals; 22023 for keys search() refuses.  The cluster
+ * router (cyoda_wf_router) orders the rows merged from its shards with it,
+ * so that a search through the router orders exactly as one server.
+ */
+PG_FUNCTION_INFO_V1(cyoda_wf_search_order);
+
+Datum
+cyoda_wf_search_order(PG_FUNCTION_ARGS)
+{
+	SqlQuery	q;
+
+	memset(&q, 0, sizeof(SqlQuery));
+	initStringInfo(&q.sql);
+	q.inline_params = true;
+	search_order(&q, PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0), true, 0, 0,
+				 CurrentMemoryContext);
+	PG_RETURN_TEXT_P(cstring_to_text(q.sql.data));
+}
