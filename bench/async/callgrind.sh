@@ -14,7 +14,8 @@
 # Usage: bench/async/callgrind.sh [N_SMALL N_LARGE]
 # Environment: CW_PG_CONFIG (the PostgreSQL whose installed cyoda_wf is
 # measured; default pg_config on PATH), CW_KEEP_TMP=1 (keep the data
-# directories and callgrind outputs).  Needs valgrind.  As root, the server
+# directories and callgrind outputs), CW_SYSTEMS (default "cyoda_wf
+# baseline": which to count).  Needs valgrind.  As root, the server
 # runs as the postgres user.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -59,7 +60,7 @@ total() {   # system n
     sed -n 's/^summary: \([0-9]*\).*/\1/p' "$TMP/cg_${sys}_$n.out"
 }
 
-for sys in cyoda_wf baseline; do
+for sys in ${CW_SYSTEMS:-cyoda_wf baseline}; do
     a=$(total "$sys" "$small")
     b=$(total "$sys" "$large")
     echo "$sys: N=$small: $a instructions; N=$large: $b instructions; per task: $(((b - a) / (large - small)))"
