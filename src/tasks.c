@@ -49,10 +49,15 @@ enum
 };
 static SPIPlanPtr tplans[NTP];
 
-/* A task (t) of an entity (e) whose model has its workflows loaded. */
+/*
+ * A task (t) of an entity (e) whose model has its workflows loaded.  OFFSET 0
+ * keeps it a filter on the claimed entity row (a subplan run for the one row
+ * taken) instead of a semi join whose extra plan nodes every claim would
+ * start up and shut down again.
+ */
 #define CW_TASK_RUNNABLE \
 	"AND EXISTS (SELECT 1 FROM cyoda_wf.workflow w WHERE w.model OPERATOR(pg_catalog.=) e.model " \
-	"AND w.model_version OPERATOR(pg_catalog.=) e.model_version) "
+	"AND w.model_version OPERATOR(pg_catalog.=) e.model_version OFFSET 0) "
 
 static SPIPlanPtr
 cw_task_plan(int which)

@@ -112,13 +112,29 @@ cw_worker_begin(const char *kind, int64 done)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	ext = get_extension_oid("cyoda_wf", true);
-	if (OidIsValid(ext))
+	/*
+	 * Lock the extension, then look it up: the lookup after the lock sees a
+	 * DROP that committed while we waited.  A worker that is attached locks
+	 * the extension it knows first, so it needs one catalog lookup per
+	 * transaction, not two.
+	 */
+	ext = InvalidOid;
+	if (OidIsValid(attached_ext))
 	{
-		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
-		/* a DROP that committed while we waited for the lock */
-		if (get_extension_oid("cyoda_wf", true) != ext)
-			ext = InvalidOid;
+		LockDatabaseObject(ExtensionRelationId, attached_ext, 0, AccessShareLock);
+		if (get_extension_oid("cyoda_wf", true) == attached_ext)
+			ext = attached_ext;
+	}
+	if (!OidIsValid(ext))
+	{
+		ext = get_extension_oid("cyoda_wf", true);
+		if (OidIsValid(ext))
+		{
+			LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+			/* a DROP that committed while we waited for the lock */
+			if (get_extension_oid("cyoda_wf", true) != ext)
+				ext = InvalidOid;
+		}
 	}
 	if (!OidIsValid(ext))
 	{

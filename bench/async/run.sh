@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# bench/async/run.sh: async throughput and pickup latency of cyoda_wf's
-# workers, each beside a minimal FOR UPDATE SKIP LOCKED queue in plain SQL,
-# measured in the same invocation on the same throwaway cluster, alternating.
+# bench/async/run.sh: async throughput, CPU per task and pickup latency of
+# cyoda_wf's workers, each beside a hand-written plpgsql worker doing the same
+# writes per task (the fair baseline, q.work in setup.sql) and, for scale, a
+# minimal FOR UPDATE SKIP LOCKED queue doing no entity work (bare), measured
+# in the same invocation on the same throwaway cluster, alternating.
 #
 #   bench/async/run.sh [--quick] [--build] [--rounds N] [--items N]
 #                      [--latency-items N] [--rate N] [--out DIR]
@@ -14,9 +16,11 @@
 #   --rate N         latency producer rate, items/s (default 200)
 #   --out DIR        where async.md and async.json go (default bench/results)
 #
-# Throughput: N items are queued while nothing consumes them, then n = 1, 2, 4
-# consumers start (cyoda_wf.start_workers(n) / n plpgsql consumer sessions);
-# tasks/s = N / (last finish - first process start).
+# Throughput: N items are queued while nothing consumes them, then consumers
+# start: one session (CALL cyoda_wf.run_tasks(N) / one q.work call), or
+# n = 1, 2, 4 consumers (cyoda_wf.start_workers(n) / n sessions each running
+# q.work in one CALL); tasks/s = N / (last finish - first process start); CPU
+# per task = CPU time of the consuming backends / N.
 # Latency: 2 consumers idle, a producer commits one item at a time at
 # --rate/s; latency = process start - clock_timestamp() in the INSERT.
 # Environment: CW_PG_CONFIG (see scripts/lib.sh).
@@ -30,7 +34,7 @@ source "$ROOT/scripts/lib.sh"
 cw_clean_pg_env
 
 MODE=full ROUNDS='' ITEMS='' LAT_ITEMS='' RATE=200 BUILD=0 OUT=$ROOT/bench/results
-WORKER_COUNTS=(1 2 4)
+WORKER_COUNTS=(0 1 2 4)   # 0: one session (run_tasks / one q.work call)
 LAT_WORKERS=2
 while (($#)); do
     case $1 in
@@ -41,7 +45,7 @@ while (($#)); do
         --latency-items) LAT_ITEMS=$2; shift ;;
         --rate) RATE=$2; shift ;;
         --out) OUT=$2; shift ;;
-        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -92,12 +96,12 @@ stop_cw_workers() {
 
 # Start n baseline consumers in the background; their pids go to CONSUMERS.
 CONSUMERS=()
-start_consumers() {
-    local n=$1 exit_when_empty=$2 i
+start_consumers() {   # n exit_when_empty procedure
+    local n=$1 exit_when_empty=$2 proc=$3 i
     CONSUMERS=()
     for ((i = 0; i < n; i++)); do
         psql -X -qAt -v ON_ERROR_STOP=1 -d "$DB" \
-            -c "CALL q.consume($exit_when_empty, clock_timestamp() + interval '10 minutes')" &
+            -c "CALL $proc($exit_when_empty, clock_timestamp() + interval '10 minutes')" &
         CONSUMERS+=("$!")
         CW_CHILDREN+=("$!")
     done
@@ -111,25 +115,41 @@ wait_consumers() {
     CONSUMERS=()
 }
 
-tput_cw() {   # round workers
+tput_cw() {   # round workers (0: one session calling run_tasks)
     q "CALL q.reset()"
     q "INSERT INTO cyoda_wf.entity (model, data)
        SELECT 'bench_async', jsonb_build_object('i', g) FROM generate_series(1, $ITEMS) g" >/dev/null
     q "ANALYZE cyoda_wf.task; ANALYZE cyoda_wf.entity"
-    q "SELECT cyoda_wf.start_workers($2)" >/dev/null
-    wait_for "cyoda_wf tasks" 600 \
-        "SELECT NOT EXISTS (SELECT 1 FROM cyoda_wf.task WHERE state = 'pending')"
-    stop_cw_workers
+    if (($2 == 0)); then
+        # one new session, as a q.work consumer is
+        psql -X -qAt -v ON_ERROR_STOP=1 -d "$DB" -c "CALL cyoda_wf.run_tasks($ITEMS)" \
+            -c "CALL q.note_cpu()"
+    else
+        q "SELECT cyoda_wf.start_workers($2)" >/dev/null
+        wait_for "cyoda_wf tasks" 600 \
+            "SELECT NOT EXISTS (SELECT 1 FROM cyoda_wf.task WHERE state = 'pending')"
+        q "CALL q.note_cpu('cyoda_wf worker')"
+        stop_cw_workers
+    fi
     q "CALL q.record_throughput($1, 'cyoda_wf', $2)"
 }
 
-tput_bl() {   # round workers
+tput_bl() {   # round workers (0: one session)
+    q "CALL q.reset()"
+    q "CALL q.enqueue($ITEMS)"
+    q "ANALYZE q.task; ANALYZE q.entity"
+    start_consumers "$(($2 > 0 ? $2 : 1))" true q.work
+    wait_consumers
+    q "CALL q.record_throughput($1, 'baseline', $2)"
+}
+
+tput_bare() {   # round workers (0: one session)
     q "CALL q.reset()"
     q "INSERT INTO q.job (payload) SELECT jsonb_build_object('i', g) FROM generate_series(1, $ITEMS) g"
     q "ANALYZE q.job"
-    start_consumers "$2" true
+    start_consumers "$(($2 > 0 ? $2 : 1))" true q.consume
     wait_consumers
-    q "CALL q.record_throughput($1, 'baseline', $2)"
+    q "CALL q.record_throughput($1, 'bare', $2)"
 }
 
 lat_cw() {   # round workers
@@ -147,10 +167,10 @@ lat_cw() {   # round workers
 
 lat_bl() {   # round workers
     q "CALL q.reset()"
-    start_consumers "$2" false
+    start_consumers "$2" false q.work
     sleep 0.5
-    q "CALL q.produce_q($LAT_ITEMS, $RATE)"
-    wait_for "baseline jobs" 120 "SELECT NOT EXISTS (SELECT 1 FROM q.job WHERE state = 'pending')"
+    q "CALL q.produce_fair($LAT_ITEMS, $RATE)"
+    wait_for "baseline tasks" 120 "SELECT NOT EXISTS (SELECT 1 FROM q.task WHERE state = 'pending')"
     q "UPDATE q.ctl SET stop = true"
     wait_consumers
     q "CALL q.record_latency($1, 'baseline', $2)"
@@ -159,16 +179,16 @@ lat_bl() {   # round workers
 show() {   # round system test workers
     q "SELECT string_agg(metric || '=' || round(value::numeric, 2), ' ' ORDER BY metric)
          FROM q.result WHERE round = $1 AND system = '$2' AND test = '$3' AND workers = $4
-          AND metric IN ('items_per_s', 'p50_ms', 'p99_ms', 'seconds')"
+          AND metric IN ('items_per_s', 'cpu_us_per_item', 'p50_ms', 'p99_ms', 'seconds')"
 }
 
 for ((r = 1; r <= ROUNDS; r++)); do
     # odd rounds: cyoda_wf first; even rounds: baseline first
     if ((r % 2)); then order=(cw bl); else order=(bl cw); fi
     for n in "${WORKER_COUNTS[@]}"; do
-        for s in "${order[@]}"; do
+        for s in "${order[@]}" bare; do
             "tput_$s" "$r" "$n"
-            sys=$([[ $s == cw ]] && echo cyoda_wf || echo baseline)
+            sys=$(case $s in cw) echo cyoda_wf ;; bl) echo baseline ;; *) echo bare ;; esac)
             printf 'round %d throughput %-8s workers=%d  %s\n' "$r" "$sys" "$n" "$(show "$r" "$sys" throughput "$n")"
         done
     done
