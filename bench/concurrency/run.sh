@@ -67,8 +67,7 @@ cw_say "database bench loaded"
 cpu_ticks() {
     local p line f sum=0
     for p in "$@"; do
-        [[ -r /proc/$p/stat ]] || continue
-        read -r line <"/proc/$p/stat" || continue
+        read -r line <"/proc/$p/stat" 2>/dev/null || { echo -1; return; }
         line=${line##*) }
         read -r -a f <<<"$line"
         sum=$((sum + f[11] + f[12]))
@@ -79,7 +78,7 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 # one_run SCENARIO VARIANT CLIENTS ROUND: appends to $RAW/runs.tsv
 one_run() {
-    local s=$1 v=$2 c=$3 r=$4 id=$1.$2.$3.$4 script opts="" pid spid bp="" i c0 c1 t0 t1 n tps
+    local s=$1 v=$2 c=$3 r=$4 id=$1.$2.$3.$4 script opts="" pid spid bp="" i c0 c1 t0 t1 t_start n tps cpu
     script=$BENCH/pgbench/$s.${v/cwoff/cw}.sql
     [[ $v == cwoff ]] && opts="-c cyoda_wf.notify=off"
     q bench -c "SELECT count(pg_catalog.gin_clean_pending_list(c.oid)) FROM pg_catalog.pg_class c
@@ -91,6 +90,7 @@ one_run() {
                             AND application_name = 'pgbench'") == 0 ]] && break
         sleep 0.05
     done
+    t_start=$(date +%s%N)
     PGOPTIONS=$opts pgbench -n -M prepared -c "$c" -j "$c" -T "$SECS" -D nseed=10000 -D rollback=0 \
         --log --log-prefix="$RAW/log.$id/l" -f "$script" bench >"$RAW/out.$id" 2>&1 &
     pid=$!
@@ -100,7 +100,6 @@ one_run() {
         (($(wc -w <<<"$bp") >= c)) && break
         sleep 0.05
     done
-    sleep 0.5
     q postgres -c "DO \$\$ BEGIN FOR i IN 1 .. $(((SECS - 1) * 100 - 60)) LOOP
           PERFORM pg_stat_clear_snapshot();
           INSERT INTO waits SELECT '$id', CASE WHEN state <> 'active' THEN 'idle (client)'
@@ -109,9 +108,14 @@ one_run() {
           PERFORM pg_sleep(0.01);
         END LOOP; END \$\$" 2>>"$RAW/sampler.err" &
     spid=$!
+    # the CPU window: from 0.5 s after the start (connections made) to
+    # 0.3 s before the end, timed from the start (other load slows this script)
+    i=$(((t_start + 500000000 - $(date +%s%N)) / 1000000))
+    ((i > 0)) && sleep "$(printf '0.%03d' "$i")"
     t0=$(date +%s%N)
     c0=$(cpu_ticks $bp)
-    sleep $((SECS - 2)).3
+    i=$(((t_start + SECS * 1000000000 - 300000000 - $(date +%s%N)) / 1000000))
+    ((i > 0)) && sleep "$(printf '%d.%03d' $((i / 1000)) $((i % 1000)))"
     c1=$(cpu_ticks $bp)
     t1=$(date +%s%N)
     wait "$pid"
@@ -120,8 +124,10 @@ one_run() {
     n=$(cat "$RAW/log.$id"/l* | awk -v a=$((t0 / 1000)) -v b=$((t1 / 1000)) \
         '{t = $5 * 1000000 + $6; if (t >= a && t < b) n++} END {print n + 0}')
     grep -q aborted "$RAW/out.$id" && { cw_say "run $id failed:"; tail -n 5 "$RAW/out.$id"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$v" "$c" "$r" "${tps:-0}" \
-        "$(((c1 - c0) * TICK_US / (n > 0 ? n : 1)))" >>"$RAW/runs.tsv"
+    # no CPU figure when the window was too short or a backend had gone
+    cpu=-1
+    ((t1 - t0 > 1000000000 && n > 0 && c0 >= 0 && c1 >= c0)) && cpu=$(((c1 - c0) * TICK_US / n))
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$v" "$c" "$r" "${tps:-0}" "$cpu" >>"$RAW/runs.tsv"
     rm -rf "$RAW/log.$id"
 }
 
@@ -182,10 +188,12 @@ for s in ('cascade', 'fire'):
           '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for c in clients:
         t = {v: med([x[0] for x in runs[(s, v, c)]]) for v in ('cw', 'cwoff', 'hw', 'hwn')}
-        u = {v: med([x[1] for x in runs[(s, v, c)]]) for v in ('cw', 'cwoff', 'hw', 'hwn')}
+        u = {v: med([x[1] for x in runs[(s, v, c)] if x[1] >= 0] or [float('nan')])
+             for v in ('cw', 'cwoff', 'hw', 'hwn')}
         L.append('| %d | %s | %s | %s | %s | %.2fx | %.2fx | %s | %s | %s | %s |' % (
             c, *['{:,.0f}'.format(t[v]) for v in ('cw', 'cwoff', 'hw', 'hwn')],
-            t['cw'] / t['hwn'], t['cwoff'] / t['hw'], *['{:,.0f}'.format(u[v]) for v in ('cw', 'cwoff', 'hw', 'hwn')]))
+            t['cw'] / t['hwn'], t['cwoff'] / t['hw'],
+            *['n/a' if u[v] != u[v] else '{:,.0f}'.format(u[v]) for v in ('cw', 'cwoff', 'hw', 'hwn')]))
     L += ['', 'Waits (share of all samples; running, then the three largest others):', '',
           '| clients | ' + ' | '.join(('cw', 'cwoff', 'hw', 'hwn')) + ' |', '|---:|---|---|---|---|']
     for c in clients:
