@@ -174,7 +174,7 @@ L = ['# Concurrency: cyoda_wf with and without NOTIFY, beside hand-written SQL',
      'variants alternating; medians. PostgreSQL %s, synchronous_commit off, nobody LISTENing.' % ver,
      'Machine: the benchmark clients, the server and other work share its CPUs; load average %s at start,'
      % load0, '%s at the end. *CPU* is backend CPU per transaction (µs, from /proc over the middle of'
-     % load1, 'each run). *waits* is what the active pgbench backends waited for, sampled every 10 ms',
+     % load1, 'each run). *waits* is what the pgbench backends were doing, sampled every 10 ms',
      '(`CPU`: running; `idle (client)`: between statements, waiting for pgbench; `Lock:object`',
      'includes the database-wide lock every notifying transaction takes at commit;',
      '`LWLock:NotifyQueue` the notification queue).', '',
