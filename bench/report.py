@@ -40,7 +40,7 @@ VARIANT_NAMES = {
 # (id, scenario, baseline, minimum ratio cyoda_wf / baseline)
 RATIO_TARGETS = [
     ("T1", "cascade", "hw", 1.0),
-    ("T2a", "batch100", "hw", 0.8),
+    ("T2a", "batch100", "hw", 1.0),
     ("T2b", "batch100", "pl", 2.5),
     ("T3a", "cascade_sql", "hw", 0.85),
     ("T3b", "cascade_py", "hw", 0.85),

@@ -44,8 +44,17 @@ cw_engine_push(CwSave *s)
 {
 	s->outer = save_stack;
 	save_stack = s;
-	snprintf(s->token, sizeof(s->token), "cw-%d-" UINT64_FORMAT "-%s",
-			 MyProcPid, ++token_counter, s->id);
+	s->token[0] = '\0';		/* made when a process first needs it (cw_engine_token) */
+}
+
+/* The token s hands to its processes: made on first use, the same for all of them. */
+static const char *
+cw_engine_token(CwSave *s)
+{
+	if (s->token[0] == '\0')
+		snprintf(s->token, sizeof(s->token), "cw-%d-" UINT64_FORMAT "-%s",
+				 MyProcPid, ++token_counter, s->id);
+	return s->token;
 }
 
 /* Remove s (and anything left above it by an error) from the stack. */
@@ -79,7 +88,7 @@ cw_engine_find_token(const char *token)
 {
 	CwSave	   *s = save_stack;
 
-	if (s != NULL && s->in_process && strcmp(s->token, token) == 0)
+	if (s != NULL && s->in_process && s->token[0] != '\0' && strcmp(s->token, token) == 0)
 		return s;
 	return NULL;
 }
@@ -238,7 +247,7 @@ cw_build_meta(CwSave *s, const char *kind, const char *fname, Jsonb *params_json
 	CwJsonBuilder b;
 
 	cw_jbb_begin(&b);
-	cw_jbb_str(&b, "token", s->token);
+	cw_jbb_str(&b, "token", cw_engine_token(s));
 	cw_jbb_str(&b, "entity_id", s->id);
 	cw_jbb_str(&b, "entity_model", s->model->name);
 	cw_jbb_int(&b, "entity_version", s->model->version);

@@ -185,6 +185,16 @@ typedef struct CwTarget
 	int			nslots;			/* rows waiting */
 	int			maxslots;		/* slots made */
 	MemoryContext batch_cxt;	/* their values; reset after each batch */
+
+	/*
+	 * The slots of multi are kept for the session (in keep_cxt, on a copy of
+	 * the table's row type, keep_desc) rather than made again by every
+	 * statement's flush: a statement of 100 saves would otherwise make and
+	 * free 600 of them.  They hold no value between flushes (cleared after
+	 * each batch, values in batch_cxt); a changed row type drops them.
+	 */
+	MemoryContext keep_cxt;
+	TupleDesc	keep_desc;
 } CwTarget;
 
 #define CW_BATCH_ROWS 1000
@@ -193,6 +203,54 @@ StaticAssertDecl(V_NCOLS <= CW_TARGET_MAXCOLS && A_NCOLS <= CW_TARGET_MAXCOLS,
 				 "CwTarget.attnum is too small");
 static CwTarget target_version = {InvalidOid, V_NCOLS, v_names};
 static CwTarget target_audit = {InvalidOid, A_NCOLS, a_names};
+
+/* Whether slots made for row type a can hold rows of b. */
+static bool
+cw_same_rowtype(TupleDesc a, TupleDesc b)
+{
+	if (a->natts != b->natts)
+		return false;
+	for (int i = 0; i < a->natts; i++)
+	{
+		Form_pg_attribute x = TupleDescAttr(a, i);
+		Form_pg_attribute y = TupleDescAttr(b, i);
+
+		if (x->atttypid != y->atttypid || x->atttypmod != y->atttypmod ||
+			x->attlen != y->attlen || x->attbyval != y->attbyval ||
+			x->attalign != y->attalign || x->attisdropped != y->attisdropped)
+			return false;
+	}
+	return true;
+}
+
+/* The kept slots of t, ready for this flush (dropped if the row type changed). */
+static void
+cw_target_keep(CwTarget *t)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+
+	if (t->keep_cxt == NULL)
+		t->keep_cxt = AllocSetContextCreate(TopMemoryContext, "cyoda_wf row slots",
+											ALLOCSET_SMALL_SIZES);
+	if (t->keep_desc != NULL && !cw_same_rowtype(t->keep_desc, desc))
+	{
+		MemoryContextReset(t->keep_cxt);
+		t->keep_desc = NULL;
+		t->slots = NULL;
+		t->maxslots = 0;
+	}
+	if (t->keep_desc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(t->keep_cxt);
+
+		/* a copy: not reference-counted, so no resource owner holds it */
+		t->keep_desc = CreateTupleDescCopy(desc);
+		MemoryContextSwitchTo(old);
+	}
+	/* an error in an earlier flush may have left rows in them */
+	for (int i = 0; i < t->maxslots; i++)
+		ExecClearTuple(t->slots[i]);
+}
 
 static void
 cw_target_open(CwTarget *t, Oid relid, EState *estate, Index rti, List **rtable)
@@ -222,9 +280,9 @@ cw_target_open(CwTarget *t, Oid relid, EState *estate, Index rti, List **rtable)
 		!(t->rel->rd_att->constr && t->rel->rd_att->constr->has_generated_stored) &&
 		!t->rel->rd_rel->relispartition;
 	t->slot = NULL;
-	t->slots = NULL;
 	t->nslots = 0;
-	t->maxslots = 0;
+	if (t->multi)
+		cw_target_keep(t);
 	t->batch_cxt = AllocSetContextCreate(estate->es_query_cxt, "cyoda_wf rows",
 										 ALLOCSET_DEFAULT_SIZES);
 }
@@ -264,14 +322,14 @@ cw_target_row(CwTarget *t, EState *estate)
 	{
 		if (t->nslots == t->maxslots)
 		{
-			MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+			MemoryContext old = MemoryContextSwitchTo(t->keep_cxt);
+			int			n = t->maxslots == 0 ? 8 : Min(t->maxslots * 2, CW_BATCH_ROWS);
 
-			t->maxslots = t->maxslots == 0 ? 8 : Min(t->maxslots * 2, CW_BATCH_ROWS);
-			t->slots = t->slots == NULL ? palloc(sizeof(TupleTableSlot *) * t->maxslots) :
-				repalloc(t->slots, sizeof(TupleTableSlot *) * t->maxslots);
-			for (int i = t->nslots; i < t->maxslots; i++)
-				t->slots[i] = ExecInitExtraTupleSlot(estate, RelationGetDescr(t->rel),
-													 table_slot_callbacks(t->rel));
+			t->slots = t->slots == NULL ? palloc(sizeof(TupleTableSlot *) * n) :
+				repalloc(t->slots, sizeof(TupleTableSlot *) * n);
+			for (int i = t->maxslots; i < n; i++)
+				t->slots[i] = MakeSingleTupleTableSlot(t->keep_desc, table_slot_callbacks(t->rel));
+			t->maxslots = n;
 			MemoryContextSwitchTo(old);
 		}
 		slot = t->slots[t->nslots];
