@@ -6,7 +6,8 @@
  * The engine works on a CwSave prepared by store_trigger.c (the entity
  * triggers): it moves s->state and s->data and buffers audit entries; the
  * store_*.c files write the row, the version and the audit rows when the
- * engine is done.
+ * engine is done.  cw_engine_explain evaluates, for explain.c, the criteria
+ * a save would evaluate, on a CwSave that is never stored.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
