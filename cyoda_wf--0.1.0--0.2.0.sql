@@ -845,3 +845,17 @@ BEGIN
     RETURN total;
 END
 $$;
+
+-- explain(): why an entity is where it is; transitions() lists only what
+-- fire would accept now (src/explain.c)
+COMMENT ON FUNCTION cyoda_wf.transitions(uuid) IS
+    'The transitions leaving the entity''s current state that fire would accept now (not disabled, not scheduled, criterion matching)';
+CREATE FUNCTION cyoda_wf.explain(id uuid)
+    RETURNS TABLE (workflow text, state text, transition text, next_state text,
+                   manual boolean, disabled boolean, scheduled boolean,
+                   due_at timestamptz, async boolean, criterion jsonb,
+                   matches boolean, failing jsonb, found jsonb, fireable boolean)
+    LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_explain';
+COMMENT ON FUNCTION cyoda_wf.explain(uuid) IS
+    'Why the entity is where it is: its workflow''s criterion (first row, transition NULL) and each transition leaving its state, each criterion evaluated now, what failed and what fire would accept';
+REVOKE ALL ON FUNCTION cyoda_wf.explain(uuid) FROM PUBLIC;

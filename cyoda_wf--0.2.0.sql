@@ -341,7 +341,16 @@ CREATE FUNCTION cyoda_wf.transitions(id uuid)
     RETURNS TABLE (name text, next_state text, manual boolean)
     LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_transitions';
 COMMENT ON FUNCTION cyoda_wf.transitions(uuid) IS
-    'The transitions (not disabled) leaving the entity''s current state';
+    'The transitions leaving the entity''s current state that fire would accept now (not disabled, not scheduled, criterion matching)';
+
+CREATE FUNCTION cyoda_wf.explain(id uuid)
+    RETURNS TABLE (workflow text, state text, transition text, next_state text,
+                   manual boolean, disabled boolean, scheduled boolean,
+                   due_at timestamptz, async boolean, criterion jsonb,
+                   matches boolean, failing jsonb, found jsonb, fireable boolean)
+    LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'cyoda_wf_explain';
+COMMENT ON FUNCTION cyoda_wf.explain(uuid) IS
+    'Why the entity is where it is: its workflow''s criterion (first row, transition NULL) and each transition leaving its state, each criterion evaluated now, what failed and what fire would accept';
 
 CREATE FUNCTION cyoda_wf.check_token(token text)
     RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_check_token';

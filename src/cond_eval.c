@@ -4,7 +4,8 @@
  *		evaluated on every save.
  *
  * cw_condition_failing() names the innermost sub-condition that made a
- * condition false, for the audit.
+ * condition false, and the value it found, for the audit, fire's error
+ * and explain().
  *
  * cw_condition_eval() only walks the entity's Jsonb with
  * getKeyJsonValueFromContainer / getIthJsonbValueFromContainer; the few
@@ -56,11 +57,13 @@
 #include <ctype.h>
 
 #include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "regex/regex.h"
 #include "utils/builtins.h"
 #include "utils/formatting.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -912,6 +915,104 @@ failing_node(const CwCondition *c, CwEvalContext *ctx, const JsonbValue *root)
 	return c;
 }
 
+/* Push the values c's path (with [*] steps) reaches from cur, as array elements. */
+static void
+collect_path(const CwCondition *c, const JsonbValue *cur, int i, JsonbParseState **ps)
+{
+	JsonbValue	bufs[2];
+
+	for (; cur != NULL && i < c->nsteps; i++)
+	{
+		const PathStep *step = &c->steps[i];
+
+		if (step->kind == PS_ANY)
+		{
+			JsonbContainer *jc;
+			uint32		n;
+
+			if (cur->type != jbvBinary || !JsonContainerIsArray(cur->val.binary.data))
+				return;
+			check_stack_depth();
+			jc = cur->val.binary.data;
+			n = JsonContainerSize(jc);
+			for (uint32 k = 0; k < n; k++)
+			{
+				JsonbValue *e = getIthJsonbValueFromContainer(jc, k);
+
+				CHECK_FOR_INTERRUPTS();
+				collect_path(c, e, i + 1, ps);
+				pfree(e);
+			}
+			return;
+		}
+		cur = path_step(cur, step, &bufs[i & 1]) ? &bufs[i & 1] : NULL;
+	}
+	if (cur != NULL)
+	{
+		JsonbValue	v = *cur;
+
+		pushJsonbValue(ps, WJB_ELEM, &v);
+	}
+}
+
+/*
+ * The value a failing leaf found: at a data path, the value there (with [*]
+ * steps, the array of the values reached, empty when none); for a
+ * lifecycle field, its value (dates as JSON timestamps).  NULL when the
+ * path or field is absent, and for groups and functions.
+ */
+static Jsonb *
+found_value(const CwCondition *c, CwEvalContext *ctx, const JsonbValue *root)
+{
+	JsonbValue	v;
+	const char *s = NULL;
+
+	if (c->kind == CK_SIMPLE || c->kind == CK_ARRAY)
+	{
+		JsonbValue	bufs[2];
+		const JsonbValue *fv;
+
+		if (root == NULL)
+			return NULL;
+		if (c->wildcard)
+		{
+			JsonbParseState *ps = NULL;
+
+			pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+			collect_path(c, root, 0, &ps);
+			return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL));
+		}
+		fv = walk_path(c, root, bufs);
+		if (fv == NULL)
+			return NULL;
+		v = *fv;
+		return JsonbValueToJsonb(&v);
+	}
+	if (c->kind != CK_LIFECYCLE)
+		return NULL;
+	if (c->date_field)
+	{
+		TimestampTz t = (c->field == LF_CREATION_DATE) ?
+		ctx->creation_date : ctx->last_update_time;
+
+		if (t == 0)
+			return NULL;
+		s = JsonEncodeDateTime(NULL, TimestampTzGetDatum(t), TIMESTAMPTZOID, NULL);
+	}
+	else if (c->field == LF_STATE)
+		s = ctx->state;
+	else if (c->field == LF_PREVIOUS_TRANSITION)
+		s = ctx->previous_transition;
+	else if (c->field == LF_ID)
+		s = ctx->entity_id;
+	if (s == NULL)
+		return NULL;
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	return JsonbValueToJsonb(&v);
+}
+
 /*
  * The innermost sub-condition of cond that did not match, as jsonb in the
  * condition's own terms: {"type": "simple", "jsonPath", "operatorType",
@@ -920,14 +1021,19 @@ failing_node(const CwCondition *c, CwEvalContext *ctx, const JsonbValue *root)
  * "jsonPath"}, {"type": "group", "operator"} or {"type": "function",
  * "function": {"name"}}.  For the audit of a criterion that did not match:
  * call it only after cw_condition_eval returned false (cond not NULL);
- * criterion functions are not called again.
+ * criterion functions are not called again.  With found
+ * not NULL, *found gets the value that sub-condition found (found_value).
  */
 Jsonb *
-cw_condition_failing(CwCondition *cond, CwEvalContext *ctx)
+cw_condition_failing(CwCondition *cond, CwEvalContext *ctx, Jsonb **found)
 {
 	JsonbValue	root;
-	const CwCondition *c = failing_node(cond, ctx, eval_root(ctx, &root));
+	const JsonbValue *rootp = eval_root(ctx, &root);
+	const CwCondition *c = failing_node(cond, ctx, rootp);
 	CwJsonBuilder b;
+
+	if (found != NULL)
+		*found = found_value(c, ctx, rootp);
 
 	cw_jbb_begin(&b);
 	switch (c->kind)

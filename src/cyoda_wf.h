@@ -160,6 +160,7 @@ typedef struct CwTaskEntry
 	int64		timeout_ms;		/* process: response timeout; timer: expiry; -1 none */
 	int			max_attempts;
 	int			retry_delay_ms;
+	bool		named;			/* the transition the save named (fire): NOTICE its id */
 } CwTaskEntry;
 
 /* One audit row buffered by a save, written with the save. */
@@ -192,6 +193,7 @@ typedef struct CwSave
 	TimestampTz started_at;		/* when this save started (0: with its end) */
 	const char *prev_transition;	/* entity's last_transition before the save */
 	const char *made;			/* last transition made by this save, or NULL */
+	const char *queued;			/* async transition queued by this save, or NULL */
 	int			ntransitions;
 	uint8	   *visits;			/* per state, this save */
 	List	   *audit;			/* CwAuditEntry *, in order */
@@ -233,6 +235,17 @@ extern CwSave *cw_engine_saving(const char *id);
 extern CwWorkflow *cw_engine_workflow_by_name(CwModel *m, const char *name);
 extern const char *cw_engine_failing_process(void);
 
+/* one row of explain(): a criterion evaluated against the entity now */
+typedef struct CwExplainRow
+{
+	CwTransition *t;			/* NULL: the workflow's own criterion */
+	const char *next_state;		/* t's next state */
+	bool		matches;
+	Jsonb	   *failing;		/* when not: cw_condition_failing's sub-condition */
+	Jsonb	   *found;			/* and the value it found (NULL: absent) */
+} CwExplainRow;
+extern CwExplainRow *cw_engine_explain(CwSave *s, int *nrows);
+
 /* store_rows.c */
 extern void cw_store_init(void);
 extern void cw_store_flush(void);
@@ -260,7 +273,7 @@ extern int	cw_workers;			/* cyoda_wf.workers */
 extern char *cw_database_name;	/* cyoda_wf.database_name */
 extern int	cw_worker_idle_ms;	/* cyoda_wf.worker_idle_ms */
 extern void cw_workers_init(void);
-extern void cw_workers_wake_on_commit(void);
+extern void cw_workers_wake_on_commit(bool process);
 
 /* schedules.c */
 extern void cw_schedules_init(void);
@@ -285,7 +298,7 @@ extern List *cw_condition_functions(CwCondition *cond, List *fns);
 
 /* cond_eval.c */
 extern bool cw_condition_eval(CwCondition *cond, CwEvalContext *ctx);
-extern Jsonb *cw_condition_failing(CwCondition *cond, CwEvalContext *ctx);
+extern Jsonb *cw_condition_failing(CwCondition *cond, CwEvalContext *ctx, Jsonb **found);
 
 /* cache.c */
 extern CwModel *cw_model_pin(const char *model, int32 version);

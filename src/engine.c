@@ -6,7 +6,8 @@
  * The engine works on a CwSave prepared by store_trigger.c (the entity
  * triggers): it moves s->state and s->data and buffers audit entries; the
  * store_*.c files write the row, the version and the audit rows when the
- * engine is done.
+ * engine is done.  cw_engine_explain evaluates, for explain.c, the criteria
+ * a save would evaluate, on a CwSave that is never stored.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -174,6 +175,8 @@ cw_queue_task(CwSave *s, CwTransition *t, bool timer)
 	e->max_attempts = fixed ? Max(cw_retry_attempts, 1) : 1;
 	e->retry_delay_ms = cw_retry_delay_ms;
 	s->tasks = lappend(s->tasks, e);
+	if (!timer)
+		s->queued = t->name;
 }
 
 /* Arm the timers of the state the save ends in (store_tasks.c disarms the old ones). */
@@ -369,9 +372,63 @@ cw_audit_not_matched(CwSave *s, CwTransition *t)
 	cw_jbb_begin(&db);
 	cw_jbb_str(&db, "reason", "criterion did not match");
 	cw_jbb_str(&db, "workflow", s->wf_name);
-	cw_jbb_jsonb(&db, "condition", cw_condition_failing(t->criterion, &ctx));
+	cw_jbb_jsonb(&db, "condition", cw_condition_failing(t->criterion, &ctx, NULL));
 	a->detail = cw_jbb_end(&db);
 	s->audit = lappend(s->audit, a);
+}
+
+/* JSON text of member `key` of object jb, or NULL when absent. */
+static char *
+cw_member_text(Jsonb *jb, const char *key)
+{
+	JsonbValue	v;
+
+	if (cw_jb_key(&jb->root, key, &v) == NULL)
+		return NULL;
+	return v.type == jbvString ? cw_jb_text(&v) : cw_jbv_json_text(&v);
+}
+
+/*
+ * A sentence on the sub-condition that failed, from cw_condition_failing's
+ * jsonb and the value it found (NULL: nothing there), for fire's error.
+ */
+static char *
+cw_failing_text(Jsonb *failing, Jsonb *found)
+{
+	char	   *type = cw_member_text(failing, "type");
+	char	   *op = cw_member_text(failing, "operatorType");
+	char	   *val = NULL;
+	char	   *what;
+	JsonbValue	fn;
+
+	if (cw_jb_key(&failing->root, "value", &fn) != NULL)
+		val = cw_jbv_json_text(&fn);	/* as written: "web", 100, true */
+
+	if (strcmp(type, "function") == 0 &&
+		cw_jb_key(&failing->root, "function", &fn) != NULL &&
+		fn.type == jbvBinary)
+	{
+		JsonbValue	name;
+
+		if (cw_jb_key(fn.val.binary.data, "name", &name) != NULL)
+			return psprintf("criterion function \"%s\" returned false", cw_jb_text(&name));
+	}
+	if (strcmp(type, "group") == 0)
+	{
+		char	   *gop = cw_member_text(failing, "operator");
+
+		return strcmp(gop, "NOT") == 0 ? pstrdup("the member of a NOT group matched") :
+			psprintf("no member of an %s group matched", gop);
+	}
+	if (strcmp(type, "lifecycle") == 0)
+		what = psprintf("lifecycle field \"%s\"", cw_member_text(failing, "field"));
+	else if (strcmp(type, "array") == 0)
+		what = psprintf("array condition on jsonPath \"%s\"", cw_member_text(failing, "jsonPath"));
+	else
+		what = psprintf("jsonPath \"%s\"", cw_member_text(failing, "jsonPath"));
+	return psprintf("%s%s%s%s%s, found %s", what, op ? " " : "", op ? op : "",
+					val ? " " : "", val ? val : "",
+					found ? JsonbToCString(NULL, &found->root, VARSIZE(found)) : "nothing (absent)");
 }
 
 /* Enter state `idx`, enforcing the per-state visit limit. */
@@ -624,17 +681,28 @@ cw_engine_update(CwSave *s, const char *transition)
 		s->cur_transition = t->name;
 		s->cur_next = s->wf->states[t->next].name;
 		if (!cw_eval(s, t->criterion))
+		{
+			CwEvalContext ctx;
+			Jsonb	   *found;
+			Jsonb	   *failing;
+
+			cw_eval_context(s, &ctx);
+			failing = cw_condition_failing(t->criterion, &ctx, &found);
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("criterion of transition \"%s\" does not match entity %s",
 							t->name, s->id),
-					 errdetail("State \"%s\" of workflow \"%s\", model \"%s\" version %d; the criterion is checked against the new data.",
-							   s->state_name, s->wf_name, s->model->name, s->model->version)));
+					 errdetail("State \"%s\" of workflow \"%s\", model \"%s\" version %d; the criterion is checked against the new data: %s.",
+							   s->state_name, s->wf_name, s->model->name, s->model->version,
+							   cw_failing_text(failing, found)),
+					 errhint("cyoda_wf.explain() shows each transition's criterion against the entity.")));
+		}
 		s->cur_transition = NULL;
 		s->cur_next = NULL;
 		if (t->is_async)
 		{
 			cw_queue_task(s, t, false);
+			((CwTaskEntry *) llast(s->tasks))->named = true;
 			cw_arm_timers(s);
 			return;
 		}
@@ -689,6 +757,76 @@ cw_engine_run_task(CwSave *s, const char *transition, bool timer)
 	}
 	cw_make_transition(s, t);
 	cw_cascade(s);
+}
+
+/* Evaluate cond for explain(): whether it matches, else what failed. */
+static void
+cw_explain_one(CwSave *s, CwCondition *cond, CwExplainRow *row)
+{
+	CwEvalContext ctx;
+
+	row->matches = cw_eval(s, cond);
+	if (row->matches)
+		return;
+	cw_eval_context(s, &ctx);
+	row->failing = cw_condition_failing(cond, &ctx, &row->found);
+}
+
+/*
+ * explain(): the entity in s (prepared as for an update, nothing saved)
+ * against its workflow's criterion (first row) and the criterion of each
+ * transition leaving its state (one row each, in the workflow's order).
+ * Criterion functions run as the engine runs them: on the save stack, as
+ * the workflow's importer, with the save's search_path, restored after.
+ * No rows when the entity's workflow no longer exists; only the first
+ * when its state is not in the workflow.  The caller pinned s->model and
+ * unpins it.
+ */
+CwExplainRow *
+cw_engine_explain(CwSave *s, int *nrows)
+{
+	CwExplainRow *rows;
+	volatile int n = 0;
+
+	s->wf = s->wf_name ? cw_engine_workflow_by_name(s->model, s->wf_name) : NULL;
+	s->state = (s->wf && s->state_name) ? cw_state_index(s->wf, s->state_name) : -1;
+	rows = palloc0(sizeof(CwExplainRow) *
+				   (1 + (s->state >= 0 ? s->wf->states[s->state].ntransitions : 0)));
+	cw_engine_push(s);
+	PG_TRY();
+	{
+		if (s->wf != NULL)
+			cw_explain_one(s, s->wf->criterion, &rows[n++]);
+		if (s->state >= 0)
+		{
+			CwState    *st = &s->wf->states[s->state];
+
+			for (int i = 0; i < st->ntransitions; i++)
+			{
+				CwTransition *t = &st->transitions[i];
+
+				CHECK_FOR_INTERRUPTS();
+				s->cur_transition = t->name;
+				s->cur_next = s->wf->states[t->next].name;
+				rows[n].t = t;
+				rows[n].next_state = s->cur_next;
+				cw_explain_one(s, t->criterion, &rows[n++]);
+			}
+			s->cur_transition = NULL;
+			s->cur_next = NULL;
+		}
+		cw_engine_unpin_path(s, true);
+	}
+	PG_CATCH();
+	{
+		cw_engine_unpin_path(s, false);
+		cw_engine_pop(s);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cw_engine_pop(s);
+	*nrows = n;
+	return rows;
 }
 
 /*

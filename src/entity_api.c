@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * entity_api.c
  *		The entity service: add_item, update_item, patch_item, fire,
- *		delete_item, delete_items, get_item, transitions, check_token.
+ *		delete_item, delete_items, get_item, check_token (transitions and
+ *		explain: explain.c).
  *
  * These functions are the permission boundary: EXECUTE on them is enough,
  * whatever the caller's rights on the tables, because they write as the
@@ -31,12 +32,11 @@ PG_FUNCTION_INFO_V1(cyoda_wf_fire);
 PG_FUNCTION_INFO_V1(cyoda_wf_delete_item);
 PG_FUNCTION_INFO_V1(cyoda_wf_delete_items);
 PG_FUNCTION_INFO_V1(cyoda_wf_get_item);
-PG_FUNCTION_INFO_V1(cyoda_wf_transitions);
 PG_FUNCTION_INFO_V1(cyoda_wf_check_token);
 
 enum
 {
-	PLAN_INSERT, PLAN_UPDATE, PLAN_DELETE, PLAN_GET, PLAN_GET_AT, PLAN_STATE, PLAN_PRUNED,
+	PLAN_INSERT, PLAN_UPDATE, PLAN_DELETE, PLAN_GET, PLAN_GET_AT, PLAN_PRUNED,
 	PLAN_LOCK, PLAN_GET_TX, NPLANS
 };
 static SPIPlanPtr plans[NPLANS];
@@ -51,7 +51,6 @@ cw_plan(int which)
 		"SELECT data FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
 		"SELECT data FROM cyoda_wf.entity_version WHERE entity_id OPERATOR(pg_catalog.=) $1 "
 		"AND changed_at OPERATOR(pg_catalog.<=) $2 ORDER BY version DESC LIMIT 1",
-		"SELECT model, model_version, workflow, state FROM cyoda_wf.entity WHERE id OPERATOR(pg_catalog.=) $1",
 		/* history kept from a later version than 1 on: the time asked was pruned */
 		"SELECT pg_catalog.min(version) OPERATOR(pg_catalog.>) 1 FROM cyoda_wf.entity_version "
 		"WHERE entity_id OPERATOR(pg_catalog.=) $1 AND changed_at OPERATOR(pg_catalog.>) $2",
@@ -63,10 +62,10 @@ cw_plan(int which)
 		"AND transaction_id OPERATOR(pg_catalog.=) $2 "
 		"AND ($3 IS NULL OR changed_at OPERATOR(pg_catalog.<=) $3) ORDER BY version DESC LIMIT 1",
 	};
-	static const int nargs[NPLANS] = {3, 0, 1, 1, 2, 1, 2, 1, 3};
+	static const int nargs[NPLANS] = {3, 0, 1, 1, 2, 2, 1, 3};
 	static Oid	types[NPLANS][3] = {
 		{TEXTOID, INT4OID, JSONBOID}, {0}, {UUIDOID}, {UUIDOID},
-		{UUIDOID, TIMESTAMPTZOID}, {UUIDOID}, {UUIDOID, TIMESTAMPTZOID},
+		{UUIDOID, TIMESTAMPTZOID}, {UUIDOID, TIMESTAMPTZOID},
 		{UUIDOID}, {UUIDOID, INT8OID, TIMESTAMPTZOID}
 	};
 
@@ -453,83 +452,6 @@ Datum
 cyoda_wf_get_item(PG_FUNCTION_ARGS)
 {
 	return cw_get_item(fcinfo);
-}
-
-/* transitions(id): the non-disabled transitions leaving the entity's state. */
-Datum
-cyoda_wf_transitions(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CwSavedUser saved;
-	char	   *volatile model = NULL,
-			   *volatile wfname = NULL,
-			   *volatile state = NULL;
-	volatile int32 mversion = 1;
-	MemoryContext cxt = CurrentMemoryContext;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0))
-		return (Datum) 0;
-
-	cw_become_engine_owner(&saved);
-	PG_TRY();
-	{
-		Datum		args[1] = {PG_GETARG_DATUM(0)};
-		int			rc;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute_plan(cw_plan(PLAN_STATE), args, NULL, true, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		if (SPI_processed == 1)
-		{
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-			bool		isnull;
-
-			model = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			mversion = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-			wfname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-			state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-			MemoryContextSwitchTo(old);
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		cw_restore_user(&saved);
-	}
-	PG_END_TRY();
-
-	if (model == NULL)
-		cw_not_found(PG_GETARG_DATUM(0));
-
-	{
-		CwModel    *m = cw_model_pin(model, mversion);
-		CwWorkflow *wf = wfname ? cw_engine_workflow_by_name(m, wfname) : NULL;
-		int			idx = (wf && state) ? cw_state_index(wf, state) : -1;
-
-		if (idx >= 0)
-		{
-			CwState    *st = &wf->states[idx];
-
-			for (int i = 0; i < st->ntransitions; i++)
-			{
-				CwTransition *t = &st->transitions[i];
-				Datum		values[3];
-				bool		nulls[3] = {false, false, false};
-
-				if (t->disabled)
-					continue;
-				values[0] = CStringGetTextDatum(t->name);
-				values[1] = CStringGetTextDatum(wf->states[t->next].name);
-				values[2] = BoolGetDatum(t->manual);
-				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			}
-		}
-		cw_model_unpin(m);
-	}
-	return (Datum) 0;
 }
 
 /* check_token(token) -> entity id of the running process that holds it. */

@@ -18,6 +18,31 @@ static SPIPlanPtr plan_disarm = NULL;
 static SPIPlanPtr plan_task = NULL;
 
 /*
+ * The transition a client fired is asynchronous: say which task will run
+ * it (the INSERT just made returned its id; none when one was pending).
+ */
+static void
+cw_store_task_notice(CwSave *s, CwTaskEntry *e)
+{
+	bool		isnull = true;
+	Datum		d = (Datum) 0;
+
+	if (SPI_processed == 1)
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		ereport(NOTICE,
+				(errmsg("transition \"%s\" of entity %s is already queued", e->transition, s->id),
+				 errdetail("The entity stays in state \"%s\" until its pending task completes.",
+						   e->from_state)));
+	else
+		ereport(NOTICE,
+				(errmsg("transition \"%s\" of entity %s queued as task " INT64_FORMAT,
+						e->transition, s->id, DatumGetInt64(d)),
+				 errdetail("The entity stays in state \"%s\" until the task completes; cyoda_wf.task shows its progress.",
+						   e->from_state)));
+}
+
+/*
  * Disarm the entity's pending timers (all its pending tasks on delete) and
  * queue what the save asked for.  Called inside cw_store_record's SPI
  * connection, as the engine owner.
@@ -66,7 +91,7 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 				"WHERE $4 OPERATOR(pg_catalog.=) 'timer' OR NOT EXISTS (SELECT 1 FROM cyoda_wf.task q "
 				"WHERE q.entity_id OPERATOR(pg_catalog.=) $1 AND q.state OPERATOR(pg_catalog.=) 'pending' "
 				"AND q.kind OPERATOR(pg_catalog.=) 'process' AND q.transition OPERATOR(pg_catalog.=) $2 "
-				"AND q.from_state OPERATOR(pg_catalog.=) $3)", 8, t);
+				"AND q.from_state OPERATOR(pg_catalog.=) $3) RETURNING id", 8, t);
 		}
 		a[0] = id;
 		a[1] = CStringGetTextDatum(e->transition);
@@ -78,11 +103,19 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 		n[6] = e->timeout_ms < 0 ? 'n' : ' ';
 		a[7] = Int64GetDatum(e->delay_ms);
 		rc = SPI_execute_plan(plan_task, a, n, false, 0);
-		if (rc != SPI_OK_INSERT)
+		if (rc != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		if (e->named)
+			cw_store_task_notice(s, e);
 	}
 	if (s->tasks != NIL)
-		cw_workers_wake_on_commit();
+	{
+		bool		process = false;
+
+		foreach(lc, s->tasks)
+			process |= !((CwTaskEntry *) lfirst(lc))->timer;
+		cw_workers_wake_on_commit(process);
+	}
 }
 
 /*

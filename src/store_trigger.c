@@ -199,8 +199,12 @@ cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 	appendStringInfo(&payload, ", \"version\": " INT64_FORMAT ", \"changeType\": ", version);
 	cw_json_str(&payload, change_type);
 	appendStringInfoString(&payload, ", \"transition\": ");
-	cw_json_str(&payload, transition);
-	appendStringInfo(&payload, ", \"modelVersion\": %d}", s->model->version);
+	/* an async transition queued by this save, instead of loopback */
+	cw_json_str(&payload, s->queued ? s->queued : transition);
+	appendStringInfo(&payload, ", \"modelVersion\": %d", s->model->version);
+	if (s->queued != NULL)
+		appendStringInfoString(&payload, ", \"queued\": true");
+	appendStringInfoChar(&payload, '}');
 	Async_Notify("cyoda_wf", payload.data);
 }
 

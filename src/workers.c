@@ -9,7 +9,8 @@
  * ones are started by cyoda_wf.start_workers() for the current database.
  * A worker records itself in cyoda_wf.worker; a transaction that queues work
  * sets the latches of those workers when it commits, so they start at once
- * (cw_workers_wake_on_commit, called by store_tasks.c).
+ * (cw_workers_wake_on_commit, called by store_tasks.c); it warns when the
+ * database has no worker at all.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -46,8 +47,13 @@ int			cw_workers = 2;
 char	   *cw_database_name = NULL;
 int			cw_worker_idle_ms = 5000;
 
+/* Static workers were registered (cyoda_wf preloaded, cyoda_wf.workers > 0). */
+static bool static_workers = false;
+
 /* Worker pids to wake when this transaction commits. */
 static bool wake_pending = false;
+static bool unserved_warned = false;	/* this transaction warned already */
+static bool worker_here = false;	/* a live worker serves this database */
 static int	nwake = 0;
 static int	wake_pids[64];
 static SPIPlanPtr plan_workers = NULL;
@@ -70,22 +76,69 @@ cw_workers_xact_callback(XactEvent event, void *arg)
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		wake_pending = false;
+		unserved_warned = false;
 		nwake = 0;
 	}
 }
 
+/* Whether static workers serve this database (it is in cyoda_wf.database_name). */
+static bool
+cw_static_workers_here(void)
+{
+	char	   *rawnames;
+	List	   *names;
+	ListCell   *lc;
+	const char *db = get_database_name(MyDatabaseId);
+
+	if (!static_workers || db == NULL)
+		return false;
+	rawnames = pstrdup(cw_database_name ? cw_database_name : "postgres");
+	if (!SplitIdentifierString(rawnames, ',', &names))
+		return false;
+	foreach(lc, names)
+		if (strcmp((const char *) lfirst(lc), db) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Async work was queued in a database no worker serves: say so, once per
+ * transaction.
+ */
+static void
+cw_warn_unserved(void)
+{
+	if (unserved_warned)
+		return;
+	unserved_warned = true;
+	if (worker_here || cw_static_workers_here())
+		return;
+	ereport(WARNING,
+			(errmsg("no cyoda_wf worker serves database \"%s\": the queued task waits",
+					get_database_name(MyDatabaseId)),
+			 errdetail("Asynchronous processes and timers run in background workers or in CALL cyoda_wf.run_tasks()."),
+			 errhint("Add the database to cyoda_wf.database_name (then restart), run cyoda_wf.start_workers(), or CALL cyoda_wf.run_tasks().")));
+}
+
 /*
  * A save queued tasks: remember which workers of this database to wake when
- * the transaction commits.  Called inside an SPI connection (store_tasks.c).
+ * the transaction commits.  With process (an async transition was queued),
+ * warn when no worker serves this database.  Called inside an SPI
+ * connection (store_tasks.c).
  */
 void
-cw_workers_wake_on_commit(void)
+cw_workers_wake_on_commit(bool process)
 {
 	int			rc;
 
 	if (wake_pending)
+	{
+		if (process)
+			cw_warn_unserved();
 		return;
+	}
 	wake_pending = true;
+	worker_here = false;
 	nwake = 0;
 	rc = SPI_execute_plan(cw_kept_plan(&plan_workers,
 									   "SELECT pid FROM cyoda_wf.worker WHERE database "
@@ -99,9 +152,18 @@ cw_workers_wake_on_commit(void)
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 
-		if (!isnull && DatumGetInt32(d) != MyProcPid)
+		if (isnull)
+			continue;
+		if (DatumGetInt32(d) == MyProcPid)
+			worker_here = true; /* a worker queues work for itself */
+		else if (BackendPidGetProc(DatumGetInt32(d)) != NULL)
+		{
 			wake_pids[nwake++] = DatumGetInt32(d);
+			worker_here = true;
+		}
 	}
+	if (process)
+		cw_warn_unserved();
 }
 
 static void
@@ -131,6 +193,7 @@ cw_workers_init(void)
 	RegisterXactCallback(cw_workers_xact_callback, NULL);
 	if (!process_shared_preload_libraries_in_progress || cw_workers <= 0)
 		return;
+	static_workers = true;
 	rawnames = pstrdup(cw_database_name ? cw_database_name : "postgres");
 	if (!SplitIdentifierString(rawnames, ',', &names))
 		ereport(ERROR,

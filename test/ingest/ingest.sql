@@ -305,8 +305,11 @@ SELECT cyoda_wf.import_workflows('async_job', 1, '{"workflows": [{"name": "w", "
   "states": {"new": {"transitions": [{"name": "ingest_data", "next": "done",
       "processors": [{"name": "ingest_raw_data", "executionMode": "ASYNC_NEW_TX"}],
       "annotations": {"adds_new_entities": ["raw_job_data"]}}]}, "done": {}}}]}') ->> 'workflows' AS imported;
+-- (no worker serves this database: its WARNING is not what is tested here)
+SET client_min_messages = error;
 SELECT cyoda_wf.add_item('async_job', 1, '{"connection": "e401"}') AS ajob \gset
 SELECT cyoda_wf.add_item('async_job', 1, '{"connection": "ok_ndjson"}') AS ajob2 \gset
+RESET client_min_messages;
 CALL cyoda_wf.run_tasks();
 SELECT e.data ->> 'connection' AS connection, e.state, t.state AS task, t.last_error
   FROM cyoda_wf.entity e JOIN cyoda_wf.task t ON t.entity_id = e.id
