@@ -845,3 +845,15 @@ BEGIN
     RETURN total;
 END
 $$;
+
+-- Import safety: import_workflows with options (force, dryRun) ------------------
+CREATE FUNCTION cyoda_wf.import_workflows(model text, model_version integer, body jsonb,
+                                          options jsonb)
+RETURNS jsonb
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_import_workflows';
+
+COMMENT ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb, jsonb) IS
+'import_workflows with options {"force": bool, "dryRun": bool}. An import that would leave live entities on a workflow or in a state that no longer exists is refused (55000) unless force is true; dryRun validates as an import does and returns the plan ({"dryRun", "model", "modelVersion", "importMode", "workflows", "added", "replaced", "removed", "deactivated", "statesRemoved", "stranded", "strandedBy"}) without storing anything.';
+
+REVOKE ALL ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb, jsonb) FROM PUBLIC;

@@ -273,8 +273,15 @@ extern CwWorkflow *cw_default_workflow(const char *function_schema, MemoryContex
 extern int	cw_state_index(CwWorkflow *wf, const char *state);
 
 /* wf_import.c */
+typedef struct CwImportOptions
+{
+	bool		force;			/* store even when entities would be stranded */
+	bool		dry_run;		/* validate and plan only; store nothing */
+} CwImportOptions;
+extern void cw_import_parse_options(Jsonb *options, CwImportOptions *opts);
 extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
-								  const char *function_schema);
+								  const char *function_schema,
+								  const CwImportOptions *opts);
 
 /* cond_compile.c */
 extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,
