@@ -330,6 +330,11 @@ CREATE FUNCTION cyoda_wf.fire(id uuid, transition text)
 COMMENT ON FUNCTION cyoda_wf.fire(uuid, text) IS
     'Fire a named transition of an entity; returns the state reached';
 
+CREATE FUNCTION cyoda_wf.move_entity(id uuid, state text, reason text, workflow text DEFAULT NULL)
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_move_entity';
+COMMENT ON FUNCTION cyoda_wf.move_entity(uuid, text, text, text) IS
+    'Administrator''s repair: put an entity in a state of its workflow (or of the named workflow of its model) without running processes, criteria or the cascade; a save of its own with a STATE_MOVED audit row. Granted to no one by default. Returns the state.';
+
 CREATE FUNCTION cyoda_wf.delete_item(id uuid)
     RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_delete_item';
 COMMENT ON FUNCTION cyoda_wf.delete_item(uuid) IS

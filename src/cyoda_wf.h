@@ -199,6 +199,7 @@ typedef struct CwSave
 	const char *role;			/* who saves */
 	bool		client_data;	/* an update carries new data from the client */
 	bool		strict_schema;	/* patch_item: checked, never extends the schema */
+	bool		moved;			/* move_entity: workflow and state set by hand */
 	int			attempt;		/* attempt number handed to processes */
 	/* while a process or criterion function runs */
 	bool		in_process;
@@ -226,6 +227,8 @@ extern int	cw_retry_attempts;	/* cyoda_wf.retry_attempts */
 extern int	cw_retry_delay_ms;	/* cyoda_wf.retry_delay_ms */
 extern int	cw_min_self_loop_delay;	/* ms: least delay of a timer that leads back */
 extern void cw_engine_run(CwSave *s, CwRunKind kind, const char *transition);
+extern void cw_engine_move(CwSave *s, const char *workflow, const char *state,
+						   const char *reason);
 extern int	cw_engine_depth(void);
 extern CwSave *cw_engine_running_process(void);
 extern CwSave *cw_engine_find_token(const char *token);
