@@ -589,7 +589,7 @@ refuse_stranding(Jsonb *plan, const char *model, int32 version, int64 stranded)
 					   detail.data),
 			 errhint("Import with \"importMode\": \"ACTIVATE\" to keep the old workflows for the entities on them, "
 					 "move the entities first with cyoda_wf.move_entity, "
-					 "or pass the options '{\"force\": true}' to import anyway.")));
+					 "or give cyoda_wf.import_workflows the options '{\"force\": true}' to import anyway.")));
 }
 
 /* Write the validated workflows of one import (inside SPI, as the owner, model row locked). */
