@@ -94,6 +94,18 @@ SELECT cyoda_wf.move_entity('00000000-0000-0000-0000-000000001003', 'new', NULL)
 SELECT cyoda_wf.move_entity('00000000-0000-0000-0000-000000001003', 'new', 'x', 'order_v1');
 \set VERBOSITY default
 
+-- a move cancels the entity's pending timers and arms none in the new state
+SELECT cyoda_wf.import_workflows('im_timer', 1, $json$
+{"workflows": [{"name": "t", "initialState": "waiting", "states": {
+  "waiting": {"transitions": [{"name": "remind", "next": "reminded", "schedule": {"delayMs": 3600000}}]},
+  "reminded": {"transitions": [{"name": "park", "next": "parked", "schedule": {"delayMs": 3600000}}]},
+  "parked": {"transitions": []}}}]}
+$json$) IS NOT NULL AS imported;
+INSERT INTO cyoda_wf.entity (id, model, data) VALUES ('00000000-0000-0000-0000-0000000040a1', 'im_timer', '{}');
+SELECT kind, transition, state FROM cyoda_wf.task WHERE entity_id = '00000000-0000-0000-0000-0000000040a1' ORDER BY id;
+SELECT cyoda_wf.move_entity('00000000-0000-0000-0000-0000000040a1', 'reminded', 'skip the wait');
+SELECT kind, transition, state FROM cyoda_wf.task WHERE entity_id = '00000000-0000-0000-0000-0000000040a1' ORDER BY id;
+
 -- force: a REPLACE that strands is stored, and says how many it stranded
 SELECT cyoda_wf.import_workflows('im_order', 1, '{"importMode": "REPLACE", "workflows": []}', '{"force": true}');
 -- the errdetail lists at most ten workflow/state groups, then "and N more"

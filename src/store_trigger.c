@@ -174,7 +174,7 @@ cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 	cw_store_buffer(s, id, version, change_type, at, transition, xid, with_data);
 
 	if (change_type != NULL &&
-		(deleted || s->tasks != NIL || (s->wf != NULL && s->wf->has_schedules)))
+		(deleted || s->moved || s->tasks != NIL || (s->wf != NULL && s->wf->has_schedules)))
 		cw_store_tasks_as_owner(s, id, deleted);
 
 	if (change_type == NULL || !cw_notify)
