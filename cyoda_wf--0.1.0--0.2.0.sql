@@ -859,3 +859,22 @@ CREATE FUNCTION cyoda_wf.explain(id uuid)
 COMMENT ON FUNCTION cyoda_wf.explain(uuid) IS
     'Why the entity is where it is: its workflow''s criterion (first row, transition NULL) and each transition leaving its state, each criterion evaluated now, what failed and what fire would accept';
 REVOKE ALL ON FUNCTION cyoda_wf.explain(uuid) FROM PUBLIC;
+-- Import safety: import_workflows with options (force, dryRun) ------------------
+CREATE FUNCTION cyoda_wf.import_workflows(model text, model_version integer, body jsonb,
+                                          options jsonb)
+RETURNS jsonb
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_import_workflows';
+
+COMMENT ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb, jsonb) IS
+'import_workflows with options {"force": bool, "dryRun": bool}. An import that would leave live entities on a workflow or in a state that no longer exists is refused (55000) unless force is true; dryRun validates as an import does and returns the plan ({"dryRun", "model", "modelVersion", "importMode", "workflows", "added", "replaced", "removed", "deactivated", "statesRemoved", "stranded", "strandedBy"}) without storing anything.';
+
+REVOKE ALL ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb, jsonb) FROM PUBLIC;
+
+-- Import safety: move_entity, the administrator's manual move (granted to no one)
+CREATE FUNCTION cyoda_wf.move_entity(id uuid, state text, reason text, workflow text DEFAULT NULL)
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_move_entity';
+COMMENT ON FUNCTION cyoda_wf.move_entity(uuid, text, text, text) IS
+    'Administrator''s repair: put an entity in a state of its workflow (or of the named workflow of its model) without running processes, criteria or the cascade; a save of its own with a STATE_MOVED audit row. Granted to no one by default. Returns the state.';
+
+REVOKE ALL ON FUNCTION cyoda_wf.move_entity(uuid, text, text, text) FROM PUBLIC;

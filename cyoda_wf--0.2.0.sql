@@ -260,6 +260,17 @@ AS 'MODULE_PATHNAME', 'cyoda_wf_import_workflows';
 COMMENT ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) IS
 'Imports Cyoda workflow definitions ({"importMode": MERGE|REPLACE|ACTIVATE, "allowCycles": bool, "workflows": [...]}) into a model version; an invalid body is rejected whole (22023) and stores nothing. Returns {"model", "modelVersion", "importMode", "workflows": [names stored]}.';
 
+-- The same with options: {"force": true} stores even when live entities would
+-- be stranded; {"dryRun": true} validates and reports the plan, storing nothing.
+CREATE FUNCTION cyoda_wf.import_workflows(model text, model_version integer, body jsonb,
+                                          options jsonb)
+RETURNS jsonb
+LANGUAGE C VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_import_workflows';
+
+COMMENT ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb, jsonb) IS
+'import_workflows with options {"force": bool, "dryRun": bool}. An import that would leave live entities on a workflow or in a state that no longer exists is refused (55000) unless force is true; dryRun validates as an import does and returns the plan ({"dryRun", "model", "modelVersion", "importMode", "workflows", "added", "replaced", "removed", "deactivated", "statesRemoved", "stranded", "strandedBy"}) without storing anything.';
+
 CREATE FUNCTION cyoda_wf.export_workflows(model text, model_version integer)
 RETURNS jsonb
 LANGUAGE C STABLE STRICT
@@ -318,6 +329,11 @@ CREATE FUNCTION cyoda_wf.fire(id uuid, transition text)
     RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_fire';
 COMMENT ON FUNCTION cyoda_wf.fire(uuid, text) IS
     'Fire a named transition of an entity; returns the state reached';
+
+CREATE FUNCTION cyoda_wf.move_entity(id uuid, state text, reason text, workflow text DEFAULT NULL)
+    RETURNS text LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_move_entity';
+COMMENT ON FUNCTION cyoda_wf.move_entity(uuid, text, text, text) IS
+    'Administrator''s repair: put an entity in a state of its workflow (or of the named workflow of its model) without running processes, criteria or the cascade; a save of its own with a STATE_MOVED audit row. Granted to no one by default. Returns the state.';
 
 CREATE FUNCTION cyoda_wf.delete_item(id uuid)
     RETURNS boolean LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_delete_item';

@@ -6,6 +6,8 @@ CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 RESET client_min_messages;
 \set SHOW_CONTEXT never
 
+-- force: entities of "doc" saved by earlier tests stay on the workflows this
+-- REPLACE removes (an import would otherwise refuse to strand them)
 SELECT cyoda_wf.import_workflows('doc', 1, $json$
 {
   "importMode": "REPLACE",
@@ -26,7 +28,7 @@ SELECT cyoda_wf.import_workflows('doc', 1, $json$
     }
   ]
 }
-$json$) IS NOT NULL AS imported;
+$json$, '{"force": true}') IS NOT NULL AS imported;
 
 -- declared, so saves run the default workflow
 SELECT count(*) AS declared FROM (SELECT cyoda_wf.import_workflows(m, 1, '{"workflows": []}')

@@ -201,6 +201,7 @@ typedef struct CwSave
 	const char *role;			/* who saves */
 	bool		client_data;	/* an update carries new data from the client */
 	bool		strict_schema;	/* patch_item: checked, never extends the schema */
+	bool		moved;			/* move_entity: workflow and state set by hand */
 	int			attempt;		/* attempt number handed to processes */
 	/* while a process or criterion function runs */
 	bool		in_process;
@@ -228,6 +229,8 @@ extern int	cw_retry_attempts;	/* cyoda_wf.retry_attempts */
 extern int	cw_retry_delay_ms;	/* cyoda_wf.retry_delay_ms */
 extern int	cw_min_self_loop_delay;	/* ms: least delay of a timer that leads back */
 extern void cw_engine_run(CwSave *s, CwRunKind kind, const char *transition);
+extern void cw_engine_move(CwSave *s, const char *workflow, const char *state,
+						   const char *reason);
 extern int	cw_engine_depth(void);
 extern CwSave *cw_engine_running_process(void);
 extern CwSave *cw_engine_find_token(const char *token);
@@ -286,8 +289,15 @@ extern CwWorkflow *cw_default_workflow(const char *function_schema, MemoryContex
 extern int	cw_state_index(CwWorkflow *wf, const char *state);
 
 /* wf_import.c */
+typedef struct CwImportOptions
+{
+	bool		force;			/* store even when entities would be stranded */
+	bool		dry_run;		/* validate and plan only; store nothing */
+} CwImportOptions;
+extern void cw_import_parse_options(Jsonb *options, CwImportOptions *opts);
 extern Jsonb *cw_import_workflows(const char *model, int32 version, Jsonb *body,
-								  const char *function_schema);
+								  const char *function_schema,
+								  const CwImportOptions *opts);
 
 /* cond_compile.c */
 extern CwCondition *cw_condition_compile(Jsonb *cond, const char *where,

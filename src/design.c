@@ -312,7 +312,7 @@ design_import(Jsonb *design, const char *function_schema)
 		design_store_model(e, function_schema);
 		/* as the caller: the workflows are owned by whoever imports them */
 		(void) cw_import_workflows(e->name, DESIGN_VERSION, cw_design_import_body(e),
-								   function_schema);
+								   function_schema, NULL);
 	}
 
 	/* SCHEDULED entities with a schedule: one pg_cron job each, named after the entity */

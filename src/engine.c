@@ -873,3 +873,68 @@ cw_engine_run(CwSave *s, CwRunKind kind, const char *transition)
 	PG_END_TRY();
 	cw_engine_pop(s);
 }
+
+/*
+ * move_entity: put the entity in `state` of `workflow` (NULL: its own),
+ * audited as STATE_MOVED.  No process, criterion, cascade or timer runs: it
+ * is an administrator's repair, and the next save cascades from the new
+ * state.  Unknown workflow or state: 22023 naming what exists.
+ */
+void
+cw_engine_move(CwSave *s, const char *workflow, const char *state, const char *reason)
+{
+	CwModel    *m = s->model;
+	const char *wf_name = workflow ? workflow : s->wf_name;
+	CwWorkflow *wf = wf_name ? cw_engine_workflow_by_name(m, wf_name) : NULL;
+	CwAuditEntry *a;
+	CwJsonBuilder db;
+	StringInfoData known;
+	int			idx;
+
+	initStringInfo(&known);
+	if (wf == NULL)
+	{
+		for (int i = 0; i < m->nworkflows; i++)
+			appendStringInfo(&known, "\"%s\", ", m->workflows[i]->name);
+		appendStringInfo(&known, "\"%s\"", m->default_wf->name);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("workflow \"%s\" is not a workflow of model \"%s\" version %d",
+						wf_name ? wf_name : "", m->name, m->version),
+				 errdetail("Workflows of the model: %s.", known.data),
+				 errhint("Name one of them as move_entity's workflow argument.")));
+	}
+	idx = cw_state_index(wf, state);
+	if (idx < 0)
+	{
+		for (int i = 0; i < wf->nstates; i++)
+			appendStringInfo(&known, "%s\"%s\"", i > 0 ? ", " : "", wf->states[i].name);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("state \"%s\" is not a state of workflow \"%s\" of model \"%s\" version %d",
+						state, wf->name, m->name, m->version),
+				 errdetail("States of workflow \"%s\": %s.", wf->name, known.data)));
+	}
+
+	a = palloc(sizeof(CwAuditEntry));
+	a->at = GetCurrentTimestamp();
+	a->event = "STATE_MOVED";
+	a->transition = NULL;
+	a->from_state = s->state_name;
+	a->to_state = wf->states[idx].name;
+	cw_jbb_begin(&db);
+	cw_jbb_str(&db, "reason", reason);
+	cw_jbb_str(&db, "fromWorkflow", s->wf_name);
+	cw_jbb_str(&db, "toWorkflow", wf->name);
+	cw_jbb_str(&db, "fromState", s->state_name);
+	cw_jbb_str(&db, "toState", wf->states[idx].name);
+	cw_jbb_str(&db, "role", s->role);
+	a->detail = cw_jbb_end(&db);
+	s->audit = lappend(s->audit, a);
+
+	s->wf = wf;
+	s->wf_name = wf->name;
+	s->state = idx;
+	s->state_name = wf->states[idx].name;
+	s->moved = true;
+}

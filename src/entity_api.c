@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * entity_api.c
  *		The entity service: add_item, update_item, patch_item, fire,
- *		delete_item, delete_items, get_item, check_token (transitions and
- *		explain: explain.c).
+ *		delete_item, delete_items, get_item, check_token; move_entity, the
+ *		administrator's manual move (transitions and explain: explain.c).
  *
  * These functions are the permission boundary: EXECUTE on them is enough,
  * whatever the caller's rights on the tables, because they write as the
@@ -29,6 +29,7 @@ PG_FUNCTION_INFO_V1(cyoda_wf_add_scheduled_item);
 PG_FUNCTION_INFO_V1(cyoda_wf_update_item);
 PG_FUNCTION_INFO_V1(cyoda_wf_patch_item);
 PG_FUNCTION_INFO_V1(cyoda_wf_fire);
+PG_FUNCTION_INFO_V1(cyoda_wf_move_entity);
 PG_FUNCTION_INFO_V1(cyoda_wf_delete_item);
 PG_FUNCTION_INFO_V1(cyoda_wf_delete_items);
 PG_FUNCTION_INFO_V1(cyoda_wf_get_item);
@@ -281,6 +282,39 @@ cyoda_wf_fire(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity id and transition must not be NULL")));
 	PG_RETURN_DATUM(cw_update(fcinfo, PG_GETARG_DATUM(0), true, (Datum) 0,
 							  text_to_cstring(PG_GETARG_TEXT_PP(1)), false, 0, false));
+}
+
+/*
+ * move_entity(id, state, reason, workflow) -> state: put an entity in a
+ * state of its workflow (or of `workflow`), running nothing; a save of its
+ * own (version row, STATE_MOVED audit row), the row locked as fire locks it.
+ */
+Datum
+cyoda_wf_move_entity(PG_FUNCTION_ARGS)
+{
+	CwRequest	req;
+	Datum		args[2];
+	char		nulls[2] = {' ', 'n'};
+	Datum		state = (Datum) 0;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("entity id, state and reason must not be NULL"),
+				 errhint("Give the reason for the move: it is kept in the audit row.")));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = (Datum) 0;
+	cw_check_not_saving(args[0]);
+	memset(&req, 0, sizeof(req));
+	req.kind = CW_REQ_MOVE;
+	memcpy(&req.id, DatumGetUUIDP(args[0]), sizeof(pg_uuid_t));
+	req.move_state = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	req.move_reason = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	req.move_workflow = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if (cw_run(PLAN_UPDATE, args, nulls, &req, &state, &isnull, TEXTOID) == 0)
+		cw_not_found(args[0]);
+	PG_RETURN_DATUM(state);
 }
 
 /* delete_item(id) -> whether the entity existed. */

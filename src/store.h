@@ -13,7 +13,8 @@ typedef enum CwRequestKind
 	CW_REQ_INSERT,
 	CW_REQ_UPDATE,
 	CW_REQ_DELETE,
-	CW_REQ_TASK					/* run a queued transition (tasks.c) */
+	CW_REQ_TASK,				/* run a queued transition (tasks.c) */
+	CW_REQ_MOVE					/* move_entity: set workflow and state, nothing runs */
 } CwRequestKind;
 
 typedef struct CwRequest
@@ -28,6 +29,9 @@ typedef struct CwRequest
 	bool		task_timer;		/* CW_REQ_TASK: a timer, not async processors */
 	int			attempt;		/* CW_REQ_TASK: attempt number */
 	bool		patch;			/* CW_REQ_UPDATE: the data is a merge patch's result */
+	const char *move_workflow;	/* CW_REQ_MOVE: target workflow, NULL = the entity's */
+	const char *move_state;		/* CW_REQ_MOVE: target state */
+	const char *move_reason;	/* CW_REQ_MOVE: why, for the audit row */
 } CwRequest;
 
 extern void cw_store_set_request(CwRequest *req);

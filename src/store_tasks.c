@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * store_tasks.c
  *		The task rows of a save: it cancels the entity's pending timers (all
- *		its pending tasks when it is deleted) and queues the async
+ *		its pending tasks when it is deleted; its timers after move_entity,
+ *		whatever its new workflow) and queues the async
  *		transitions and timers the engine asked for.
  *-------------------------------------------------------------------------
  */
@@ -53,7 +54,7 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 	int			rc;
 	ListCell   *lc;
 
-	if (deleted || (s->wf != NULL && s->wf->has_schedules))
+	if (deleted || s->moved || (s->wf != NULL && s->wf->has_schedules))
 	{
 		Datum		a[2] = {id, BoolGetDatum(deleted)};
 

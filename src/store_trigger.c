@@ -174,7 +174,7 @@ cw_store_record(CwSave *s, Datum id, int64 version, const char *change_type,
 	cw_store_buffer(s, id, version, change_type, at, transition, xid, with_data);
 
 	if (change_type != NULL &&
-		(deleted || s->tasks != NIL || (s->wf != NULL && s->wf->has_schedules)))
+		(deleted || s->moved || s->tasks != NIL || (s->wf != NULL && s->wf->has_schedules)))
 		cw_store_tasks_as_owner(s, id, deleted);
 
 	if (change_type == NULL || !cw_notify)
@@ -575,8 +575,11 @@ cw_update_row(TriggerData *td, CwSave *s, int64 version, const char *lt,
 	SETCOL(COL_DATA, JsonbPGetDatum(s->data));
 	SETCOL(COL_UPDATED_AT, TimestampTzGetDatum(now));
 	SETCOL(COL_VERSION, Int64GetDatum(version));
-	SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(lt));
+	if (lt != NULL)
+		SETCOL(COL_LAST_TRANSITION, CStringGetTextDatum(lt));
 	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
+	if (s->moved)
+		SETCOL(COL_WORKFLOW, CStringGetTextDatum(s->wf_name));
 	return heap_modify_tuple_by_cols(td->tg_newtuple, RelationGetDescr(td->tg_relation),
 									 ncols, cols, values, nulls);
 }
@@ -622,12 +625,26 @@ cw_store_update(TriggerData *td, CwRequest *req)
 			return heap_copytuple(td->tg_trigtuple);
 		}
 	}
+	else if (req && req->kind == CW_REQ_MOVE)
+	{
+		PG_TRY();
+		{
+			cw_engine_move(&s, req->move_workflow, req->move_state, req->move_reason);
+		}
+		PG_CATCH();
+		{
+			cw_model_unpin(s.model);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
 	else
 		cw_engine_run(&s, CW_RUN_UPDATE, req ? req->transition : NULL);
 
 	now = GetCurrentTimestamp();
 	xid = U64FromFullTransactionId(GetTopFullTransactionId());
-	lt = s.made ? s.made : "loopback";
+	/* a move is no transition: its version row names none, last_transition stays */
+	lt = s.moved ? NULL : s.made ? s.made : "loopback";
 	cw_store_record(&s, id, version + 1, "UPDATE", now, lt, xid, true);
 
 	MemoryContextSwitchTo(callercxt);

@@ -7,6 +7,13 @@
  * cache is then invalidated through a relcache invalidation of
  * cyoda_wf.workflow.
  *
+ * Before it writes, an import plans itself (plan_import): which workflows
+ * it adds, replaces, removes or deactivates, which states it removes, and
+ * how many live entities it would strand (left on a workflow or in a state
+ * that no longer exists).  An import that strands entities is refused
+ * (55000) unless its options say "force"; with "dryRun" the plan is all it
+ * returns, and nothing is stored or invalidated.
+ *
  * The definitions themselves are validated and compiled by wf_compile.c.
  *-------------------------------------------------------------------------
  */
@@ -34,6 +41,10 @@ PG_FUNCTION_INFO_V1(cyoda_wf_export_workflows);
 /* Keys and values an import body allows (listed in errhints too). */
 #define BODY_KEYS		"importMode, allowCycles, workflows, entityName, modelVersion"
 #define IMPORT_MODES	"MERGE, REPLACE, ACTIVATE"
+#define OPTION_KEYS		"force, dryRun"
+
+/* Stranded (workflow, state) groups a refusal's errdetail lists. */
+#define STRANDED_DETAIL_MAX 10
 
 typedef enum ImportMode
 {
@@ -337,13 +348,34 @@ import_error_context(void *arg)
 		errcontext("workflow %d of the import body", pos);
 }
 
+/* {"name": wf's name, "states": [its state names]}, built in cxt. */
+static Jsonb *
+workflow_states(CwWorkflow *wf, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	JsonbParseState *ps = NULL;
+	Jsonb	   *res;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	cw_jb_push_pair(&ps, "name", wf->name);
+	cw_jb_push_key(&ps, "states");
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < wf->nstates; i++)
+		cw_jb_push_string(&ps, WJB_ELEM, wf->states[i].name);
+	pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	res = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	MemoryContextSwitchTo(old);
+	return res;
+}
+
 /*
  * Validate every workflow of the body (compiled in a scratch context, then
- * discarded); returns their normalized definitions and names.
+ * discarded); returns their normalized definitions, names and states
+ * (workflow_states).
  */
 static void
 validate_import(ImportBody *ib, const char *model, const char *function_schema,
-				Oid caller, Jsonb **normalized, char **names)
+				Oid caller, Jsonb **normalized, char **names, Jsonb **states)
 {
 	MemoryContext scratch;
 	const char *dup;
@@ -365,6 +397,7 @@ validate_import(ImportBody *ib, const char *model, const char *function_schema,
 		wf = cw_compile_workflow(ib->workflows[i], model, caller, function_schema,
 								 &normalized[i], scratch);
 		names[i] = pstrdup(wf->name);
+		states[i] = workflow_states(wf, CurrentMemoryContext);
 		if (!ib->allow_cycles)
 			check_cycles(wf);
 		/* the importer must be allowed to run the functions it names */
@@ -382,20 +415,18 @@ validate_import(ImportBody *ib, const char *model, const char *function_schema,
 	MemoryContextDelete(scratch);
 }
 
-/* Write the validated workflows of one import (inside SPI, as the owner). */
-static void
-store_import(ImportBody *ib, Datum model, Datum version, const char *function_schema,
-			 Oid caller, Jsonb **normalized, char **names)
+/*
+ * Make sure the model row exists and lock it against concurrent imports
+ * (inside SPI, as the owner); returns the function schema the workflows
+ * are stored with.
+ */
+static char *
+lock_model_row(Datum model, Datum version, const char *function_schema)
 {
 	char	   *store_schema;
-	SPIPlanPtr	upsert;
 	Oid			ensure_types[3] = {TEXTOID, INT4OID, TEXTOID};
 	Datum		ensure_values[3];
-	Oid			key_types[2] = {TEXTOID, INT4OID};
-	Datum		key_values[2] = {model, version};
-	Oid			up_types[6] = {TEXTOID, INT4OID, TEXTOID, JSONBOID, TEXTOID, REGROLEOID};
 
-	/* the model row exists, and is locked against concurrent imports */
 	ensure_values[0] = model;
 	ensure_values[1] = version;
 	ensure_values[2] = CStringGetTextDatum(function_schema ? function_schema : "public");
@@ -407,6 +438,169 @@ store_import(ImportBody *ib, Datum model, Datum version, const char *function_sc
 		store_schema = pstrdup(function_schema);
 	else if (store_schema == NULL)
 		store_schema = pstrdup("public");
+	return store_schema;
+}
+
+/*
+ * What an import would change, as the "plan" part of a dry run's report:
+ * {"added", "replaced", "removed", "deactivated": [workflow names],
+ *  "statesRemoved": [{"workflow", "state"}], "stranded": n,
+ *  "strandedBy": [{"workflow", "state", "entities"}]}.
+ * A live entity is stranded when, after the import, its workflow is not
+ * one of the model version's (nor Cyoda's default workflow) or its state is
+ * not a state of its workflow.  `states` holds workflow_states() of each
+ * imported workflow.  Inside SPI, as the owner; reads only.
+ */
+static Jsonb *
+plan_import(ImportBody *ib, Datum model, Datum version, Jsonb **states)
+{
+	Oid			types[5] = {TEXTOID, INT4OID, JSONBOID, TEXTOID, JSONBOID};
+	Datum		values[5];
+	JsonbParseState *ps = NULL;
+	CwWorkflow *dflt = cw_default_workflow("public", CurrentMemoryContext);
+	bool		isnull;
+	Datum		d;
+
+	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < ib->nworkflows; i++)
+	{
+		JsonbValue	v;
+
+		cw_jb_as_value(states[i], &v);
+		pushJsonbValue(&ps, WJB_ELEM, &v);
+	}
+	values[0] = model;
+	values[1] = version;
+	values[2] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_ARRAY, NULL)));
+	values[3] = CStringGetTextDatum(import_mode_names[ib->mode]);
+	values[4] = JsonbPGetDatum(workflow_states(dflt, CurrentMemoryContext));
+
+	spi_exec("WITH imported AS ("
+			 "  SELECT i.value ->> 'name' AS name, i.value -> 'states' AS states, i.ord"
+			 "    FROM pg_catalog.jsonb_array_elements($3) WITH ORDINALITY AS i(value, ord)),"
+			 " stored AS ("
+			 "  SELECT w.name, w.ord,"
+			 "         COALESCE((SELECT pg_catalog.jsonb_agg(k.k)"
+			 "                     FROM pg_catalog.jsonb_object_keys(w.definition -> 'states') AS k(k)),"
+			 "                  '[]') AS states,"
+			 "         w.definition -> 'active' IS DISTINCT FROM 'false'::jsonb AS active"
+			 "    FROM cyoda_wf.workflow w WHERE w.model = $1 AND w.model_version = $2),"
+			 " after AS ("
+			 "  SELECT i.name, i.states, 0 AS pref FROM imported i"
+			 "  UNION ALL"
+			 "  SELECT s.name, s.states, 1 FROM stored s"
+			 "   WHERE $4 <> 'REPLACE' AND NOT EXISTS (SELECT 1 FROM imported i WHERE i.name = s.name)"
+			 "  UNION ALL"
+			 "  SELECT $5 ->> 'name', $5 -> 'states', 2),"
+			 " groups AS ("
+			 "  SELECT e.workflow, e.state, pg_catalog.count(*) AS n FROM cyoda_wf.entity e"
+			 "   WHERE e.model = $1 AND e.model_version = $2 AND e.workflow IS NOT NULL"
+			 "   GROUP BY e.workflow, e.state),"
+			 " stranded AS ("
+			 "  SELECT g.* FROM groups g"
+			 "   WHERE NOT EXISTS (SELECT 1 FROM (SELECT a.states FROM after a WHERE a.name = g.workflow"
+			 "                                     ORDER BY a.pref LIMIT 1) f"
+			 "                      WHERE g.state IS NOT NULL AND f.states ? g.state))"
+			 " SELECT pg_catalog.jsonb_build_object("
+			 "  'added', COALESCE((SELECT pg_catalog.jsonb_agg(i.name ORDER BY i.ord) FROM imported i"
+			 "     WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.name = i.name)), '[]'),"
+			 "  'replaced', COALESCE((SELECT pg_catalog.jsonb_agg(i.name ORDER BY i.ord) FROM imported i"
+			 "     WHERE EXISTS (SELECT 1 FROM stored s WHERE s.name = i.name)), '[]'),"
+			 "  'removed', COALESCE((SELECT pg_catalog.jsonb_agg(s.name ORDER BY s.ord) FROM stored s"
+			 "     WHERE $4 = 'REPLACE' AND NOT EXISTS (SELECT 1 FROM imported i WHERE i.name = s.name)), '[]'),"
+			 "  'deactivated', COALESCE((SELECT pg_catalog.jsonb_agg(s.name ORDER BY s.ord) FROM stored s"
+			 "     WHERE $4 = 'ACTIVATE' AND s.active"
+			 "       AND NOT EXISTS (SELECT 1 FROM imported i WHERE i.name = s.name)), '[]'),"
+			 "  'statesRemoved', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+			 "        'workflow', s.name, 'state', st.st) ORDER BY s.ord, st.st)"
+			 "     FROM stored s JOIN imported i ON i.name = s.name,"
+			 "          pg_catalog.jsonb_array_elements_text(s.states) AS st(st)"
+			 "     WHERE NOT i.states ? st.st), '[]'),"
+			 "  'stranded', (SELECT COALESCE(pg_catalog.sum(x.n), 0) FROM stranded x),"
+			 "  'strandedBy', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+			 "        'workflow', x.workflow, 'state', x.state, 'entities', x.n)"
+			 "        ORDER BY x.n DESC, x.workflow, x.state) FROM stranded x), '[]'))",
+			 5, types, values, NULL, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "cyoda_wf: unexpected null import plan");
+	return DatumGetJsonbPCopy(d);
+}
+
+/* The number a plan_import() report holds under key. */
+static int64
+plan_count(Jsonb *plan, const char *key)
+{
+	JsonbValue	v;
+	int64		n = 0;
+
+	if (cw_jb_key(&plan->root, key, &v) == NULL || v.type != jbvNumeric ||
+		cw_jbv_int64(&v, 0, PG_INT64_MAX, &n) != 0)
+		elog(ERROR, "cyoda_wf: import plan without \"%s\"", key);
+	return n;
+}
+
+/*
+ * Refuse (55000) an import whose plan strands entities: errmsg counts them,
+ * errdetail lists the first STRANDED_DETAIL_MAX workflow/state groups.
+ */
+static void
+refuse_stranding(Jsonb *plan, const char *model, int32 version, int64 stranded)
+{
+	JsonbValue	by;
+	JsonbIterator *it;
+	JsonbValue	g;
+	StringInfoData detail;
+	int			shown = 0;
+	int			ngroups;
+
+	if (cw_jb_key(&plan->root, "strandedBy", &by) == NULL || !cw_jbv_is_container(&by, true))
+		elog(ERROR, "cyoda_wf: import plan without \"strandedBy\"");
+	ngroups = JsonContainerSize(by.val.binary.data);
+	initStringInfo(&detail);
+	it = cw_jb_array_iter(by.val.binary.data);
+	while (cw_jb_array_next(&it, &g))
+	{
+		JsonbValue	wf,
+					st,
+					n;
+		int64		count = 0;
+
+		if (shown == STRANDED_DETAIL_MAX)
+			continue;
+		if (!cw_jbv_is_container(&g, false) ||
+			cw_jb_key(g.val.binary.data, "workflow", &wf) == NULL ||
+			cw_jb_key(g.val.binary.data, "state", &st) == NULL ||
+			cw_jb_key(g.val.binary.data, "entities", &n) == NULL ||
+			cw_jbv_int64(&n, 0, PG_INT64_MAX, &count) != 0)
+			elog(ERROR, "cyoda_wf: malformed import plan");
+		appendStringInfo(&detail, "%sworkflow \"%s\" state \"%s\": " INT64_FORMAT,
+						 shown > 0 ? "; " : "", cw_jbv_display(&wf),
+						 st.type == jbvNull ? "" : cw_jbv_display(&st), count);
+		shown++;
+	}
+	if (ngroups > shown)
+		appendStringInfo(&detail, "; and %d more", ngroups - shown);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("import into model \"%s\" version %d would strand " INT64_FORMAT " %s",
+					model, version, stranded, stranded == 1 ? "entity" : "entities"),
+			 errdetail("Entities left on a workflow or in a state that would no longer exist: %s.",
+					   detail.data),
+			 errhint("Import with \"importMode\": \"ACTIVATE\" to keep the old workflows for the entities on them, "
+					 "move the entities first with cyoda_wf.move_entity, "
+					 "or give cyoda_wf.import_workflows the options '{\"force\": true}' to import anyway.")));
+}
+
+/* Write the validated workflows of one import (inside SPI, as the owner, model row locked). */
+static void
+store_import(ImportBody *ib, Datum model, Datum version, const char *store_schema,
+			 Oid caller, Jsonb **normalized, char **names)
+{
+	SPIPlanPtr	upsert;
+	Oid			key_types[2] = {TEXTOID, INT4OID};
+	Datum		key_values[2] = {model, version};
+	Oid			up_types[6] = {TEXTOID, INT4OID, TEXTOID, JSONBOID, TEXTOID, REGROLEOID};
 
 	if (ib->mode == IMPORT_REPLACE)
 		spi_exec("DELETE FROM cyoda_wf.workflow WHERE model = $1 AND model_version = $2",
@@ -465,9 +659,10 @@ store_import(ImportBody *ib, Datum model, Datum version, const char *function_sc
 	}
 }
 
-/* The summary an import returns. */
+/* The summary an import returns; "stranded" only when a forced import stranded entities. */
 static Jsonb *
-import_summary(const char *model, int32 version, ImportMode mode, char **names, int n)
+import_summary(const char *model, int32 version, ImportMode mode, char **names, int n,
+			   int64 stranded)
 {
 	JsonbParseState *ps = NULL;
 	JsonbValue	k,
@@ -499,6 +694,13 @@ import_summary(const char *model, int32 version, ImportMode mode, char **names, 
 		pushJsonbValue(&ps, WJB_ELEM, &v);
 	}
 	pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	if (stranded > 0)
+	{
+		PUSH_KEY("stranded");
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(stranded);
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 
 #undef PUSH_KEY
@@ -506,14 +708,83 @@ import_summary(const char *model, int32 version, ImportMode mode, char **names, 
 	return JsonbValueToJsonb(res);
 }
 
+/* Parse import_workflows' options: {"force": bool, "dryRun": bool}. */
+void
+cw_import_parse_options(Jsonb *options, CwImportOptions *opts)
+{
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+
+	opts->force = false;
+	opts->dry_run = false;
+	if (options == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid import options: must be an object, not %s", cw_jb_kind(options)),
+				 errhint("Allowed keys: " OPTION_KEYS ".")));
+	it = cw_jb_object_iter(&options->root);
+	while (cw_jb_object_next(&it, &k, &v))
+	{
+		bool	   *target;
+
+		if (cw_jbv_eq(&k, "force"))
+			target = &opts->force;
+		else if (cw_jbv_eq(&k, "dryRun"))
+			target = &opts->dry_run;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid import options: unknown key \"%s\"", cw_jbv_display(&k)),
+					 errhint("Allowed keys: " OPTION_KEYS ".")));
+		if (v.type != jbvBool)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid import options: \"%s\" must be a boolean, not %s",
+							cw_jbv_display(&k), cw_jbv_kind(&v))));
+		*target = v.val.boolean;
+	}
+}
+
+/* A dry run's report: model, mode and names of the body, then the plan's keys. */
+static Jsonb *
+dry_run_report(Jsonb *summary, Jsonb *plan)
+{
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it;
+	JsonbValue	k,
+				v;
+
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	cw_jb_push_key(&ps, "dryRun");
+	v.type = jbvBool;
+	v.val.boolean = true;
+	pushJsonbValue(&ps, WJB_VALUE, &v);
+	for (int part = 0; part < 2; part++)
+	{
+		it = cw_jb_object_iter(&(part == 0 ? summary : plan)->root);
+		while (cw_jb_object_next(&it, &k, &v))
+		{
+			pushJsonbValue(&ps, WJB_KEY, &k);
+			pushJsonbValue(&ps, WJB_VALUE, &v);
+		}
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
 /*
  * Import a body of workflow definitions into a model version: validate all,
+ * lock the model row, plan (refusing to strand entities unless forced),
  * then store (as the extension owner), then invalidate every backend's
  * definition cache.  function_schema NULL keeps the model's (or 'public').
+ * opts NULL: no options.  A dry run validates and plans only, and returns
+ * the plan (dry_run_report).
  */
 Jsonb *
 cw_import_workflows(const char *model, int32 version, Jsonb *body,
-					const char *function_schema)
+					const char *function_schema, const CwImportOptions *opts)
 {
 	Oid			caller = GetUserId();
 	MemoryContext callercxt = CurrentMemoryContext;
@@ -521,10 +792,15 @@ cw_import_workflows(const char *model, int32 version, Jsonb *body,
 	ImportBody	ib;
 	Jsonb	  **normalized;
 	char	  **names;
+	Jsonb	  **states;
 	Datum		model_d;
 	Datum		version_d;
 	EngineAccess ea;
 	Jsonb	   *result;
+	Jsonb	   *plan = NULL;
+	int64		stranded = 0;
+	bool		dry_run = opts != NULL && opts->dry_run;
+	bool		force = opts != NULL && opts->force;
 
 	check_model_key(model, version);
 	cw_reserved_refuse_import(model);
@@ -535,6 +811,7 @@ cw_import_workflows(const char *model, int32 version, Jsonb *body,
 	parse_import_body(body, model, version, &ib);
 	normalized = palloc0(sizeof(Jsonb *) * Max(ib.nworkflows, 1));
 	names = palloc0(sizeof(char *) * Max(ib.nworkflows, 1));
+	states = palloc0(sizeof(Jsonb *) * Max(ib.nworkflows, 1));
 	model_d = CStringGetTextDatum(model);
 	version_d = Int32GetDatum(version);
 
@@ -551,9 +828,20 @@ cw_import_workflows(const char *model, int32 version, Jsonb *body,
 			schema = model_function_schema(model_d, version_d, false, work);
 		MemoryContextSwitchTo(work);
 		validate_import(&ib, model, schema ? schema : "public", caller,
-						normalized, names);
+						normalized, names, states);
 
-		store_import(&ib, model_d, version_d, function_schema, caller, normalized, names);
+		if (dry_run)
+			plan = plan_import(&ib, model_d, version_d, states);
+		else
+		{
+			char	   *store_schema = lock_model_row(model_d, version_d, function_schema);
+
+			plan = plan_import(&ib, model_d, version_d, states);
+			stranded = plan_count(plan, "stranded");
+			if (stranded > 0 && !force)
+				refuse_stranding(plan, model, version, stranded);
+			store_import(&ib, model_d, version_d, store_schema, caller, normalized, names);
+		}
 
 		SPI_finish();
 		end_engine_access(&ea);
@@ -564,10 +852,13 @@ cw_import_workflows(const char *model, int32 version, Jsonb *body,
 	}
 	PG_END_TRY();
 
-	CacheInvalidateRelcacheByRelid(cw_relid("workflow"));
+	if (!dry_run)
+		CacheInvalidateRelcacheByRelid(cw_relid("workflow"));
 
 	MemoryContextSwitchTo(callercxt);
-	result = import_summary(model, version, ib.mode, names, ib.nworkflows);
+	result = import_summary(model, version, ib.mode, names, ib.nworkflows, stranded);
+	if (dry_run)
+		result = dry_run_report(result, plan);
 	MemoryContextDelete(work);
 	return result;
 }
@@ -618,16 +909,21 @@ export_workflows(const char *model, int32 version)
 	return DatumGetJsonbP(result);
 }
 
-/* SQL: cyoda_wf.import_workflows(model text, model_version int, body jsonb) */
+/*
+ * SQL: cyoda_wf.import_workflows(model text, model_version int, body jsonb
+ * [, options jsonb])
+ */
 Datum
 cyoda_wf_import_workflows(PG_FUNCTION_ARGS)
 {
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int32		version = PG_GETARG_INT32(1);
 	Jsonb	   *body = PG_GETARG_JSONB_P(2);
+	CwImportOptions opts;
 
+	cw_import_parse_options(PG_NARGS() > 3 ? PG_GETARG_JSONB_P(3) : NULL, &opts);
 	cw_model_require_registered(model, version, "import workflows into");
-	PG_RETURN_JSONB_P(cw_import_workflows(model, version, body, NULL));
+	PG_RETURN_JSONB_P(cw_import_workflows(model, version, body, NULL, &opts));
 }
 
 /* SQL: cyoda_wf.export_workflows(model text, model_version int) */
