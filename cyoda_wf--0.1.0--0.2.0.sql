@@ -878,3 +878,89 @@ COMMENT ON FUNCTION cyoda_wf.move_entity(uuid, text, text, text) IS
     'Administrator''s repair: put an entity in a state of its workflow (or of the named workflow of its model) without running processes, criteria or the cascade; a save of its own with a STATE_MOVED audit row. Granted to no one by default. Returns the state.';
 
 REVOKE ALL ON FUNCTION cyoda_wf.move_entity(uuid, text, text, text) FROM PUBLIC;
+-- Task views and metrics: pending_tasks, failed_tasks, metrics(), the
+-- failed-task index; retry_task becomes C (it wakes the workers at commit;
+-- roles granted EXECUTE keep it) and retry_failed re-queues failed tasks at once.
+CREATE OR REPLACE FUNCTION cyoda_wf.retry_task(id bigint) RETURNS boolean
+    LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_retry_task';
+COMMENT ON FUNCTION cyoda_wf.retry_task(bigint) IS
+    'Re-queue a failed task and wake the workers at commit; false when the task is not failed';
+
+CREATE FUNCTION cyoda_wf.retry_failed(model text DEFAULT NULL, since timestamptz DEFAULT NULL)
+    RETURNS bigint LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_retry_failed';
+COMMENT ON FUNCTION cyoda_wf.retry_failed(text, timestamptz) IS
+    'Re-queue every failed task (of model, failed since the given time; NULL: any) and wake the workers at commit; returns how many';
+REVOKE ALL ON FUNCTION cyoda_wf.retry_failed(text, timestamptz) FROM PUBLIC;
+
+-- failed tasks, for metrics() and failed_tasks (newest first)
+CREATE INDEX task_failed_idx ON cyoda_wf.task (finished_at) WHERE state = 'failed';
+
+CREATE VIEW cyoda_wf.pending_tasks AS
+    SELECT t.id AS task_id, t.entity_id, e.model, e.model_version, t.transition, t.kind,
+           t.attempts, t.max_attempts, t.last_error, t.run_at,
+           pg_catalog.now() OPERATOR(pg_catalog.-) t.created_at AS age
+      FROM cyoda_wf.task t
+      LEFT JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id
+     WHERE t.state OPERATOR(pg_catalog.=) ANY ('{pending,running}'::pg_catalog.text[])
+     ORDER BY t.run_at, t.id;
+COMMENT ON VIEW cyoda_wf.pending_tasks IS
+    'Queued async transitions and armed timers, the next due first (attempts: failed attempts so far; last_error: the last one''s error; age: since the task was queued)';
+
+CREATE VIEW cyoda_wf.failed_tasks AS
+    SELECT t.id AS task_id, t.entity_id, e.model, e.model_version, t.transition, t.kind,
+           t.attempts, t.max_attempts, t.last_error, t.finished_at,
+           pg_catalog.now() OPERATOR(pg_catalog.-) t.created_at AS age
+      FROM cyoda_wf.task t
+      LEFT JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id
+     WHERE t.state OPERATOR(pg_catalog.=) 'failed'
+     ORDER BY t.finished_at DESC, t.id DESC;
+COMMENT ON VIEW cyoda_wf.failed_tasks IS
+    'Tasks that failed for good, the latest failure first (model is NULL when the entity was deleted since); retry_task / retry_failed re-queue them';
+
+CREATE FUNCTION cyoda_wf.metrics()
+    RETURNS TABLE (model text, model_version integer, pending bigint, running bigint,
+                   failed bigint, oldest_pending_age interval,
+                   done_last_minute bigint, done_last_hour bigint,
+                   failed_last_minute bigint, failed_last_hour bigint, timers_armed bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$
+    -- pending, failed, and done in the last hour, each through its partial
+    -- index (task_due_idx, task_failed_idx, task_finished_idx); the tasks a
+    -- worker runs now are the ones its activity names
+    WITH running AS (
+        SELECT substr(a.query, 24)::bigint AS id
+          FROM pg_stat_activity a
+         WHERE a.backend_type = 'cyoda_wf worker' AND a.datname = current_database()
+           AND a.state = 'active' AND a.query LIKE 'cyoda_wf: running task %'
+    ), t AS (
+        SELECT t.id, t.entity_id, t.kind, t.state, t.created_at, t.finished_at
+          FROM cyoda_wf.task t WHERE t.state = 'pending'
+        UNION ALL
+        SELECT t.id, t.entity_id, t.kind, t.state, t.created_at, t.finished_at
+          FROM cyoda_wf.task t WHERE t.state = 'failed'
+        UNION ALL
+        SELECT t.id, t.entity_id, t.kind, t.state, t.created_at, t.finished_at
+          FROM cyoda_wf.task t
+         WHERE t.state = 'done' AND t.finished_at >= now() - interval '1 hour'
+    ), m AS (
+        SELECT e.model, e.model_version, t.*, t.id IN (SELECT r.id FROM running r) AS busy
+          FROM t JOIN cyoda_wf.entity e ON e.id = t.entity_id
+    )
+    SELECT m.model, m.model_version,
+           count(*) FILTER (WHERE m.state = 'pending' AND m.kind = 'process' AND NOT m.busy),
+           count(*) FILTER (WHERE m.state = 'pending' AND m.busy),
+           count(*) FILTER (WHERE m.state = 'failed'),
+           now() - min(m.created_at) FILTER (WHERE m.state = 'pending' AND m.kind = 'process'),
+           count(*) FILTER (WHERE m.state = 'done' AND m.finished_at >= now() - interval '1 minute'),
+           count(*) FILTER (WHERE m.state = 'done'),
+           count(*) FILTER (WHERE m.state = 'failed' AND m.finished_at >= now() - interval '1 minute'),
+           count(*) FILTER (WHERE m.state = 'failed' AND m.finished_at >= now() - interval '1 hour'),
+           count(*) FILTER (WHERE m.state = 'pending' AND m.kind = 'timer')
+      FROM m
+     GROUP BY GROUPING SETS ((m.model, m.model_version), ())
+     ORDER BY grouping(m.model, m.model_version), 1, 2
+$$;
+COMMENT ON FUNCTION cyoda_wf.metrics() IS
+    'Task counts per model version (pending and running async transitions, failed tasks, done and failed in the last minute and hour, armed timers) and a last row for all models (model NULL)';
+REVOKE ALL ON cyoda_wf.pending_tasks, cyoda_wf.failed_tasks FROM PUBLIC;
+REVOKE ALL ON FUNCTION cyoda_wf.metrics() FROM PUBLIC;

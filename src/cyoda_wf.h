@@ -277,6 +277,8 @@ extern char *cw_database_name;	/* cyoda_wf.database_name */
 extern int	cw_worker_idle_ms;	/* cyoda_wf.worker_idle_ms */
 extern void cw_workers_init(void);
 extern void cw_workers_wake_on_commit(bool process);
+extern bool cw_workers_db_missing(int slot);
+extern void cw_workers_set_db_missing(int slot, bool missing);
 
 /* schedules.c */
 extern void cw_schedules_init(void);

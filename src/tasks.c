@@ -12,6 +12,10 @@
  * the row lock it held is released for another worker to retry.  Nothing
  * a task sets (SET, set_config, a statement timeout) outlives it.
  *
+ * A task that fails for good is logged (LOG) and announced with a NOTIFY on
+ * channel cyoda_wf; retry_task and retry_failed re-queue failed tasks and
+ * wake the workers at commit.
+ *
  * Finished tasks are deleted once older than cyoda_wf.task_retention (by the
  * workers, a batch at a time, or by prune_tasks()); failed ones stay until
  * retried or pruned by hand.
@@ -22,12 +26,16 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "pgstat.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -39,14 +47,19 @@
 
 PG_FUNCTION_INFO_V1(cyoda_wf_run_tasks);
 PG_FUNCTION_INFO_V1(cyoda_wf_prune_tasks);
+PG_FUNCTION_INFO_V1(cyoda_wf_retry_task);
+PG_FUNCTION_INFO_V1(cyoda_wf_retry_failed);
 
 int			cw_task_retention = 7 * 86400;
 
 enum
 {
 	TP_CLAIM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_PRUNE,
-	TP_PRUNE_FAILED, NTP
+	TP_PRUNE_FAILED, TP_RETRY_ONE, TP_RETRY_MANY, NTP
 };
+
+/* Longest error text a failure's NOTIFY carries (the payload limit is 8000 bytes). */
+#define CW_NOTIFY_ERROR_MAX 2000
 static SPIPlanPtr tplans[NTP];
 
 /*
@@ -74,7 +87,7 @@ cw_task_plan(int which)
 		"(t.kind OPERATOR(pg_catalog.=) 'timer' AND t.timeout_ms IS NOT NULL AND "
 		" pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (t.run_at OPERATOR(pg_catalog.+) "
 		" (t.timeout_ms OPERATOR(pg_catalog.*) interval '1 millisecond'))) AS expired, "
-		"e.state "
+		"e.state, e.model, e.model_version "
 		"FROM cyoda_wf.task t JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id "
 		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' "
 		"AND t.run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
@@ -115,14 +128,26 @@ cw_task_plan(int which)
 		/* TP_PRUNE_FAILED: failed tasks that finished more than $1 ago (by hand only) */
 		"DELETE FROM cyoda_wf.task t WHERE t.state OPERATOR(pg_catalog.=) 'failed' "
 		"AND t.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
+		/* TP_RETRY_ONE: re-queue failed task $1 */
+		"UPDATE cyoda_wf.task t SET state = 'pending', attempts = 0, "
+		"run_at = pg_catalog.clock_timestamp(), finished_at = NULL "
+		"WHERE t.id OPERATOR(pg_catalog.=) $1 AND t.state OPERATOR(pg_catalog.=) 'failed'",
+		/* TP_RETRY_MANY: re-queue the failed tasks of model $1 (NULL: all) failed since $2 */
+		"UPDATE cyoda_wf.task t SET state = 'pending', attempts = 0, "
+		"run_at = pg_catalog.clock_timestamp(), finished_at = NULL "
+		"WHERE t.state OPERATOR(pg_catalog.=) 'failed' "
+		"AND ($2 IS NULL OR t.finished_at OPERATOR(pg_catalog.>=) $2) "
+		"AND ($1 IS NULL OR EXISTS (SELECT 1 FROM cyoda_wf.entity e "
+		"WHERE e.id OPERATOR(pg_catalog.=) t.entity_id AND e.model OPERATOR(pg_catalog.=) $1))",
 	};
-	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 2, 1};
+	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 2, 1, 1, 2};
 	static Oid	types[NTP][5] = {
 		{0}, {0}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
 		{0},
-		{INTERVALOID, INT8OID}, {INTERVALOID}
+		{INTERVALOID, INT8OID}, {INTERVALOID},
+		{INT8OID}, {TEXTOID, TIMESTAMPTZOID}
 	};
 
 	return cw_kept_plan(&tplans[which], sql[which], nargs[which], types[which]);
@@ -277,6 +302,8 @@ typedef struct CwClaimed
 	int64		timeout_ms;		/* -1: none */
 	bool		expired;
 	bool		timer;
+	char	   *model;			/* the entity's model and version */
+	int			model_version;
 } CwClaimed;
 
 /* The row TP_CLAIM returned. */
@@ -300,6 +327,46 @@ cw_task_read(CwClaimed *t)
 	t->timeout_ms = isnull ? -1 : DatumGetInt64(d);
 	t->expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
 	t->cur_state = SPI_getvalue(tup, td, 11);
+	t->model = SPI_getvalue(tup, td, 12);
+	t->model_version = DatumGetInt32(SPI_getbinval(tup, td, 13, &isnull));
+}
+
+/*
+ * A task that failed for good (attempts exhausted, or an error that is not
+ * retried): one LOG line, and a NOTIFY on channel cyoda_wf sent when the
+ * task's transaction commits (unless cyoda_wf.notify is off; with
+ * notify_payload = id only the entity id and the change kind).
+ */
+static void
+cw_task_failed_for_good(CwClaimed *t, ErrorData *edata)
+{
+	char	   *entity = DatumGetCString(DirectFunctionCall1(uuid_out, t->entity));
+	const char *error = edata->message ? edata->message : "";
+	StringInfoData p;
+
+	ereport(LOG,
+			(errmsg("cyoda_wf task " INT64_FORMAT " failed for good: entity %s (model %s version %d), transition \"%s\": %s",
+					t->id, entity, t->model, t->model_version, t->transition, error),
+			 errdetail("Attempt %d of %d; SQLSTATE %s.", t->attempts + 1, t->max_attempts,
+					   unpack_sql_state(edata->sqlerrcode)),
+			 errhint("Re-queue it with cyoda_wf.retry_task(" INT64_FORMAT ").", t->id),
+			 errhidestmt(true)));
+	if (!cw_notify)
+		return;
+	initStringInfo(&p);
+	appendStringInfoString(&p, "{\"id\": ");
+	escape_json(&p, entity);
+	if (cw_notify_payload != CW_NOTIFY_PAYLOAD_ID)
+	{
+		appendStringInfoString(&p, ", \"model\": ");
+		escape_json(&p, t->model);
+		appendStringInfo(&p, ", \"modelVersion\": %d, \"transition\": ", t->model_version);
+		escape_json(&p, t->transition);
+		appendStringInfo(&p, ", \"task\": " INT64_FORMAT ", \"failed\": true, \"error\": ", t->id);
+		escape_json(&p, pnstrdup(error, pg_mbcliplen(error, strlen(error), CW_NOTIFY_ERROR_MAX)));
+	}
+	appendStringInfoString(&p, ", \"changeType\": \"TASK_FAILED\"}");
+	Async_Notify("cyoda_wf", p.data);
 }
 
 /* A failed attempt: audited, and retried later or failed for good. */
@@ -323,6 +390,8 @@ cw_task_failed(CwClaimed *t, ErrorData *edata)
 				  t->transition, t->from_state, cw_jbb_end(&b));
 	cw_task_finish(t->id, retry ? "pending" : "failed", t->attempts + 1,
 				   edata->message, retry ? t->retry_delay : 0);
+	if (!retry)
+		cw_task_failed_for_good(t, edata);
 }
 
 /*
@@ -342,6 +411,14 @@ cw_task_claim_and_run(Oid caller)
 	if (SPI_processed != 1)
 		return false;
 	cw_task_read(&t);
+	/* which task a worker runs, for metrics() (a session's own CALL keeps its text) */
+	if (IsBackgroundWorker)
+	{
+		char		activity[64];
+
+		snprintf(activity, sizeof(activity), "cyoda_wf: running task " INT64_FORMAT, t.id);
+		pgstat_report_activity(STATE_RUNNING, activity);
+	}
 
 	if (t.cur_state == NULL || strcmp(t.cur_state, t.from_state) != 0)
 	{
@@ -509,6 +586,74 @@ cyoda_wf_prune_tasks(PG_FUNCTION_ARGS)
 					 errhint("Pass an interval such as '7 days', '0' for every finished task, or NULL for cyoda_wf.task_retention.")));
 	}
 	PG_RETURN_INT64(cw_task_prune(older_than, include_failed, -1));
+}
+
+/*
+ * Re-queue failed tasks: task `id` (retry_task) or, with id < 0, every
+ * failed task of `model` (NULL: any) that failed since `since` (NULL:
+ * ever).  The workers are woken when the transaction commits, so they pick
+ * the tasks up at once rather than at their next poll.  Returns how many.
+ */
+static int64
+cw_task_retry(int64 id, text *model, Datum since, bool since_null)
+{
+	CwSavedUser saved;
+	volatile int64 n = 0;
+
+	cw_become_engine_owner(&saved);
+	PG_TRY();
+	{
+		Datum		a[2];
+		char		nulls[2] = {' ', ' '};
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (id >= 0)
+		{
+			a[0] = Int64GetDatum(id);
+			cw_exec(TP_RETRY_ONE, a, NULL, SPI_OK_UPDATE);
+		}
+		else
+		{
+			a[0] = PointerGetDatum(model);
+			nulls[0] = model ? ' ' : 'n';
+			a[1] = since;
+			nulls[1] = since_null ? 'n' : ' ';
+			cw_exec(TP_RETRY_MANY, a, nulls, SPI_OK_UPDATE);
+		}
+		n = (int64) SPI_processed;
+		if (n > 0)
+			cw_workers_wake_on_commit(false);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		cw_restore_user(&saved);
+	}
+	PG_END_TRY();
+	return n;
+}
+
+/* retry_task(id bigint) RETURNS boolean: re-queue one failed task. */
+Datum
+cyoda_wf_retry_task(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_GETARG_INT64(0) < 0)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(cw_task_retry(PG_GETARG_INT64(0), NULL, (Datum) 0, true) > 0);
+}
+
+/*
+ * retry_failed(model text DEFAULT NULL, since timestamptz DEFAULT NULL)
+ * RETURNS bigint: re-queue every failed task (of that model, failed since
+ * that time) at once.
+ */
+Datum
+cyoda_wf_retry_failed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(cw_task_retry(-1, PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+								  PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+								  PG_ARGISNULL(1)));
 }
 
 /* CALL run_tasks(max_tasks): run due tasks in this session. */

@@ -7,7 +7,11 @@
  * Each transaction of a worker first makes sure that the extension exists,
  * and holds it against a DROP EXTENSION until it ends: the worker of a
  * database without cyoda_wf (not yet created, or dropped) waits quietly
- * until it is created (again).  The loop's state lives in one static struct
+ * until it is created (again).  A static worker whose database does not
+ * exist says so once (WARNING) and looks for it again at doubling intervals
+ * (CW_DB_WAIT_FIRST_MS up to CW_DB_WAIT_MAX_MS) from a connection to no
+ * database; once it exists the worker exits to be started again, connected.
+ * The loop's state lives in one static struct
  * (not in locals), so an error caught by the worker's sigsetjmp loses none
  * of it.
  *-------------------------------------------------------------------------
@@ -17,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -44,6 +49,9 @@ PGDLLEXPORT void cw_worker_main(Datum arg);
 #define CW_ATTACH_POLL_MS 1000
 /* Tasks run in a row before the worker reports and prunes (it goes on at once). */
 #define CW_BURST 1000
+/* A missing database is looked for after this long, then at doubling intervals up to the max. */
+#define CW_DB_WAIT_FIRST_MS 5000
+#define CW_DB_WAIT_MAX_MS 300000
 
 /* The cyoda_wf extension this worker has registered with (its pg_extension OID). */
 static Oid	attached_ext = InvalidOid;
@@ -266,6 +274,44 @@ cw_worker_wait(void)
 	return true;
 }
 
+/*
+ * Static worker `slot` found its database `db` missing when it last tried
+ * to connect: connected to no database, look for it at doubling intervals
+ * (the first worker of the database says so once); when it exists, exit,
+ * for the postmaster to start the worker again (restart time 5 s), which
+ * then connects.  Never returns.
+ */
+static void
+cw_worker_await_database(const char *db, int slot, bool first)
+{
+	long		wait_ms = CW_DB_WAIT_FIRST_MS;
+
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("cyoda_wf static worker");
+	ereport(first ? WARNING : DEBUG1,
+			(errmsg("database \"%s\" named in cyoda_wf.database_name does not exist", db),
+			 errdetail("The cyoda_wf workers for it look for it again in %d s, then at doubling intervals up to %d min, and start when it is created.",
+					   CW_DB_WAIT_FIRST_MS / 1000, CW_DB_WAIT_MAX_MS / 60000),
+			 errhint("Create the database, or remove it from cyoda_wf.database_name and restart the server.")));
+	for (;;)
+	{
+		bool		exists;
+
+		pgstat_report_activity(STATE_IDLE, NULL);
+		cw_worker_sleep(wait_ms);
+		StartTransactionCommand();
+		exists = OidIsValid(get_database_oid(db, true));
+		CommitTransactionCommand();
+		if (exists)
+			break;
+		wait_ms = Min(wait_ms * 2, CW_DB_WAIT_MAX_MS);
+	}
+	cw_workers_set_db_missing(slot, false);
+	ereport(first ? LOG : DEBUG1,
+			(errmsg("database \"%s\" named in cyoda_wf.database_name exists now: its cyoda_wf workers start", db)));
+	proc_exit(1);				/* restarted by the postmaster, then connected */
+}
+
 /* Entry point of every cyoda_wf worker. */
 void
 cw_worker_main(Datum arg)
@@ -278,8 +324,16 @@ cw_worker_main(Datum arg)
 
 	if (MyBgworkerEntry->bgw_extra[0] != '\0')
 	{
+		int			slot = DatumGetInt32(arg) / 2;
+		bool		first = DatumGetInt32(arg) % 2 == 1;
+
 		w.kind = "static";
+		if (cw_workers_db_missing(slot))
+			cw_worker_await_database(MyBgworkerEntry->bgw_extra, slot, first);
+		/* a connection to a missing database ends the worker (FATAL): the flag stays */
+		cw_workers_set_db_missing(slot, true);
 		BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+		cw_workers_set_db_missing(slot, false);
 	}
 	else
 	{

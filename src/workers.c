@@ -9,8 +9,14 @@
  * ones are started by cyoda_wf.start_workers() for the current database.
  * A worker records itself in cyoda_wf.worker; a transaction that queues work
  * sets the latches of those workers when it commits, so they start at once
- * (cw_workers_wake_on_commit, called by store_tasks.c); it warns when the
- * database has no worker at all.
+ * (cw_workers_wake_on_commit, called by store_tasks.c and tasks.c); it warns
+ * when an async transition is queued in a database no worker serves.
+ *
+ * Each static worker has a flag in shared memory that says "my database
+ * was missing when I last tried to connect".  A worker that finds it set
+ * does not connect to the database (which would end it with a FATAL, and
+ * the postmaster would start it again every few seconds): worker_main.c
+ * waits for the database with a back-off instead.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -28,6 +34,8 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
@@ -57,6 +65,52 @@ static bool worker_here = false;	/* a live worker serves this database */
 static int	nwake = 0;
 static int	wake_pids[64];
 static SPIPlanPtr plan_workers = NULL;
+
+/* Static workers (one "database missing" flag each), and the shared flags. */
+static int	nstatic = 0;
+static pg_atomic_uint32 *db_missing = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+cw_workers_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(mul_size(Max(nstatic, 1), sizeof(pg_atomic_uint32)));
+}
+
+static void
+cw_workers_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	db_missing = ShmemInitStruct("cyoda_wf workers",
+								 mul_size(Max(nstatic, 1), sizeof(pg_atomic_uint32)), &found);
+	if (!found)
+		for (int i = 0; i < Max(nstatic, 1); i++)
+			pg_atomic_init_u32(&db_missing[i], 0);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Static worker `slot` found its database missing last time (false: unknown slot). */
+bool
+cw_workers_db_missing(int slot)
+{
+	return db_missing != NULL && slot >= 0 && slot < nstatic &&
+		pg_atomic_read_u32(&db_missing[slot]) != 0;
+}
+
+/* Record whether static worker `slot`'s database is missing. */
+void
+cw_workers_set_db_missing(int slot, bool missing)
+{
+	if (db_missing != NULL && slot >= 0 && slot < nstatic)
+		pg_atomic_write_u32(&db_missing[slot], missing ? 1 : 0);
+}
 
 /* Commit callback: wake the workers of this database when work was queued. */
 static void
@@ -209,9 +263,16 @@ cw_workers_init(void)
 
 			cw_fill_worker(&w, db);
 			w.bgw_restart_time = 5;
+			/* its flag, and whether it is the first worker of its database */
+			w.bgw_main_arg = Int32GetDatum(nstatic * 2 + (i == 0 ? 1 : 0));
+			nstatic++;
 			RegisterBackgroundWorker(&w);
 		}
 	}
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = cw_workers_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = cw_workers_shmem_startup;
 }
 
 /* start_workers(n): n dynamic workers for this database; returns how many run. */
