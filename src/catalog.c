@@ -202,9 +202,20 @@ cw_restore_user(const CwSavedUser *saved)
 SPIPlanPtr
 cw_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
+	return cw_kept_plan_opts(slot, sql, nargs, argtypes, 0);
+}
+
+/*
+ * cw_kept_plan() with SPI_prepare_cursor's cursor_options
+ * (CURSOR_OPT_GENERIC_PLAN, CURSOR_OPT_PARALLEL_OK, ...).
+ */
+SPIPlanPtr
+cw_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
+				  int cursor_options)
+{
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,

@@ -32,5 +32,7 @@ extern void cw_map_columns(Relation rel, const char *const *names, int n, int *a
 extern void cw_restore_user(const CwSavedUser *saved);
 extern SPIPlanPtr cw_kept_plan(SPIPlanPtr *slot, const char *sql, int nargs,
 							   Oid *argtypes);
+extern SPIPlanPtr cw_kept_plan_opts(SPIPlanPtr *slot, const char *sql, int nargs,
+									Oid *argtypes, int cursor_options);
 
 #endif							/* CW_CATALOG_H */

@@ -12,9 +12,11 @@
  * each entity at that time.  Every value taken from the condition travels
  * as a $n parameter (json names as text, paths as text[] read with #>);
  * nothing the caller wrote is spliced into the SQL text.  The query text
- * depends only on the condition's shape, so its saved plan is reused by
- * later searches of the same shape.  It runs through SPI as the engine
- * owner, like the other entity-service functions.  search_sql() returns
+ * depends only on the condition's shape, so it keys a per-backend cache of
+ * saved plans (search_plan: generic plans where they keep the GIN index)
+ * reused by later searches of the same shape.  It runs through SPI as the
+ * engine owner, like the other entity-service functions, its rows sent
+ * straight into the function's result.  search_sql() returns
  * the same SQL with the parameters written as literals, to EXPLAIN it.
  * The translation of the condition itself is search_sql.c's.
  *-------------------------------------------------------------------------
@@ -28,12 +30,19 @@
 #include <ctype.h>
 
 #include "access/htup_details.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "common/hashfn.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
+#include "nodes/plannodes.h"
+#include "utils/plancache.h"
+#include "utils/syscache.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -48,30 +57,32 @@ PG_FUNCTION_INFO_V1(cyoda_wf_search_entities);
 PG_FUNCTION_INFO_V1(cyoda_wf_search_sql);
 PG_FUNCTION_INFO_V1(cyoda_wf_stats_by);
 
-/* Rows fetched from the cursor at a time. */
-#define SEARCH_FETCH 1000
-
 /* Saved plans kept per backend, by query text (least recently used goes). */
-#define SEARCH_PLAN_CACHE 64
+#define SEARCH_PLAN_CACHE 128
 
 /*
  * A saved plan of a generated query.  The query text depends only on the
- * condition's shape (values are parameters), so repeated searches with new
- * values reuse it; the plan cache still plans custom plans with the values
- * as long as that pays, as for any prepared statement.
+ * condition's shape (model, paths, operators, sort keys, paging present or
+ * not: the values are parameters), so it is the cache key itself: two
+ * shapes never share a plan.  generic: the plan is prepared to run its
+ * generic plan every time (see search_plan); otherwise PostgreSQL's plan
+ * cache chooses, as for any prepared statement.
  */
 typedef struct SearchPlan
 {
 	char	   *sql;
+	uint32		hash;			/* of sql, compared first */
 	int			nargs;
 	Oid		   *types;
 	SPIPlanPtr	plan;
+	bool		generic;
 	uint64		last_used;
 } SearchPlan;
 
 static SearchPlan search_plans[SEARCH_PLAN_CACHE];
 static int	search_nplans = 0;
 static uint64 search_clock = 0;
+static uint64 search_plans_gen = 0; /* cw_definitions_generation() of the cache */
 static MemoryContext search_plan_cxt = NULL;
 
 /* ----------------------------------------------------------------
@@ -353,19 +364,145 @@ search_build(FunctionCallInfo fcinfo, SqlQuery *q, bool inline_params)
 	MemoryContextDelete(tmp);
 }
 
-/* The saved plan for q (inside SPI): from the cache, else prepared and kept. */
+/* Forget every saved plan (their memory too). */
+static void
+search_plans_reset(void)
+{
+	for (int i = 0; i < search_nplans; i++)
+		SPI_freeplan(search_plans[i].plan);
+	search_nplans = 0;
+	if (search_plan_cxt != NULL)
+		MemoryContextReset(search_plan_cxt);
+}
+
+/* Whether index indexid is a GIN index. */
+static bool
+index_is_gin(Oid indexid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(indexid));
+	bool		gin;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", indexid);
+	gin = ((Form_pg_class) GETSTRUCT(tup))->relam == GIN_AM_OID;
+	ReleaseSysCache(tup);
+	return gin;
+}
+
+/*
+ * Walk a plan tree: count the scans through a GIN index (*gin) and the
+ * sequential scans (*seq).
+ */
+static void
+plan_scans(Plan *p, int *gin, int *seq)
+{
+	ListCell   *lc;
+	List	   *kids = NIL;
+
+	if (p == NULL)
+		return;
+	check_stack_depth();
+	switch (nodeTag(p))
+	{
+		case T_SeqScan:
+			(*seq)++;
+			break;
+		case T_IndexScan:
+			*gin += index_is_gin(((IndexScan *) p)->indexid);
+			break;
+		case T_IndexOnlyScan:
+			*gin += index_is_gin(((IndexOnlyScan *) p)->indexid);
+			break;
+		case T_BitmapIndexScan:
+			*gin += index_is_gin(((BitmapIndexScan *) p)->indexid);
+			break;
+		case T_BitmapAnd:
+			kids = ((BitmapAnd *) p)->bitmapplans;
+			break;
+		case T_BitmapOr:
+			kids = ((BitmapOr *) p)->bitmapplans;
+			break;
+		case T_Append:
+			kids = ((Append *) p)->appendplans;
+			break;
+		case T_MergeAppend:
+			kids = ((MergeAppend *) p)->mergeplans;
+			break;
+		case T_SubqueryScan:
+			plan_scans(((SubqueryScan *) p)->subplan, gin, seq);
+			break;
+		default:
+			break;
+	}
+	foreach(lc, kids)
+		plan_scans((Plan *) lfirst(lc), gin, seq);
+	plan_scans(p->lefttree, gin, seq);
+	plan_scans(p->righttree, gin, seq);
+}
+
+/*
+ * Whether the generic plan of plan (values unknown) reads the entities
+ * through the GIN data index and scans no table sequentially.  Then no
+ * value can make a custom plan much better: the index is used for every
+ * value, a custom plan would only trade it for a sequential scan on a very
+ * common value.  A generic plan without the index (a range test, no
+ * condition) is left to the plan cache, which plans such searches with
+ * their values (their planning is small beside reading the rows).
+ */
+static bool
+generic_plan_uses_index(SPIPlanPtr plan)
+{
+	CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
+	ListCell   *lc;
+	int			gin = 0;
+	int			seq = 0;
+
+	if (cplan == NULL)
+		return false;
+	foreach(lc, cplan->stmt_list)
+	{
+		PlannedStmt *stmt = lfirst_node(PlannedStmt, lc);
+		ListCell   *sc;
+
+		plan_scans(stmt->planTree, &gin, &seq);
+		foreach(sc, stmt->subplans)
+			plan_scans((Plan *) lfirst(sc), &gin, &seq);
+	}
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	return gin > 0 && seq == 0;
+}
+
+/*
+ * The saved plan for q (inside SPI): from the cache, else prepared and
+ * kept.  A new shape is prepared to run its generic plan when that plan
+ * keeps the GIN index (generic_plan_uses_index): planned once per
+ * session, the values bound at each run.  Otherwise it is prepared again
+ * with the plan cache's usual choice (custom plans for each set of values
+ * unless the generic plan costs no more).  plan_cache_mode, when not auto,
+ * overrides both.  Parallel plans are allowed, as for a plain query.
+ * The cache is emptied when model or workflow definitions change; DDL on
+ * the tables invalidates the saved plans themselves (PostgreSQL replans).
+ */
 static SPIPlanPtr
 search_plan(SqlQuery *q)
 {
 	SearchPlan *slot = NULL;
 	SPIPlanPtr	plan;
 	MemoryContext old;
+	uint32		hash = hash_bytes((const unsigned char *) q->sql.data, q->sql.len);
+	bool		generic;
 
+	if (search_plans_gen != cw_definitions_generation())
+	{
+		search_plans_reset();
+		search_plans_gen = cw_definitions_generation();
+	}
 	for (int i = 0; i < search_nplans; i++)
 	{
 		SearchPlan *sp = &search_plans[i];
 
-		if (sp->nargs == q->nparams && strcmp(sp->sql, q->sql.data) == 0 &&
+		if (sp->hash == hash && sp->nargs == q->nparams &&
+			strcmp(sp->sql, q->sql.data) == 0 &&
 			memcmp(sp->types, q->types, q->nparams * sizeof(Oid)) == 0)
 		{
 			sp->last_used = ++search_clock;
@@ -374,7 +511,16 @@ search_plan(SqlQuery *q)
 	}
 
 	plan = NULL;
-	cw_kept_plan(&plan, q->sql.data, q->nparams, q->types);
+	cw_kept_plan_opts(&plan, q->sql.data, q->nparams, q->types,
+					  CURSOR_OPT_GENERIC_PLAN | CURSOR_OPT_PARALLEL_OK);
+	generic = generic_plan_uses_index(plan);
+	if (!generic)
+	{
+		SPI_freeplan(plan);
+		plan = NULL;
+		cw_kept_plan_opts(&plan, q->sql.data, q->nparams, q->types,
+						  CURSOR_OPT_PARALLEL_OK);
+	}
 
 	if (search_plan_cxt == NULL)
 		search_plan_cxt = AllocSetContextCreate(TopMemoryContext,
@@ -396,94 +542,125 @@ search_plan(SqlQuery *q)
 	}
 	old = MemoryContextSwitchTo(search_plan_cxt);
 	slot->sql = pstrdup(q->sql.data);
+	slot->hash = hash;
 	slot->nargs = q->nparams;
 	slot->types = q->nparams ? palloc(q->nparams * sizeof(Oid)) : NULL;
 	if (q->nparams)
 		memcpy(slot->types, q->types, q->nparams * sizeof(Oid));
 	MemoryContextSwitchTo(old);
 	slot->plan = plan;
+	slot->generic = generic;
 	slot->last_used = ++search_clock;
 	return plan;
 }
 
 /*
+ * The rows of a search go straight from the executor into the function's
+ * materialized result, the result's columns taken from the query's by name
+ * (a column the query lacks is NULL).
+ */
+typedef struct SearchDest
+{
+	DestReceiver pub;
+	Tuplestorestate *store;
+	TupleDesc	rdesc;
+	int		   *colmap;			/* result column -> query column (1-based), 0 */
+	Datum	   *values;
+	bool	   *nulls;
+} SearchDest;
+
+static void
+search_dest_startup(DestReceiver *self, int operation, TupleDesc sdesc)
+{
+	SearchDest *d = (SearchDest *) self;
+
+	for (int i = 0; i < d->rdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(d->rdesc, i);
+		int			col;
+
+		d->colmap[i] = 0;
+		if (att->attisdropped)
+			continue;
+		col = SPI_fnumber(sdesc, NameStr(att->attname));
+		if (col <= 0)
+			continue;
+		if (SPI_gettypeid(sdesc, col) != att->atttypid)
+			elog(ERROR, "search: column \"%s\" has type %u, expected %u",
+				 NameStr(att->attname), SPI_gettypeid(sdesc, col),
+				 att->atttypid);
+		d->colmap[i] = col;
+	}
+}
+
+static bool
+search_dest_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	SearchDest *d = (SearchDest *) self;
+
+	slot_getallattrs(slot);
+	for (int i = 0; i < d->rdesc->natts; i++)
+	{
+		int			col = d->colmap[i];
+
+		d->values[i] = col ? slot->tts_values[col - 1] : (Datum) 0;
+		d->nulls[i] = col ? slot->tts_isnull[col - 1] : true;
+	}
+	tuplestore_putvalues(d->store, d->rdesc, d->values, d->nulls);
+	return true;
+}
+
+static void
+search_dest_nothing(DestReceiver *self)
+{
+}
+
+/*
  * Run the query q as the engine owner and put its rows into the
- * materialized result of fcinfo (set up by the caller), the result's
- * columns taken from the query's by name (a column the query lacks is NULL).
+ * materialized result of fcinfo (set up by the caller).
  */
 static void
 search_run(FunctionCallInfo fcinfo, SqlQuery *q)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	CwSavedUser saved;
+	SearchDest	dest;
+	ParamListInfo params = makeParamList(q->nparams);
+
+	for (int i = 0; i < q->nparams; i++)
+	{
+		params->params[i].value = q->values[i];
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = q->types[i];
+	}
+	memset(&dest, 0, sizeof(dest));
+	dest.pub.receiveSlot = search_dest_receive;
+	dest.pub.rStartup = search_dest_startup;
+	dest.pub.rShutdown = search_dest_nothing;
+	dest.pub.rDestroy = search_dest_nothing;
+	dest.pub.mydest = DestNone;
+	dest.store = rsinfo->setResult;
+	dest.rdesc = rsinfo->setDesc;
+	dest.colmap = palloc0(dest.rdesc->natts * sizeof(int));
+	dest.values = palloc(dest.rdesc->natts * sizeof(Datum));
+	dest.nulls = palloc(dest.rdesc->natts * sizeof(bool));
 
 	cw_become_engine_owner(&saved);
 	PG_TRY();
 	{
-		TupleDesc	rdesc = rsinfo->setDesc;
-		Portal		portal;
-		int		   *colmap = palloc0(rdesc->natts * sizeof(int));
-		Datum	   *values = palloc(rdesc->natts * sizeof(Datum));
-		bool	   *nulls = palloc(rdesc->natts * sizeof(bool));
-		Datum	   *svalues = NULL;
-		bool	   *snulls = NULL;
-		bool		mapped = false;
+		SPIExecuteOptions options;
+		int			rc;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		portal = SPI_cursor_open(NULL, search_plan(q), q->values, NULL, true);
-		if (portal == NULL)
-			elog(ERROR, "SPI_cursor_open failed: %s",
-				 SPI_result_code_string(SPI_result));
-		for (;;)
-		{
-			TupleDesc	sdesc;
-
-			SPI_cursor_fetch(portal, true, SEARCH_FETCH);
-			if (SPI_processed == 0)
-				break;
-			sdesc = SPI_tuptable->tupdesc;
-			if (!mapped)
-			{
-				/* result columns by name: the query's columns may be fewer */
-				for (int i = 0; i < rdesc->natts; i++)
-				{
-					Form_pg_attribute att = TupleDescAttr(rdesc, i);
-					int			col;
-
-					colmap[i] = 0;
-					if (att->attisdropped)
-						continue;
-					col = SPI_fnumber(sdesc, NameStr(att->attname));
-					if (col <= 0)
-						continue;
-					if (SPI_gettypeid(sdesc, col) != att->atttypid)
-						elog(ERROR, "search: column \"%s\" has type %u, expected %u",
-							 NameStr(att->attname), SPI_gettypeid(sdesc, col),
-							 att->atttypid);
-					colmap[i] = col;
-				}
-				/* in SPI's memory, gone at SPI_finish */
-				svalues = palloc(sdesc->natts * sizeof(Datum));
-				snulls = palloc(sdesc->natts * sizeof(bool));
-				mapped = true;
-			}
-			for (uint64 r = 0; r < SPI_processed; r++)
-			{
-				heap_deform_tuple(SPI_tuptable->vals[r], sdesc, svalues, snulls);
-				for (int i = 0; i < rdesc->natts; i++)
-				{
-					int			col = colmap[i];
-
-					values[i] = col ? svalues[col - 1] : (Datum) 0;
-					nulls[i] = col ? snulls[col - 1] : true;
-				}
-				tuplestore_putvalues(rsinfo->setResult, rdesc, values, nulls);
-			}
-			SPI_freetuptable(SPI_tuptable);
-			CHECK_FOR_INTERRUPTS();
-		}
-		SPI_cursor_close(portal);
+		memset(&options, 0, sizeof(options));
+		options.params = params;
+		options.read_only = true;
+		options.dest = (DestReceiver *) &dest;
+		rc = SPI_execute_plan_extended(search_plan(q), &options);
+		if (rc < 0)				/* rows sent to dest: SPI_OK_UTILITY */
+			elog(ERROR, "search query failed: %s", SPI_result_code_string(rc));
 		SPI_finish();
 	}
 	PG_FINALLY();

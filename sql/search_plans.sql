@@ -1,0 +1,111 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
+RESET client_min_messages;
+-- search keeps one saved plan per condition shape (the generated query's
+-- text: model, paths, operators, sort keys, paging present or not); values
+-- are parameters.  Every search below is compared with the condition
+-- evaluator (check_condition) over the same entities: shapes that differ
+-- only in a path, an operator, a group's operator or the sort must never
+-- answer with each other's plan, and the values of one shape, searched
+-- again and again (past the plan cache's first five custom plans), must
+-- each find their own rows.  With sequential scans off, the shapes with an
+-- indexable test run a generic plan on the GIN index; the others (ranges)
+-- are planned with their values: both kinds are covered.
+\set SHOW_CONTEXT never
+SELECT count(*) AS declared
+  FROM unnest(ARRAY['splan_a', 'splan_b']) AS m,
+       cyoda_wf.import_workflows(m, 1, '{"workflows": []}');
+
+INSERT INTO cyoda_wf.entity (model, data)
+SELECT m, jsonb_build_object('a', 'v' || (i % 7), 'b', 'v' || (i % 5),
+                             'n', i % 13, 's', ((i % 11) * 1.5)::text,
+                             'tags', jsonb_build_array('v' || (i % 3), 'w' || (i % 4)))
+  FROM generate_series(1, 300) i, unnest(ARRAY['splan_a', 'splan_b']) m
+ WHERE m = 'splan_a' OR i % 2 = 0;
+ANALYZE cyoda_wf.entity;
+SET enable_seqscan = off;
+
+-- The shapes: %1$s and %2$s are a value and a second one (a range's top).
+CREATE TEMP TABLE shape (k int PRIMARY KEY, model text, kind text, cond text);
+INSERT INTO shape VALUES
+ (1, 'splan_a', 'str', '{"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": %1$s}'),
+ (2, 'splan_a', 'str', '{"type": "simple", "jsonPath": "$.b", "operatorType": "EQUALS", "value": %1$s}'),
+ (3, 'splan_a', 'str', '{"type": "simple", "jsonPath": "$.a", "operatorType": "NOT_EQUAL", "value": %1$s}'),
+ (4, 'splan_a', 'str', '{"type": "simple", "jsonPath": "$.a", "operatorType": "IEQUALS", "value": %1$s}'),
+ (5, 'splan_a', 'str', '{"type": "group", "operator": "AND", "conditions": [{"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": %1$s}, {"type": "simple", "jsonPath": "$.b", "operatorType": "EQUALS", "value": %2$s}]}'),
+ (6, 'splan_a', 'str', '{"type": "group", "operator": "OR", "conditions": [{"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": %1$s}, {"type": "simple", "jsonPath": "$.b", "operatorType": "EQUALS", "value": %2$s}]}'),
+ (7, 'splan_a', 'str', '{"type": "simple", "jsonPath": "$.tags", "operatorType": "EQUALS", "value": %1$s}'),
+ (8, 'splan_b', 'str', '{"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": %1$s}'),
+ (9, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.n", "operatorType": "GREATER_THAN", "value": %1$s}'),
+ (10, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.n", "operatorType": "BETWEEN_INCLUSIVE", "value": [%1$s, %2$s]}'),
+ (11, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.s", "operatorType": "GREATER_OR_EQUAL", "value": %1$s}'),
+ (12, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.n", "operatorType": "EQUALS", "value": %1$s}'),
+ (13, 'splan_b', 'num', '{"type": "simple", "jsonPath": "$.n", "operatorType": "LESS_THAN", "value": %1$s}');
+CREATE TEMP TABLE val (ord int, kind text, v1 text, v2 text);
+INSERT INTO val
+SELECT i, 'str', format('"v%s"', i % 8), format('"v%s"', (i + 3) % 6) FROM generate_series(0, 9) i
+UNION ALL
+SELECT i, 'num', (i * 1.5)::text, (i * 1.5 + 2)::text FROM generate_series(0, 9) i;
+
+-- One pass: every value of every shape, the shapes interleaved.
+CREATE FUNCTION pg_temp.agree(OUT checks int, OUT wrong int, OUT matched bigint)
+LANGUAGE sql AS $$
+SELECT count(*)::int, count(*) FILTER (WHERE got IS DISTINCT FROM want)::int,
+       sum(cardinality(want))
+  FROM (SELECT v.ord, s.k,
+               ARRAY(SELECT x.id FROM cyoda_wf.search(s.model, 1, c) x ORDER BY x.id) AS got,
+               ARRAY(SELECT e.id FROM cyoda_wf.entity e
+                      WHERE e.model = s.model AND cyoda_wf.check_condition(c, e.data)
+                      ORDER BY e.id) AS want
+          FROM val v
+          JOIN shape s USING (kind)
+          CROSS JOIN LATERAL (SELECT format(s.cond, v.v1, v.v2)::jsonb AS c) f
+         ORDER BY v.ord, s.k) t
+$$;
+SELECT * FROM pg_temp.agree();
+-- again, the plans now saved
+SELECT * FROM pg_temp.agree();
+
+-- Sort and paging change the query's text: each is a shape of its own.
+SELECT p.sort, p.size, p.number,
+       ARRAY(SELECT x.data ->> 'n'
+               FROM cyoda_wf.search('splan_a', 1, '{"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": "v3"}',
+                                    NULL, p.sort, p.size, p.number) x) AS n
+  FROM (VALUES (1, NULL::text[], NULL::int, 0),
+               (2, ARRAY['n:desc'], 4, 0),
+               (3, ARRAY['n:asc'], 4, 0),
+               (4, ARRAY['n:desc'], 4, 1),
+               (5, ARRAY['n:desc'], NULL, 0),
+               (6, ARRAY['n:desc'], 2, 0)) p(o, sort, size, number)
+ ORDER BY p.o;
+
+-- point_in_time (a query over the version history) and stats_by.
+SELECT now() AS t_now \gset
+SELECT count(*) FILTER (WHERE a.got IS DISTINCT FROM a.want) AS wrong, count(*) AS checks
+  FROM (SELECT ARRAY(SELECT x.id FROM cyoda_wf.search('splan_a', 1, format('{"type": "simple", "jsonPath": "$.b", "operatorType": "EQUALS", "value": "v%s"}', i)::jsonb, :'t_now') x ORDER BY x.id) AS got,
+               ARRAY(SELECT e.id FROM cyoda_wf.entity e WHERE e.model = 'splan_a' AND e.data ->> 'b' = 'v' || i ORDER BY e.id) AS want
+          FROM generate_series(0, 7) i) a;
+SELECT i, array_agg(s.value::text || ':' || s.count ORDER BY s.value) AS stats
+  FROM generate_series(0, 7) i,
+       cyoda_wf.stats_by('splan_a', 1, '$.b', format('{"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": "v%s"}', i)::jsonb) s
+ WHERE i IN (0, 6, 7)
+ GROUP BY i ORDER BY i;
+
+-- After a workflow import (the definitions change: the saved plans go).
+SELECT cyoda_wf.import_workflows('splan_a', 1, '{"importMode": "REPLACE", "workflows": []}') ->> 'importMode' AS mode;
+SELECT * FROM pg_temp.agree();
+
+-- After DDL on the entity table: an index comes, then goes (PostgreSQL
+-- replans the saved plans), and entities change.
+CREATE INDEX splan_a_idx ON cyoda_wf.entity ((data ->> 'a'));
+SELECT * FROM pg_temp.agree();
+UPDATE cyoda_wf.entity SET data = data || '{"a": "v1"}' WHERE model = 'splan_a' AND (data ->> 'n')::int < 3;
+DROP INDEX cyoda_wf.splan_a_idx;
+SELECT * FROM pg_temp.agree();
+
+-- With sequential scans allowed and with every plan custom.
+RESET enable_seqscan;
+SELECT * FROM pg_temp.agree();
+SET plan_cache_mode = force_custom_plan;
+SELECT * FROM pg_temp.agree();
+RESET plan_cache_mode;
