@@ -83,12 +83,17 @@ cw_store_tasks(CwSave *s, Datum id, bool deleted)
 		{
 			Oid			t[8] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT8OID, INT8OID};
 
-			/* an async transition already queued from this state is not queued twice */
+			/*
+			 * An async transition already queued from this state is not queued
+			 * twice.  run_at and created_at come from one clock reading, so that
+			 * run_at - created_at is the delay the task was armed with.
+			 */
 			cw_kept_plan(&plan_task,
 						 "INSERT INTO cyoda_wf.task (entity_id, transition, from_state, kind, max_attempts, "
-				"retry_delay_ms, timeout_ms, run_at) SELECT $1, $2, $3, $4, $5, $6, $7, "
-				"pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) "
-				"($8 OPERATOR(pg_catalog.*) interval '1 millisecond') "
+				"retry_delay_ms, timeout_ms, run_at, created_at) SELECT $1, $2, $3, $4, $5, $6, $7, "
+				"c.now OPERATOR(pg_catalog.+) "
+				"($8 OPERATOR(pg_catalog.*) interval '1 millisecond'), c.now "
+				"FROM (SELECT pg_catalog.clock_timestamp() AS now) c "
 				"WHERE $4 OPERATOR(pg_catalog.=) 'timer' OR NOT EXISTS (SELECT 1 FROM cyoda_wf.task q "
 				"WHERE q.entity_id OPERATOR(pg_catalog.=) $1 AND q.state OPERATOR(pg_catalog.=) 'pending' "
 				"AND q.kind OPERATOR(pg_catalog.=) 'process' AND q.transition OPERATOR(pg_catalog.=) $2 "

@@ -34,7 +34,7 @@ RESET ROLE;
 -- 2. Timers that lead back to their own state wait at least the floor
 -- ---------------------------------------------------------------------------
 -- delay of the pending timer of an entity created now, as an interval (run_at
--- and created_at are two clock readings of one INSERT: a few microseconds apart)
+-- and created_at come from one clock reading: their difference is the delay)
 CREATE FUNCTION pg_temp.armed(model text) RETURNS interval LANGUAGE sql AS $$
     SELECT t.run_at - t.created_at FROM cyoda_wf.task t
       JOIN cyoda_wf.entity e ON e.id = t.entity_id
