@@ -845,3 +845,63 @@ BEGIN
     RETURN total;
 END
 $$;
+
+-- 0.2.0: planner costs of the API functions
+-- Planner costs (api.md): a call that saves entities or definitions is
+-- far dearer than any plain qual, so the planner evaluates it last in a
+-- WHERE clause (WHERE t.k = 5 AND cyoda_wf.fire(t.id, 'bump') IS NOT NULL
+-- fires only the k = 5 rows); reads cost more than an operator too;
+-- set-returning functions say about how many rows they return.
+ALTER FUNCTION cyoda_wf.add_item(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.add_scheduled_item(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.update_item(uuid, jsonb, text, bigint) COST 1000;
+ALTER FUNCTION cyoda_wf.patch_item(uuid, jsonb, text, bigint) COST 1000;
+ALTER FUNCTION cyoda_wf.fire(uuid, text) COST 1000;
+ALTER FUNCTION cyoda_wf.delete_item(uuid) COST 500;
+ALTER FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) COST 10000;
+ALTER FUNCTION cyoda_wf.import_model(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.lock_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.unlock_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.set_change_level(text, integer, text) COST 500;
+ALTER FUNCTION cyoda_wf.delete_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.import_design(jsonb, text) COST 5000;
+ALTER FUNCTION cyoda_wf.import_design(text, text) COST 5000;
+ALTER FUNCTION cyoda_wf.load_functions(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf.load_functions_py(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf.retry_task(bigint) COST 100;
+ALTER FUNCTION cyoda_wf.prune_tasks(interval, boolean) COST 10000;
+ALTER FUNCTION cyoda_wf.prune_history(text) COST 10000;
+ALTER FUNCTION cyoda_wf.set_retention(text, integer, interval) COST 100;
+ALTER FUNCTION cyoda_wf.start_workers(integer) COST 1000;
+ALTER FUNCTION cyoda_wf.stop_workers() COST 100;
+ALTER FUNCTION cyoda_wf.schedule_job(text, text, text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.unschedule_job(text) COST 1000;
+ALTER FUNCTION cyoda_wf.set_shard(integer) COST 100;
+ALTER FUNCTION cyoda_wf.remote_call(text, text[], boolean) COST 1000;
+ALTER FUNCTION cyoda_wf.create_connection(text, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.drop_connection(text) COST 1000;
+ALTER FUNCTION cyoda_wf.ingest(text, jsonb, text, jsonb) COST 10000;
+ALTER FUNCTION cyoda_wf.ingest_fetch(text, jsonb, text, jsonb) COST 10000;
+ALTER FUNCTION cyoda_wf.check_token(text) COST 10;
+ALTER FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint) COST 50;
+ALTER FUNCTION cyoda_wf.get_entity(uuid, timestamptz, bigint) COST 100;
+ALTER FUNCTION cyoda_wf.transitions(uuid) COST 50 ROWS 5;
+ALTER FUNCTION cyoda_wf.changes(uuid, timestamptz) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.export_model(text, integer, text) COST 50;
+ALTER FUNCTION cyoda_wf.export_workflows(text, integer) COST 50;
+ALTER FUNCTION cyoda_wf.models() COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.check_condition(jsonb, jsonb) COST 10;
+ALTER FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) COST 1000 ROWS 100;
+ALTER FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz, text[], integer, integer) COST 50;
+ALTER FUNCTION cyoda_wf.stats(text) COST 1000 ROWS 20;
+ALTER FUNCTION cyoda_wf.stats_by(text, integer, text, jsonb) COST 1000 ROWS 20;
+ALTER FUNCTION cyoda_wf.validate_design(jsonb) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(jsonb, text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(text, text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.diagram(text, integer, text) COST 100;
+ALTER FUNCTION cyoda_wf.scaffold(text) COST 100;
+ALTER FUNCTION cyoda_wf.worker_status() COST 100 ROWS 4;
+ALTER FUNCTION cyoda_wf.definition_digest() COST 100 ROWS 20;
