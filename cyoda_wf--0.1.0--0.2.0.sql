@@ -905,3 +905,34 @@ ALTER FUNCTION cyoda_wf.diagram(text, integer, text) COST 100;
 ALTER FUNCTION cyoda_wf.scaffold(text) COST 100;
 ALTER FUNCTION cyoda_wf.worker_status() COST 100 ROWS 4;
 ALTER FUNCTION cyoda_wf.definition_digest() COST 100 ROWS 20;
+
+-- 0.2.0: the trigger and event trigger functions move to schema
+-- cyoda_wf_internal (\df cyoda_wf.* lists the API); every table gets a comment
+CREATE SCHEMA cyoda_wf_internal;
+COMMENT ON SCHEMA cyoda_wf_internal IS
+    'cyoda_wf: functions only the engine calls (triggers, event trigger); not an API';
+ALTER FUNCTION cyoda_wf.shard_config_changed() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.entity_trigger() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.entity_flush() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.definitions_changed() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.drop_schedules() SET SCHEMA cyoda_wf_internal;
+REVOKE ALL ON SCHEMA cyoda_wf_internal FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cyoda_wf_internal FROM PUBLIC;
+COMMENT ON TABLE cyoda_wf.model IS
+    'One row per model version known to the engine: what a design said of it (type, sources, dependency, function schema), its schema and LOCKED/UNLOCKED state (models())';
+COMMENT ON TABLE cyoda_wf.workflow IS
+    'Workflows of a model version in their stored order; definition is the imported JSON with defaults filled in (export_workflows); written by import_workflows and import_design';
+COMMENT ON TABLE cyoda_wf.shard_config IS
+    'This database''s shard number (one row; none: shard 0), set by set_shard; kept by pg_dump';
+COMMENT ON TABLE cyoda_wf.entity IS
+    'The live entities: one row per entity with its data and lifecycle fields; inserting or updating a row runs its workflow (or use add_item, update_item, fire)';
+COMMENT ON TABLE cyoda_wf.entity_version IS
+    'One immutable row per save (CREATE, UPDATE, DELETE) of every entity: the history behind get_item and changes as of a time or transaction; pruned by prune_history';
+COMMENT ON TABLE cyoda_wf.audit_log IS
+    'The stored audit events of the engine (TRANSITION_MAKE, PROCESS_FAILED, ...); the view audit adds the events derived from entity_version';
+COMMENT ON TABLE cyoda_wf.task IS
+    'Queued work: async processes (kind process) and armed timers (kind timer), run by the workers and run_tasks; retry_task and prune_tasks manage them';
+COMMENT ON TABLE cyoda_wf.worker IS
+    'Background workers serving a database, as they record themselves (rows of exited workers are ignored); worker_status() lists the running ones';
+COMMENT ON TABLE cyoda_wf.retention IS
+    'One history retention policy per model (set_retention): versions kept and age; prune_history() enforces them';

@@ -1,6 +1,13 @@
 -- cyoda_wf install script, version 0.2.0.  Every schema change of 0.2.0 also
 -- goes into the upgrade script cyoda_wf--0.1.0--0.2.0.sql.
 \echo Use "CREATE EXTENSION cyoda_wf" to load this file. \quit
+-- The API is schema cyoda_wf; what only the engine itself calls (trigger
+-- and event trigger functions) is in schema cyoda_wf_internal, so that \df
+-- cyoda_wf.* lists the API.  Nobody needs USAGE on it: triggers call their
+-- functions without it.
+CREATE SCHEMA cyoda_wf_internal;
+COMMENT ON SCHEMA cyoda_wf_internal IS
+    'cyoda_wf: functions only the engine calls (triggers, event trigger); not an API';
 -- Definitions --------------------------------------------------------------
 
 -- One row per model version known to the engine: what a design said of it.
@@ -46,12 +53,12 @@ CREATE TABLE cyoda_wf.shard_config (
     shard           integer     NOT NULL CHECK (shard BETWEEN 0 AND 4095)
 );
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.shard_config', '');
-CREATE FUNCTION cyoda_wf.shard_config_changed() RETURNS trigger
+CREATE FUNCTION cyoda_wf_internal.shard_config_changed() RETURNS trigger
     LANGUAGE C
     AS 'MODULE_PATHNAME', 'cyoda_wf_shard_config_changed';
 CREATE TRIGGER shard_config_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.shard_config
-    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.shard_config_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf_internal.shard_config_changed();
 
 CREATE FUNCTION cyoda_wf.new_id() RETURNS uuid
     LANGUAGE C VOLATILE PARALLEL SAFE
@@ -269,31 +276,31 @@ COMMENT ON FUNCTION cyoda_wf.export_workflows(text, integer) IS
 'Returns the workflows stored for a model version as {"entityName", "modelVersion", "workflows": [...]}: the imported definitions with defaults filled in, in stored order; import_workflows accepts it back.';
 -- The engine: entity triggers and the entity service ------------------------
 
-CREATE FUNCTION cyoda_wf.entity_trigger() RETURNS trigger
+CREATE FUNCTION cyoda_wf_internal.entity_trigger() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_entity_trigger';
 
 CREATE TRIGGER entity_engine
     BEFORE INSERT OR UPDATE OR DELETE ON cyoda_wf.entity
-    FOR EACH ROW EXECUTE FUNCTION cyoda_wf.entity_trigger();
+    FOR EACH ROW EXECUTE FUNCTION cyoda_wf_internal.entity_trigger();
 
 -- Version and audit rows of a statement's saves are written together when
 -- the statement ends.
-CREATE FUNCTION cyoda_wf.entity_flush() RETURNS trigger
+CREATE FUNCTION cyoda_wf_internal.entity_flush() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_entity_flush';
 
 CREATE TRIGGER entity_flush
     AFTER INSERT OR UPDATE OR DELETE ON cyoda_wf.entity
-    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.entity_flush();
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf_internal.entity_flush();
 
-CREATE FUNCTION cyoda_wf.definitions_changed() RETURNS trigger
+CREATE FUNCTION cyoda_wf_internal.definitions_changed() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_definitions_changed';
 
 CREATE TRIGGER workflow_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.workflow
-    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.definitions_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf_internal.definitions_changed();
 CREATE TRIGGER model_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.model
-    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.definitions_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf_internal.definitions_changed();
 
 CREATE FUNCTION cyoda_wf.add_item(model text, model_version integer, data jsonb)
     RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_add_item';
@@ -573,13 +580,13 @@ COMMENT ON FUNCTION cyoda_wf.unschedule_job(text) IS
 -- Dropping the extension (directly or by a cascade) removes the pg_cron jobs
 -- schedule_job made here: a hook of the library does it, which this event
 -- trigger makes sure is loaded in the dropping session.
-CREATE FUNCTION cyoda_wf.drop_schedules() RETURNS event_trigger
+CREATE FUNCTION cyoda_wf_internal.drop_schedules() RETURNS event_trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_drop_schedules';
-COMMENT ON FUNCTION cyoda_wf.drop_schedules() IS
+COMMENT ON FUNCTION cyoda_wf_internal.drop_schedules() IS
     'Event trigger: loads the library before DROP EXTENSION, DROP SCHEMA and DROP OWNED, so that its hook removes the pg_cron jobs of schedule_job in this database when the drop reaches cyoda_wf';
 CREATE EVENT TRIGGER cyoda_wf_drop_schedules ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
-    EXECUTE FUNCTION cyoda_wf.drop_schedules();
+    EXECUTE FUNCTION cyoda_wf_internal.drop_schedules();
 -- The design front end and views of stored workflows ------------------------
 
 CREATE FUNCTION cyoda_wf.validate_design(design jsonb)
@@ -1076,6 +1083,26 @@ $$
 $$;
 COMMENT ON FUNCTION cyoda_wf.definition_digest() IS
     'For the router''s cluster_check: one digest per model version (its model row and workflows) and one row per Python module loaded';
+-- Every table and view says what it holds.
+COMMENT ON TABLE cyoda_wf.model IS
+    'One row per model version known to the engine: what a design said of it (type, sources, dependency, function schema), its schema and LOCKED/UNLOCKED state (models())';
+COMMENT ON TABLE cyoda_wf.workflow IS
+    'Workflows of a model version in their stored order; definition is the imported JSON with defaults filled in (export_workflows); written by import_workflows and import_design';
+COMMENT ON TABLE cyoda_wf.shard_config IS
+    'This database''s shard number (one row; none: shard 0), set by set_shard; kept by pg_dump';
+COMMENT ON TABLE cyoda_wf.entity IS
+    'The live entities: one row per entity with its data and lifecycle fields; inserting or updating a row runs its workflow (or use add_item, update_item, fire)';
+COMMENT ON TABLE cyoda_wf.entity_version IS
+    'One immutable row per save (CREATE, UPDATE, DELETE) of every entity: the history behind get_item and changes as of a time or transaction; pruned by prune_history';
+COMMENT ON TABLE cyoda_wf.audit_log IS
+    'The stored audit events of the engine (TRANSITION_MAKE, PROCESS_FAILED, ...); the view audit adds the events derived from entity_version';
+COMMENT ON TABLE cyoda_wf.task IS
+    'Queued work: async processes (kind process) and armed timers (kind timer), run by the workers and run_tasks; retry_task and prune_tasks manage them';
+COMMENT ON TABLE cyoda_wf.worker IS
+    'Background workers serving a database, as they record themselves (rows of exited workers are ignored); worker_status() lists the running ones';
+COMMENT ON TABLE cyoda_wf.retention IS
+    'One history retention policy per model (set_retention): versions kept and age; prune_history() enforces them';
+
 -- Planner costs (api.md): a call that saves entities or definitions is
 -- far dearer than any plain qual, so the planner evaluates it last in a
 -- WHERE clause (WHERE t.k = 5 AND cyoda_wf.fire(t.id, 'bump') IS NOT NULL
@@ -1140,3 +1167,5 @@ REVOKE ALL ON ALL TABLES IN SCHEMA cyoda_wf FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA cyoda_wf FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cyoda_wf FROM PUBLIC;
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA cyoda_wf FROM PUBLIC;
+REVOKE ALL ON SCHEMA cyoda_wf_internal FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cyoda_wf_internal FROM PUBLIC;

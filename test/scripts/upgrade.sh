@@ -237,7 +237,7 @@ echo "ok    the 0.1.0 audit reader reads the audit view"
 q -d $new -c "SET client_min_messages = warning" -c "CREATE EXTENSION cyoda_wf CASCADE" >/dev/null
 describe=$(cat <<'SQL'
 WITH ext AS (SELECT oid, extconfig FROM pg_extension WHERE extname = 'cyoda_wf'),
-     nsp AS (SELECT oid FROM pg_namespace WHERE nspname = 'cyoda_wf')
+     nsp AS (SELECT oid FROM pg_namespace WHERE nspname IN ('cyoda_wf', 'cyoda_wf_internal'))
 SELECT 'member ' || pg_describe_object(d.classid, d.objid, 0)
   FROM pg_depend d, ext
  WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
@@ -277,7 +277,7 @@ SELECT format('function %s args %s', p.oid::regprocedure, pg_get_function_argume
 UNION ALL
 SELECT format('type %s', t.oid::regtype) FROM pg_type t JOIN nsp ON t.typnamespace = nsp.oid
 UNION ALL
-SELECT format('schema acl=%s comment=%s', n.nspacl, obj_description(n.oid, 'pg_namespace'))
+SELECT format('schema %s acl=%s comment=%s', n.nspname, n.nspacl, obj_description(n.oid, 'pg_namespace'))
   FROM pg_namespace n JOIN nsp ON n.oid = nsp.oid
 UNION ALL
 SELECT 'dumped table ' || x::regclass FROM ext, unnest(ext.extconfig) x
