@@ -2,12 +2,13 @@
 -- goes into the upgrade script cyoda_wf--0.1.0--0.2.0.sql.
 \echo Use "CREATE EXTENSION cyoda_wf" to load this file. \quit
 -- The API is schema cyoda_wf; what only the engine itself calls (trigger
--- and event trigger functions) is in schema cyoda_wf_internal, so that \df
--- cyoda_wf.* lists the API.  Nobody needs USAGE on it: triggers call their
--- functions without it.
+-- and event trigger functions, the internals of the connection functions)
+-- is in schema cyoda_wf_internal, so that \df cyoda_wf.* lists the API.
+-- Nobody needs USAGE on it: triggers call their functions without it, the
+-- connection functions call theirs as the extension owner.
 CREATE SCHEMA cyoda_wf_internal;
 COMMENT ON SCHEMA cyoda_wf_internal IS
-    'cyoda_wf: functions only the engine calls (triggers, event trigger); not an API';
+    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection and ingest); not an API';
 -- Definitions --------------------------------------------------------------
 
 -- One row per model version known to the engine: what a design said of it.
@@ -937,7 +938,7 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.ingest_file_root', '');
 -- Internal: the PL/Python sides.  No SECURITY DEFINER of their own: they
 -- are called by the functions below, as the extension owner, and nothing
 -- else may execute them (090 revokes EXECUTE from PUBLIC).
-CREATE FUNCTION cyoda_wf.create_connection_py(name text, definition jsonb)
+CREATE FUNCTION cyoda_wf_internal.create_connection_py(name text, definition jsonb)
     RETURNS uuid
     LANGUAGE plpython3u VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -945,10 +946,10 @@ $$
 from cyoda_wf import data_ingestion
 return data_ingestion.sql_create_connection(name, definition)
 $$;
-COMMENT ON FUNCTION cyoda_wf.create_connection_py(text, jsonb) IS
+COMMENT ON FUNCTION cyoda_wf_internal.create_connection_py(text, jsonb) IS
     'Internal: the PL/Python side of create_connection';
 
-CREATE FUNCTION cyoda_wf.drop_connection_py(name text)
+CREATE FUNCTION cyoda_wf_internal.drop_connection_py(name text)
     RETURNS boolean
     LANGUAGE plpython3u VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -956,10 +957,10 @@ $$
 from cyoda_wf import data_ingestion
 return data_ingestion.sql_drop_connection(name)
 $$;
-COMMENT ON FUNCTION cyoda_wf.drop_connection_py(text) IS
+COMMENT ON FUNCTION cyoda_wf_internal.drop_connection_py(text) IS
     'Internal: the PL/Python side of drop_connection';
 
-CREATE FUNCTION cyoda_wf.ingest_py(connection text, params jsonb, raw_model text, meta jsonb,
+CREATE FUNCTION cyoda_wf_internal.ingest_py(connection text, params jsonb, raw_model text, meta jsonb,
                                    OUT model text, OUT data jsonb)
     LANGUAGE plpython3u VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -967,18 +968,18 @@ $$
 from cyoda_wf import data_ingestion
 return data_ingestion.sql_ingest(connection, params, raw_model, meta)
 $$;
-COMMENT ON FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb) IS
+COMMENT ON FUNCTION cyoda_wf_internal.ingest_py(text, jsonb, text, jsonb) IS
     'Internal: the PL/Python side of ingest: fetch and parse; the model and data of the raw data entity';
 
 -- Internal: the entity writes of create_connection ('create', NULL, data),
 -- of a replace ('replace', id, data) and of drop_connection ('delete', id,
 -- NULL), the only writes the entity trigger lets through for the reserved
 -- model "connection".  Works only for the extension owner.
-CREATE FUNCTION cyoda_wf.write_connection_entity(op text, id uuid, data jsonb)
+CREATE FUNCTION cyoda_wf_internal.write_connection_entity(op text, id uuid, data jsonb)
     RETURNS uuid
     LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'cyoda_wf_write_connection_entity';
-COMMENT ON FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) IS
+COMMENT ON FUNCTION cyoda_wf_internal.write_connection_entity(text, uuid, jsonb) IS
     'Internal: the writes of create_connection / drop_connection on their entity of the reserved model "connection"';
 
 -- create_connection(name, definition) -> entity id: create or replace (by
@@ -996,7 +997,7 @@ DECLARE
     det text;
     hin text;
 BEGIN
-    RETURN cyoda_wf.create_connection_py(name, definition);
+    RETURN cyoda_wf_internal.create_connection_py(name, definition);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
     PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
@@ -1015,7 +1016,7 @@ DECLARE
     det text;
     hin text;
 BEGIN
-    RETURN cyoda_wf.drop_connection_py(name);
+    RETURN cyoda_wf_internal.drop_connection_py(name);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
     PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
@@ -1029,7 +1030,7 @@ COMMENT ON FUNCTION cyoda_wf.drop_connection(text) IS
 -- definition and secrets (connection_definition, connection_secret), the
 -- request, and the model and data (the parsed document, secret values
 -- scrubbed) of the raw data entity.
-CREATE FUNCTION cyoda_wf.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
+CREATE FUNCTION cyoda_wf_internal.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
                                       OUT model text, OUT data jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -1038,14 +1039,14 @@ DECLARE
     det text;
     hin text;
 BEGIN
-    SELECT * INTO model, data FROM cyoda_wf.ingest_py(connection, params, raw_model, meta);
+    SELECT * INTO model, data FROM cyoda_wf_internal.ingest_py(connection, params, raw_model, meta);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
     PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION cyoda_wf.ingest_fetch(text, jsonb, text, jsonb) IS
+COMMENT ON FUNCTION cyoda_wf_internal.ingest_fetch(text, jsonb, text, jsonb) IS
     'Internal: fetch and parse for ingest, as the extension owner; the model and data of the raw data entity';
 
 -- ingest(connection, params, raw_model, meta) -> id of the raw data entity.
@@ -1136,10 +1137,10 @@ ALTER FUNCTION cyoda_wf.unschedule_job(text) COST 1000;
 ALTER FUNCTION cyoda_wf.set_shard(integer) COST 100;
 ALTER FUNCTION cyoda_wf.remote_call(text, text[], boolean) COST 1000;
 ALTER FUNCTION cyoda_wf.create_connection(text, jsonb) COST 1000;
-ALTER FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf_internal.write_connection_entity(text, uuid, jsonb) COST 1000;
 ALTER FUNCTION cyoda_wf.drop_connection(text) COST 1000;
 ALTER FUNCTION cyoda_wf.ingest(text, jsonb, text, jsonb) COST 10000;
-ALTER FUNCTION cyoda_wf.ingest_fetch(text, jsonb, text, jsonb) COST 10000;
+ALTER FUNCTION cyoda_wf_internal.ingest_fetch(text, jsonb, text, jsonb) COST 10000;
 ALTER FUNCTION cyoda_wf.check_token(text) COST 10;
 ALTER FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint) COST 50;
 ALTER FUNCTION cyoda_wf.get_entity(uuid, timestamptz, bigint) COST 100;

@@ -34,6 +34,7 @@
 #include "cyoda_wf.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_extension.h"
@@ -438,6 +439,21 @@ cw_cron_raise(int elevel, int sqlerrcode, const char *message, const char *detai
 			 hint[0] ? errhint("%s", hint) : 0));
 }
 
+/* Was the catalog row of `oid` (a role or database) written by this transaction? */
+static bool
+cw_changed_here(int cacheid, Oid oid)
+{
+	HeapTuple	tup = SearchSysCache1(cacheid, ObjectIdGetDatum(oid));
+	bool		here = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		here = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data));
+		ReleaseSysCache(tup);
+	}
+	return here;
+}
+
 /*
  * Run a call in pg_cron's database `crondb` through a background worker
  * connected there as the calling role; returns its result.  Its errors are
@@ -476,6 +492,17 @@ cw_cron_remote(const char *crondb, CwCronOp op, Datum job_name, Datum schedule,
 					  psprintf("pg_cron keeps its jobs in database \"%s\" (cron.database_name); cyoda_wf reaches it as the calling role.", crondb),
 					  psprintf("GRANT CONNECT ON DATABASE %s TO %s;",
 							   quote_identifier(crondb), quote_identifier(user)));
+		return 0;
+	}
+
+	/* the worker sees only committed catalogs: the role and its rights */
+	if (cw_changed_here(AUTHOID, caller) || cw_changed_here(DATABASEOID, dbid))
+	{
+		cw_cron_raise(elevel, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+					  psprintf("role \"%s\" or database \"%s\" was changed in this transaction",
+							   GetUserNameFromId(caller, false), crondb),
+					  "cyoda_wf reaches pg_cron's database with a background worker connected as the calling role, which sees only committed changes.",
+					  "Commit the CREATE ROLE, ALTER ROLE or GRANT first.");
 		return 0;
 	}
 

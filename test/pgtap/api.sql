@@ -49,7 +49,8 @@ SELECT is((SELECT count(*)::int FROM pg_class c, aclexplode(c.relacl) a
 -- \df cyoda_wf.* lists the API: what only the engine calls is in cyoda_wf_internal
 SELECT has_schema('cyoda_wf_internal');
 SELECT functions_are('cyoda_wf_internal', ARRAY['entity_trigger', 'entity_flush', 'definitions_changed',
-  'shard_config_changed', 'drop_schedules'], 'the trigger and event trigger functions are internal');
+  'shard_config_changed', 'drop_schedules', 'create_connection_py', 'drop_connection_py', 'ingest_py',
+  'write_connection_entity', 'ingest_fetch'], 'the trigger functions and the connection functions'' internals are internal');
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'cyoda_wf'::regnamespace
               AND p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype)), 0,
