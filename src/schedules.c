@@ -454,6 +454,43 @@ cw_changed_here(int cacheid, Oid oid)
 	return here;
 }
 
+/* A DSM segment holding a call: its fixed part, then its strings. */
+static dsm_segment *
+cw_cron_call_new(CwCronOp op, Oid dbid, Oid caller, Datum job_name, Datum schedule,
+				 const char *cmd)
+{
+	const char *strs[3];
+	Size		size = sizeof(CwCronCall);
+	Size		off = sizeof(CwCronCall);
+	dsm_segment *seg;
+	CwCronCall *call;
+	Size	   *offs[3];
+
+	strs[0] = job_name ? TextDatumGetCString(job_name) : "";
+	strs[1] = schedule ? TextDatumGetCString(schedule) : "";
+	strs[2] = cmd ? cmd : "";
+	for (int i = 0; i < 3; i++)
+		size += strlen(strs[i]) + 1;
+	seg = dsm_create(size, 0);
+	call = (CwCronCall *) dsm_segment_address(seg);
+	memset(call, 0, sizeof(CwCronCall));
+	call->op = op;
+	call->crondb = dbid;
+	call->caller = caller;
+	strlcpy(call->dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
+	call->state = CW_CRON_PENDING;
+	offs[0] = &call->job_name;
+	offs[1] = &call->schedule;
+	offs[2] = &call->cmd;
+	for (int i = 0; i < 3; i++)
+	{
+		*offs[i] = off;
+		strcpy(CW_CRON_STR(call, off), strs[i]);
+		off += strlen(strs[i]) + 1;
+	}
+	return seg;
+}
+
 /*
  * Run a call in pg_cron's database `crondb` through a background worker
  * connected there as the calling role; returns its result.  Its errors are
@@ -466,8 +503,6 @@ cw_cron_remote(const char *crondb, CwCronOp op, Datum job_name, Datum schedule,
 {
 	Oid			caller = GetUserId();
 	Oid			dbid = get_database_oid(crondb, true);
-	const char *strs[3];
-	Size		size = sizeof(CwCronCall);
 	dsm_segment *seg;
 	CwCronCall *call;
 	BackgroundWorker w;
@@ -506,30 +541,8 @@ cw_cron_remote(const char *crondb, CwCronOp op, Datum job_name, Datum schedule,
 		return 0;
 	}
 
-	strs[0] = job_name ? TextDatumGetCString(job_name) : "";
-	strs[1] = schedule ? TextDatumGetCString(schedule) : "";
-	strs[2] = cmd ? cmd : "";
-	for (int i = 0; i < 3; i++)
-		size += strlen(strs[i]) + 1;
-	seg = dsm_create(size, 0);
+	seg = cw_cron_call_new(op, dbid, caller, job_name, schedule, cmd);
 	call = (CwCronCall *) dsm_segment_address(seg);
-	memset(call, 0, sizeof(CwCronCall));
-	call->op = op;
-	call->crondb = dbid;
-	call->caller = caller;
-	strlcpy(call->dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
-	call->state = CW_CRON_PENDING;
-	{
-		Size		off = sizeof(CwCronCall);
-		Size	   *offs[3] = {&call->job_name, &call->schedule, &call->cmd};
-
-		for (int i = 0; i < 3; i++)
-		{
-			*offs[i] = off;
-			strcpy(CW_CRON_STR(call, off), strs[i]);
-			off += strlen(strs[i]) + 1;
-		}
-	}
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
