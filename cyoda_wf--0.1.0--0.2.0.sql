@@ -964,3 +964,148 @@ COMMENT ON FUNCTION cyoda_wf.metrics() IS
     'Task counts per model version (pending and running async transitions, failed tasks, done and failed in the last minute and hour, armed timers) and a last row for all models (model NULL)';
 REVOKE ALL ON cyoda_wf.pending_tasks, cyoda_wf.failed_tasks FROM PUBLIC;
 REVOKE ALL ON FUNCTION cyoda_wf.metrics() FROM PUBLIC;
+-- 0.2.0: the trigger and event trigger functions and the internals of the
+-- connection functions move to schema cyoda_wf_internal (\df cyoda_wf.*
+-- lists the API); every table gets a comment
+CREATE SCHEMA cyoda_wf_internal;
+COMMENT ON SCHEMA cyoda_wf_internal IS
+    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection and ingest); not an API';
+ALTER FUNCTION cyoda_wf.shard_config_changed() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.entity_trigger() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.entity_flush() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.definitions_changed() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.drop_schedules() SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.create_connection_py(text, jsonb) SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.drop_connection_py(text) SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb) SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.ingest_fetch(text, jsonb, text, jsonb) SET SCHEMA cyoda_wf_internal;
+-- their callers, which name them
+CREATE OR REPLACE FUNCTION cyoda_wf.create_connection(name text, definition jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    RETURN cyoda_wf_internal.create_connection_py(name, definition);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+CREATE OR REPLACE FUNCTION cyoda_wf.drop_connection(name text)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    RETURN cyoda_wf_internal.drop_connection_py(name);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+CREATE OR REPLACE FUNCTION cyoda_wf_internal.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
+                                      OUT model text, OUT data jsonb)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    SELECT * INTO model, data FROM cyoda_wf_internal.ingest_py(connection, params, raw_model, meta);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+REVOKE ALL ON SCHEMA cyoda_wf_internal FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cyoda_wf_internal FROM PUBLIC;
+COMMENT ON TABLE cyoda_wf.model IS
+    'One row per model version known to the engine: what a design said of it (type, sources, dependency, function schema), its schema and LOCKED/UNLOCKED state (models())';
+COMMENT ON TABLE cyoda_wf.workflow IS
+    'Workflows of a model version in their stored order; definition is the imported JSON with defaults filled in (export_workflows); written by import_workflows and import_design';
+COMMENT ON TABLE cyoda_wf.shard_config IS
+    'This database''s shard number (one row; none: shard 0), set by set_shard; kept by pg_dump';
+COMMENT ON TABLE cyoda_wf.entity IS
+    'The live entities: one row per entity with its data and lifecycle fields; inserting or updating a row runs its workflow (or use add_item, update_item, fire)';
+COMMENT ON TABLE cyoda_wf.entity_version IS
+    'One immutable row per save (CREATE, UPDATE, DELETE) of every entity: the history behind get_item and changes as of a time or transaction; pruned by prune_history';
+COMMENT ON TABLE cyoda_wf.audit_log IS
+    'The stored audit events of the engine (TRANSITION_MAKE, PROCESS_FAILED, ...); the view audit adds the events derived from entity_version';
+COMMENT ON TABLE cyoda_wf.task IS
+    'Queued work: async processes (kind process) and armed timers (kind timer), run by the workers and run_tasks; retry_task and prune_tasks manage them';
+COMMENT ON TABLE cyoda_wf.worker IS
+    'Background workers serving a database, as they record themselves (rows of exited workers are ignored); worker_status() lists the running ones';
+COMMENT ON TABLE cyoda_wf.retention IS
+    'One history retention policy per model (set_retention): versions kept and age; prune_history() enforces them';
+
+-- 0.2.0: planner costs of the API functions
+-- Planner costs (api.md): a call that saves entities or definitions is
+-- far dearer than any plain qual, so the planner evaluates it last in a
+-- WHERE clause (WHERE t.k = 5 AND cyoda_wf.fire(t.id, 'bump') IS NOT NULL
+-- fires only the k = 5 rows); reads cost more than an operator too;
+-- set-returning functions say about how many rows they return.
+ALTER FUNCTION cyoda_wf.add_item(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.add_scheduled_item(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.update_item(uuid, jsonb, text, bigint) COST 1000;
+ALTER FUNCTION cyoda_wf.patch_item(uuid, jsonb, text, bigint) COST 1000;
+ALTER FUNCTION cyoda_wf.fire(uuid, text) COST 1000;
+ALTER FUNCTION cyoda_wf.delete_item(uuid) COST 500;
+ALTER FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) COST 10000;
+ALTER FUNCTION cyoda_wf.import_model(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.lock_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.unlock_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.set_change_level(text, integer, text) COST 500;
+ALTER FUNCTION cyoda_wf.delete_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.import_design(jsonb, text) COST 5000;
+ALTER FUNCTION cyoda_wf.import_design(text, text) COST 5000;
+ALTER FUNCTION cyoda_wf.load_functions(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf.load_functions_py(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf.retry_task(bigint) COST 100;
+ALTER FUNCTION cyoda_wf.prune_tasks(interval, boolean) COST 10000;
+ALTER FUNCTION cyoda_wf.prune_history(text) COST 10000;
+ALTER FUNCTION cyoda_wf.set_retention(text, integer, interval) COST 100;
+ALTER FUNCTION cyoda_wf.start_workers(integer) COST 1000;
+ALTER FUNCTION cyoda_wf.stop_workers() COST 100;
+ALTER FUNCTION cyoda_wf.schedule_job(text, text, text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.unschedule_job(text) COST 1000;
+ALTER FUNCTION cyoda_wf.set_shard(integer) COST 100;
+ALTER FUNCTION cyoda_wf.remote_call(text, text[], boolean) COST 1000;
+ALTER FUNCTION cyoda_wf.create_connection(text, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf_internal.write_connection_entity(text, uuid, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.drop_connection(text) COST 1000;
+ALTER FUNCTION cyoda_wf.ingest(text, jsonb, text, jsonb) COST 10000;
+ALTER FUNCTION cyoda_wf_internal.ingest_fetch(text, jsonb, text, jsonb) COST 10000;
+ALTER FUNCTION cyoda_wf.check_token(text) COST 10;
+ALTER FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint) COST 50;
+ALTER FUNCTION cyoda_wf.get_entity(uuid, timestamptz, bigint) COST 100;
+ALTER FUNCTION cyoda_wf.transitions(uuid) COST 50 ROWS 5;
+ALTER FUNCTION cyoda_wf.changes(uuid, timestamptz) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.export_model(text, integer, text) COST 50;
+ALTER FUNCTION cyoda_wf.export_workflows(text, integer) COST 50;
+ALTER FUNCTION cyoda_wf.models() COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.check_condition(jsonb, jsonb) COST 10;
+ALTER FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) COST 1000 ROWS 100;
+ALTER FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz, text[], integer, integer) COST 50;
+ALTER FUNCTION cyoda_wf.stats(text) COST 1000 ROWS 20;
+ALTER FUNCTION cyoda_wf.stats_by(text, integer, text, jsonb) COST 1000 ROWS 20;
+ALTER FUNCTION cyoda_wf.validate_design(jsonb) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(jsonb, text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(text, text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.diagram(text, integer, text) COST 100;
+ALTER FUNCTION cyoda_wf.scaffold(text) COST 100;
+ALTER FUNCTION cyoda_wf.worker_status() COST 100 ROWS 4;
+ALTER FUNCTION cyoda_wf.definition_digest() COST 100 ROWS 20;

@@ -1,6 +1,14 @@
 -- cyoda_wf install script, version 0.2.0.  Every schema change of 0.2.0 also
 -- goes into the upgrade script cyoda_wf--0.1.0--0.2.0.sql.
 \echo Use "CREATE EXTENSION cyoda_wf" to load this file. \quit
+-- The API is schema cyoda_wf; what only the engine itself calls (trigger
+-- and event trigger functions, the internals of the connection functions)
+-- is in schema cyoda_wf_internal, so that \df cyoda_wf.* lists the API.
+-- Nobody needs USAGE on it: triggers call their functions without it, the
+-- connection functions call theirs as the extension owner.
+CREATE SCHEMA cyoda_wf_internal;
+COMMENT ON SCHEMA cyoda_wf_internal IS
+    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection and ingest); not an API';
 -- Definitions --------------------------------------------------------------
 
 -- One row per model version known to the engine: what a design said of it.
@@ -46,12 +54,12 @@ CREATE TABLE cyoda_wf.shard_config (
     shard           integer     NOT NULL CHECK (shard BETWEEN 0 AND 4095)
 );
 SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.shard_config', '');
-CREATE FUNCTION cyoda_wf.shard_config_changed() RETURNS trigger
+CREATE FUNCTION cyoda_wf_internal.shard_config_changed() RETURNS trigger
     LANGUAGE C
     AS 'MODULE_PATHNAME', 'cyoda_wf_shard_config_changed';
 CREATE TRIGGER shard_config_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.shard_config
-    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.shard_config_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf_internal.shard_config_changed();
 
 CREATE FUNCTION cyoda_wf.new_id() RETURNS uuid
     LANGUAGE C VOLATILE PARALLEL SAFE
@@ -280,31 +288,31 @@ COMMENT ON FUNCTION cyoda_wf.export_workflows(text, integer) IS
 'Returns the workflows stored for a model version as {"entityName", "modelVersion", "workflows": [...]}: the imported definitions with defaults filled in, in stored order; import_workflows accepts it back.';
 -- The engine: entity triggers and the entity service ------------------------
 
-CREATE FUNCTION cyoda_wf.entity_trigger() RETURNS trigger
+CREATE FUNCTION cyoda_wf_internal.entity_trigger() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_entity_trigger';
 
 CREATE TRIGGER entity_engine
     BEFORE INSERT OR UPDATE OR DELETE ON cyoda_wf.entity
-    FOR EACH ROW EXECUTE FUNCTION cyoda_wf.entity_trigger();
+    FOR EACH ROW EXECUTE FUNCTION cyoda_wf_internal.entity_trigger();
 
 -- Version and audit rows of a statement's saves are written together when
 -- the statement ends.
-CREATE FUNCTION cyoda_wf.entity_flush() RETURNS trigger
+CREATE FUNCTION cyoda_wf_internal.entity_flush() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_entity_flush';
 
 CREATE TRIGGER entity_flush
     AFTER INSERT OR UPDATE OR DELETE ON cyoda_wf.entity
-    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.entity_flush();
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf_internal.entity_flush();
 
-CREATE FUNCTION cyoda_wf.definitions_changed() RETURNS trigger
+CREATE FUNCTION cyoda_wf_internal.definitions_changed() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_definitions_changed';
 
 CREATE TRIGGER workflow_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.workflow
-    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.definitions_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf_internal.definitions_changed();
 CREATE TRIGGER model_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cyoda_wf.model
-    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf.definitions_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION cyoda_wf_internal.definitions_changed();
 
 CREATE FUNCTION cyoda_wf.add_item(model text, model_version integer, data jsonb)
     RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_add_item';
@@ -668,13 +676,13 @@ COMMENT ON FUNCTION cyoda_wf.unschedule_job(text) IS
 -- Dropping the extension (directly or by a cascade) removes the pg_cron jobs
 -- schedule_job made here: a hook of the library does it, which this event
 -- trigger makes sure is loaded in the dropping session.
-CREATE FUNCTION cyoda_wf.drop_schedules() RETURNS event_trigger
+CREATE FUNCTION cyoda_wf_internal.drop_schedules() RETURNS event_trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'cyoda_wf_drop_schedules';
-COMMENT ON FUNCTION cyoda_wf.drop_schedules() IS
+COMMENT ON FUNCTION cyoda_wf_internal.drop_schedules() IS
     'Event trigger: loads the library before DROP EXTENSION, DROP SCHEMA and DROP OWNED, so that its hook removes the pg_cron jobs of schedule_job in this database when the drop reaches cyoda_wf';
 CREATE EVENT TRIGGER cyoda_wf_drop_schedules ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
-    EXECUTE FUNCTION cyoda_wf.drop_schedules();
+    EXECUTE FUNCTION cyoda_wf_internal.drop_schedules();
 -- The design front end and views of stored workflows ------------------------
 
 CREATE FUNCTION cyoda_wf.validate_design(design jsonb)
@@ -1025,7 +1033,7 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.ingest_file_root', '');
 -- Internal: the PL/Python sides.  No SECURITY DEFINER of their own: they
 -- are called by the functions below, as the extension owner, and nothing
 -- else may execute them (090 revokes EXECUTE from PUBLIC).
-CREATE FUNCTION cyoda_wf.create_connection_py(name text, definition jsonb)
+CREATE FUNCTION cyoda_wf_internal.create_connection_py(name text, definition jsonb)
     RETURNS uuid
     LANGUAGE plpython3u VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -1033,10 +1041,10 @@ $$
 from cyoda_wf import data_ingestion
 return data_ingestion.sql_create_connection(name, definition)
 $$;
-COMMENT ON FUNCTION cyoda_wf.create_connection_py(text, jsonb) IS
+COMMENT ON FUNCTION cyoda_wf_internal.create_connection_py(text, jsonb) IS
     'Internal: the PL/Python side of create_connection';
 
-CREATE FUNCTION cyoda_wf.drop_connection_py(name text)
+CREATE FUNCTION cyoda_wf_internal.drop_connection_py(name text)
     RETURNS boolean
     LANGUAGE plpython3u VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -1044,10 +1052,10 @@ $$
 from cyoda_wf import data_ingestion
 return data_ingestion.sql_drop_connection(name)
 $$;
-COMMENT ON FUNCTION cyoda_wf.drop_connection_py(text) IS
+COMMENT ON FUNCTION cyoda_wf_internal.drop_connection_py(text) IS
     'Internal: the PL/Python side of drop_connection';
 
-CREATE FUNCTION cyoda_wf.ingest_py(connection text, params jsonb, raw_model text, meta jsonb,
+CREATE FUNCTION cyoda_wf_internal.ingest_py(connection text, params jsonb, raw_model text, meta jsonb,
                                    OUT model text, OUT data jsonb)
     LANGUAGE plpython3u VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -1055,18 +1063,18 @@ $$
 from cyoda_wf import data_ingestion
 return data_ingestion.sql_ingest(connection, params, raw_model, meta)
 $$;
-COMMENT ON FUNCTION cyoda_wf.ingest_py(text, jsonb, text, jsonb) IS
+COMMENT ON FUNCTION cyoda_wf_internal.ingest_py(text, jsonb, text, jsonb) IS
     'Internal: the PL/Python side of ingest: fetch and parse; the model and data of the raw data entity';
 
 -- Internal: the entity writes of create_connection ('create', NULL, data),
 -- of a replace ('replace', id, data) and of drop_connection ('delete', id,
 -- NULL), the only writes the entity trigger lets through for the reserved
 -- model "connection".  Works only for the extension owner.
-CREATE FUNCTION cyoda_wf.write_connection_entity(op text, id uuid, data jsonb)
+CREATE FUNCTION cyoda_wf_internal.write_connection_entity(op text, id uuid, data jsonb)
     RETURNS uuid
     LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'cyoda_wf_write_connection_entity';
-COMMENT ON FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) IS
+COMMENT ON FUNCTION cyoda_wf_internal.write_connection_entity(text, uuid, jsonb) IS
     'Internal: the writes of create_connection / drop_connection on their entity of the reserved model "connection"';
 
 -- create_connection(name, definition) -> entity id: create or replace (by
@@ -1084,7 +1092,7 @@ DECLARE
     det text;
     hin text;
 BEGIN
-    RETURN cyoda_wf.create_connection_py(name, definition);
+    RETURN cyoda_wf_internal.create_connection_py(name, definition);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
     PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
@@ -1103,7 +1111,7 @@ DECLARE
     det text;
     hin text;
 BEGIN
-    RETURN cyoda_wf.drop_connection_py(name);
+    RETURN cyoda_wf_internal.drop_connection_py(name);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
     PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
@@ -1117,7 +1125,7 @@ COMMENT ON FUNCTION cyoda_wf.drop_connection(text) IS
 -- definition and secrets (connection_definition, connection_secret), the
 -- request, and the model and data (the parsed document, secret values
 -- scrubbed) of the raw data entity.
-CREATE FUNCTION cyoda_wf.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
+CREATE FUNCTION cyoda_wf_internal.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
                                       OUT model text, OUT data jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -1126,14 +1134,14 @@ DECLARE
     det text;
     hin text;
 BEGIN
-    SELECT * INTO model, data FROM cyoda_wf.ingest_py(connection, params, raw_model, meta);
+    SELECT * INTO model, data FROM cyoda_wf_internal.ingest_py(connection, params, raw_model, meta);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
     PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
     RAISE;
 END
 $$;
-COMMENT ON FUNCTION cyoda_wf.ingest_fetch(text, jsonb, text, jsonb) IS
+COMMENT ON FUNCTION cyoda_wf_internal.ingest_fetch(text, jsonb, text, jsonb) IS
     'Internal: fetch and parse for ingest, as the extension owner; the model and data of the raw data entity';
 
 -- ingest(connection, params, raw_model, meta) -> id of the raw data entity.
@@ -1171,9 +1179,89 @@ $$
 $$;
 COMMENT ON FUNCTION cyoda_wf.definition_digest() IS
     'For the router''s cluster_check: one digest per model version (its model row and workflows) and one row per Python module loaded';
+-- Every table and view says what it holds.
+COMMENT ON TABLE cyoda_wf.model IS
+    'One row per model version known to the engine: what a design said of it (type, sources, dependency, function schema), its schema and LOCKED/UNLOCKED state (models())';
+COMMENT ON TABLE cyoda_wf.workflow IS
+    'Workflows of a model version in their stored order; definition is the imported JSON with defaults filled in (export_workflows); written by import_workflows and import_design';
+COMMENT ON TABLE cyoda_wf.shard_config IS
+    'This database''s shard number (one row; none: shard 0), set by set_shard; kept by pg_dump';
+COMMENT ON TABLE cyoda_wf.entity IS
+    'The live entities: one row per entity with its data and lifecycle fields; inserting or updating a row runs its workflow (or use add_item, update_item, fire)';
+COMMENT ON TABLE cyoda_wf.entity_version IS
+    'One immutable row per save (CREATE, UPDATE, DELETE) of every entity: the history behind get_item and changes as of a time or transaction; pruned by prune_history';
+COMMENT ON TABLE cyoda_wf.audit_log IS
+    'The stored audit events of the engine (TRANSITION_MAKE, PROCESS_FAILED, ...); the view audit adds the events derived from entity_version';
+COMMENT ON TABLE cyoda_wf.task IS
+    'Queued work: async processes (kind process) and armed timers (kind timer), run by the workers and run_tasks; retry_task and prune_tasks manage them';
+COMMENT ON TABLE cyoda_wf.worker IS
+    'Background workers serving a database, as they record themselves (rows of exited workers are ignored); worker_status() lists the running ones';
+COMMENT ON TABLE cyoda_wf.retention IS
+    'One history retention policy per model (set_retention): versions kept and age; prune_history() enforces them';
+
+-- Planner costs (api.md): a call that saves entities or definitions is
+-- far dearer than any plain qual, so the planner evaluates it last in a
+-- WHERE clause (WHERE t.k = 5 AND cyoda_wf.fire(t.id, 'bump') IS NOT NULL
+-- fires only the k = 5 rows); reads cost more than an operator too;
+-- set-returning functions say about how many rows they return.
+ALTER FUNCTION cyoda_wf.add_item(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.add_scheduled_item(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.update_item(uuid, jsonb, text, bigint) COST 1000;
+ALTER FUNCTION cyoda_wf.patch_item(uuid, jsonb, text, bigint) COST 1000;
+ALTER FUNCTION cyoda_wf.fire(uuid, text) COST 1000;
+ALTER FUNCTION cyoda_wf.delete_item(uuid) COST 500;
+ALTER FUNCTION cyoda_wf.delete_items(text, integer, jsonb, timestamptz) COST 10000;
+ALTER FUNCTION cyoda_wf.import_model(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.lock_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.unlock_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.set_change_level(text, integer, text) COST 500;
+ALTER FUNCTION cyoda_wf.delete_model(text, integer) COST 500;
+ALTER FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.import_design(jsonb, text) COST 5000;
+ALTER FUNCTION cyoda_wf.import_design(text, text) COST 5000;
+ALTER FUNCTION cyoda_wf.load_functions(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf.load_functions_py(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf.retry_task(bigint) COST 100;
+ALTER FUNCTION cyoda_wf.prune_tasks(interval, boolean) COST 10000;
+ALTER FUNCTION cyoda_wf.prune_history(text) COST 10000;
+ALTER FUNCTION cyoda_wf.set_retention(text, integer, interval) COST 100;
+ALTER FUNCTION cyoda_wf.start_workers(integer) COST 1000;
+ALTER FUNCTION cyoda_wf.stop_workers() COST 100;
+ALTER FUNCTION cyoda_wf.schedule_job(text, text, text, integer, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.unschedule_job(text) COST 1000;
+ALTER FUNCTION cyoda_wf.set_shard(integer) COST 100;
+ALTER FUNCTION cyoda_wf.remote_call(text, text[], boolean) COST 1000;
+ALTER FUNCTION cyoda_wf.create_connection(text, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf_internal.write_connection_entity(text, uuid, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.drop_connection(text) COST 1000;
+ALTER FUNCTION cyoda_wf.ingest(text, jsonb, text, jsonb) COST 10000;
+ALTER FUNCTION cyoda_wf_internal.ingest_fetch(text, jsonb, text, jsonb) COST 10000;
+ALTER FUNCTION cyoda_wf.check_token(text) COST 10;
+ALTER FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint) COST 50;
+ALTER FUNCTION cyoda_wf.get_entity(uuid, timestamptz, bigint) COST 100;
+ALTER FUNCTION cyoda_wf.transitions(uuid) COST 50 ROWS 5;
+ALTER FUNCTION cyoda_wf.changes(uuid, timestamptz) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.export_model(text, integer, text) COST 50;
+ALTER FUNCTION cyoda_wf.export_workflows(text, integer) COST 50;
+ALTER FUNCTION cyoda_wf.models() COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.check_condition(jsonb, jsonb) COST 10;
+ALTER FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) COST 1000 ROWS 100;
+ALTER FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz, text[], integer, integer) COST 50;
+ALTER FUNCTION cyoda_wf.stats(text) COST 1000 ROWS 20;
+ALTER FUNCTION cyoda_wf.stats_by(text, integer, text, jsonb) COST 1000 ROWS 20;
+ALTER FUNCTION cyoda_wf.validate_design(jsonb) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(jsonb, text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.validate_design(text, text) COST 100 ROWS 10;
+ALTER FUNCTION cyoda_wf.diagram(text, integer, text) COST 100;
+ALTER FUNCTION cyoda_wf.scaffold(text) COST 100;
+ALTER FUNCTION cyoda_wf.worker_status() COST 100 ROWS 4;
+ALTER FUNCTION cyoda_wf.definition_digest() COST 100 ROWS 20;
 -- Privileges: nothing for PUBLIC; an administrator grants what each role needs.
 REVOKE ALL ON SCHEMA cyoda_wf FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA cyoda_wf FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA cyoda_wf FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cyoda_wf FROM PUBLIC;
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA cyoda_wf FROM PUBLIC;
+REVOKE ALL ON SCHEMA cyoda_wf_internal FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cyoda_wf_internal FROM PUBLIC;

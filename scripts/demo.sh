@@ -18,6 +18,7 @@ cw_clean_pg_env
 
 cw_install_packages
 cw_pg_paths
+echo "== building cyoda_wf (make; make install; compiler output only on failure)..."
 cw_build_install "$ROOT"
 cw_mktemp
 TMP=$CW_MKTEMP

@@ -364,7 +364,7 @@ SELECT severity, path, message FROM cyoda_wf.validate_design('{"entities": [
   {"entity_name": "hourly_job", "entity_type": "JOB", "entity_source": "SCHEDULED",
    "depends_on_entity": "None", "schedule": 42, "entity_workflow": null}]}'::jsonb)
  WHERE severity = 'error';
--- without pg_cron in this database the import fails as a whole, with the fix in the hint
+-- without pg_cron in its database (cron.database_name) the import fails as a whole, with the fix in the hint
 \set VERBOSITY default
 SELECT cyoda_wf.import_design('{"entities": [
   {"entity_name": "sched_job", "entity_type": "JOB", "entity_source": "SCHEDULED",

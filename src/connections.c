@@ -111,7 +111,7 @@ cyoda_wf_write_connection_entity(PG_FUNCTION_ARGS)
 
 /*
  * ingest(connection, params, raw_model, meta) -> id of the raw data entity.
- * The fetch (cyoda_wf.ingest_fetch: the connection's definition and secrets,
+ * The fetch (cyoda_wf_internal.ingest_fetch: the connection's definition and secrets,
  * the request, the parsed and scrubbed document) runs as the extension
  * owner; the entity is added as the caller, who need not have EXECUTE on
  * add_item: EXECUTE on ingest is the permission.
@@ -147,7 +147,7 @@ cyoda_wf_ingest(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		cw_kept_plan(&plan,
-					 "SELECT f.model, f.data FROM cyoda_wf.ingest_fetch($1, $2, $3, $4) AS f",
+					 "SELECT f.model, f.data FROM cyoda_wf_internal.ingest_fetch($1, $2, $3, $4) AS f",
 					 4, types);
 		rc = SPI_execute_plan(plan, args, nulls, false, 1);
 		if (rc != SPI_OK_SELECT || SPI_processed != 1)
@@ -166,7 +166,7 @@ cyoda_wf_ingest(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	if (model_null || data_null)
-		elog(ERROR, "cyoda_wf.ingest_fetch returned no model or data");
+		elog(ERROR, "cyoda_wf_internal.ingest_fetch returned no model or data");
 
 	/*
 	 * As the caller: changed_by and the audit role are the caller's (inside a

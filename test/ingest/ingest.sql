@@ -334,7 +334,7 @@ SET ROLE cw_ingest_user;
 SELECT pg_temp.try($$SELECT cyoda_wf.ingest('auth', NULL, 'raw_data')$$) AS ingest_with_secret;
 SELECT pg_temp.try($$SELECT count(*) FROM cyoda_wf.connection_secret$$) AS read_secrets;
 SELECT pg_temp.try($$SELECT cyoda_wf.create_connection('mine', '{"url": "http://127.0.0.1/"}')$$) AS create;
-SELECT pg_temp.try($$SELECT cyoda_wf.ingest_py('auth', NULL, 'raw_data', NULL)$$) AS internal;
+SELECT pg_temp.try($$SELECT cyoda_wf_internal.ingest_py('auth', NULL, 'raw_data', NULL)$$) AS internal;
 RESET ROLE;
 -- (ingest fetches as the extension owner and saves the entity as its caller)
 SELECT model, changed_by FROM cyoda_wf.entity_version WHERE entity_id = (SELECT v::uuid FROM last);

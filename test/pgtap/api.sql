@@ -7,7 +7,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(47);
+SELECT plan(53);
 
 -- shape
 SELECT has_schema('cyoda_wf');
@@ -45,6 +45,27 @@ SELECT is((SELECT count(*)::int FROM pg_proc p, aclexplode(coalesce(p.proacl, ac
             WHERE p.pronamespace = 'cyoda_wf'::regnamespace AND a.grantee = 0), 0, 'no function executable by PUBLIC');
 SELECT is((SELECT count(*)::int FROM pg_class c, aclexplode(c.relacl) a
             WHERE c.relnamespace = 'cyoda_wf'::regnamespace AND a.grantee = 0), 0, 'no table privilege for PUBLIC');
+
+-- \df cyoda_wf.* lists the API: what only the engine calls is in cyoda_wf_internal
+SELECT has_schema('cyoda_wf_internal');
+SELECT functions_are('cyoda_wf_internal', ARRAY['entity_trigger', 'entity_flush', 'definitions_changed',
+  'shard_config_changed', 'drop_schedules', 'create_connection_py', 'drop_connection_py', 'ingest_py',
+  'write_connection_entity', 'ingest_fetch'], 'the trigger functions and the connection functions'' internals are internal');
+SELECT is((SELECT count(*)::int FROM pg_proc p
+            WHERE p.pronamespace = 'cyoda_wf'::regnamespace
+              AND p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype)), 0,
+          'no trigger function in schema cyoda_wf');
+SELECT is((SELECT count(*)::int FROM pg_namespace n, aclexplode(n.nspacl) a
+            WHERE n.nspname = 'cyoda_wf_internal' AND a.grantee = 0)
+        + (SELECT count(*)::int FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+            WHERE p.pronamespace = 'cyoda_wf_internal'::regnamespace AND a.grantee = 0), 0,
+          'nothing of cyoda_wf_internal for PUBLIC');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+            WHERE c.relnamespace = 'cyoda_wf'::regnamespace AND c.relkind IN ('r', 'v', 'm')
+              AND obj_description(c.oid, 'pg_class') IS NULL), NULL,
+          'every table and view of cyoda_wf has a comment');
+SELECT ok((SELECT obj_description('cyoda_wf_internal'::regnamespace, 'pg_namespace')) IS NOT NULL,
+          'cyoda_wf_internal says what it is');
 
 -- a writer with USAGE + EXECUTE only, no table rights
 CREATE ROLE cw_tap_writer;

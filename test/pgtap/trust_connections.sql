@@ -187,7 +187,7 @@ return None
 $$;
 CREATE FUNCTION public.cw_tc_direct(meta jsonb, data jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM cyoda_wf.write_connection_entity('replace', (data ->> 'target')::uuid, '{"name": "cw_tc_http", "url": "http://127.0.0.1:8/"}');
+  PERFORM cyoda_wf_internal.write_connection_entity('replace', (data ->> 'target')::uuid, '{"name": "cw_tc_http", "url": "http://127.0.0.1:8/"}');
   RETURN NULL;
 END $$;
 ALTER FUNCTION public.cw_tc_pull(jsonb, jsonb) OWNER TO cw_tc_importer;
@@ -196,7 +196,8 @@ ALTER FUNCTION public.cw_tc_direct(jsonb, jsonb) OWNER TO cw_tc_importer;
 REVOKE EXECUTE ON FUNCTION public.cw_tc_pull(jsonb, jsonb), public.cw_tc_touch(jsonb, jsonb),
                            public.cw_tc_direct(jsonb, jsonb) FROM PUBLIC;
 -- (an administrator's mistake: the internal function granted to the importer)
-GRANT EXECUTE ON FUNCTION cyoda_wf.write_connection_entity(text, uuid, jsonb) TO cw_tc_importer;
+GRANT USAGE ON SCHEMA cyoda_wf_internal TO cw_tc_importer;
+GRANT EXECUTE ON FUNCTION cyoda_wf_internal.write_connection_entity(text, uuid, jsonb) TO cw_tc_importer;
 SET ROLE cw_tc_importer;
 SELECT lives_ok($$ SELECT cyoda_wf.import_workflows('cw_tc_job', 1, '{"workflows": [{"name": "w",
     "initialState": "new", "states": {"new": {"transitions": [
@@ -248,7 +249,7 @@ SET ROLE cw_tc_ingester;
 SELECT throws_ok($$ SELECT cyoda_wf.add_item('cw_tc_raw', 1, '{}') $$, '42501', NULL,
                  'the caller still cannot call add_item itself');
 SELECT throws_ok($$ SELECT * FROM cyoda_wf.connection_secret $$, '42501', NULL, 'nor read the secrets');
-SELECT throws_ok($$ SELECT cyoda_wf.ingest_fetch('cw_tc_file', NULL, 'cw_tc_raw', NULL) $$, '42501', NULL,
+SELECT throws_ok($$ SELECT cyoda_wf_internal.ingest_fetch('cw_tc_file', NULL, 'cw_tc_raw', NULL) $$, '42501', NULL,
                  'nor call the internal fetch');
 RESET ROLE;
 -- Inside a process: what the engine records for a child the process creates.

@@ -209,8 +209,9 @@ SELECT is((SELECT state || ':' || last_error FROM cyoda_wf.task), 'failed:tt_fai
 SELECT throws_ok($$ SELECT cyoda_wf.schedule_job(NULL, '* * * * *', 'm', 1) $$, '22004', NULL,
                  'schedule_job with a NULL job_name: 22004');
 SELECT throws_ok($$ SELECT cyoda_wf.schedule_job('j', '* * * * *', 'm', 1) $$, '55000',
-                 'cyoda_wf.schedule_job needs the pg_cron extension in database "' || current_database() || '"',
-                 'schedule_job without pg_cron in this database: 55000');
+                 'cyoda_wf.schedule_job needs the pg_cron extension in database "'
+                 || current_setting('cron.database_name') || '"',
+                 'schedule_job without pg_cron in its database (reached from this one): 55000');
 SELECT is(cyoda_wf.unschedule_job('j'), false, 'unschedule_job without pg_cron: false');
 SELECT is((SELECT prosecdef::text || ' ' || lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
             WHERE p.oid = 'cyoda_wf.schedule_job(text, text, text, integer, jsonb)'::regprocedure),
@@ -229,9 +230,11 @@ SELECT throws_ok($$ SELECT cyoda_wf.schedule_job('j', '* * * * *', 'm', 1) $$, '
                  'schedule_job by a role without EXECUTE on add_scheduled_item: 42501');
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION cyoda_wf.add_scheduled_item(text, integer, jsonb) TO cw_tt_user;
+SELECT current_setting('cron.database_name') AS crondb \gset
 SET LOCAL ROLE cw_tt_user;
-SELECT throws_ok($$ SELECT cyoda_wf.schedule_job('j', '* * * * *', 'm', 1) $$, '55000', NULL,
-                 'a role granted what its job needs gets past the role checks (then: no pg_cron here)');
+SELECT throws_ok($$ SELECT cyoda_wf.schedule_job('j', '* * * * *', 'm', 1) $$, '55000',
+                 'role "cw_tt_user" or database "' || :'crondb' || '" was changed in this transaction',
+                 'a role granted what its job needs gets past the role checks (then: the role is not committed yet, which the worker that reaches pg_cron''s database would not see)');
 RESET ROLE;
 
 -- ---------------------------------------------------------------------------

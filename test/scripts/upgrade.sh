@@ -23,8 +23,8 @@
 #      granted load_functions may execute its error handler;
 #   3. the updated database has exactly the objects of a fresh
 #      CREATE EXTENSION cyoda_wf (members, columns in order, defaults,
-#      constraints, indexes, triggers, functions with their bodies and
-#      settings, privileges, comments, tables kept by pg_dump);
+#      constraints, indexes, triggers, functions with their bodies,
+#      settings and planner costs, privileges, comments, tables kept by pg_dump);
 #   4. the updated database works: new saves, queued work runs; the
 #      connection is found by ingest, with its secret and the definition the
 #      extension owner saved (not the other role's).
@@ -237,7 +237,7 @@ echo "ok    the 0.1.0 audit reader reads the audit view"
 q -d $new -c "SET client_min_messages = warning" -c "CREATE EXTENSION cyoda_wf CASCADE" >/dev/null
 describe=$(cat <<'SQL'
 WITH ext AS (SELECT oid, extconfig FROM pg_extension WHERE extname = 'cyoda_wf'),
-     nsp AS (SELECT oid FROM pg_namespace WHERE nspname = 'cyoda_wf')
+     nsp AS (SELECT oid FROM pg_namespace WHERE nspname IN ('cyoda_wf', 'cyoda_wf_internal'))
 SELECT 'member ' || pg_describe_object(d.classid, d.objid, 0)
   FROM pg_depend d, ext
  WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
@@ -266,10 +266,10 @@ UNION ALL
 SELECT format('view %s %s', c.relname, pg_get_viewdef(c.oid))
   FROM pg_class c JOIN nsp ON c.relnamespace = nsp.oid WHERE c.relkind IN ('v', 'm')
 UNION ALL
-SELECT format('function %s returns %s secdef=%s volatile=%s strict=%s parallel=%s config=%s acl=%s lang=%s src=%s comment=%s',
+SELECT format('function %s returns %s secdef=%s volatile=%s strict=%s parallel=%s config=%s acl=%s lang=%s src=%s cost=%s rows=%s comment=%s',
               p.oid::regprocedure, pg_get_function_result(p.oid), p.prosecdef, p.provolatile,
               p.proisstrict, p.proparallel, p.proconfig, p.proacl, l.lanname, md5(p.prosrc),
-              obj_description(p.oid, 'pg_proc'))
+              p.procost, p.prorows, obj_description(p.oid, 'pg_proc'))
   FROM pg_proc p JOIN nsp ON p.pronamespace = nsp.oid JOIN pg_language l ON l.oid = p.prolang
 UNION ALL
 SELECT format('function %s args %s', p.oid::regprocedure, pg_get_function_arguments(p.oid))
@@ -277,7 +277,7 @@ SELECT format('function %s args %s', p.oid::regprocedure, pg_get_function_argume
 UNION ALL
 SELECT format('type %s', t.oid::regtype) FROM pg_type t JOIN nsp ON t.typnamespace = nsp.oid
 UNION ALL
-SELECT format('schema acl=%s comment=%s', n.nspacl, obj_description(n.oid, 'pg_namespace'))
+SELECT format('schema %s acl=%s comment=%s', n.nspname, n.nspacl, obj_description(n.oid, 'pg_namespace'))
   FROM pg_namespace n JOIN nsp ON n.oid = nsp.oid
 UNION ALL
 SELECT 'dumped table ' || x::regclass FROM ext, unnest(ext.extconfig) x

@@ -105,7 +105,7 @@ def _entity_exists(cid):
 def _write_entity(op, cid, data):
     """The connection's entity: 'create', 'replace' or 'delete' (the only
     writes the reserved model "connection" takes); its id."""
-    rows = _exec("SELECT cyoda_wf.write_connection_entity($1, $2::uuid, $3::jsonb)::text AS id",
+    rows = _exec("SELECT cyoda_wf_internal.write_connection_entity($1, $2::uuid, $3::jsonb)::text AS id",
                  ["text", "text", "text"], [op, cid, data])
     return rows[0]["id"]
 
