@@ -1257,6 +1257,11 @@ ALTER FUNCTION cyoda_wf.diagram(text, integer, text) COST 100;
 ALTER FUNCTION cyoda_wf.scaffold(text) COST 100;
 ALTER FUNCTION cyoda_wf.worker_status() COST 100 ROWS 4;
 ALTER FUNCTION cyoda_wf.definition_digest() COST 100 ROWS 20;
+ALTER FUNCTION cyoda_wf.import_workflows(text, integer, jsonb, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.move_entity(uuid, text, text, text) COST 1000;
+ALTER FUNCTION cyoda_wf.retry_failed(text, timestamptz) COST 1000;
+ALTER FUNCTION cyoda_wf.explain(uuid) COST 100 ROWS 6;
+ALTER FUNCTION cyoda_wf.metrics() COST 1000 ROWS 10;
 -- Privileges: nothing for PUBLIC; an administrator grants what each role needs.
 REVOKE ALL ON SCHEMA cyoda_wf FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA cyoda_wf FROM PUBLIC;
