@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/proc.h"
@@ -297,6 +298,59 @@ cw_task_read(CwClaimed *t)
 	t->cur_state = SPI_getvalue(tup, td, 11);
 }
 
+/*
+ * The task's last_error for a failed attempt: the error's message and, when
+ * its context holds a Python traceback (a PL/Python process: the frames of
+ * the loaded module's own code, dispatch.c), that traceback, at most
+ * CW_LAST_ERROR_MAX bytes in all.
+ */
+#define CW_LAST_ERROR_MAX 4000
+#define CW_PY_TRACEBACK "Traceback (most recent call last):"
+
+static char *
+cw_task_error_text(ErrorData *edata)
+{
+	StringInfoData s;
+	const char *tb = NULL;
+	const char *end;
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, edata->message ? edata->message : "");
+	if (edata->context != NULL)
+	{
+		const char *p = edata->context;
+
+		/* the first line that is a traceback header */
+		while ((p = strstr(p, CW_PY_TRACEBACK)) != NULL)
+		{
+			if (p == edata->context || p[-1] == '\n')
+			{
+				tb = p;
+				break;
+			}
+			p++;
+		}
+	}
+	if (tb != NULL)
+	{
+		/* the header and the indented lines after it */
+		end = strchr(tb, '\n');
+		while (end != NULL && end[1] == ' ')
+			end = strchr(end + 1, '\n');
+		appendStringInfoChar(&s, '\n');
+		appendBinaryStringInfo(&s, tb, end ? (int) (end - tb) : (int) strlen(tb));
+	}
+	if (s.len > CW_LAST_ERROR_MAX)
+	{
+		int			keep = pg_mbcliplen(s.data, s.len, CW_LAST_ERROR_MAX - 4);
+
+		s.len = keep;
+		s.data[keep] = '\0';
+		appendStringInfoString(&s, "\n...");
+	}
+	return s.data;
+}
+
 /* A failed attempt: audited, and retried later or failed for good. */
 static void
 cw_task_failed(CwClaimed *t, ErrorData *edata)
@@ -317,7 +371,7 @@ cw_task_failed(CwClaimed *t, ErrorData *edata)
 	cw_task_audit(t->entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
 				  t->transition, t->from_state, cw_jbb_end(&b));
 	cw_task_finish(t->id, retry ? "pending" : "failed", t->attempts + 1,
-				   edata->message, retry ? t->retry_delay : 0);
+				   cw_task_error_text(edata), retry ? t->retry_delay : 0);
 }
 
 /*

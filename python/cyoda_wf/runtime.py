@@ -230,9 +230,14 @@ def inflight_data(token, entity_id):
 #     fn, m, d = runtime.enter(kind, name, sha, meta, data, source)
 #     try:
 #         r = fn(m, d)
+#     except Exception as e:
+#         raise runtime.error(e) from None
 #     finally:
 #         runtime.leave()
 #     return runtime.result(kind, name, data, d, r)
+#
+# (Bodies made before error() existed lack the except clause: their errors
+# keep PL/Python's traceback.)
 
 
 def enter(kind, name, sha, meta, data, source):
@@ -290,9 +295,76 @@ def call(kind, name, sha, meta, data, source):
     fn, m, d = enter(kind, name, sha, meta, data, source)
     try:
         r = fn(m, d)
+    except Exception as e:
+        raise error(e) from None
     finally:
         leave()
     return result(kind, name, data, d, r)
+
+
+# ---------------------------------------------------------------------------
+# Errors of processes and criteria
+#
+# PL/Python reports an exception that leaves a function as "<type>: <str>",
+# with the type qualified by its module ("plpy.Error: ...",
+# "spiexceptions.DivisionByZero: ..."), and a traceback (in the error's
+# context) that starts in the function body made by load_functions.
+# error() gives the engine what it needs to report the error as the
+# module's own: the message, then TRACEBACK_HEADER and the frames of loaded
+# modules only, with their true line numbers and source lines.  The engine
+# (dispatch.c) takes that traceback off the message, puts it in place of
+# PL/Python's in the error's context, and drops PL/Python's prefix.
+#
+# SQLSTATE: a plpy.Error or plpy.SPIError (spiexceptions.X included) keeps
+# its own, with its detail and hint; any other exception is 38000
+# (external_routine_exception, as PL/Python reports it) and its message
+# reads as Python prints it: "ValueError: bad amount".
+
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+MAX_FRAMES = 20
+
+
+def _type_name(t):
+    """How Python's traceback names an exception type; a loaded module's own types by their name alone."""
+    mod = getattr(t, "__module__", None)
+    qual = getattr(t, "__qualname__", t.__name__)
+    if mod in (None, "builtins", "__main__") or (isinstance(mod, str) and mod.startswith("cyoda_wf.module_")):
+        return qual
+    return "%s.%s" % (mod, qual)
+
+
+def user_traceback(tb):
+    """The frames of tb that run code of loaded modules, innermost last, formatted as Python does."""
+    frames = [fs for fs in traceback.extract_tb(tb) if fs.filename.startswith("<cyoda_wf module ")]
+    lines = [TRACEBACK_HEADER]
+    if len(frames) > MAX_FRAMES:
+        lines.append("  ... %d earlier frames" % (len(frames) - MAX_FRAMES))
+        frames = frames[-MAX_FRAMES:]
+    for fs in frames:
+        lines.append('  File "%s", line %s, in %s' % (fs.filename, fs.lineno - LINE_SHIFT, fs.name))
+        if fs.line:
+            lines.append("    " + fs.line.strip())
+    return "\n".join(lines)
+
+
+def error(e):
+    """The exception to raise for exception e of a loaded def (see above)."""
+    plpy = _plpy()
+    if isinstance(e, plpy.Fatal):
+        return e
+    tb = user_traceback(e.__traceback__)
+    if isinstance(e, (plpy.Error, plpy.SPIError)) and len(e.args) == 1 and isinstance(e.args[0], str):
+        # keep the exception: PL/Python reads its SQLSTATE, detail, hint
+        # (and a failed statement's query and position) from it
+        e.args = ("%s\n%s" % (e.args[0], tb),)
+        return e
+    text = "".join(traceback.format_exception_only(type(e), e)).strip()
+    first, sep, rest = text.partition(":")
+    if first == type(e).__name__ or first.endswith("." + type(e).__name__):
+        text = _type_name(type(e)) + sep + rest
+    err = plpy.Error("%s\n%s" % (text, tb))
+    err.sqlstate = "38000"
+    return err
 
 
 # ---------------------------------------------------------------------------
@@ -385,6 +457,8 @@ def _body(kind, name, sha, module_id, source):
         "fn, m, d = runtime.enter(%r, %r, %r, meta, data, SOURCE)\n"
         "try:\n"
         "    r = fn(m, d)\n"
+        "except Exception as e:\n"
+        "    raise runtime.error(e) from None\n"
         "finally:\n"
         "    runtime.leave()\n"
         "return runtime.result(%r, %r, data, d, r)\n"
