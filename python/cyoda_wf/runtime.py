@@ -385,9 +385,24 @@ def _callable_with_two(fn):
     return True
 
 
-def _returns_bool(fn):
+# Unannotated defs named like a question are criteria.
+CRITERION_PREFIXES = ("is_", "has_", "can_")
+
+
+def def_kind(fn):
+    """"criterion" or "process": what the def is, from the def alone.
+
+    A return annotation decides: ``-> bool`` makes a criterion, any other
+    one a process.  Without one, a name starting with is_, has_ or can_
+    makes a criterion, any other name a process.
+    """
     r = fn.returns
-    return isinstance(r, ast.Name) and r.id == "bool"
+    if r is not None:
+        if (isinstance(r, ast.Name) and r.id == "bool") or (
+                isinstance(r, ast.Constant) and r.value == "bool"):
+            return "criterion"
+        return "process"
+    return "criterion" if fn.name.startswith(CRITERION_PREFIXES) else "process"
 
 
 def _criterion_names(tree_json, out):
@@ -407,12 +422,15 @@ def _criterion_names(tree_json, out):
 def workflow_uses(function_schema):
     """What the workflows whose function schema is function_schema call.
 
-    Returns (criteria, foreign): the names they use as function criteria,
-    and, for every name they use (process or criterion) in a workflow
-    imported by a role whose privileges the calling role does not have, one
-    such workflow as (role, model, model_version, workflow).
+    Returns (criteria, processes, foreign): for each name they use as a
+    function criterion, and for each name they use as a processor, one
+    workflow using it as (model, model_version, workflow); and, for every
+    name they use (process or criterion) in a workflow imported by a role
+    whose privileges the calling role does not have, one such workflow as
+    (role, model, model_version, workflow).
     """
-    criteria = set()
+    criteria = {}
+    processes = {}
     foreign = {}
     rows = spi.execute(
                 "SELECT w.definition::text AS def, w.owner::text AS owner, w.model, w.model_version,"
@@ -433,12 +451,16 @@ def workflow_uses(function_schema):
                 for p in t.get("processors") or []:
                     if isinstance(p, dict) and isinstance(p.get("name"), str):
                         used.add(p["name"])
-        criteria |= crit
+        where = (r["model"], r["model_version"], r["name"])
+        for name in crit:
+            criteria.setdefault(name, where)
+        for name in used:
+            processes.setdefault(name, where)
         used |= crit
         if not r["mine"]:
             for name in used:
-                foreign.setdefault(name, (r["owner"], r["model"], r["model_version"], r["name"]))
-    return criteria, foreign
+                foreign.setdefault(name, (r["owner"],) + where)
+    return criteria, processes, foreign
 
 
 def _source_literal(source):
@@ -546,7 +568,7 @@ def load_functions(source, function_schema="public"):
     except Exception as e:
         _import_error(e)
 
-    criteria, foreign = workflow_uses(function_schema)
+    criteria, processes, foreign = workflow_uses(function_schema)
     existing = {
         r["proname"]: r
         for r in spi.execute(
@@ -595,25 +617,33 @@ def load_functions(source, function_schema="public"):
                 sqlstate="42501",
             )
         ex = existing.get(name)
-        # A criterion: named by a function criterion of a workflow using this
-        # schema, annotated "-> bool", or already a boolean function (so the
-        # order of load_functions and the workflow import does not matter).
-        is_criterion = (
-            name in criteria
-            or _returns_bool(node)
-            or (ex is not None and ex["rettype"] == "boolean")
-        )
-        kind = "criterion" if is_criterion else "process"
-        rettype = "boolean" if is_criterion else "jsonb"
+        # what the def is, from the def alone (def_kind); never from the
+        # workflows or functions there are now
+        kind = def_kind(node)
+        rettype = "boolean" if kind == "criterion" else "jsonb"
+        other = processes if kind == "criterion" else criteria
+        if name in other and name not in (criteria if kind == "criterion" else processes):
+            model, version, workflow = other[name]
+            plpy.warning(
+                'def %s becomes a %s, but workflow "%s" of model "%s" version %s uses it as a %s'
+                % (name, kind, workflow, model, version, "processor" if kind == "criterion" else "criterion"),
+                detail="load_functions decides from the def: -> bool, or no annotation and a name "
+                "starting with is_, has_ or can_, makes a criterion; anything else a process.",
+                hint="Annotate the def: -> bool for a criterion, -> dict for a process.",
+            )
         if ex is not None and ex["rettype"] != rettype:
             if MARKER not in ex["src"]:
                 plpy.error(
-                    'function %s.%s(jsonb, jsonb) exists and returns %s, but "%s" is a %s'
-                    % (function_schema, name, ex["rettype"], name, kind),
+                    'function %s.%s(jsonb, jsonb) exists and returns %s, but def %s is a %s (returns %s)'
+                    % (function_schema, name, ex["rettype"], name, kind, rettype),
+                    detail="The function was not made by load_functions: it is left as it is.",
                     hint="Drop the function first, or rename the def.",
                     sqlstate="42P13",
                 )
+            # made by load_functions from a def of the other kind: replaced
             _ddl("DROP FUNCTION %I.%I(jsonb, jsonb)", [function_schema, name])
+            plpy.notice("load_functions replaced %s.%s(jsonb, jsonb) returning %s by a %s returning %s"
+                        % (function_schema, name, ex["rettype"], kind, rettype))
         _ddl(
             "CREATE OR REPLACE FUNCTION %I.%I(meta jsonb, data jsonb) RETURNS " + rettype + " LANGUAGE plpython3u AS %L",
             [function_schema, name, _body(kind, name, sha, module_id, source)],
