@@ -888,8 +888,9 @@ BEGIN
                  THEN 'SELECT on table cyoda_wf.workflow' END,
             CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_namespace AS n
                                WHERE n.nspname OPERATOR(pg_catalog.=) function_schema)
-                      AND NOT has_schema_privilege(function_schema, 'CREATE')
-                 THEN format('CREATE on schema %I', function_schema) END], NULL);
+                      AND NOT (has_schema_privilege(function_schema, 'USAGE')
+                               AND has_schema_privilege(function_schema, 'CREATE'))
+                 THEN format('USAGE, CREATE on schema %I', function_schema) END], NULL);
         IF cardinality(missing) > 0 THEN
             RAISE EXCEPTION USING ERRCODE = '42501',
                 MESSAGE = format('permission denied: role "%s" lacks what load_functions needs', CURRENT_USER),

@@ -207,8 +207,17 @@ def _import(sha, source, tree=None):
     return mod
 
 
+def _fail(message, detail, hint, sqlstate):
+    """plpy.error for an error of the runtime itself while a loaded function runs.
+
+    The message ends with a traceback header without frames (see error()):
+    the engine shows no traceback for it, rather than the runtime's frames.
+    """
+    _plpy().error("%s\n%s" % (message, TRACEBACK_HEADER), detail=detail, hint=hint, sqlstate=sqlstate)
+
+
 def _source_mismatch(sha):
-    _plpy().error(
+    _fail(
         "Python module source does not match its sha256 %s" % sha,
         detail="Functions made by load_functions name their module by the sha256 of its source.",
         hint="Load the module again with cyoda_wf.load_functions rather than editing function bodies.",
@@ -242,10 +251,15 @@ def inflight_data(token, entity_id):
 
 def enter(kind, name, sha, meta, data, source):
     """The def to call and its (meta, data) dicts; installs the stand-ins until leave()."""
-    mod = _import(sha, source)
+    try:
+        mod = _import(sha, source)
+    except _plpy().Error:
+        raise
+    except Exception as e:  # the module's top-level code failed (a new session)
+        raise error(e) from None
     fn = getattr(mod, name, None)
     if not callable(fn):
-        _plpy().error(
+        _fail(
             'Python module %s has no function "%s"' % (module_name(sha), name),
             detail="The function was made from module %s by load_functions." % sha,
             hint="Load the module again with cyoda_wf.load_functions.",
@@ -281,7 +295,7 @@ def result(kind, name, data, data_obj, r):
             return None
         r = data_obj
     if not isinstance(r, dict):
-        _plpy().error(
+        _fail(
             'process "%s" returned %s, not a dict' % (name, type(r).__name__),
             detail="A process returns the entity's new data as a dict (a JSON object).",
             hint="Return the data dict, or None to save the data dict as the process left it.",
