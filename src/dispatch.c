@@ -23,6 +23,12 @@
  * transaction.  Anything else (several statements, SECURITY DEFINER, SET
  * clauses, BEGIN ATOMIC bodies, functions an fmgr hook watches) is called
  * through the function manager.
+ *
+ * An error of a PL/Python function is raised again tidied (see
+ * cw_python_error_rethrow): without PL/Python's "plpy.Error: " prefix, and,
+ * for functions made by load_functions, with the loaded module's own
+ * traceback in place of PL/Python's.  The tidying runs on the error path
+ * only.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"

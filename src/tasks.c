@@ -10,7 +10,9 @@
  * A failed attempt is rolled back and leaves only its PROCESS_FAILED audit
  * row and the task's new attempt count; a killed worker leaves nothing, and
  * the row lock it held is released for another worker to retry.  Nothing
- * a task sets (SET, set_config, a statement timeout) outlives it.
+ * a task sets (SET, set_config, a statement timeout) outlives it.  A failed
+ * task's last_error is the error's message and, for a Python process, the
+ * traceback its context carries (cw_task_error_text).
  *
  * Finished tasks are deleted once older than cyoda_wf.task_retention (by the
  * workers, a batch at a time, or by prune_tasks()); failed ones stay until

@@ -6,7 +6,7 @@ cyoda_wf.python_module, imports it once (as Python's import would), and
 creates one SQL function per top-level ``def name(meta, data)``:
 
     CREATE OR REPLACE FUNCTION schema.name(meta jsonb, data jsonb)
-        RETURNS jsonb          -- boolean for criteria
+        RETURNS jsonb          -- boolean for criteria (def_kind decides)
         LANGUAGE plpython3u AS $$ ... $$
 
 The body of each function carries the module's sha256 and source, and
