@@ -799,14 +799,14 @@ COMMENT ON FUNCTION cyoda_wf.raise_python_error(text, text, text, text) IS
     'Internal: raise an error caught from a PL/Python function again without the "plpy.Error: " / "spiexceptions.X: " prefix; returns for an error without one';
 
 -- load_functions(source, function_schema): one function per top-level
--- def name(meta, data) of a Python module, made in function_schema:
--- a criterion (RETURNS boolean) when an imported workflow of that function
--- schema uses the name as a function criterion (or the def is annotated
--- -> bool, or a boolean function of that name exists), else a process
--- (RETURNS jsonb).  EXECUTE on them is revoked from PUBLIC: they run through
--- their workflows, as the role that imported the workflow.  Returns the
--- names made.  This wrapper only gives errors raised by the loader a plain
--- message (raise_python_error).
+-- def name(meta, data) of a Python module, made in function_schema: a
+-- criterion (RETURNS boolean) for a def annotated -> bool, or unannotated
+-- and named is_*, has_* or can_*; a process (RETURNS jsonb) for any other
+-- (runtime.def_kind).  EXECUTE on them is revoked from PUBLIC: they run
+-- through their workflows, as the role that imported the workflow.  Returns
+-- the names made.  This wrapper checks first that the caller may do what
+-- loading takes (42501 naming what it lacks), then gives errors raised by
+-- the loader a plain message (raise_python_error).
 CREATE FUNCTION cyoda_wf.load_functions(source text, function_schema text DEFAULT 'public')
     RETURNS SETOF text
     LANGUAGE plpgsql VOLATILE
@@ -815,12 +815,54 @@ $$
 DECLARE
     det text;
     hin text;
+    su boolean;
+    trusted boolean;
+    missing text[];
 BEGIN
-    RETURN QUERY SELECT f FROM cyoda_wf.load_functions_py(source, function_schema) AS f;
-EXCEPTION WHEN OTHERS OR query_canceled THEN
-    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
-    RAISE;
+    -- What the caller needs, checked first so that a role lacking it learns
+    -- what it lacks (rather than which internal step failed).
+    SELECT r.rolsuper INTO su FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
+    IF su IS NOT TRUE THEN
+        SELECT l.lanpltrusted INTO trusted FROM pg_catalog.pg_language AS l
+         WHERE l.lanname OPERATOR(pg_catalog.=) 'plpython3u';
+        IF trusted IS NOT TRUE THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = format('permission denied: load_functions creates functions in language plpython3u, which role "%s" may not do', CURRENT_USER),
+                DETAIL = 'plpython3u is an untrusted language: PostgreSQL lets only superusers create functions in it.',
+                HINT = 'Have a superuser run load_functions; the functions it makes run as the roles that import workflows naming them, which need EXECUTE on them.';
+        END IF;
+        missing := array_remove(ARRAY[
+            CASE WHEN NOT has_language_privilege('plpython3u', 'USAGE')
+                 THEN 'USAGE on language plpython3u' END,
+            CASE WHEN NOT has_function_privilege('cyoda_wf.load_functions_py(text, text)', 'EXECUTE')
+                 THEN 'EXECUTE on function cyoda_wf.load_functions_py(text, text)' END,
+            CASE WHEN NOT has_function_privilege('cyoda_wf.raise_python_error(text, text, text, text)', 'EXECUTE')
+                 THEN 'EXECUTE on function cyoda_wf.raise_python_error(text, text, text, text)' END,
+            CASE WHEN NOT (has_table_privilege('cyoda_wf.python_module', 'SELECT')
+                           AND has_table_privilege('cyoda_wf.python_module', 'INSERT')
+                           AND has_table_privilege('cyoda_wf.python_module', 'UPDATE'))
+                 THEN 'SELECT, INSERT, UPDATE on table cyoda_wf.python_module' END,
+            CASE WHEN NOT has_table_privilege('cyoda_wf.workflow', 'SELECT')
+                 THEN 'SELECT on table cyoda_wf.workflow' END,
+            CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_namespace AS n
+                               WHERE n.nspname OPERATOR(pg_catalog.=) function_schema)
+                      AND NOT (has_schema_privilege(function_schema, 'USAGE')
+                               AND has_schema_privilege(function_schema, 'CREATE'))
+                 THEN format('USAGE, CREATE on schema %I', function_schema) END], NULL);
+        IF cardinality(missing) > 0 THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = format('permission denied: role "%s" lacks what load_functions needs', CURRENT_USER),
+                DETAIL = 'Missing: ' || array_to_string(missing, '; ') || '.',
+                HINT = 'A superuser grants them, or runs load_functions.';
+        END IF;
+    END IF;
+    BEGIN
+        RETURN QUERY SELECT f FROM cyoda_wf.load_functions_py(source, function_schema) AS f;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+        PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+        RAISE;
+    END;
 END
 $$;
 COMMENT ON FUNCTION cyoda_wf.load_functions(text, text) IS

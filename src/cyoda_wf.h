@@ -62,6 +62,7 @@ typedef struct CwFunc
 	uint64		access_gen;		/* privilege generation access_role was checked at; 0 = never */
 	Oid			access_role;	/* role found allowed to run it */
 	Oid			oid;
+	bool		is_python;		/* in a PL/Python language: its errors are tidied (dispatch.c) */
 	MemoryContext cxt;			/* context that holds this CwFunc (the compiled model) */
 	FmgrInfo	finfo;
 } CwFunc;

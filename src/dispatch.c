@@ -23,6 +23,12 @@
  * transaction.  Anything else (several statements, SECURITY DEFINER, SET
  * clauses, BEGIN ATOMIC bodies, functions an fmgr hook watches) is called
  * through the function manager.
+ *
+ * An error of a PL/Python function is raised again tidied (see
+ * cw_python_error_rethrow): without PL/Python's "plpy.Error: " prefix, and,
+ * for functions made by load_functions, with the loaded module's own
+ * traceback in place of PL/Python's.  The tidying runs on the error path
+ * only.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -103,6 +109,20 @@ cw_create_hint(CwFunc *fn)
 					fn->is_criterion ? "True" : "data");
 }
 
+/* Is function fnoid in one of the PL/Python languages (plpython3u, ...)? */
+static bool
+cw_is_python_function(Oid fnoid)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fnoid));
+	char	   *name;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	name = get_language_name(((Form_pg_proc) GETSTRUCT(tup))->prolang, true);
+	ReleaseSysCache(tup);
+	return name != NULL && strncmp(name, "plpython", 8) == 0;
+}
+
 /* Resolve fn to a function OID and FmgrInfo, unless already current. */
 void
 cw_resolve_function(CwFunc *fn)
@@ -134,6 +154,7 @@ cw_resolve_function(CwFunc *fn)
 				 errhint("%s", cw_create_hint(fn))));
 
 	fn->oid = oid;
+	fn->is_python = cw_is_python_function(oid);
 	fmgr_info_cxt(oid, &fn->finfo, fn->cxt);
 	fn->resolved_gen = dispatch_gen;
 }
@@ -413,6 +434,88 @@ cw_sql_fn_call(CwSqlFn *q, FunctionCallInfo fcinfo, bool is_criterion)
 }
 
 /*
+ * PL/Python's errors, tidied: the error a PL/Python process or criterion
+ * raised, as the user's own code raised it.
+ *
+ * PL/Python puts the exception's type before its message ("plpy.Error: ",
+ * "spiexceptions.DivisionByZero: "); that prefix goes (the SQLSTATE says
+ * the same).  A function made by load_functions ends the message with the
+ * traceback of the loaded module's own frames (runtime.error: a line
+ * "Traceback (most recent call last):" and the frames); it is taken off the
+ * message and put in place of PL/Python's traceback at the start of the
+ * context, whose frames begin in the generated function body.  A plain
+ * Python exception keeps its "ValueError: " (it is the message).
+ */
+#define CW_PY_TRACEBACK "Traceback (most recent call last):"
+
+static const char *
+cw_python_strip_prefix(const char *msg)
+{
+	const char *p;
+
+	if (strncmp(msg, "plpy.Error: ", 12) == 0)
+		return msg + 12;
+	if (strncmp(msg, "plpy.SPIError: ", 15) == 0)
+		return msg + 15;
+	if (strncmp(msg, "spiexceptions.", 14) != 0)
+		return msg;
+	for (p = msg + 14; (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'); p++)
+		;
+	if (p > msg + 14 && p[0] == ':' && p[1] == ' ')
+		return p + 2;
+	return msg;
+}
+
+/* context without a leading PL/Python traceback (its header and indented lines). */
+static const char *
+cw_python_skip_traceback(const char *context)
+{
+	const char *p = context;
+
+	if (strncmp(p, CW_PY_TRACEBACK, strlen(CW_PY_TRACEBACK)) != 0)
+		return context;
+	p = strchr(p, '\n');
+	while (p != NULL && p[1] == ' ')
+		p = strchr(p + 1, '\n');
+	return p == NULL ? "" : p + 1;
+}
+
+/* Called in PG_CATCH: rethrow the current error, tidied.  Never returns. */
+static void
+cw_python_error_rethrow(MemoryContext ecxt)
+{
+	ErrorData  *edata;
+	char	   *msg;
+	char	   *tb = NULL;
+	char	   *hit;
+	const char *rest;
+
+	MemoryContextSwitchTo(ecxt);
+	edata = CopyErrorData();
+	if (edata->elevel > ERROR || edata->message == NULL)
+		PG_RE_THROW();
+	FlushErrorState();
+
+	msg = pstrdup(cw_python_strip_prefix(edata->message));
+	/* the last "\nTraceback (most recent call last):" is runtime.error's */
+	for (hit = strstr(msg, "\n" CW_PY_TRACEBACK); hit != NULL;
+		 hit = strstr(hit + 1, "\n" CW_PY_TRACEBACK))
+		tb = hit;
+	if (tb != NULL)
+	{
+		*tb++ = '\0';
+		rest = edata->context ? cw_python_skip_traceback(edata->context) : "";
+		/* a traceback without frames (the header alone) is left out */
+		if (strchr(tb, '\n') == NULL)
+			edata->context = *rest ? pstrdup(rest) : NULL;
+		else
+			edata->context = *rest ? psprintf("%s\n%s", tb, rest) : tb;
+	}
+	edata->message = msg;
+	ReThrowError(edata);
+}
+
+/*
  * Call fn(meta, data) as role `owner`, the workflow's importer; *isnull set
  * when it returned NULL.  The call runs as a security-restricted operation
  * in a GUC nest level of its own, with search_path "pg_catalog, <function
@@ -428,6 +531,7 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 	int			save_sec;
 	int			nestlevel;
 	volatile Datum result = (Datum) 0;	/* set inside PG_TRY, read after it */
+	MemoryContext ecxt = CurrentMemoryContext;
 
 	if (!OidIsValid(owner))
 		elog(ERROR, "cyoda_wf: no role to run %s.%s as",
@@ -462,11 +566,15 @@ cw_call(CwFunc *fn, Oid owner, Jsonb *meta, Jsonb *data, bool *isnull)
 		/* undo every SET and set_config() of the call, even session-wide ones */
 		AtEOXact_GUC(false, nestlevel);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		SetUserIdAndSecContext(save_userid, save_sec);
+		if (fn->is_python)
+			cw_python_error_rethrow(ecxt);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	SetUserIdAndSecContext(save_userid, save_sec);
 	*isnull = fcinfo->isnull;
 	return result;
 }

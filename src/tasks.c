@@ -10,7 +10,9 @@
  * A failed attempt is rolled back and leaves only its PROCESS_FAILED audit
  * row and the task's new attempt count; a killed worker leaves nothing, and
  * the row lock it held is released for another worker to retry.  Nothing
- * a task sets (SET, set_config, a statement timeout) outlives it.
+ * a task sets (SET, set_config, a statement timeout) outlives it.  A failed
+ * task's last_error is the error's message and, for a Python process, the
+ * traceback its context carries (cw_task_error_text).
  *
  * A task that fails for good is logged (LOG) and announced with a NOTIFY on
  * channel cyoda_wf; retry_task and retry_failed re-queue failed tasks and
@@ -369,6 +371,59 @@ cw_task_failed_for_good(CwClaimed *t, ErrorData *edata)
 	Async_Notify("cyoda_wf", p.data);
 }
 
+/*
+ * The task's last_error for a failed attempt: the error's message and, when
+ * its context holds a Python traceback (a PL/Python process: the frames of
+ * the loaded module's own code, dispatch.c), that traceback, at most
+ * CW_LAST_ERROR_MAX bytes in all.
+ */
+#define CW_LAST_ERROR_MAX 4000
+#define CW_PY_TRACEBACK "Traceback (most recent call last):"
+
+static char *
+cw_task_error_text(ErrorData *edata)
+{
+	StringInfoData s;
+	const char *tb = NULL;
+	const char *end;
+
+	initStringInfo(&s);
+	appendStringInfoString(&s, edata->message ? edata->message : "");
+	if (edata->context != NULL)
+	{
+		const char *p = edata->context;
+
+		/* the first line that is a traceback header */
+		while ((p = strstr(p, CW_PY_TRACEBACK)) != NULL)
+		{
+			if (p == edata->context || p[-1] == '\n')
+			{
+				tb = p;
+				break;
+			}
+			p++;
+		}
+	}
+	if (tb != NULL)
+	{
+		/* the header and the indented lines after it */
+		end = strchr(tb, '\n');
+		while (end != NULL && end[1] == ' ')
+			end = strchr(end + 1, '\n');
+		appendStringInfoChar(&s, '\n');
+		appendBinaryStringInfo(&s, tb, end ? (int) (end - tb) : (int) strlen(tb));
+	}
+	if (s.len > CW_LAST_ERROR_MAX)
+	{
+		int			keep = pg_mbcliplen(s.data, s.len, CW_LAST_ERROR_MAX - 4);
+
+		s.len = keep;
+		s.data[keep] = '\0';
+		appendStringInfoString(&s, "\n...");
+	}
+	return s.data;
+}
+
 /* A failed attempt: audited, and retried later or failed for good. */
 static void
 cw_task_failed(CwClaimed *t, ErrorData *edata)
@@ -389,7 +444,7 @@ cw_task_failed(CwClaimed *t, ErrorData *edata)
 	cw_task_audit(t->entity, loop_limit ? "CANCEL" : "PROCESS_FAILED",
 				  t->transition, t->from_state, cw_jbb_end(&b));
 	cw_task_finish(t->id, retry ? "pending" : "failed", t->attempts + 1,
-				   edata->message, retry ? t->retry_delay : 0);
+				   cw_task_error_text(edata), retry ? t->retry_delay : 0);
 	if (!retry)
 		cw_task_failed_for_good(t, edata);
 }

@@ -6,7 +6,7 @@ cyoda_wf.python_module, imports it once (as Python's import would), and
 creates one SQL function per top-level ``def name(meta, data)``:
 
     CREATE OR REPLACE FUNCTION schema.name(meta jsonb, data jsonb)
-        RETURNS jsonb          -- boolean for criteria
+        RETURNS jsonb          -- boolean for criteria (def_kind decides)
         LANGUAGE plpython3u AS $$ ... $$
 
 The body of each function carries the module's sha256 and source, and
@@ -207,8 +207,17 @@ def _import(sha, source, tree=None):
     return mod
 
 
+def _fail(message, detail, hint, sqlstate):
+    """plpy.error for an error of the runtime itself while a loaded function runs.
+
+    The message ends with a traceback header without frames (see error()):
+    the engine shows no traceback for it, rather than the runtime's frames.
+    """
+    _plpy().error("%s\n%s" % (message, TRACEBACK_HEADER), detail=detail, hint=hint, sqlstate=sqlstate)
+
+
 def _source_mismatch(sha):
-    _plpy().error(
+    _fail(
         "Python module source does not match its sha256 %s" % sha,
         detail="Functions made by load_functions name their module by the sha256 of its source.",
         hint="Load the module again with cyoda_wf.load_functions rather than editing function bodies.",
@@ -230,17 +239,27 @@ def inflight_data(token, entity_id):
 #     fn, m, d = runtime.enter(kind, name, sha, meta, data, source)
 #     try:
 #         r = fn(m, d)
+#     except Exception as e:
+#         raise runtime.error(e) from None
 #     finally:
 #         runtime.leave()
 #     return runtime.result(kind, name, data, d, r)
+#
+# (Bodies made before error() existed lack the except clause: their errors
+# keep PL/Python's traceback.)
 
 
 def enter(kind, name, sha, meta, data, source):
     """The def to call and its (meta, data) dicts; installs the stand-ins until leave()."""
-    mod = _import(sha, source)
+    try:
+        mod = _import(sha, source)
+    except _plpy().Error:
+        raise
+    except Exception as e:  # the module's top-level code failed (a new session)
+        raise error(e) from None
     fn = getattr(mod, name, None)
     if not callable(fn):
-        _plpy().error(
+        _fail(
             'Python module %s has no function "%s"' % (module_name(sha), name),
             detail="The function was made from module %s by load_functions." % sha,
             hint="Load the module again with cyoda_wf.load_functions.",
@@ -276,7 +295,7 @@ def result(kind, name, data, data_obj, r):
             return None
         r = data_obj
     if not isinstance(r, dict):
-        _plpy().error(
+        _fail(
             'process "%s" returned %s, not a dict' % (name, type(r).__name__),
             detail="A process returns the entity's new data as a dict (a JSON object).",
             hint="Return the data dict, or None to save the data dict as the process left it.",
@@ -290,9 +309,76 @@ def call(kind, name, sha, meta, data, source):
     fn, m, d = enter(kind, name, sha, meta, data, source)
     try:
         r = fn(m, d)
+    except Exception as e:
+        raise error(e) from None
     finally:
         leave()
     return result(kind, name, data, d, r)
+
+
+# ---------------------------------------------------------------------------
+# Errors of processes and criteria
+#
+# PL/Python reports an exception that leaves a function as "<type>: <str>",
+# with the type qualified by its module ("plpy.Error: ...",
+# "spiexceptions.DivisionByZero: ..."), and a traceback (in the error's
+# context) that starts in the function body made by load_functions.
+# error() gives the engine what it needs to report the error as the
+# module's own: the message, then TRACEBACK_HEADER and the frames of loaded
+# modules only, with their true line numbers and source lines.  The engine
+# (dispatch.c) takes that traceback off the message, puts it in place of
+# PL/Python's in the error's context, and drops PL/Python's prefix.
+#
+# SQLSTATE: a plpy.Error or plpy.SPIError (spiexceptions.X included) keeps
+# its own, with its detail and hint; any other exception is 38000
+# (external_routine_exception, as PL/Python reports it) and its message
+# reads as Python prints it: "ValueError: bad amount".
+
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+MAX_FRAMES = 20
+
+
+def _type_name(t):
+    """How Python's traceback names an exception type; a loaded module's own types by their name alone."""
+    mod = getattr(t, "__module__", None)
+    qual = getattr(t, "__qualname__", t.__name__)
+    if mod in (None, "builtins", "__main__") or (isinstance(mod, str) and mod.startswith("cyoda_wf.module_")):
+        return qual
+    return "%s.%s" % (mod, qual)
+
+
+def user_traceback(tb):
+    """The frames of tb that run code of loaded modules, innermost last, formatted as Python does."""
+    frames = [fs for fs in traceback.extract_tb(tb) if fs.filename.startswith("<cyoda_wf module ")]
+    lines = [TRACEBACK_HEADER]
+    if len(frames) > MAX_FRAMES:
+        lines.append("  ... %d earlier frames" % (len(frames) - MAX_FRAMES))
+        frames = frames[-MAX_FRAMES:]
+    for fs in frames:
+        lines.append('  File "%s", line %s, in %s' % (fs.filename, fs.lineno - LINE_SHIFT, fs.name))
+        if fs.line:
+            lines.append("    " + fs.line.strip())
+    return "\n".join(lines)
+
+
+def error(e):
+    """The exception to raise for exception e of a loaded def (see above)."""
+    plpy = _plpy()
+    if isinstance(e, plpy.Fatal):
+        return e
+    tb = user_traceback(e.__traceback__)
+    if isinstance(e, (plpy.Error, plpy.SPIError)) and len(e.args) == 1 and isinstance(e.args[0], str):
+        # keep the exception: PL/Python reads its SQLSTATE, detail, hint
+        # (and a failed statement's query and position) from it
+        e.args = ("%s\n%s" % (e.args[0], tb),)
+        return e
+    text = "".join(traceback.format_exception_only(type(e), e)).strip()
+    first, sep, rest = text.partition(":")
+    if first == type(e).__name__ or first.endswith("." + type(e).__name__):
+        text = _type_name(type(e)) + sep + rest
+    err = plpy.Error("%s\n%s" % (text, tb))
+    err.sqlstate = "38000"
+    return err
 
 
 # ---------------------------------------------------------------------------
@@ -313,9 +399,24 @@ def _callable_with_two(fn):
     return True
 
 
-def _returns_bool(fn):
+# Unannotated defs named like a question are criteria.
+CRITERION_PREFIXES = ("is_", "has_", "can_")
+
+
+def def_kind(fn):
+    """"criterion" or "process": what the def is, from the def alone.
+
+    A return annotation decides: ``-> bool`` makes a criterion, any other
+    one a process.  Without one, a name starting with is_, has_ or can_
+    makes a criterion, any other name a process.
+    """
     r = fn.returns
-    return isinstance(r, ast.Name) and r.id == "bool"
+    if r is not None:
+        if (isinstance(r, ast.Name) and r.id == "bool") or (
+                isinstance(r, ast.Constant) and r.value == "bool"):
+            return "criterion"
+        return "process"
+    return "criterion" if fn.name.startswith(CRITERION_PREFIXES) else "process"
 
 
 def _criterion_names(tree_json, out):
@@ -335,12 +436,15 @@ def _criterion_names(tree_json, out):
 def workflow_uses(function_schema):
     """What the workflows whose function schema is function_schema call.
 
-    Returns (criteria, foreign): the names they use as function criteria,
-    and, for every name they use (process or criterion) in a workflow
-    imported by a role whose privileges the calling role does not have, one
-    such workflow as (role, model, model_version, workflow).
+    Returns (criteria, processes, foreign): for each name they use as a
+    function criterion, and for each name they use as a processor, one
+    workflow using it as (model, model_version, workflow); and, for every
+    name they use (process or criterion) in a workflow imported by a role
+    whose privileges the calling role does not have, one such workflow as
+    (role, model, model_version, workflow).
     """
-    criteria = set()
+    criteria = {}
+    processes = {}
     foreign = {}
     rows = spi.execute(
                 "SELECT w.definition::text AS def, w.owner::text AS owner, w.model, w.model_version,"
@@ -361,12 +465,16 @@ def workflow_uses(function_schema):
                 for p in t.get("processors") or []:
                     if isinstance(p, dict) and isinstance(p.get("name"), str):
                         used.add(p["name"])
-        criteria |= crit
+        where = (r["model"], r["model_version"], r["name"])
+        for name in crit:
+            criteria.setdefault(name, where)
+        for name in used:
+            processes.setdefault(name, where)
         used |= crit
         if not r["mine"]:
             for name in used:
-                foreign.setdefault(name, (r["owner"], r["model"], r["model_version"], r["name"]))
-    return criteria, foreign
+                foreign.setdefault(name, (r["owner"],) + where)
+    return criteria, processes, foreign
 
 
 def _source_literal(source):
@@ -385,6 +493,8 @@ def _body(kind, name, sha, module_id, source):
         "fn, m, d = runtime.enter(%r, %r, %r, meta, data, SOURCE)\n"
         "try:\n"
         "    r = fn(m, d)\n"
+        "except Exception as e:\n"
+        "    raise runtime.error(e) from None\n"
         "finally:\n"
         "    runtime.leave()\n"
         "return runtime.result(%r, %r, data, d, r)\n"
@@ -472,7 +582,7 @@ def load_functions(source, function_schema="public"):
     except Exception as e:
         _import_error(e)
 
-    criteria, foreign = workflow_uses(function_schema)
+    criteria, processes, foreign = workflow_uses(function_schema)
     existing = {
         r["proname"]: r
         for r in spi.execute(
@@ -521,25 +631,33 @@ def load_functions(source, function_schema="public"):
                 sqlstate="42501",
             )
         ex = existing.get(name)
-        # A criterion: named by a function criterion of a workflow using this
-        # schema, annotated "-> bool", or already a boolean function (so the
-        # order of load_functions and the workflow import does not matter).
-        is_criterion = (
-            name in criteria
-            or _returns_bool(node)
-            or (ex is not None and ex["rettype"] == "boolean")
-        )
-        kind = "criterion" if is_criterion else "process"
-        rettype = "boolean" if is_criterion else "jsonb"
+        # what the def is, from the def alone (def_kind); never from the
+        # workflows or functions there are now
+        kind = def_kind(node)
+        rettype = "boolean" if kind == "criterion" else "jsonb"
+        other = processes if kind == "criterion" else criteria
+        if name in other and name not in (criteria if kind == "criterion" else processes):
+            model, version, workflow = other[name]
+            plpy.warning(
+                'def %s becomes a %s, but workflow "%s" of model "%s" version %s uses it as a %s'
+                % (name, kind, workflow, model, version, "processor" if kind == "criterion" else "criterion"),
+                detail="load_functions decides from the def: -> bool, or no annotation and a name "
+                "starting with is_, has_ or can_, makes a criterion; anything else a process.",
+                hint="Annotate the def: -> bool for a criterion, -> dict for a process.",
+            )
         if ex is not None and ex["rettype"] != rettype:
             if MARKER not in ex["src"]:
                 plpy.error(
-                    'function %s.%s(jsonb, jsonb) exists and returns %s, but "%s" is a %s'
-                    % (function_schema, name, ex["rettype"], name, kind),
+                    'function %s.%s(jsonb, jsonb) exists and returns %s, but def %s is a %s (returns %s)'
+                    % (function_schema, name, ex["rettype"], name, kind, rettype),
+                    detail="The function was not made by load_functions: it is left as it is.",
                     hint="Drop the function first, or rename the def.",
                     sqlstate="42P13",
                 )
+            # made by load_functions from a def of the other kind: replaced
             _ddl("DROP FUNCTION %I.%I(jsonb, jsonb)", [function_schema, name])
+            plpy.notice("load_functions replaced %s.%s(jsonb, jsonb) returning %s by a %s returning %s"
+                        % (function_schema, name, ex["rettype"], kind, rettype))
         _ddl(
             "CREATE OR REPLACE FUNCTION %I.%I(meta jsonb, data jsonb) RETURNS " + rettype + " LANGUAGE plpython3u AS %L",
             [function_schema, name, _body(kind, name, sha, module_id, source)],

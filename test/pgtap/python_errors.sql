@@ -2,8 +2,10 @@
 -- errors with a plain message (no "plpy.Error: " / "spiexceptions.X: "
 -- prefix), their SQLSTATE, detail and hint, through load_functions,
 -- create_connection and drop_connection alike (raise_python_error), also
--- for a caller that is not a superuser.  Runs in one transaction that is
--- rolled back (roles included), in a fresh database.
+-- for a caller that is not a superuser; a caller lacking what
+-- load_functions needs gets 42501 naming it (the untrusted language, or
+-- the rights it lacks).  Runs in one transaction that is rolled back
+-- (roles and the language's trust included), in a fresh database.
 \set ON_ERROR_STOP 1
 \pset format unaligned
 \pset tuples_only true
@@ -12,7 +14,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(8);
+SELECT plan(11);
 
 -- SQLSTATE | message | detail | hint of the error a statement raises.
 CREATE FUNCTION pg_temp.error_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
@@ -50,21 +52,55 @@ SELECT throws_ok($$ SELECT cyoda_wf.create_connection('bad name!', '{"url": "htt
 SELECT ok(pg_temp.error_of($$ SELECT cyoda_wf.create_connection('bad name!', '{"url": "https://example.org/"}') $$)
           NOT LIKE '%plpy.Error%', 'create_connection: no prefix');
 
--- A caller that is not a superuser (load_functions runs as its caller) and
--- has EXECUTE on the three functions load_functions needs.
+-- A caller that is not a superuser (load_functions runs as its caller).
+-- plpython3u is untrusted: only superusers create functions in it, and the
+-- message says so, whatever the role was granted.
 CREATE ROLE cw_pe_loader;
-GRANT USAGE ON SCHEMA cyoda_wf TO cw_pe_loader;
+CREATE ROLE cw_pe_only;
+GRANT USAGE ON SCHEMA cyoda_wf TO cw_pe_loader, cw_pe_only;
+GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text) TO cw_pe_only;
 GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf.load_functions_py(text, text),
                           cyoda_wf.raise_python_error(text, text, text, text)
    TO cw_pe_loader;
+SET ROLE cw_pe_only;
+SELECT is(pg_temp.error_of($$ SELECT cyoda_wf.load_functions('def f(meta, data):
+    return data') $$),
+          '42501 | permission denied: load_functions creates functions in language plpython3u, which role "cw_pe_only" may not do'
+          ' | plpython3u is an untrusted language: PostgreSQL lets only superusers create functions in it.'
+          ' | Have a superuser run load_functions; the functions it makes run as the roles that import workflows naming them, which need EXECUTE on them.',
+          'load_functions granted alone: 42501 naming the language, not "permission denied for function load_functions_py"');
 SET ROLE cw_pe_loader;
-SELECT throws_ok($$ SELECT cyoda_wf.load_functions('def f(meta, data):
-    return data') $$,
-                 '42501', 'permission denied for table python_module',
-                 'load_functions as a role without rights on python_module: the SPI error, plain');
 SELECT throws_ok($$ SELECT cyoda_wf.load_functions('def f(meta, data)') $$,
+                 '42501', 'permission denied: load_functions creates functions in language plpython3u, which role "cw_pe_loader" may not do',
+                 'load_functions with its internal functions granted: the same message, before the source is read');
+RESET ROLE;
+-- With the language made trusted (as a site may choose), a role needs USAGE
+-- on it, the internal functions, python_module, workflow and USAGE, CREATE on the
+-- function schema: the message lists what it lacks.
+UPDATE pg_catalog.pg_language SET lanpltrusted = true WHERE lanname = 'plpython3u';
+REVOKE USAGE ON LANGUAGE plpython3u FROM PUBLIC;
+CREATE SCHEMA cw_pe_fns;
+SET ROLE cw_pe_only;
+SELECT is(pg_temp.error_of($$ SELECT cyoda_wf.load_functions('def f(meta, data):
+    return data', 'cw_pe_fns') $$),
+          '42501 | permission denied: role "cw_pe_only" lacks what load_functions needs'
+          ' | Missing: USAGE on language plpython3u; EXECUTE on function cyoda_wf.load_functions_py(text, text);'
+          ' EXECUTE on function cyoda_wf.raise_python_error(text, text, text, text);'
+          ' SELECT, INSERT, UPDATE on table cyoda_wf.python_module; SELECT on table cyoda_wf.workflow;'
+          ' USAGE, CREATE on schema cw_pe_fns. | A superuser grants them, or runs load_functions.',
+          'a trusted language: 42501 listing every right the role lacks');
+RESET ROLE;
+GRANT USAGE ON LANGUAGE plpython3u TO cw_pe_loader;
+GRANT SELECT, INSERT, UPDATE ON cyoda_wf.python_module TO cw_pe_loader;
+GRANT SELECT ON cyoda_wf.workflow TO cw_pe_loader;
+GRANT USAGE, CREATE ON SCHEMA cw_pe_fns TO cw_pe_loader;
+SET ROLE cw_pe_loader;
+SELECT throws_ok($$ SELECT cyoda_wf.load_functions('def f(meta, data)', 'cw_pe_fns') $$,
                  '22023', 'invalid Python source: expected '':'' (line 1)',
-                 'load_functions as a role that is not a superuser: a plpy.Error, plain');
+                 'load_functions as a role that is not a superuser and has the rights: a plpy.Error, plain');
+SELECT is(array_agg(f), ARRAY['f'], 'and it loads a module')
+  FROM cyoda_wf.load_functions('def f(meta, data):
+    return data', 'cw_pe_fns') AS f;
 RESET ROLE;
 SELECT is(pg_temp.error_of($$ SELECT cyoda_wf.raise_python_error('plain message', '22023', '', '') $$),
           'ok', 'raise_python_error returns for a message without a PL/Python prefix');
