@@ -1015,11 +1015,6 @@ END
 $$;
 CREATE OR REPLACE FUNCTION cyoda_wf_internal.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
                                       OUT model text, OUT data jsonb)
--- load_functions: checks first what the caller needs (the language, the
--- internal functions, python_module, workflow, the function schema) and
--- names what it lacks (42501).
-CREATE OR REPLACE FUNCTION cyoda_wf.load_functions(source text, function_schema text DEFAULT 'public')
-    RETURNS SETOF text
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS
 $$
@@ -1121,6 +1116,18 @@ ALTER FUNCTION cyoda_wf.move_entity(uuid, text, text, text) COST 1000;
 ALTER FUNCTION cyoda_wf.retry_failed(text, timestamptz) COST 1000;
 ALTER FUNCTION cyoda_wf.explain(uuid) COST 100 ROWS 6;
 ALTER FUNCTION cyoda_wf.metrics() COST 1000 ROWS 10;
+
+-- load_functions: checks first what the caller needs (the language, the
+-- internal functions, python_module, workflow, the function schema) and
+-- names what it lacks (42501).
+CREATE OR REPLACE FUNCTION cyoda_wf.load_functions(source text, function_schema text DEFAULT 'public')
+    RETURNS SETOF text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
     su boolean;
     trusted boolean;
     missing text[];
@@ -1171,3 +1178,6 @@ BEGIN
     END;
 END
 $$;
+
+-- load_functions was replaced above: its planner cost again
+ALTER FUNCTION cyoda_wf.load_functions(text, text) COST 5000 ROWS 10;

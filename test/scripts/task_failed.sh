@@ -62,6 +62,7 @@ masked() {
 got=$(q -d $db 2>&1 <<'SQL' | masked
 LISTEN cyoda_wf;
 SET cyoda_wf.notify = off;
+SET client_min_messages = error;   -- not the WARNING of a database no worker serves
 SELECT cyoda_wf.add_item('tf', 1, '{"who": "bob", "fail": true}') IS NOT NULL;
 SET cyoda_wf.notify = on;
 SET client_min_messages = log;
@@ -84,6 +85,7 @@ n=$(q -d $db -c "SELECT count(*) FROM cyoda_wf.failed_tasks WHERE model = 'tf' A
 got=$(q -d $db 2>&1 <<'SQL' | masked
 LISTEN cyoda_wf;
 SET cyoda_wf.notify = off;
+SET client_min_messages = error;   -- not the WARNING of a database no worker serves
 SELECT cyoda_wf.add_item('tf', 1, '{"who": "cy", "fail": true}') IS NOT NULL;
 CALL cyoda_wf.run_tasks();
 SET cyoda_wf.notify = on;
