@@ -87,7 +87,7 @@ COMMENT ON FUNCTION cyoda_wf.set_shard(integer) IS
 -- shards (cluster_check).
 CREATE FUNCTION cyoda_wf.remote_call(fn text, args text[], dry_run boolean DEFAULT false,
                                      OUT result jsonb, OUT sqlstate text, OUT message text,
-                                     OUT detail text, OUT hint text)
+                                     OUT detail text, OUT hint text, OUT notices text[])
     RETURNS record
     LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'cyoda_wf_remote_call';

@@ -67,7 +67,7 @@ COMMENT ON FUNCTION cyoda_wf.shard_count() IS
 -- One call on one shard (PL/Proxy hashes the shard number with count - 1).
 CREATE FUNCTION cyoda_wf.shard_call(shard integer, fn text, args text[], dry_run boolean,
                                     OUT result jsonb, OUT sqlstate text, OUT message text,
-                                    OUT detail text, OUT hint text)
+                                    OUT detail text, OUT hint text, OUT notices text[])
     RETURNS record LANGUAGE plproxy AS
 $$
     CLUSTER 'cyoda_wf';
@@ -100,10 +100,12 @@ COMMENT ON FUNCTION cyoda_wf.raise_remote(text, text, text, text) IS
 -- was raised there.  An error of PL/Proxy itself (the shard cannot be
 -- reached, or the connection broke) becomes 08006 naming the shard.  Every
 -- entity call passes here, so it is C (src/router.c): no subtransaction, no
--- query, no settings.
+-- query, no settings.  The API functions are inlined into the caller's query
+-- as a call of it: its COST makes the planner evaluate it after plain quals
+-- (WHERE t.k = 5 AND cyoda_wf.fire(t.id, 'bump') IS NOT NULL fires one row).
 CREATE FUNCTION cyoda_wf.call_shard(shard integer, fn text, args text[],
                                     dry_run boolean DEFAULT false)
-    RETURNS jsonb LANGUAGE C VOLATILE
+    RETURNS jsonb LANGUAGE C VOLATILE COST 1000
     AS '$libdir/cyoda_wf', 'cyoda_wf_call_shard';
 COMMENT ON FUNCTION cyoda_wf.call_shard(integer, text, text[], boolean) IS
     'Internal: run a cyoda_wf function on one shard; its error is raised again as the shard raised it';
@@ -112,7 +114,7 @@ COMMENT ON FUNCTION cyoda_wf.call_shard(integer, text, text[], boolean) IS
 -- so nothing ran there), on the next shard that can (src/router.c): a new
 -- entity may land on any shard.  Each shard skipped is logged.
 CREATE FUNCTION cyoda_wf.call_shard_from(first integer, count integer, fn text, args text[])
-    RETURNS jsonb LANGUAGE C VOLATILE
+    RETURNS jsonb LANGUAGE C VOLATILE COST 1000
     AS '$libdir/cyoda_wf', 'cyoda_wf_call_shard_from';
 COMMENT ON FUNCTION cyoda_wf.call_shard_from(integer, integer, text, text[]) IS
     'Internal: run a cyoda_wf function on shard first, or the next shard that can be reached';
@@ -120,7 +122,8 @@ COMMENT ON FUNCTION cyoda_wf.call_shard_from(integer, integer, text, text[]) IS
 -- One call on every shard at once (PL/Proxy runs them in parallel).
 CREATE FUNCTION cyoda_wf.shard_call_all(fn text, args text[], dry_run boolean,
                                         OUT shard integer, OUT result jsonb, OUT sqlstate text,
-                                        OUT message text, OUT detail text, OUT hint text)
+                                        OUT message text, OUT detail text, OUT hint text,
+                                        OUT notices text[])
     RETURNS SETOF record LANGUAGE plproxy AS
 $$
     CLUSTER 'cyoda_wf';
@@ -318,6 +321,44 @@ $$;
 COMMENT ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) IS
     'import_workflows on every shard (checked on all before made on any)';
 
+-- import_workflows with options ({"force": bool, "dryRun": bool}): checked
+-- on every shard before made on any, like every definition change; an
+-- import that would strand entities on any shard is refused there (55000).
+-- The result is one server's, its counts ("stranded", "strandedBy") summed
+-- over the shards.
+CREATE FUNCTION cyoda_wf.import_workflows(model text, model_version integer, body jsonb,
+                                          options jsonb)
+    RETURNS jsonb LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    fn constant text := 'cyoda_wf.import_workflows(text,integer,jsonb,jsonb)';
+    args constant text[] := ARRAY[model, model_version::text, body::text, options::text];
+    results jsonb[];
+    first jsonb;
+BEGIN
+    PERFORM cyoda_wf.call_every_shard(fn, args, true);
+    results := cyoda_wf.call_every_shard(fn, args, false);
+    first := results[1];
+    IF first ? 'stranded' THEN
+        first := first || jsonb_build_object('stranded',
+            (SELECT sum((r ->> 'stranded')::bigint) FROM unnest(results) r));
+    END IF;
+    IF first ? 'strandedBy' THEN
+        first := first || jsonb_build_object('strandedBy', coalesce(
+            (SELECT jsonb_agg(jsonb_build_object('workflow', g.workflow, 'state', g.state,
+                                                 'entities', g.entities)
+                              ORDER BY g.entities DESC, g.workflow, g.state)
+               FROM (SELECT b ->> 'workflow' AS workflow, b ->> 'state' AS state,
+                            sum((b ->> 'entities')::bigint) AS entities
+                       FROM unnest(results) r, jsonb_array_elements(r -> 'strandedBy') b
+                      GROUP BY 1, 2) g), '[]'));
+    END IF;
+    RETURN first;
+END
+$$;
+COMMENT ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb, jsonb) IS
+    'import_workflows with options (force, dryRun) on every shard (checked on all before made on any); counts summed over the shards';
+
 CREATE FUNCTION cyoda_wf.export_workflows(model text, model_version integer)
     RETURNS jsonb LANGUAGE sql VOLATILE STRICT AS
 $$
@@ -456,6 +497,36 @@ $$;
 COMMENT ON FUNCTION cyoda_wf.changes(uuid, timestamptz) IS
     'changes on the entity''s shard';
 
+CREATE FUNCTION cyoda_wf.explain(id uuid)
+    RETURNS TABLE (workflow text, state text, transition text, next_state text,
+                   manual boolean, disabled boolean, scheduled boolean,
+                   due_at timestamptz, async boolean, criterion jsonb,
+                   matches boolean, failing jsonb, found jsonb, fireable boolean)
+    LANGUAGE sql VOLATILE AS
+$$
+    SELECT x.workflow, x.state, x.transition, x.next_state, x.manual, x.disabled, x.scheduled,
+           x.due_at, x.async, x.criterion, x.matches, x.failing, x.found, x.fireable
+      FROM jsonb_to_recordset(coalesce(
+               cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.explain(uuid)',
+                                   ARRAY[id::text]), '[]'))
+           AS x(workflow text, state text, transition text, next_state text,
+                manual boolean, disabled boolean, scheduled boolean,
+                due_at timestamptz, async boolean, criterion jsonb,
+                matches boolean, failing jsonb, found jsonb, fireable boolean)
+$$;
+COMMENT ON FUNCTION cyoda_wf.explain(uuid) IS
+    'explain on the entity''s shard';
+
+-- The shard checks its own EXECUTE grant (granted to no one by default).
+CREATE FUNCTION cyoda_wf.move_entity(id uuid, state text, reason text, workflow text DEFAULT NULL)
+    RETURNS text LANGUAGE sql VOLATILE AS
+$$
+    SELECT cyoda_wf.call_shard(cyoda_wf.shard_for(id), 'cyoda_wf.move_entity(uuid,text,text,text)',
+                               ARRAY[id::text, state, reason, workflow]) #>> '{}'
+$$;
+COMMENT ON FUNCTION cyoda_wf.move_entity(uuid, text, text, text) IS
+    'move_entity on the entity''s shard (needs EXECUTE on move_entity there)';
+
 -- Task ids are numbered by each shard: retry_task looks on every shard
 -- (without changing anything) for a failed task of that id and retries it
 -- where there is exactly one; 55000 when several shards have one.
@@ -482,6 +553,45 @@ END
 $$;
 COMMENT ON FUNCTION cyoda_wf.retry_task(bigint) IS
     'retry_task on the one shard that has a failed task of that id';
+
+-- retry_failed on every shard; the count summed.  Each shard commits its
+-- own re-queue (a shard that cannot be reached fails the call after the
+-- shards before it re-queued theirs; calling it again is harmless).
+CREATE FUNCTION cyoda_wf.retry_failed(model text DEFAULT NULL, since timestamptz DEFAULT NULL)
+    RETURNS bigint LANGUAGE sql VOLATILE AS
+$$
+    SELECT coalesce(sum((r #>> '{}')::bigint), 0)::bigint
+      FROM unnest(cyoda_wf.call_every_shard('cyoda_wf.retry_failed(text,timestamptz)',
+                                            ARRAY[model, cyoda_wf.ts_arg(since)])) AS r
+$$;
+COMMENT ON FUNCTION cyoda_wf.retry_failed(text, timestamptz) IS
+    'retry_failed on every shard; how many tasks were re-queued in all';
+
+-- metrics() of every shard: counts summed per model version (and in the
+-- total row, model NULL), the oldest pending age the largest.
+CREATE FUNCTION cyoda_wf.metrics()
+    RETURNS TABLE (model text, model_version integer, pending bigint, running bigint,
+                   failed bigint, oldest_pending_age interval,
+                   done_last_minute bigint, done_last_hour bigint,
+                   failed_last_minute bigint, failed_last_hour bigint, timers_armed bigint)
+    LANGUAGE sql VOLATILE AS
+$$
+    SELECT m.model, m.model_version, sum(m.pending)::bigint, sum(m.running)::bigint,
+           sum(m.failed)::bigint, max(m.oldest_pending_age),
+           sum(m.done_last_minute)::bigint, sum(m.done_last_hour)::bigint,
+           sum(m.failed_last_minute)::bigint, sum(m.failed_last_hour)::bigint,
+           sum(m.timers_armed)::bigint
+      FROM unnest(cyoda_wf.call_every_shard('cyoda_wf.metrics()', '{}')) AS r(rows),
+           jsonb_to_recordset(coalesce(r.rows, '[]'))
+           AS m(model text, model_version integer, pending bigint, running bigint,
+                failed bigint, oldest_pending_age interval,
+                done_last_minute bigint, done_last_hour bigint,
+                failed_last_minute bigint, failed_last_hour bigint, timers_armed bigint)
+     GROUP BY m.model, m.model_version
+     ORDER BY m.model NULLS LAST, m.model_version
+$$;
+COMMENT ON FUNCTION cyoda_wf.metrics() IS
+    'metrics() of every shard, summed per model version; the total row has model NULL';
 
 -- Reads over every shard ------------------------------------------------------
 

@@ -9,12 +9,15 @@
  * schema cyoda_wf by its signature ('cyoda_wf.fire(uuid,text)'), args holds
  * every argument as text (NULL for SQL NULL), and the call runs in a
  * subtransaction.  It returns one row (result, sqlstate, message, detail,
- * hint): the function's result as jsonb (a set-returning function: a JSON
+ * hint, notices): the function's result as jsonb (a set-returning function: a JSON
  * array of its rows, NULL for no row) and NULL error fields, or a NULL
  * result and the error the call raised, its effects rolled back.  With
  * dry_run the call's effects (and its notices) are rolled back even when it
  * succeeds: the router checks definitions on every shard before it changes
- * any.
+ * any.  The NOTICEs and WARNINGs the call raises are not sent to the client
+ * (PL/Proxy would pass them on as "REMOTE NOTICE" with its own prefixes) but
+ * returned in notices, five text elements each (level, SQLSTATE, message,
+ * detail, hint), for the router to raise again as they were raised here.
  *
  * remote_call runs as its caller (not SECURITY DEFINER): the caller needs
  * EXECUTE on fn as on a direct call, and only functions of schema cyoda_wf
@@ -57,6 +60,108 @@ typedef struct RemotePlan
 static HTAB *remote_plans = NULL;
 
 PG_FUNCTION_INFO_V1(cyoda_wf_remote_call);
+
+/* the notices of the running call (remote_notice_hook collects them) */
+static emit_log_hook_type prev_emit_log_hook = NULL;
+static bool hook_installed = false;
+static bool collecting = false;
+static MemoryContext notice_cxt = NULL;
+static List *notices = NIL;		/* of char *: level, sqlstate, message, detail, hint */
+static int	server_log_min = WARNING;	/* log_min_messages outside the call */
+
+/*
+ * emit_log_hook: while a call runs, keep its NOTICE / WARNING / INFO for the
+ * result instead of sending it to the client.  Nothing here may raise an
+ * error (it runs inside error reporting) but an out-of-memory.
+ */
+static void
+remote_notice_hook(ErrorData *edata)
+{
+	if (collecting && edata->elevel >= NOTICE && edata->elevel < ERROR &&
+		edata->output_to_client)
+	{
+		MemoryContext old = MemoryContextSwitchTo(notice_cxt);
+
+		notices = lappend(notices, pstrdup(edata->elevel == NOTICE ? "NOTICE" :
+										   edata->elevel == INFO ? "INFO" : "WARNING"));
+		notices = lappend(notices, pstrdup(unpack_sql_state(edata->sqlerrcode)));
+		notices = lappend(notices, edata->message ? pstrdup(edata->message) : NULL);
+		notices = lappend(notices, edata->detail ? pstrdup(edata->detail) : NULL);
+		notices = lappend(notices, edata->hint ? pstrdup(edata->hint) : NULL);
+		MemoryContextSwitchTo(old);
+		edata->output_to_client = false;
+		/* in the server log only if it would have been without the call */
+		if (edata->elevel < server_log_min)
+			edata->output_to_server = false;
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/*
+ * Collect the call's notices.  emit_log_hook only sees what goes to the
+ * server log, so log_min_messages is lowered to notice for the call, in a
+ * GUC nest level of its own (notices_restore, or the subtransaction's
+ * rollback, puts it back); the hook keeps a collected notice out of the
+ * server log unless it would have been logged anyway.
+ */
+static int
+notices_start(void)
+{
+	int			nest;
+
+	if (!hook_installed)
+	{
+		prev_emit_log_hook = emit_log_hook;
+		emit_log_hook = remote_notice_hook;
+		notice_cxt = AllocSetContextCreate(TopMemoryContext, "cyoda_wf remote notices",
+										   ALLOCSET_SMALL_SIZES);
+		hook_installed = true;
+	}
+	MemoryContextReset(notice_cxt);
+	notices = NIL;
+	server_log_min = log_min_messages;
+	nest = NewGUCNestLevel();
+	if (log_min_messages > NOTICE)
+		(void) set_config_option("log_min_messages", "notice",
+								 PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	collecting = true;
+	return nest;
+}
+
+/* stop collecting; the notices as text[] in the current context, or NULL */
+static ArrayType *
+notices_end(void)
+{
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n = list_length(notices);
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			i = 0;
+	ListCell   *lc;
+	ArrayType  *a;
+
+	collecting = false;
+	if (n == 0)
+		return NULL;
+	elems = palloc(n * sizeof(Datum));
+	enulls = palloc(n * sizeof(bool));
+	foreach(lc, notices)
+	{
+		char	   *v = lfirst(lc);
+
+		enulls[i] = (v == NULL);
+		elems[i] = v ? CStringGetTextDatum(v) : (Datum) 0;
+		i++;
+	}
+	dims[0] = n;
+	a = construct_md_array(elems, enulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+	MemoryContextReset(notice_cxt);
+	notices = NIL;
+	return a;
+}
 
 /*
  * The plan of fn, prepared on first use (inside the caller's subtransaction
@@ -185,7 +290,7 @@ remote_run(const char *fn, ArrayType *args, bool *isnull)
 /*
  * cyoda_wf.remote_call(fn text, args text[], dry_run boolean DEFAULT false,
  *     OUT result jsonb, OUT sqlstate text, OUT message text, OUT detail text,
- *     OUT hint text)
+ *     OUT hint text, OUT notices text[])
  */
 Datum
 cyoda_wf_remote_call(PG_FUNCTION_ARGS)
@@ -196,8 +301,10 @@ cyoda_wf_remote_call(PG_FUNCTION_ARGS)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {true, true, true, true, true};
+	Datum		values[6];
+	bool		nulls[6] = {true, true, true, true, true, true};
+	ArrayType  *kept;
+	int			nest;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -210,6 +317,7 @@ cyoda_wf_remote_call(PG_FUNCTION_ARGS)
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
+	nest = notices_start();
 	PG_TRY();
 	{
 		bool		isnull = true;
@@ -224,6 +332,8 @@ cyoda_wf_remote_call(PG_FUNCTION_ARGS)
 			elog(ERROR, "remote_call: SPI_connect failed");
 		result = remote_run(fn, args, &isnull);
 		SPI_finish();
+		collecting = false;
+		AtEOXact_GUC(true, nest);
 		if (dry_run)
 			RollbackAndReleaseCurrentSubTransaction();
 		else
@@ -232,6 +342,12 @@ cyoda_wf_remote_call(PG_FUNCTION_ARGS)
 		CurrentResourceOwner = oldowner;
 		values[0] = result;
 		nulls[0] = isnull;
+		kept = notices_end();
+		if (kept != NULL && !dry_run)
+		{
+			values[5] = PointerGetDatum(kept);
+			nulls[5] = false;
+		}
 	}
 	PG_CATCH();
 	{
@@ -243,6 +359,12 @@ cyoda_wf_remote_call(PG_FUNCTION_ARGS)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = oldowner;
+		kept = notices_end();
+		if (kept != NULL && !dry_run)
+		{
+			values[5] = PointerGetDatum(kept);
+			nulls[5] = false;
+		}
 		values[1] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
 		nulls[1] = false;
 		values[2] = CStringGetTextDatum(edata->message ? edata->message : "");

@@ -15,6 +15,10 @@
  *   - turns an error of PL/Proxy itself (XX000: the shard cannot be reached
  *     or the connection broke) into 08006 naming the shard.
  *
+ * NOTICEs and WARNINGs the call raised on the shard come back in the row
+ * (remote.c keeps them from PL/Proxy, which would prefix them) and are
+ * raised here as they were raised there, before the result or the error.
+ *
  * The PL/Proxy function is looked up once per call site and kept in
  * fn_extra (so a prepared statement looks it up once).  The error of
  * PL/Proxy is caught without a subtransaction: the handler does nothing but
@@ -35,6 +39,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/memutils.h"
@@ -112,6 +117,17 @@ row_text(HeapTupleHeader row, int attno)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* a SQLSTATE as text, as an error code (XX000 for anything else) */
+static int
+sqlstate_code(const char *sqlstate)
+{
+	if (sqlstate != NULL && strlen(sqlstate) == 5 &&
+		strspn(sqlstate, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5)
+		return MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+							 sqlstate[3], sqlstate[4]);
+	return ERRCODE_INTERNAL_ERROR;
+}
+
 /* raise the error a shard returned as data */
 static void
 raise_remote(HeapTupleHeader row, const char *sqlstate)
@@ -119,14 +135,9 @@ raise_remote(HeapTupleHeader row, const char *sqlstate)
 	char	   *message = row_text(row, 3);
 	char	   *detail = row_text(row, 4);
 	char	   *hint = row_text(row, 5);
-	int			code = ERRCODE_INTERNAL_ERROR;
 
-	if (strlen(sqlstate) == 5 &&
-		strspn(sqlstate, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5)
-		code = MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
-							 sqlstate[3], sqlstate[4]);
 	ereport(ERROR,
-			(errcode(code),
+			(errcode(sqlstate_code(sqlstate)),
 			 errmsg_internal("%s", message ? message : ""),
 			 detail ? errdetail_internal("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0));
@@ -159,6 +170,37 @@ invoke_shard_call(FunctionCallInfo fcinfo, int32 shard, Datum fn, Datum args,
 	return row;
 }
 
+/*
+ * Raise again the NOTICEs and WARNINGs the call raised on the shard (the
+ * row's notices: level, SQLSTATE, message, detail, hint, five per notice).
+ */
+static void
+raise_notices(HeapTupleHeader row)
+{
+	bool		isnull;
+	Datum		d = GetAttributeByNum(row, 6, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (isnull)
+		return;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i + 4 < n; i += 5)
+	{
+		char	   *level = nulls[i] ? "NOTICE" : TextDatumGetCString(elems[i]);
+		int			elevel = strcmp(level, "WARNING") == 0 ? WARNING :
+			strcmp(level, "INFO") == 0 ? INFO : NOTICE;
+
+		ereport(elevel,
+				(errcode(sqlstate_code(nulls[i + 1] ? NULL : TextDatumGetCString(elems[i + 1]))),
+				 errmsg_internal("%s", nulls[i + 2] ? "" : TextDatumGetCString(elems[i + 2])),
+				 nulls[i + 3] ? 0 : errdetail_internal("%s", TextDatumGetCString(elems[i + 3])),
+				 nulls[i + 4] ? 0 : errhint("%s", TextDatumGetCString(elems[i + 4]))));
+	}
+}
+
 /* the result of a shard_call row, or the shard's error raised again */
 static Datum
 shard_result(Datum rowd, bool rownull, int32 shard, bool *isnull)
@@ -171,6 +213,7 @@ shard_result(Datum rowd, bool rownull, int32 shard, bool *isnull)
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("shard %d returned no answer", shard)));
 	row = DatumGetHeapTupleHeader(rowd);
+	raise_notices(row);
 	sqlstate = row_text(row, 2);
 	if (sqlstate != NULL)
 		raise_remote(row, sqlstate);

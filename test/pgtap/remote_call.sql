@@ -12,14 +12,14 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(25);
+SELECT plan(29);
 
 SELECT cyoda_wf.import_workflows('rc', 1, '{"workflows": [{"name": "rc_wf", "initialState": "a",
   "states": {"a": {"transitions": [{"name": "go", "next": "b", "manual": true}]},
              "b": {"transitions": []}}}]}') IS NOT NULL AS imported \gset
 CREATE TEMP TABLE r AS
-SELECT (cyoda_wf.remote_call('cyoda_wf.add_item(text,integer,jsonb)',
-                             ARRAY['rc', '1', '{"n": 1}'])).*;
+SELECT c.* FROM cyoda_wf.remote_call('cyoda_wf.add_item(text,integer,jsonb)',
+                                     ARRAY['rc', '1', '{"n": 1}']) c;
 SELECT (result #>> '{}')::uuid AS rc_id FROM r \gset
 
 -- ---------------------------------------------------------------------------
@@ -88,6 +88,27 @@ SELECT is((SELECT string_agg(item, ',') FROM cyoda_wf.definition_digest()), 'mod
           'definition_digest: one row per model version');
 SELECT isnt((SELECT digest FROM cyoda_wf.definition_digest()),
             (SELECT md5('x')), 'definition_digest: a digest');
+
+-- ---------------------------------------------------------------------------
+-- 5. Notices come back as data (the router raises them again), kept from
+--    the client and from the server log; log_min_messages as it was
+-- ---------------------------------------------------------------------------
+SELECT cyoda_wf.import_workflows('rc_async', 1, '{"workflows": [{"name": "w", "initialState": "a",
+  "states": {"a": {"transitions": [{"name": "go", "next": "b", "manual": true,
+                   "processors": [{"name": "rc_proc", "executionMode": "ASYNC_NEW_TX"}]}]},
+             "b": {"transitions": []}}}]}') IS NOT NULL AS imported \gset
+SELECT cyoda_wf.add_item('rc_async', 1, '{}') AS rca_id \gset
+SELECT current_setting('log_min_messages') AS log_min \gset
+SET client_min_messages = notice;
+CREATE TEMP TABLE rn AS
+SELECT c.* FROM cyoda_wf.remote_call('cyoda_wf.fire(uuid,text)', ARRAY[:'rca_id', 'go']) c;
+SET client_min_messages = warning;
+SELECT is((SELECT notices[1] || ' ' || notices[2] FROM rn), 'NOTICE 00000',
+          'an async fire: its NOTICE in notices, with its SQLSTATE');
+SELECT matches((SELECT notices[3] FROM rn), '^transition "go" of entity .* queued as task [0-9]+$',
+               '... its message as raised');
+SELECT is((SELECT notices[6] FROM rn), 'WARNING', '... then the WARNING of a database no worker serves');
+SELECT is(current_setting('log_min_messages'), :'log_min', 'log_min_messages as it was');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -108,7 +108,8 @@ GRANT EXECUTE ON FUNCTION cyoda_wf.remote_call(text, text[], boolean),
     cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer), cyoda_wf.stats(text),
     cyoda_wf.stats_by(text, integer, text, jsonb),
     cyoda_wf.shard(), cyoda_wf.definition_digest(), cyoda_wf.export_workflows(text, integer),
-    cyoda_wf.retry_task(bigint)
+    cyoda_wf.retry_task(bigint), cyoda_wf.retry_failed(text, timestamptz), cyoda_wf.metrics(),
+    cyoda_wf.explain(uuid)
   TO alice;
 SQL
 }
@@ -314,6 +315,10 @@ errs "fire an unknown transition" alice "SELECT cyoda_wf.fire('@JOB@', 'no_such_
 errs "model not creatable by clients" alice "SELECT cyoda_wf.add_item('raw_data_entity', 1, '{}')"
 errs "update_item if_match" alice "SELECT cyoda_wf.update_item('@JOB@', NULL, NULL, 999)"
 errs "search with a bad sort key" alice "SELECT count(*) FROM cyoda_wf.search('data_ingestion_job', 1, NULL, NULL, ARRAY['name:up'])"
+errs "move_entity without the right" alice "SELECT cyoda_wf.move_entity('@JOB@', 'x', 'no')"
+check "a REPLACE that strands entities through the router: 55000, no shard changed" \
+    "$(qr "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.import_workflows('data_ingestion_job', 1, '{\"importMode\": \"REPLACE\", \"workflows\": []}', '{}')\$q\$), ' ', 1)" postgres) $(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" \
+    "55000 0"
 errs "search with a bad condition" alice "SELECT count(*) FROM cyoda_wf.search('data_ingestion_job', 1, '{\"type\": \"bogus\"}')"
 errs "import_workflows of a bad body" postgres "SELECT cyoda_wf.import_workflows('bad', 1, '{\"workflows\": [{\"name\": 1}]}')"
 errs "a process's own SQLSTATE" alice "SELECT cyoda_wf.fire(cyoda_wf.add_item('boom', 1, '{\"n\": 7}'), 'explode')"
@@ -331,12 +336,37 @@ check "cluster_check: the import run again repairs it" "$(qr "SELECT count(*) FR
 # retry_task: a failed async task, retried through the router on its shard
 BOOM=$(qr "SELECT cyoda_wf.add_item('boom', 1, '{\"n\": 8}')")
 BOOM_SHARD=$(qr "SELECT cyoda_wf.shard_of('$BOOM')")
-qr "SELECT cyoda_wf.fire('$BOOM', 'later')" >/dev/null
+FIRED=$(qr "SELECT cyoda_wf.fire('$BOOM', 'later')" 2>&1)
+check "an async fire's NOTICE and WARNING through the router, as the shard raised them" \
+    "$(grep -c "^NOTICE:  transition \"later\" of entity $BOOM queued as task" <<<"$FIRED") $(grep -c '^WARNING:  no cyoda_wf worker serves database' <<<"$FIRED") $(grep -c 'REMOTE' <<<"$FIRED")" \
+    "1 1 0"
 qs "$BOOM_SHARD" "CALL cyoda_wf.run_tasks()" >/dev/null
 TASK=$(qs "$BOOM_SHARD" "SELECT id FROM cyoda_wf.task WHERE entity_id = '$BOOM' AND state = 'failed'")
 check "retry_task of a failed task of shard $BOOM_SHARD" "$(qr "SELECT cyoda_wf.retry_task($TASK)")" "t"
 check "the task is pending again on its shard" \
     "$(qs "$BOOM_SHARD" "SELECT state FROM cyoda_wf.task WHERE id = $TASK")" "pending"
+check "explain through the router: the shard's own answer" \
+    "$(qr "SELECT jsonb_agg(to_jsonb(x)) FROM cyoda_wf.explain('$BOOM') x")" \
+    "$(qs "$BOOM_SHARD" "SELECT jsonb_agg(to_jsonb(x)) FROM cyoda_wf.explain('$BOOM') x" alice)"
+qs "$BOOM_SHARD" "CALL cyoda_wf.run_tasks()" >/dev/null
+SUMS=$(for k in 0 1 2 3; do qs $k "SELECT coalesce(sum(pending), 0) || ' ' || coalesce(sum(failed), 0) FROM cyoda_wf.metrics() WHERE model = 'boom'" alice; done |
+       awk '{p += $1; f += $2} END {print p " " f}')
+check "metrics through the router: the shards' counts summed" \
+    "$(qr "SELECT pending || ' ' || failed FROM cyoda_wf.metrics() WHERE model = 'boom'")" "$SUMS"
+check "metrics through the router: the total row" \
+    "$(qr "SELECT failed FROM cyoda_wf.metrics() WHERE model IS NULL")" \
+    "$(for k in 0 1 2 3; do qs $k "SELECT failed FROM cyoda_wf.metrics() WHERE model IS NULL" alice; done | awk '{f += $1} END {print f}')"
+check "retry_failed through the router: the failed task re-queued" \
+    "$(qr "SELECT cyoda_wf.retry_failed('boom')")" "1"
+check "... pending again on its shard" \
+    "$(qs "$BOOM_SHARD" "SELECT state FROM cyoda_wf.task WHERE id = $TASK")" "pending"
+check "move_entity through the router, by a role granted it on the shards" \
+    "$(qr "SELECT cyoda_wf.move_entity('$BOOM', 'done', 'closed by hand')" postgres)" "done"
+check "... audited on its shard" \
+    "$(qs "$BOOM_SHARD" "SELECT count(*) FROM cyoda_wf.audit WHERE entity_id = '$BOOM' AND event_type = 'STATE_MOVED'")" "1"
+check "import_workflows with options through the router: a dry run stores nothing" \
+    "$(qr "SELECT (cyoda_wf.import_workflows('boom', 1, '{\"importMode\": \"REPLACE\", \"workflows\": []}', '{\"dryRun\": true}') ->> 'stranded')::int > 0" postgres) $(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" \
+    "t 0"
 check "delete_item of no entity" "$(qr "SELECT cyoda_wf.delete_item('$NO_SUCH')")" "f"
 check "retry_task of no task" "$(qr "SELECT cyoda_wf.retry_task(123456)")" "f"
 
