@@ -1181,3 +1181,157 @@ $$;
 
 -- load_functions was replaced above: its planner cost again
 ALTER FUNCTION cyoda_wf.load_functions(text, text) COST 5000 ROWS 10;
+
+-- 0.2.0: load_functions' PL/Python side, its error handler and check_token
+-- move to schema cyoda_wf_internal too; their callers are made again with
+-- the new names, and the roles that could run them get USAGE on the schema.
+ALTER FUNCTION cyoda_wf.load_functions_py(text, text) SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.raise_python_error(text, text, text, text) SET SCHEMA cyoda_wf_internal;
+ALTER FUNCTION cyoda_wf.check_token(text) SET SCHEMA cyoda_wf_internal;
+COMMENT ON FUNCTION cyoda_wf_internal.raise_python_error(text, text, text, text) IS
+    'Internal: raise an error caught from a PL/Python function again without the "plpy.Error: " / "spiexceptions.X: " prefix; returns for an error without one';
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT a.grantee::regrole AS role
+               FROM pg_catalog.pg_proc AS p,
+                    LATERAL pg_catalog.aclexplode(p.proacl) AS a
+              WHERE p.pronamespace = 'cyoda_wf_internal'::regnamespace
+                AND p.proname IN ('load_functions_py', 'raise_python_error', 'check_token')
+                AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0
+                AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE format('GRANT USAGE ON SCHEMA cyoda_wf_internal TO %s', r.role);
+    END LOOP;
+END
+$$;
+CREATE OR REPLACE FUNCTION cyoda_wf.load_functions(source text, function_schema text DEFAULT 'public')
+    RETURNS SETOF text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+    su boolean;
+    trusted boolean;
+    missing text[];
+BEGIN
+    -- What the caller needs, checked first so that a role lacking it learns
+    -- what it lacks (rather than which internal step failed).
+    SELECT r.rolsuper INTO su FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER;
+    IF su IS NOT TRUE THEN
+        SELECT l.lanpltrusted INTO trusted FROM pg_catalog.pg_language AS l
+         WHERE l.lanname OPERATOR(pg_catalog.=) 'plpython3u';
+        IF trusted IS NOT TRUE THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = format('permission denied: load_functions creates functions in language plpython3u, which role "%s" may not do', CURRENT_USER),
+                DETAIL = 'plpython3u is an untrusted language: PostgreSQL lets only superusers create functions in it.',
+                HINT = 'Have a superuser run load_functions; the functions it makes run as the roles that import workflows naming them, which need EXECUTE on them.';
+        END IF;
+        missing := array_remove(ARRAY[
+            CASE WHEN NOT has_language_privilege('plpython3u', 'USAGE')
+                 THEN 'USAGE on language plpython3u' END,
+            CASE WHEN NOT has_schema_privilege('cyoda_wf_internal', 'USAGE')
+                 THEN 'USAGE on schema cyoda_wf_internal' END,
+            -- by OID: a name in a schema the role may not use would fail the lookup
+            CASE WHEN NOT has_function_privilege(
+                     (SELECT p.oid FROM pg_catalog.pg_proc AS p
+                        JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                       WHERE n.nspname OPERATOR(pg_catalog.=) 'cyoda_wf_internal'
+                         AND p.proname OPERATOR(pg_catalog.=) 'load_functions_py'), 'EXECUTE')
+                 THEN 'EXECUTE on function cyoda_wf_internal.load_functions_py(text, text)' END,
+            CASE WHEN NOT has_function_privilege(
+                     (SELECT p.oid FROM pg_catalog.pg_proc AS p
+                        JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                       WHERE n.nspname OPERATOR(pg_catalog.=) 'cyoda_wf_internal'
+                         AND p.proname OPERATOR(pg_catalog.=) 'raise_python_error'), 'EXECUTE')
+                 THEN 'EXECUTE on function cyoda_wf_internal.raise_python_error(text, text, text, text)' END,
+            CASE WHEN NOT (has_table_privilege('cyoda_wf.python_module', 'SELECT')
+                           AND has_table_privilege('cyoda_wf.python_module', 'INSERT')
+                           AND has_table_privilege('cyoda_wf.python_module', 'UPDATE'))
+                 THEN 'SELECT, INSERT, UPDATE on table cyoda_wf.python_module' END,
+            CASE WHEN NOT has_table_privilege('cyoda_wf.workflow', 'SELECT')
+                 THEN 'SELECT on table cyoda_wf.workflow' END,
+            CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_namespace AS n
+                               WHERE n.nspname OPERATOR(pg_catalog.=) function_schema)
+                      AND NOT (has_schema_privilege(function_schema, 'USAGE')
+                               AND has_schema_privilege(function_schema, 'CREATE'))
+                 THEN format('USAGE, CREATE on schema %I', function_schema) END], NULL);
+        IF cardinality(missing) > 0 THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = format('permission denied: role "%s" lacks what load_functions needs', CURRENT_USER),
+                DETAIL = 'Missing: ' || array_to_string(missing, '; ') || '.',
+                HINT = 'A superuser grants them, or runs load_functions.';
+        END IF;
+    END IF;
+    BEGIN
+        RETURN QUERY SELECT f FROM cyoda_wf_internal.load_functions_py(source, function_schema) AS f;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+        PERFORM cyoda_wf_internal.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+        RAISE;
+    END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cyoda_wf.create_connection(name text, definition jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    RETURN cyoda_wf_internal.create_connection_py(name, definition);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf_internal.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cyoda_wf.drop_connection(name text)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    RETURN cyoda_wf_internal.drop_connection_py(name);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf_internal.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cyoda_wf_internal.ingest_fetch(connection text, params jsonb, raw_model text, meta jsonb,
+                                      OUT model text, OUT data jsonb)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    det text;
+    hin text;
+BEGIN
+    SELECT * INTO model, data FROM cyoda_wf_internal.ingest_py(connection, params, raw_model, meta);
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
+    PERFORM cyoda_wf_internal.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    RAISE;
+END
+$$;
+
+ALTER FUNCTION cyoda_wf.load_functions(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf_internal.load_functions_py(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf.create_connection(text, jsonb) COST 1000;
+ALTER FUNCTION cyoda_wf.drop_connection(text) COST 1000;
+ALTER FUNCTION cyoda_wf_internal.ingest_fetch(text, jsonb, text, jsonb) COST 10000;
+ALTER FUNCTION cyoda_wf_internal.check_token(text) COST 10;
+COMMENT ON SCHEMA cyoda_wf_internal IS
+    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection, ingest and load_functions, check_token); not an API';

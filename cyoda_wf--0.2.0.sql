@@ -3,12 +3,15 @@
 \echo Use "CREATE EXTENSION cyoda_wf" to load this file. \quit
 -- The API is schema cyoda_wf; what only the engine itself calls (trigger
 -- and event trigger functions, the internals of the connection functions)
--- is in schema cyoda_wf_internal, so that \df cyoda_wf.* lists the API.
--- Nobody needs USAGE on it: triggers call their functions without it, the
--- connection functions call theirs as the extension owner.
+-- and what the API calls as its caller (load_functions_py,
+-- raise_python_error, check_token) is in schema cyoda_wf_internal, so that
+-- \df cyoda_wf.* lists the API.  Triggers call their functions without
+-- USAGE on it and the connection functions call theirs as the extension
+-- owner; a role that runs load_functions, or Python processes it does not
+-- own, needs USAGE on it.
 CREATE SCHEMA cyoda_wf_internal;
 COMMENT ON SCHEMA cyoda_wf_internal IS
-    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection and ingest); not an API';
+    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection, ingest and load_functions, check_token); not an API';
 -- Definitions --------------------------------------------------------------
 
 -- One row per model version known to the engine: what a design said of it.
@@ -376,9 +379,9 @@ CREATE FUNCTION cyoda_wf.explain(id uuid)
 COMMENT ON FUNCTION cyoda_wf.explain(uuid) IS
     'Why the entity is where it is: its workflow''s criterion (first row, transition NULL) and each transition leaving its state, each criterion evaluated now, what failed and what fire would accept';
 
-CREATE FUNCTION cyoda_wf.check_token(token text)
+CREATE FUNCTION cyoda_wf_internal.check_token(token text)
     RETURNS uuid LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'cyoda_wf_check_token';
-COMMENT ON FUNCTION cyoda_wf.check_token(text) IS
+COMMENT ON FUNCTION cyoda_wf_internal.check_token(text) IS
     'The entity whose running process holds token; error when the token is not current';
 
 -- Reads built on the version rows ------------------------------------------
@@ -746,7 +749,7 @@ SELECT pg_catalog.pg_extension_config_dump('cyoda_wf.python_module_id_seq', '');
 
 -- The work is done by the cyoda_wf Python package (runtime.py), which the
 -- functions made by load_functions call as well.
-CREATE FUNCTION cyoda_wf.load_functions_py(source text, function_schema text)
+CREATE FUNCTION cyoda_wf_internal.load_functions_py(source text, function_schema text)
     RETURNS SETOF text
     LANGUAGE plpython3u VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -762,7 +765,7 @@ except ImportError as e:
                sqlstate="58P01")
 return runtime.load_functions(source, function_schema)
 $$;
-COMMENT ON FUNCTION cyoda_wf.load_functions_py(text, text) IS
+COMMENT ON FUNCTION cyoda_wf_internal.load_functions_py(text, text) IS
     'Internal: the PL/Python side of load_functions';
 
 -- PL/Python puts the Python exception's name ("plpy.Error: ",
@@ -772,9 +775,10 @@ COMMENT ON FUNCTION cyoda_wf.load_functions_py(text, text) IS
 -- pass each error they catch here: one with such a prefix is raised again
 -- without it (same SQLSTATE, detail and hint); for any other this returns,
 -- and the caller re-raises the error unchanged (RAISE).  load_functions
--- runs as its caller: a role granted EXECUTE on it needs EXECUTE on
--- load_functions_py and raise_python_error as well.
-CREATE FUNCTION cyoda_wf.raise_python_error(message text, state text, detail text, hint text)
+-- runs as its caller: a role granted EXECUTE on it needs USAGE on schema
+-- cyoda_wf_internal and EXECUTE on load_functions_py and raise_python_error
+-- as well.
+CREATE FUNCTION cyoda_wf_internal.raise_python_error(message text, state text, detail text, hint text)
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp AS
@@ -795,7 +799,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION cyoda_wf.raise_python_error(text, text, text, text) IS
+COMMENT ON FUNCTION cyoda_wf_internal.raise_python_error(text, text, text, text) IS
     'Internal: raise an error caught from a PL/Python function again without the "plpy.Error: " / "spiexceptions.X: " prefix; returns for an error without one';
 
 -- load_functions(source, function_schema): one function per top-level
@@ -834,10 +838,21 @@ BEGIN
         missing := array_remove(ARRAY[
             CASE WHEN NOT has_language_privilege('plpython3u', 'USAGE')
                  THEN 'USAGE on language plpython3u' END,
-            CASE WHEN NOT has_function_privilege('cyoda_wf.load_functions_py(text, text)', 'EXECUTE')
-                 THEN 'EXECUTE on function cyoda_wf.load_functions_py(text, text)' END,
-            CASE WHEN NOT has_function_privilege('cyoda_wf.raise_python_error(text, text, text, text)', 'EXECUTE')
-                 THEN 'EXECUTE on function cyoda_wf.raise_python_error(text, text, text, text)' END,
+            CASE WHEN NOT has_schema_privilege('cyoda_wf_internal', 'USAGE')
+                 THEN 'USAGE on schema cyoda_wf_internal' END,
+            -- by OID: a name in a schema the role may not use would fail the lookup
+            CASE WHEN NOT has_function_privilege(
+                     (SELECT p.oid FROM pg_catalog.pg_proc AS p
+                        JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                       WHERE n.nspname OPERATOR(pg_catalog.=) 'cyoda_wf_internal'
+                         AND p.proname OPERATOR(pg_catalog.=) 'load_functions_py'), 'EXECUTE')
+                 THEN 'EXECUTE on function cyoda_wf_internal.load_functions_py(text, text)' END,
+            CASE WHEN NOT has_function_privilege(
+                     (SELECT p.oid FROM pg_catalog.pg_proc AS p
+                        JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                       WHERE n.nspname OPERATOR(pg_catalog.=) 'cyoda_wf_internal'
+                         AND p.proname OPERATOR(pg_catalog.=) 'raise_python_error'), 'EXECUTE')
+                 THEN 'EXECUTE on function cyoda_wf_internal.raise_python_error(text, text, text, text)' END,
             CASE WHEN NOT (has_table_privilege('cyoda_wf.python_module', 'SELECT')
                            AND has_table_privilege('cyoda_wf.python_module', 'INSERT')
                            AND has_table_privilege('cyoda_wf.python_module', 'UPDATE'))
@@ -857,10 +872,10 @@ BEGIN
         END IF;
     END IF;
     BEGIN
-        RETURN QUERY SELECT f FROM cyoda_wf.load_functions_py(source, function_schema) AS f;
+        RETURN QUERY SELECT f FROM cyoda_wf_internal.load_functions_py(source, function_schema) AS f;
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-        PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+        PERFORM cyoda_wf_internal.raise_python_error(SQLERRM, SQLSTATE, det, hin);
         RAISE;
     END;
 END
@@ -1137,7 +1152,7 @@ BEGIN
     RETURN cyoda_wf_internal.create_connection_py(name, definition);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    PERFORM cyoda_wf_internal.raise_python_error(SQLERRM, SQLSTATE, det, hin);
     RAISE;
 END
 $$;
@@ -1156,7 +1171,7 @@ BEGIN
     RETURN cyoda_wf_internal.drop_connection_py(name);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    PERFORM cyoda_wf_internal.raise_python_error(SQLERRM, SQLSTATE, det, hin);
     RAISE;
 END
 $$;
@@ -1179,7 +1194,7 @@ BEGIN
     SELECT * INTO model, data FROM cyoda_wf_internal.ingest_py(connection, params, raw_model, meta);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     GET STACKED DIAGNOSTICS det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    PERFORM cyoda_wf.raise_python_error(SQLERRM, SQLSTATE, det, hin);
+    PERFORM cyoda_wf_internal.raise_python_error(SQLERRM, SQLSTATE, det, hin);
     RAISE;
 END
 $$;
@@ -1262,7 +1277,7 @@ ALTER FUNCTION cyoda_wf.import_workflows(text, integer, jsonb) COST 1000;
 ALTER FUNCTION cyoda_wf.import_design(jsonb, text) COST 5000;
 ALTER FUNCTION cyoda_wf.import_design(text, text) COST 5000;
 ALTER FUNCTION cyoda_wf.load_functions(text, text) COST 5000 ROWS 10;
-ALTER FUNCTION cyoda_wf.load_functions_py(text, text) COST 5000 ROWS 10;
+ALTER FUNCTION cyoda_wf_internal.load_functions_py(text, text) COST 5000 ROWS 10;
 ALTER FUNCTION cyoda_wf.retry_task(bigint) COST 100;
 ALTER FUNCTION cyoda_wf.prune_tasks(interval, boolean) COST 10000;
 ALTER FUNCTION cyoda_wf.prune_history(text) COST 10000;
@@ -1278,7 +1293,7 @@ ALTER FUNCTION cyoda_wf_internal.write_connection_entity(text, uuid, jsonb) COST
 ALTER FUNCTION cyoda_wf.drop_connection(text) COST 1000;
 ALTER FUNCTION cyoda_wf.ingest(text, jsonb, text, jsonb) COST 10000;
 ALTER FUNCTION cyoda_wf_internal.ingest_fetch(text, jsonb, text, jsonb) COST 10000;
-ALTER FUNCTION cyoda_wf.check_token(text) COST 10;
+ALTER FUNCTION cyoda_wf_internal.check_token(text) COST 10;
 ALTER FUNCTION cyoda_wf.get_item(uuid, timestamptz, bigint) COST 50;
 ALTER FUNCTION cyoda_wf.get_entity(uuid, timestamptz, bigint) COST 100;
 ALTER FUNCTION cyoda_wf.transitions(uuid) COST 50 ROWS 5;

@@ -79,8 +79,8 @@ SELECT count(*) AS deleted_note_versions FROM cyoda_wf.changes(
     ((SELECT data -> 'children' ->> 0 FROM cyoda_wf.entity WHERE id = :'batch'))::uuid);
 
 -- 2. Tokens: only the token of the process running now is accepted ---------
-SELECT cyoda_wf.check_token(NULL);
-SELECT cyoda_wf.check_token('cw-0-0-nothing');
+SELECT cyoda_wf_internal.check_token(NULL);
+SELECT cyoda_wf_internal.check_token('cw-0-0-nothing');
 -- the token the process used above, now that its process has finished
 DO LANGUAGE plpython3u $$
 from cyoda_wf import entity_service

@@ -51,7 +51,7 @@ __all__ = [
 
 # Statements, their parameter types.
 _SQL = {
-    "check_token": ("SELECT cyoda_wf.check_token($1)::text AS id", ["text"]),
+    "check_token": ("SELECT cyoda_wf_internal.check_token($1)::text AS id", ["text"]),
     "get_entity": (
         "SELECT e #>> '{meta,modelKey,name}' AS model,"
         " (e #>> '{meta,modelKey,version}')::int AS version,"

@@ -50,7 +50,8 @@ SELECT is((SELECT count(*)::int FROM pg_class c, aclexplode(c.relacl) a
 SELECT has_schema('cyoda_wf_internal');
 SELECT functions_are('cyoda_wf_internal', ARRAY['entity_trigger', 'entity_flush', 'definitions_changed',
   'shard_config_changed', 'drop_schedules', 'create_connection_py', 'drop_connection_py', 'ingest_py',
-  'write_connection_entity', 'ingest_fetch'], 'the trigger functions and the connection functions'' internals are internal');
+  'write_connection_entity', 'ingest_fetch', 'load_functions_py', 'raise_python_error', 'check_token'],
+  'the trigger functions, the connection functions'' and load_functions'' internals and check_token are internal');
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'cyoda_wf'::regnamespace
               AND p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype)), 0,

@@ -58,9 +58,10 @@ SELECT ok(pg_temp.error_of($$ SELECT cyoda_wf.create_connection('bad name!', '{"
 CREATE ROLE cw_pe_loader;
 CREATE ROLE cw_pe_only;
 GRANT USAGE ON SCHEMA cyoda_wf TO cw_pe_loader, cw_pe_only;
+GRANT USAGE ON SCHEMA cyoda_wf_internal TO cw_pe_loader;
 GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text) TO cw_pe_only;
-GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf.load_functions_py(text, text),
-                          cyoda_wf.raise_python_error(text, text, text, text)
+GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf_internal.load_functions_py(text, text),
+                          cyoda_wf_internal.raise_python_error(text, text, text, text)
    TO cw_pe_loader;
 SET ROLE cw_pe_only;
 SELECT is(pg_temp.error_of($$ SELECT cyoda_wf.load_functions('def f(meta, data):
@@ -84,8 +85,9 @@ SET ROLE cw_pe_only;
 SELECT is(pg_temp.error_of($$ SELECT cyoda_wf.load_functions('def f(meta, data):
     return data', 'cw_pe_fns') $$),
           '42501 | permission denied: role "cw_pe_only" lacks what load_functions needs'
-          ' | Missing: USAGE on language plpython3u; EXECUTE on function cyoda_wf.load_functions_py(text, text);'
-          ' EXECUTE on function cyoda_wf.raise_python_error(text, text, text, text);'
+          ' | Missing: USAGE on language plpython3u; USAGE on schema cyoda_wf_internal;'
+          ' EXECUTE on function cyoda_wf_internal.load_functions_py(text, text);'
+          ' EXECUTE on function cyoda_wf_internal.raise_python_error(text, text, text, text);'
           ' SELECT, INSERT, UPDATE on table cyoda_wf.python_module; SELECT on table cyoda_wf.workflow;'
           ' USAGE, CREATE on schema cw_pe_fns. | A superuser grants them, or runs load_functions.',
           'a trusted language: 42501 listing every right the role lacks');
@@ -102,7 +104,7 @@ SELECT is(array_agg(f), ARRAY['f'], 'and it loads a module')
   FROM cyoda_wf.load_functions('def f(meta, data):
     return data', 'cw_pe_fns') AS f;
 RESET ROLE;
-SELECT is(pg_temp.error_of($$ SELECT cyoda_wf.raise_python_error('plain message', '22023', '', '') $$),
+SELECT is(pg_temp.error_of($$ SELECT cyoda_wf_internal.raise_python_error('plain message', '22023', '', '') $$),
           'ok', 'raise_python_error returns for a message without a PL/Python prefix');
 
 SELECT * FROM finish();

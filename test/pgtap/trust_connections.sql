@@ -42,12 +42,13 @@ GRANT SELECT, INSERT (id, model, model_version, data), UPDATE (data), DELETE ON 
 GRANT EXECUTE ON FUNCTION cyoda_wf.new_id() TO cw_tc_writer;
 GRANT EXECUTE ON FUNCTION cyoda_wf.import_workflows(text, integer, jsonb),
                           cyoda_wf.import_design(jsonb, text),
-                          cyoda_wf.check_token(text),
+                          cyoda_wf_internal.check_token(text),
                           cyoda_wf.add_item(text, integer, jsonb),
                           cyoda_wf.update_item(uuid, jsonb, text, bigint),
                           cyoda_wf.get_entity(uuid, timestamptz, bigint),
                           cyoda_wf.ingest(text, jsonb, text, jsonb)
    TO cw_tc_importer;
+GRANT USAGE ON SCHEMA cyoda_wf_internal TO cw_tc_importer;   -- check_token, for its processes
 GRANT EXECUTE ON FUNCTION cyoda_wf.ingest(text, jsonb, text, jsonb) TO cw_tc_ingester;
 GRANT EXECUTE ON FUNCTION cyoda_wf.create_connection(text, jsonb), cyoda_wf.drop_connection(text) TO cw_tc_admin;
 

@@ -432,8 +432,9 @@ CREATE ROLE cw_tp_loader;
 GRANT USAGE ON LANGUAGE plpython3u TO cw_tp_loader;
 GRANT CREATE ON SCHEMA public TO cw_tp_loader;
 GRANT USAGE ON SCHEMA cyoda_wf TO cw_tp_loader;
-GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf.load_functions_py(text, text),
-                          cyoda_wf.raise_python_error(text, text, text, text),
+GRANT USAGE ON SCHEMA cyoda_wf_internal TO cw_tp_loader;
+GRANT EXECUTE ON FUNCTION cyoda_wf.load_functions(text, text), cyoda_wf_internal.load_functions_py(text, text),
+                          cyoda_wf_internal.raise_python_error(text, text, text, text),
                           cyoda_wf.import_workflows(text, integer, jsonb)
    TO cw_tp_loader;
 GRANT SELECT, INSERT, UPDATE ON cyoda_wf.python_module TO cw_tp_loader;

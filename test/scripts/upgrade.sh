@@ -190,17 +190,19 @@ q -d $old -c "ALTER EXTENSION cyoda_wf UPDATE" >/dev/null
 # load_functions' error handler (raise_python_error) is executable by the
 # roles that could run load_functions; then their grants go, for step 3.
 [[ $(q -d $old -c "SELECT has_function_privilege('cw_upgrade_loader',
-        'cyoda_wf.raise_python_error(text, text, text, text)', 'EXECUTE')") == t ]] ||
+        'cyoda_wf_internal.raise_python_error(text, text, text, text)', 'EXECUTE')") == t ]] ||
     fail "a role granted load_functions under 0.1.0 may not execute raise_python_error"
+[[ $(q -d $old -c "SELECT has_schema_privilege('cw_upgrade_loader', 'cyoda_wf_internal', 'USAGE')") == t ]] ||
+    fail "a role granted load_functions under 0.1.0 may not use schema cyoda_wf_internal"
 # The role granted search under 0.1.0 may run the new search.
 [[ $(q -d $old -c "SELECT has_function_privilege('cw_upgrade_loader',
         'cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer)', 'EXECUTE')") == t ]] ||
     fail "a role granted search under 0.1.0 may not execute the new search"
 q -d $old -c "REVOKE ALL ON FUNCTION cyoda_wf.load_functions(text, text),
-                  cyoda_wf.load_functions_py(text, text),
-                  cyoda_wf.raise_python_error(text, text, text, text),
+                  cyoda_wf_internal.load_functions_py(text, text),
+                  cyoda_wf_internal.raise_python_error(text, text, text, text),
                   cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer)
-                  FROM cw_upgrade_loader" >/dev/null
+                  FROM cw_upgrade_loader" -c "REVOKE USAGE ON SCHEMA cyoda_wf_internal FROM cw_upgrade_loader" >/dev/null
 v=$(q -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'cyoda_wf'")
 want=$(sed -n "s/^default_version = '\(.*\)'/\1/p" cyoda_wf.control)
 [[ $v == "$want" ]] || fail "after ALTER EXTENSION UPDATE the version is $v, want $want"

@@ -224,7 +224,7 @@ def sql_ingest(connection, params, raw_model, meta):
             if not isinstance(m, dict) or not isinstance(m.get("token"), str):
                 raise _invalid('connection "%s": meta must be the process\'s meta object (with "token")'
                                % connection)
-            eid = _exec("SELECT cyoda_wf.check_token($1)::text AS id", ["text"], [m["token"]])[0]["id"]
+            eid = _exec("SELECT cyoda_wf_internal.check_token($1)::text AS id", ["text"], [m["token"]])[0]["id"]
             if m.get("entity_id") not in (None, eid):
                 raise _invalid('connection "%s": meta "entity_id" is not the entity of the token' % connection)
         _check_schema()
