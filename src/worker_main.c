@@ -50,7 +50,7 @@ PGDLLEXPORT void cw_worker_main(Datum arg);
 /* Tasks run in a row before the worker reports and prunes (it goes on at once). */
 #define CW_BURST 1000
 /* A missing database is looked for after this long, then at doubling intervals up to the max. */
-#define CW_DB_WAIT_FIRST_MS 5000
+#define CW_DB_WAIT_FIRST_MS 1000
 #define CW_DB_WAIT_MAX_MS 300000
 
 /* The cyoda_wf extension this worker has registered with (its pg_extension OID). */

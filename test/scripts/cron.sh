@@ -172,6 +172,11 @@ ours="SELECT count(*) FROM cron.job WHERE command LIKE 'SELECT cyoda_wf.add_sche
 check "jobs of schedule_job before the drop" "$(q "$ours")" 3
 q "BEGIN; DROP EXTENSION cyoda_wf; ROLLBACK"
 check "DROP EXTENSION rolled back: the jobs stay" "$(q "$ours")" 3
+# the static workers started before $DB existed: they find it and start again
+for ((i = 0; i < 120; i++)); do
+    [[ $(q "SELECT count(*) FROM cyoda_wf.worker_status() WHERE kind = 'static'") == 2 ]] && break
+    sleep 0.5
+done
 workers_before=$(q "SELECT string_agg(pid::text, ' ' ORDER BY pid) FROM cyoda_wf.worker_status()")
 check "two static workers serve $DB" "$(wc -w <<<"$workers_before")" 2
 logpos=$(stat -c %s "$DIR/log")

@@ -9,7 +9,7 @@
 #     nothing more: no FATAL "database ... does not exist" every 5 s (at most
 #     one per worker, from its first start), no second WARNING;
 #   - once the database is created the workers find it (they look again at
-#     doubling intervals from 5 s) and both serve it; the log says so once.
+#     doubling intervals from 1 s) and both serve it; the log says so once.
 # Environment (optional): CW_LIB (scripts/lib.sh), CW_PG_CONFIG.
 set -euo pipefail
 
