@@ -152,6 +152,12 @@ done
 conn() { local c=${SHARD_CLUSTER[$1]}_PORT; echo "host=127.0.0.1 port=${!c} dbname=s$1"; }
 CONNS="ARRAY['$(conn 0)', '$(conn 1)', '$(conn 2)', '$(conn 3)']"
 SWAPPED="ARRAY['$(conn 1)', '$(conn 0)', '$(conn 2)', '$(conn 3)']"
+check "add_item before configure_shards: 55000" \
+    "$(q A router "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.add_item('boom', 1, '{}')\$q\$), ' | ', 1) || ' ' || split_part(err_of(\$q\$SELECT cyoda_wf.add_item('boom', 1, '{}')\$q\$), ' | ', 2)")" \
+    "55000 no shards are configured"
+check "call_shard without a function: 22004" \
+    "$(q A router "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.call_shard(0, NULL, NULL)\$q\$), ' | ', 1)")" \
+    "22004"
 check "three shards: 22023" \
     "$(q A router "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.configure_shards(ARRAY['a', 'b', 'c'])\$q\$), ' | ', 1)")" \
     "22023"
