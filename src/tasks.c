@@ -30,6 +30,7 @@
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
+#include "executor/instrument.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -37,8 +38,10 @@
 #include "pgstat.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -56,7 +59,7 @@ int			cw_task_retention = 7 * 86400;
 
 enum
 {
-	TP_CLAIM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_PRUNE,
+	TP_CLAIM, TP_CLAIM_FROM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_PRUNE,
 	TP_PRUNE_FAILED, TP_RETRY_ONE, TP_RETRY_MANY, NTP
 };
 
@@ -74,6 +77,22 @@ static SPIPlanPtr tplans[NTP];
 	"AND EXISTS (SELECT 1 FROM cyoda_wf.workflow w WHERE w.model OPERATOR(pg_catalog.=) e.model " \
 	"AND w.model_version OPERATOR(pg_catalog.=) e.model_version OFFSET 0) "
 
+/*
+ * The task (t) and entity (e) columns a claim reads (cw_task_read), of a
+ * pending task due at $1 (the claim's clock reading: an index condition,
+ * so the scan stops at the first task not yet due).
+ */
+#define CW_TASK_CLAIM_SELECT \
+	"SELECT t.id, t.entity_id, t.transition, t.from_state, t.kind, t.attempts, " \
+	"t.max_attempts, t.retry_delay_ms, t.timeout_ms, " \
+	"(t.kind OPERATOR(pg_catalog.=) 'timer' AND t.timeout_ms IS NOT NULL AND " \
+	" pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (t.run_at OPERATOR(pg_catalog.+) " \
+	" (t.timeout_ms OPERATOR(pg_catalog.*) interval '1 millisecond'))) AS expired, " \
+	"e.state, e.model, e.model_version, t.run_at " \
+	"FROM cyoda_wf.task t JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id " \
+	"WHERE t.state OPERATOR(pg_catalog.=) 'pending' " \
+	"AND t.run_at OPERATOR(pg_catalog.<=) $1 "
+
 static SPIPlanPtr
 cw_task_plan(int which)
 {
@@ -84,15 +103,20 @@ cw_task_plan(int which)
 		 * cyoda_wf.task before cyoda_wf.workflow, and a task is never made
 		 * for the default workflow.
 		 */
-		"SELECT t.id, t.entity_id, t.transition, t.from_state, t.kind, t.attempts, "
-		"t.max_attempts, t.retry_delay_ms, t.timeout_ms, "
-		"(t.kind OPERATOR(pg_catalog.=) 'timer' AND t.timeout_ms IS NOT NULL AND "
-		" pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (t.run_at OPERATOR(pg_catalog.+) "
-		" (t.timeout_ms OPERATOR(pg_catalog.*) interval '1 millisecond'))) AS expired, "
-		"e.state, e.model, e.model_version "
-		"FROM cyoda_wf.task t JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id "
-		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' "
-		"AND t.run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp() "
+		CW_TASK_CLAIM_SELECT
+		CW_TASK_RUNNABLE
+		"ORDER BY t.run_at, t.id LIMIT 1 FOR UPDATE OF t, e SKIP LOCKED",
+		/*
+		 * TP_CLAIM_FROM: TP_CLAIM after ($2, $3), the (run_at, id) of the
+		 * last task this backend claimed (see cw_task_claim), of an entity
+		 * with no pending task before it, so that the order of an entity's
+		 * own tasks is kept
+		 */
+		CW_TASK_CLAIM_SELECT
+		"AND ROW(t.run_at, t.id) OPERATOR(pg_catalog.>) ROW($2, $3) "
+		"AND NOT EXISTS (SELECT 1 FROM cyoda_wf.task p "
+		"WHERE p.entity_id OPERATOR(pg_catalog.=) t.entity_id AND p.state OPERATOR(pg_catalog.=) 'pending' "
+		"AND ROW(p.run_at, p.id) OPERATOR(pg_catalog.<) ROW(t.run_at, t.id) OFFSET 0) "
 		CW_TASK_RUNNABLE
 		"ORDER BY t.run_at, t.id LIMIT 1 FOR UPDATE OF t, e SKIP LOCKED",
 		/* TP_ORPHANS: pending tasks whose entity is gone */
@@ -142,9 +166,9 @@ cw_task_plan(int which)
 		"AND ($1 IS NULL OR EXISTS (SELECT 1 FROM cyoda_wf.entity e "
 		"WHERE e.id OPERATOR(pg_catalog.=) t.entity_id AND e.model OPERATOR(pg_catalog.=) $1))",
 	};
-	static const int nargs[NTP] = {0, 0, 1, 5, 5, 0, 2, 1, 1, 2};
+	static const int nargs[NTP] = {1, 3, 0, 1, 5, 5, 0, 2, 1, 1, 2};
 	static Oid	types[NTP][5] = {
-		{0}, {0}, {INT8OID},
+		{TIMESTAMPTZOID}, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, {0}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
 		{0},
@@ -152,7 +176,10 @@ cw_task_plan(int which)
 		{INT8OID}, {TEXTOID, TIMESTAMPTZOID}
 	};
 
-	return cw_kept_plan(&tplans[which], sql[which], nargs[which], types[which]);
+	/* the claims: one plan for every clock reading and claim point (cw_task_claim) */
+	return cw_kept_plan_opts(&tplans[which], sql[which], nargs[which], types[which],
+							 which == TP_CLAIM || which == TP_CLAIM_FROM ?
+							 CURSOR_OPT_GENERIC_PLAN : 0);
 }
 
 static void
@@ -306,6 +333,7 @@ typedef struct CwClaimed
 	bool		timer;
 	char	   *model;			/* the entity's model and version */
 	int			model_version;
+	TimestampTz run_at;
 } CwClaimed;
 
 /* The row TP_CLAIM returned. */
@@ -331,6 +359,116 @@ cw_task_read(CwClaimed *t)
 	t->cur_state = SPI_getvalue(tup, td, 11);
 	t->model = SPI_getvalue(tup, td, 12);
 	t->model_version = DatumGetInt32(SPI_getbinval(tup, td, 13, &isnull));
+	t->run_at = DatumGetTimestampTz(SPI_getbinval(tup, td, 14, &isnull));
+}
+
+/*
+ * Where this backend's claims start.  Finished tasks leave their entries in
+ * task_due_idx until VACUUM removes them, at the queue's front, so a claim
+ * from the front steps over all of them: a page per few hundred tasks, on
+ * every claim, which with a backlog of many thousand tasks is most of a
+ * claim's work.  When a claim from the front reads more than
+ * CW_CLAIM_FRONT_PAGES pages (about 10 of its own, the rest the entries
+ * of some 10,000 finished tasks), the next ones (TP_CLAIM_FROM) go on after the
+ * (run_at, id) of the task this backend claimed last.  The tasks before that
+ * point are the ones this and other backends have claimed, apart from one
+ * that was locked when passed over or whose transaction committed late (a
+ * long transaction's task, a task restored with an old run_at): a claim
+ * from the front takes those, when the claim from the point finds nothing
+ * and at least every CW_CLAIM_FRONT_EVERY claims.  TP_CLAIM_FROM never takes
+ * a task of an entity that has a pending task before it, so an entity's own
+ * tasks run in order as they do from the front.
+ */
+#define CW_CLAIM_FRONT_PAGES 48
+#define CW_CLAIM_FRONT_EVERY 64
+static struct
+{
+	bool		use;			/* the next claim may start at the point */
+	TimestampTz run_at;
+	int64		id;
+	int			claims;			/* claims from the point since the last from the front */
+} claim_point;
+
+/*
+ * The claims' plans must read task_due_idx in its order and probe an
+ * entity's other tasks through task_entity_idx whatever the statistics
+ * said when they were made: a plan made while the queue was small would
+ * otherwise sort or scan every pending task on every claim once it fills.
+ * A plan is made (and made again after an invalidation) with these off.
+ */
+static const char *const claim_plan_settings[] = {"enable_sort", "enable_seqscan", "enable_bitmapscan"};
+
+/*
+ * Run claim plan `which` with args a; the number of shared buffers it read,
+ * and in *planned whether it made its plan (reading catalogs too).  When
+ * the plan is to be made, it is made with claim_plan_settings off for
+ * that execution only; a plan made again by an invalidation that arrived
+ * during the execution (so without them) is dropped, to be made again
+ * properly by the next claim.
+ */
+static int64
+cw_task_claim_exec(int which, Datum *a, bool *planned)
+{
+	SPIPlanPtr	plan = cw_task_plan(which);
+	CachedPlanSource *src = linitial(SPI_plan_get_plan_sources(plan));
+	bool		replan = !SPI_plan_is_valid(plan) || src->gplan == NULL || !src->gplan->is_valid;
+	int64		gen = src->generation;
+	int64		blks = pgBufferUsage.shared_blks_hit + pgBufferUsage.shared_blks_read;
+	int			nestlevel = -1;
+	int			rc;
+
+	if (replan)
+	{
+		nestlevel = NewGUCNestLevel();
+		for (int i = 0; i < lengthof(claim_plan_settings); i++)
+			(void) set_config_option(claim_plan_settings[i], "off", PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+	}
+	rc = SPI_execute_plan(plan, a, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	*planned = replan;
+	if (replan)
+		AtEOXact_GUC(true, nestlevel);
+	else if (src->generation != gen)
+	{
+		SPI_freeplan(plan);
+		tplans[which] = NULL;
+	}
+	return pgBufferUsage.shared_blks_hit + pgBufferUsage.shared_blks_read - blks;
+}
+
+/* Claim the first due task (into t); false when none is due. */
+static bool
+cw_task_claim(CwClaimed *t)
+{
+	Datum		a[3];
+	bool		found = false;
+	bool		planned;
+	int64		pages;
+
+	a[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+	if (claim_point.use && claim_point.claims < CW_CLAIM_FRONT_EVERY)
+	{
+		a[1] = TimestampTzGetDatum(claim_point.run_at);
+		a[2] = Int64GetDatum(claim_point.id);
+		(void) cw_task_claim_exec(TP_CLAIM_FROM, a, &planned);
+		found = SPI_processed == 1;
+		claim_point.claims++;
+	}
+	if (!found)
+	{
+		pages = cw_task_claim_exec(TP_CLAIM, a, &planned);
+		claim_point.use = !planned && pages > CW_CLAIM_FRONT_PAGES;
+		found = SPI_processed == 1;
+		claim_point.claims = 0;
+	}
+	if (!found)
+		return false;
+	cw_task_read(t);
+	claim_point.run_at = t->run_at;
+	claim_point.id = t->id;
+	return true;
 }
 
 /*
@@ -456,16 +594,11 @@ cw_task_failed(CwClaimed *t, ErrorData *edata)
 static bool
 cw_task_claim_and_run(Oid caller)
 {
-	int			rc;
 	CwClaimed	t;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	rc = SPI_execute_plan(cw_task_plan(TP_CLAIM), NULL, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
+	if (!cw_task_claim(&t))
 		return false;
-	cw_task_read(&t);
 	/* which task a worker runs, for metrics() (a session's own CALL keeps its text) */
 	if (IsBackgroundWorker)
 	{

@@ -1,0 +1,118 @@
+-- The order in which queued tasks are claimed: by due time; a task that
+-- became visible late with an earlier due time is still run (the claim
+-- does not start at the queue's front every time); an entity's own tasks
+-- run in their order.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
+RESET client_min_messages;
+\set SHOW_CONTEXT never
+
+CREATE SEQUENCE public.claim_seq;
+CREATE FUNCTION public.claim_note(meta jsonb, data jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT data || jsonb_build_object('ran', nextval('public.claim_seq')) $$;
+SELECT cyoda_wf.import_workflows('claimed', 1, $json$
+{"importMode": "REPLACE", "workflows": [{"name": "claimed", "initialState": "new", "states": {
+  "new": {"transitions": [
+    {"name": "go", "next": "done",
+     "processors": [{"name": "claim_note", "executionMode": "ASYNC_NEW_TX"}]},
+    {"name": "skip", "next": "skipped", "manual": true}]},
+  "done": {"transitions": []},
+  "skipped": {"transitions": []}}}]}
+$json$) ->> 'workflows';
+
+-- A queue whose front holds many finished tasks VACUUM has not removed
+-- yet: a claim from the front steps over their index entries, so claims
+-- go on after the last task claimed.
+ALTER TABLE cyoda_wf.task SET (autovacuum_enabled = false);
+INSERT INTO cyoda_wf.task (entity_id, transition, from_state, kind, run_at)
+SELECT '00000000-0000-0000-0000-000000000000', 'go', 'new', 'process', '1990-01-01'
+  FROM generate_series(1, 20000);
+UPDATE cyoda_wf.task SET state = 'done', finished_at = now();
+-- (the session's first claim makes the claim's plan, and is not judged)
+CALL cyoda_wf.run_tasks();
+
+-- Three entities, one queued task each, due in this order.
+SET client_min_messages = error;
+INSERT INTO cyoda_wf.entity (id, model, data)
+SELECT ('c1a10000-0000-0000-0000-00000000000' || g)::uuid, 'claimed', jsonb_build_object('n', g)
+  FROM generate_series(1, 3) g;
+RESET client_min_messages;
+CALL cyoda_wf.run_tasks(1);
+-- A task that commits after the first claim, due before it (a long
+-- transaction's task, or one restored with its old due time).
+SET client_min_messages = error;
+INSERT INTO cyoda_wf.entity (id, model, data)
+VALUES ('c1a10000-0000-0000-0000-000000000004', 'claimed', '{"n": 4}');
+RESET client_min_messages;
+UPDATE cyoda_wf.task SET run_at = '2000-01-01'
+ WHERE entity_id = 'c1a10000-0000-0000-0000-000000000004';
+-- The claims go on after the last one; the late task is taken once they
+-- find nothing more: every task runs once.
+CALL cyoda_wf.run_tasks();
+SELECT data->>'n' AS n, state, data->>'ran' AS ran FROM cyoda_wf.entity
+ WHERE model = 'claimed' ORDER BY (data->>'ran')::int;
+SELECT state, count(*) FROM cyoda_wf.task WHERE entity_id <> '00000000-0000-0000-0000-000000000000' GROUP BY state;
+
+-- An entity with two pending tasks: go (due first, but late, as above,
+-- and before the last task claimed) and skip.  Go runs first, so skip
+-- finds the entity moved on.
+SET client_min_messages = error;
+INSERT INTO cyoda_wf.entity (id, model, data)
+VALUES ('c1a10000-0000-0000-0000-000000000005', 'claimed', '{"n": 5}');
+RESET client_min_messages;
+UPDATE cyoda_wf.task SET run_at = '1999-01-01'
+ WHERE entity_id = 'c1a10000-0000-0000-0000-000000000005';
+INSERT INTO cyoda_wf.task (entity_id, transition, from_state, kind)
+VALUES ('c1a10000-0000-0000-0000-000000000005', 'skip', 'new', 'process');
+CALL cyoda_wf.run_tasks(1);
+SELECT transition, state FROM cyoda_wf.task
+ WHERE entity_id = 'c1a10000-0000-0000-0000-000000000005' ORDER BY id;
+CALL cyoda_wf.run_tasks();
+SELECT transition, state FROM cyoda_wf.task
+ WHERE entity_id = 'c1a10000-0000-0000-0000-000000000005' ORDER BY id;
+SELECT state, data->>'ran' IS NOT NULL AS ran FROM cyoda_wf.entity
+ WHERE id = 'c1a10000-0000-0000-0000-000000000005';
+
+-- A late task waits for at most 64 claims after the last one, even while
+-- later tasks keep coming: 70 queued, one run, then one late task.
+SET client_min_messages = error;
+INSERT INTO cyoda_wf.entity (id, model, data)
+SELECT ('c1a20000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'claimed', jsonb_build_object('n', 100 + g)
+  FROM generate_series(1, 70) g;
+RESET client_min_messages;
+SELECT setval('public.claim_seq', 1000, false) IS NOT NULL AS reset;
+CALL cyoda_wf.run_tasks(1);
+SET client_min_messages = error;
+INSERT INTO cyoda_wf.entity (id, model, data)
+VALUES ('c1a10000-0000-0000-0000-000000000006', 'claimed', '{"n": 6}');
+RESET client_min_messages;
+UPDATE cyoda_wf.task SET run_at = '2000-01-01'
+ WHERE entity_id = 'c1a10000-0000-0000-0000-000000000006';
+CALL cyoda_wf.run_tasks();
+SELECT (data->>'ran')::int - 1000 AS position_of_late_task FROM cyoda_wf.entity
+ WHERE id = 'c1a10000-0000-0000-0000-000000000006';
+SELECT count(*) FILTER (WHERE state = 'done') AS done, count(*) AS entities
+  FROM cyoda_wf.entity WHERE model = 'claimed';
+
+-- Once VACUUM has removed them, claims start at the front again (after
+-- one from the front finds the queue short): a late task is the next one
+-- run.
+ALTER TABLE cyoda_wf.task RESET (autovacuum_enabled);
+VACUUM cyoda_wf.task;
+CALL cyoda_wf.run_tasks();
+SELECT setval('public.claim_seq', 2000, false) IS NOT NULL AS reset;
+SET client_min_messages = error;
+INSERT INTO cyoda_wf.entity (id, model, data)
+SELECT ('c1a30000-0000-0000-0000-00000000000' || g)::uuid, 'claimed', jsonb_build_object('n', 200 + g)
+  FROM generate_series(1, 3) g;
+RESET client_min_messages;
+CALL cyoda_wf.run_tasks(1);
+SET client_min_messages = error;
+INSERT INTO cyoda_wf.entity (id, model, data)
+VALUES ('c1a10000-0000-0000-0000-000000000007', 'claimed', '{"n": 7}');
+RESET client_min_messages;
+UPDATE cyoda_wf.task SET run_at = '2000-01-01'
+ WHERE entity_id = 'c1a10000-0000-0000-0000-000000000007';
+CALL cyoda_wf.run_tasks();
+SELECT data->>'n' AS n, (data->>'ran')::int - 2000 AS position FROM cyoda_wf.entity
+ WHERE (data->>'ran')::int >= 2000 ORDER BY 2;
