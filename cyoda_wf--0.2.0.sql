@@ -265,9 +265,18 @@ COMMENT ON FUNCTION cyoda_wf.check_condition(jsonb, jsonb) IS
 
 -- search's row test for the parts of a condition no index serves: the
 -- evaluator of check_condition, its compilation kept from row to row.
+CREATE FUNCTION cyoda_wf_internal.matches_condition_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_matches_condition_support';
+
+COMMENT ON FUNCTION cyoda_wf_internal.matches_condition_support(internal) IS
+'Planner support of matches_condition: the share of rows it keeps, from the condition''s operators (PostgreSQL''s default selectivities).';
+
 CREATE FUNCTION cyoda_wf_internal.matches_condition(data jsonb, condition jsonb)
 RETURNS boolean
 LANGUAGE C STABLE PARALLEL SAFE
+SUPPORT cyoda_wf_internal.matches_condition_support
 AS 'MODULE_PATHNAME', 'cyoda_wf_matches_condition';
 
 COMMENT ON FUNCTION cyoda_wf_internal.matches_condition(jsonb, jsonb) IS

@@ -14,16 +14,24 @@
  * so its compiled form is kept in fn_extra, keyed by the condition's bytes
  * and compiled again whenever they differ.  It is PARALLEL SAFE (it reads
  * nothing but its arguments), so such a search can run a parallel scan,
- * and its answer is cond_eval.c's by construction.
+ * and its answer is cond_eval.c's by construction.  Its planner support
+ * function estimates the share of rows it keeps from the condition's
+ * operators, as PostgreSQL's defaults for the same tests in SQL would
+ * (a boolean function would otherwise keep a third of the rows, which makes
+ * a parallel scan look dear).
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
 #include "cond.h"
 
+#include "miscadmin.h"
+#include "nodes/supportnodes.h"
 #include "utils/memutils.h"
+#include "utils/selfuncs.h"
 
 PG_FUNCTION_INFO_V1(cyoda_wf_check_condition);
 PG_FUNCTION_INFO_V1(cyoda_wf_matches_condition);
+PG_FUNCTION_INFO_V1(cyoda_wf_matches_condition_support);
 
 /* A compiled condition kept in fn_extra, with the bytes it was compiled from. */
 typedef struct CondCache
@@ -126,4 +134,97 @@ cyoda_wf_matches_condition(PG_FUNCTION_ARGS)
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.data = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	PG_RETURN_BOOL(cw_condition_eval(c, &ctx));
+}
+
+/*
+ * The share of rows a compiled condition keeps, with PostgreSQL's default
+ * selectivities of the matching SQL tests (selfuncs.h): equality, a range,
+ * a pattern, IS NULL 0.005; one-sided comparisons a third; negations the
+ * rest; AND multiplies, OR adds as independent events.
+ */
+static Selectivity
+condition_selectivity(const CwCondition *c)
+{
+	Selectivity s;
+
+	check_stack_depth();
+	switch (c->kind)
+	{
+		case CK_AND:
+			s = 1.0;
+			for (int i = 0; i < c->nchildren; i++)
+				s *= condition_selectivity(c->children[i]);
+			return s;
+		case CK_OR:
+			s = 1.0;
+			for (int i = 0; i < c->nchildren; i++)
+				s *= 1.0 - condition_selectivity(c->children[i]);
+			return 1.0 - s;
+		case CK_NOT:
+			return 1.0 - condition_selectivity(c->children[0]);
+		case CK_SIMPLE:
+		case CK_LIFECYCLE:
+			break;
+		default:
+			return DEFAULT_EQ_SEL;	/* array: element equalities */
+	}
+	switch (c->op->base)
+	{
+		case OPB_GT:
+		case OPB_GE:
+		case OPB_LT:
+		case OPB_LE:
+			s = DEFAULT_INEQ_SEL;
+			break;
+		case OPB_BETWEEN:
+		case OPB_BETWEEN_INCL:
+			s = DEFAULT_RANGE_INEQ_SEL;
+			break;
+		case OPB_NOT_NULL:
+			s = DEFAULT_NOT_UNK_SEL;
+			break;
+		case OPB_EQ:
+			s = DEFAULT_EQ_SEL;
+			break;
+		default:
+			s = DEFAULT_MATCH_SEL;
+			break;
+	}
+	if (c->set != NULL)			/* a merged OR: every operand once */
+		s *= c->set->nsubs + c->set->nconts;
+	s = Min(s, 1.0);
+	return c->op->negate ? 1.0 - s : s;
+}
+
+/*
+ * The planner support function of matches_condition: its selectivity,
+ * from the condition when the plan has its value (a custom plan), else
+ * DEFAULT_UNK_SEL (a generic plan: the value is a parameter).
+ */
+Datum
+cyoda_wf_matches_condition_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSelectivity *req;
+	Node	   *arg;
+
+	if (!IsA(rawreq, SupportRequestSelectivity))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestSelectivity *) rawreq;
+	req->selectivity = DEFAULT_UNK_SEL;
+	arg = list_length(req->args) == 2 ? lsecond(req->args) : NULL;
+	if (arg != NULL && IsA(arg, Const) && !((Const *) arg)->constisnull)
+	{
+		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "cyoda_wf condition estimate",
+												  ALLOCSET_SMALL_SIZES);
+		CwCondition *c;
+
+		/* an invalid condition raises its 22023 here rather than at run */
+		c = cw_condition_compile(DatumGetJsonbP(((Const *) arg)->constvalue),
+								 "$", "public", cxt);
+		req->selectivity = Max(Min(condition_selectivity(c), 1.0), 0.0);
+		MemoryContextDelete(cxt);
+	}
+	PG_RETURN_POINTER(req);
 }

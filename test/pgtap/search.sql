@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(37);
+SELECT plan(39);
 
 -- signatures
 SELECT function_returns('cyoda_wf', 'search',
@@ -82,6 +82,14 @@ SELECT is((SELECT procost FROM pg_proc
 SELECT is((SELECT prosrc FROM pg_proc
             WHERE oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure),
           'cyoda_wf_matches_condition', 'matches_condition C symbol carries the prefix');
+SELECT is((SELECT prosupport::regprocedure::text FROM pg_proc
+            WHERE oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure),
+          'cyoda_wf_internal.matches_condition_support(internal)',
+          'matches_condition has a planner support function (its selectivity)');
+SELECT is((SELECT count(*)::int FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+            WHERE p.oid = 'cyoda_wf_internal.matches_condition_support(internal)'::regprocedure
+              AND a.grantee <> p.proowner),
+          0, 'matches_condition_support executable by its owner only');
 SELECT is((SELECT count(*)::int FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
             WHERE p.oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure
               AND a.grantee <> p.proowner),
