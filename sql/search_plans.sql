@@ -177,7 +177,15 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-EXPLAIN (COSTS OFF) :range_sql;
+CREATE FUNCTION pg_temp.plan_lines(sql text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || sql;
+END $$;
+SELECT bool_or(l ~ '^ *-> +Parallel .*Scan on entity e') AS parallel_scan,
+       bool_or(l ~ 'Gather') AS gather,
+       bool_or(l ~ 'SubPlan') AS subplan,
+       bool_or(l ~ 'Filter: .*cyoda_wf_internal\.matches_condition\(data, ') AS evaluated
+  FROM pg_temp.plan_lines(:'range_sql') AS l;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
