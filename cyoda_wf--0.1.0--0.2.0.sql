@@ -1335,3 +1335,25 @@ ALTER FUNCTION cyoda_wf_internal.ingest_fetch(text, jsonb, text, jsonb) COST 100
 ALTER FUNCTION cyoda_wf_internal.check_token(text) COST 10;
 COMMENT ON SCHEMA cyoda_wf_internal IS
     'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection, ingest and load_functions, check_token); not an API';
+
+-- search: cyoda_wf_internal.matches_condition, the evaluator as search's
+-- row test for the parts of a condition no index serves (parallel safe),
+-- and its planner support function (its selectivity)
+CREATE FUNCTION cyoda_wf_internal.matches_condition_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_matches_condition_support';
+COMMENT ON FUNCTION cyoda_wf_internal.matches_condition_support(internal) IS
+'Planner support of matches_condition: the share of rows it keeps, from the condition''s operators (PostgreSQL''s default selectivities).';
+REVOKE ALL ON FUNCTION cyoda_wf_internal.matches_condition_support(internal) FROM PUBLIC;
+CREATE FUNCTION cyoda_wf_internal.matches_condition(data jsonb, condition jsonb)
+RETURNS boolean
+LANGUAGE C STABLE PARALLEL SAFE
+SUPPORT cyoda_wf_internal.matches_condition_support
+AS 'MODULE_PATHNAME', 'cyoda_wf_matches_condition';
+COMMENT ON FUNCTION cyoda_wf_internal.matches_condition(jsonb, jsonb) IS
+'search''s row test: whether data matches a Cyoda condition, as check_condition answers (lifecycle fields unknown); the compiled condition is kept from row to row while it stays the same. NULL data has no fields; a NULL condition gives NULL. Parallel safe, so a search that reads every row can use parallel workers.';
+ALTER FUNCTION cyoda_wf_internal.matches_condition(jsonb, jsonb) COST 10;
+REVOKE ALL ON FUNCTION cyoda_wf_internal.matches_condition(jsonb, jsonb) FROM PUBLIC;
+COMMENT ON SCHEMA cyoda_wf_internal IS
+    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection, ingest and load_functions, check_token, search''s row test matches_condition); not an API';

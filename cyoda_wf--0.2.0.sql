@@ -4,14 +4,15 @@
 -- The API is schema cyoda_wf; what only the engine itself calls (trigger
 -- and event trigger functions, the internals of the connection functions)
 -- and what the API calls as its caller (load_functions_py,
--- raise_python_error, check_token) is in schema cyoda_wf_internal, so that
+-- raise_python_error, check_token; search's row test matches_condition,
+-- which search runs as the engine owner) is in schema cyoda_wf_internal, so that
 -- \df cyoda_wf.* lists the API.  Triggers call their functions without
 -- USAGE on it and the connection functions call theirs as the extension
 -- owner; a role that runs load_functions, or Python processes it does not
 -- own, needs USAGE on it.
 CREATE SCHEMA cyoda_wf_internal;
 COMMENT ON SCHEMA cyoda_wf_internal IS
-    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection, ingest and load_functions, check_token); not an API';
+    'cyoda_wf: functions only the engine calls (triggers, event trigger, the internals of create_connection, drop_connection, ingest and load_functions, check_token, search''s row test matches_condition); not an API';
 -- Definitions --------------------------------------------------------------
 
 -- One row per model version known to the engine: what a design said of it.
@@ -261,6 +262,25 @@ AS 'MODULE_PATHNAME', 'cyoda_wf_check_condition';
 
 COMMENT ON FUNCTION cyoda_wf.check_condition(jsonb, jsonb) IS
 'Compile a Cyoda condition (simple, group, lifecycle, array) and test it against data; lifecycle fields are unknown here and function criteria raise 22023. An invalid condition raises 22023 naming the path at fault.';
+
+-- search's row test for the parts of a condition no index serves: the
+-- evaluator of check_condition, its compilation kept from row to row.
+CREATE FUNCTION cyoda_wf_internal.matches_condition_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'cyoda_wf_matches_condition_support';
+
+COMMENT ON FUNCTION cyoda_wf_internal.matches_condition_support(internal) IS
+'Planner support of matches_condition: the share of rows it keeps, from the condition''s operators (PostgreSQL''s default selectivities).';
+
+CREATE FUNCTION cyoda_wf_internal.matches_condition(data jsonb, condition jsonb)
+RETURNS boolean
+LANGUAGE C STABLE PARALLEL SAFE
+SUPPORT cyoda_wf_internal.matches_condition_support
+AS 'MODULE_PATHNAME', 'cyoda_wf_matches_condition';
+
+COMMENT ON FUNCTION cyoda_wf_internal.matches_condition(jsonb, jsonb) IS
+'search''s row test: whether data matches a Cyoda condition, as check_condition answers (lifecycle fields unknown); the compiled condition is kept from row to row while it stays the same. NULL data has no fields; a NULL condition gives NULL. Parallel safe, so a search that reads every row can use parallel workers.';
 -- Native workflow definitions: import and export -----------------------------
 
 CREATE FUNCTION cyoda_wf.import_workflows(model text, model_version integer, body jsonb)
@@ -1302,6 +1322,7 @@ ALTER FUNCTION cyoda_wf.export_model(text, integer, text) COST 50;
 ALTER FUNCTION cyoda_wf.export_workflows(text, integer) COST 50;
 ALTER FUNCTION cyoda_wf.models() COST 100 ROWS 10;
 ALTER FUNCTION cyoda_wf.check_condition(jsonb, jsonb) COST 10;
+ALTER FUNCTION cyoda_wf_internal.matches_condition(jsonb, jsonb) COST 10;
 ALTER FUNCTION cyoda_wf.search(text, integer, jsonb, timestamptz, text[], integer, integer) COST 1000 ROWS 100;
 ALTER FUNCTION cyoda_wf.search_sql(text, integer, jsonb, timestamptz, text[], integer, integer) COST 50;
 ALTER FUNCTION cyoda_wf.stats(text) COST 1000 ROWS 20;

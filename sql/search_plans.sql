@@ -10,7 +10,10 @@ RESET client_min_messages;
 -- again and again (past the plan cache's first five custom plans), must
 -- each find their own rows.  With sequential scans off, the shapes with an
 -- indexable test run a generic plan on the GIN index; the others (ranges)
--- are planned with their values: both kinds are covered.
+-- are planned with their values: both kinds are covered.  The shapes from
+-- 14 on test the parts the evaluator takes (numbers written as strings,
+-- arrays, [*], nulls, NOT groups, array conditions, OR runs next to a
+-- lifecycle condition) and the AND / OR that mix them with index tests.
 \set SHOW_CONTEXT never
 SELECT count(*) AS declared
   FROM unnest(ARRAY['splan_a', 'splan_b']) AS m,
@@ -19,9 +22,20 @@ SELECT count(*) AS declared
 INSERT INTO cyoda_wf.entity (model, data)
 SELECT m, jsonb_build_object('a', 'v' || (i % 7), 'b', 'v' || (i % 5),
                              'n', i % 13, 's', ((i % 11) * 1.5)::text,
-                             'tags', jsonb_build_array('v' || (i % 3), 'w' || (i % 4)))
+                             'tags', jsonb_build_array('v' || (i % 3), 'w' || (i % 4)),
+                             'nums', jsonb_build_array(i % 5, ((i % 7) * 1.5)::text),
+                             'items', jsonb_build_array(jsonb_build_object('q', i % 4),
+                                                        jsonb_build_object('q', (i % 9)::text)),
+                             'maybe', CASE i % 3 WHEN 0 THEN 'null'::jsonb
+                                                 WHEN 1 THEN to_jsonb(i % 10) END)
   FROM generate_series(1, 300) i, unnest(ARRAY['splan_a', 'splan_b']) m
  WHERE m = 'splan_a' OR i % 2 = 0;
+-- a few rows without the fields at all, or with other types there
+INSERT INTO cyoda_wf.entity (model, data)
+SELECT 'splan_a', d
+  FROM unnest(ARRAY['{}', '{"nums": [], "items": [], "s": null}',
+                    '{"nums": 3, "items": {"q": 1}, "s": ["4.5", 9], "maybe": "7"}',
+                    '{"nums": [[3]], "items": [null, {"q": "2.0"}], "s": "3e0", "maybe": []}']::jsonb[]) d;
 ANALYZE cyoda_wf.entity;
 SET enable_seqscan = off;
 
@@ -40,7 +54,15 @@ INSERT INTO shape VALUES
  (10, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.n", "operatorType": "BETWEEN_INCLUSIVE", "value": [%1$s, %2$s]}'),
  (11, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.s", "operatorType": "GREATER_OR_EQUAL", "value": %1$s}'),
  (12, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.n", "operatorType": "EQUALS", "value": %1$s}'),
- (13, 'splan_b', 'num', '{"type": "simple", "jsonPath": "$.n", "operatorType": "LESS_THAN", "value": %1$s}');
+ (13, 'splan_b', 'num', '{"type": "simple", "jsonPath": "$.n", "operatorType": "LESS_THAN", "value": %1$s}'),
+ (14, 'splan_a', 'num', '{"type": "group", "operator": "NOT", "conditions": [{"type": "simple", "jsonPath": "$.s", "operatorType": "BETWEEN", "value": [%1$s, %2$s]}]}'),
+ (15, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.items[*].q", "operatorType": "LESS_OR_EQUAL", "value": %1$s}'),
+ (16, 'splan_a', 'num', '{"type": "simple", "jsonPath": "$.nums", "operatorType": "GREATER_THAN", "value": %1$s}'),
+ (17, 'splan_a', 'num', '{"type": "group", "operator": "OR", "conditions": [{"type": "simple", "jsonPath": "$.maybe", "operatorType": "IS_NULL"}, {"type": "simple", "jsonPath": "$.maybe", "operatorType": "GREATER_THAN", "value": %1$s}]}'),
+ (18, 'splan_a', 'str', '{"type": "group", "operator": "AND", "conditions": [{"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": %1$s}, {"type": "group", "operator": "NOT", "conditions": [{"type": "simple", "jsonPath": "$.tags", "operatorType": "CONTAINS", "value": %2$s}]}, {"type": "simple", "jsonPath": "$.nums", "operatorType": "NOT_EQUAL", "value": 1}]}'),
+ (19, 'splan_a', 'str', '{"type": "group", "operator": "OR", "conditions": [{"type": "lifecycle", "field": "state", "operatorType": "EQUALS", "value": "no such state"}, {"type": "simple", "jsonPath": "$.tags", "operatorType": "CONTAINS", "value": %1$s}, {"type": "simple", "jsonPath": "$.tags", "operatorType": "CONTAINS", "value": %2$s}]}'),
+ (20, 'splan_a', 'str', '{"type": "array", "jsonPath": "$.tags", "values": [%1$s, null]}'),
+ (21, 'splan_a', 'str', '{"type": "group", "operator": "OR", "conditions": [{"type": "simple", "jsonPath": "$.a", "operatorType": "EQUALS", "value": %1$s}, {"type": "simple", "jsonPath": "$.b", "operatorType": "STARTS_WITH", "value": %2$s}]}');
 CREATE TEMP TABLE val (ord int, kind text, v1 text, v2 text);
 INSERT INTO val
 SELECT i, 'str', format('"v%s"', i % 8), format('"v%s"', (i + 3) % 6) FROM generate_series(0, 9) i
@@ -108,4 +130,63 @@ RESET enable_seqscan;
 SELECT * FROM pg_temp.agree();
 SET plan_cache_mode = force_custom_plan;
 SELECT * FROM pg_temp.agree();
+SET plan_cache_mode = force_generic_plan;
+SELECT * FROM pg_temp.agree();
 RESET plan_cache_mode;
+
+-- The parts of a condition no index serves are tested by the evaluator,
+-- cyoda_wf_internal.matches_condition(e.data, $n), which keeps the compiled
+-- condition from row to row: the condition changing from one row to the
+-- next (every shape with every value, against every entity) must be
+-- compiled again, never answered from the previous one.
+SELECT count(*) AS pairs,
+       count(*) FILTER (WHERE cyoda_wf_internal.matches_condition(e.data, f.c)
+                        IS DISTINCT FROM cyoda_wf.check_condition(f.c, e.data)) AS wrong,
+       count(*) FILTER (WHERE cyoda_wf_internal.matches_condition(e.data, f.c)) AS matched
+  FROM cyoda_wf.entity e,
+       LATERAL (SELECT format(s.cond, v.v1, v.v2)::jsonb AS c
+                  FROM shape s JOIN val v USING (kind)
+                 WHERE s.k <> 19) f
+ WHERE e.model = 'splan_a';
+SELECT cyoda_wf_internal.matches_condition(NULL, '{"jsonPath": "$.x", "operatorType": "IS_NULL"}') AS null_data,
+       cyoda_wf_internal.matches_condition('{"x": 1}', NULL) AS null_condition;
+SELECT cyoda_wf_internal.matches_condition('{}', '{"jsonPath": "$.x", "operatorType": "NO_SUCH"}');
+
+-- search_sql shows the query search runs; it runs and finds the same rows.
+SELECT cyoda_wf.search_sql('splan_a', 1, '{"type": "simple", "jsonPath": "$.n", "operatorType": "BETWEEN_INCLUSIVE", "value": [3, "4.5"]}') AS range_sql \gset
+SELECT regexp_replace(:'range_sql', ' ORDER BY.*', '') AS range_sql;
+SELECT cyoda_wf.search_sql('splan_a', 1, format(shape.cond, '"v1"', '"v2"')::jsonb) AS and_sql
+  FROM shape WHERE k = 18 \gset
+-- the EQUALS keeps its index test (and its SQL form), the rest is evaluated
+SELECT :'and_sql' LIKE '%e.data @? %' AS gin_prefilter,
+       regexp_count(:'and_sql', 'cyoda_wf_internal\.matches_condition\(e\.data, ') AS evaluated,
+       regexp_count(:'and_sql', 'jsonb_array_elements') AS sql_leaves;
+CREATE FUNCTION pg_temp.ids(sql text) RETURNS uuid[] LANGUAGE plpgsql AS $$
+DECLARE r uuid[];
+BEGIN
+    EXECUTE 'SELECT array_agg(q.id ORDER BY q.id) FROM (' || sql || ') q' INTO r;
+    RETURN r;
+END $$;
+SELECT pg_temp.ids(:'range_sql') = ARRAY(SELECT x.id FROM cyoda_wf.search('splan_a', 1, '{"type": "simple", "jsonPath": "$.n", "operatorType": "BETWEEN_INCLUSIVE", "value": [3, "4.5"]}') x ORDER BY x.id) AS range_same,
+       pg_temp.ids(:'and_sql') = ARRAY(SELECT x.id FROM cyoda_wf.search('splan_a', 1, format(shape.cond, '"v1"', '"v2"')::jsonb) x ORDER BY x.id) AS and_same
+  FROM shape WHERE k = 18;
+
+-- A search that reads every row may use parallel workers (the evaluator is
+-- parallel safe), as the hand-written query may.
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+CREATE FUNCTION pg_temp.plan_lines(sql text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || sql;
+END $$;
+SELECT bool_or(l ~ '^ *-> +Parallel .*Scan on entity e') AS parallel_scan,
+       bool_or(l ~ 'Gather') AS gather,
+       bool_or(l ~ 'SubPlan') AS subplan,
+       bool_or(l ~ 'Filter: .*cyoda_wf_internal\.matches_condition\(data, ') AS evaluated
+  FROM pg_temp.plan_lines(:'range_sql') AS l;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;

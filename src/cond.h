@@ -14,6 +14,9 @@
  * For a walker every leaf keeps its source: the jsonPath as written
  * (path_text), the lifecycle field's name, the operator (op), and each
  * operand's JSON value (CondValue.jv; a date operand keeps its string).
+ * The unmerged tree also keeps each node's JSON as written (source), so
+ * that search_sql.c can hand a subtree to the evaluator
+ * (cyoda_wf_internal.matches_condition) as a condition of its own.
  *-------------------------------------------------------------------------
  */
 #ifndef CYODA_WF_COND_H
@@ -217,6 +220,8 @@ struct CwCondition
 {
 	CondKind	kind;
 	bool		uses_function;	/* this node or one below is a function */
+	Jsonb	   *source;			/* unmerged compile: the node's JSON as
+								 * written; NULL in a merged tree */
 
 	/* simple, lifecycle and array */
 	const char *path_text;		/* jsonPath as written (simple, array) */

@@ -1104,6 +1104,8 @@ compile_node(CompileState *st, JsonbValue *node, int depth)
 	obj = node->val.binary.data;
 
 	c = MemoryContextAllocZero(st->cxt, sizeof(CwCondition));
+	if (!st->merge)
+		c->source = cxt_jsonb(st, node);	/* for walkers, see cond.h */
 
 	if (!cw_jb_key(obj, "type", &tv) || tv.type == jbvNull)
 	{

@@ -25,6 +25,17 @@
  *	  column = $n (state: the btree);
  *	- lifecycle id EQUALS a canonical uuid becomes id = $n (primary key).
  * Everything else is evaluated row by row on what those select.
+ *
+ * Row by row, a subtree that no index can serve (evaluable(): no lifecycle
+ * condition in it, and no prefiltered EQUALS that an index scan could use
+ * from where it stands) is not translated: it becomes
+ * cyoda_wf_internal.matches_condition(e.data, $n), $n the subtree's JSON as
+ * written, which compiles it once per query and evaluates it with
+ * cond_eval.c itself (cond_check.c).  That function is PARALLEL SAFE, so a
+ * range scan can run in parallel workers, where the SQL form of a leaf
+ * (its test of array elements is a correlated subquery) keeps the scan in
+ * one process; its per-row work is C.  The SQL form below remains for the
+ * exact test after an index prefilter and next to lifecycle conditions.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -53,6 +64,8 @@
 
 
 static void gen_node(SqlQuery *q, StringInfo out, const CwCondition *c);
+static void gen_eval(SqlQuery *q, StringInfo out, const CwCondition *const *members,
+					 int n);
 
 /* ----------------------------------------------------------------
  * Conditions
@@ -296,7 +309,8 @@ gen_simple(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n
 	}
 	if (!prefilter_path(&path, op))
 	{
-		gen_simple_at(q, out, "e.data", &path, 0, op, vals, n, &hi);
+		/* an OR run no index narrows (in an OR with lifecycle members) */
+		gen_eval(q, out, members, n);
 		return;
 	}
 
@@ -324,6 +338,110 @@ gen_simple(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n
 	if (nstr < n)
 		gen_simple_at(q, out, "e.data", &path, 0, op, vals + nstr, n - nstr, &hi);
 	appendStringInfoChar(out, ')');
+}
+
+/* ----------------------------------------------------------------
+ * Subtrees evaluated by cond_eval.c
+ * ----------------------------------------------------------------
+ */
+
+/* Whether EQUALS simple condition c is narrowed by equals_prefilter(). */
+static bool
+simple_prefiltered(const CwCondition *c)
+{
+	Path		path = cw_sq_node_path(c);
+
+	return prefilter_path(&path, c->op) && c->val.num == NULL;
+}
+
+/* Whether c or a condition below it is a lifecycle condition. */
+static bool
+has_lifecycle(const CwCondition *c)
+{
+	check_stack_depth();
+	if (c->kind == CK_LIFECYCLE)
+		return true;
+	for (int i = 0; i < c->nchildren; i++)
+		if (has_lifecycle(c->children[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Whether an index scan can narrow the rows matching c: a prefiltered
+ * EQUALS, a lifecycle condition, an AND with such a member, an OR whose
+ * members all are.  Under a NOT no index helps.
+ */
+static bool
+index_narrows(const CwCondition *c)
+{
+	check_stack_depth();
+	switch (c->kind)
+	{
+		case CK_SIMPLE:
+			return simple_prefiltered(c);
+		case CK_LIFECYCLE:
+			return true;
+		case CK_AND:
+			for (int i = 0; i < c->nchildren; i++)
+				if (index_narrows(c->children[i]))
+					return true;
+			return false;
+		case CK_OR:
+			for (int i = 0; i < c->nchildren; i++)
+				if (!index_narrows(c->children[i]))
+					return false;
+			return c->nchildren > 0;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Whether c is written as one call of the evaluator (see the file header):
+ * it reads only the data (no lifecycle condition) and no index narrows it.
+ */
+static bool
+evaluable(const CwCondition *c)
+{
+	return c->source != NULL && !has_lifecycle(c) && !index_narrows(c);
+}
+
+/*
+ * Append the evaluator's test of the conditions members[0..n-1] (their OR
+ * when n > 1): cyoda_wf_internal.matches_condition(e.data, $k), never NULL.
+ */
+static void
+gen_eval(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n)
+{
+	Jsonb	   *cond;
+
+	if (members[0]->source == NULL)
+		cw_sq_not_validated("condition source");
+	/* a copy: the parameter outlives the compiled tree */
+	cond = palloc(VARSIZE(members[0]->source));
+	memcpy(cond, members[0]->source, VARSIZE(members[0]->source));
+	if (n > 1)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"type\": \"group\", \"operator\": \"OR\", \"conditions\": [");
+		for (int i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (members[i]->source == NULL)
+				cw_sq_not_validated("condition source");
+			if (i > 0)
+				appendStringInfoString(&buf, ", ");
+			(void) JsonbToCString(&buf, &members[i]->source->root,
+								  VARSIZE(members[i]->source));
+		}
+		appendStringInfoString(&buf, "]}");
+		cond = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	}
+	appendStringInfo(out, "cyoda_wf_internal.matches_condition(e.data, %s)",
+					 cw_sq_param(q, JSONBOID, JsonbPGetDatum(cond)));
 }
 
 /* Whether s is a uuid exactly as uuid_out writes it. */
@@ -570,6 +688,11 @@ gen_node(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
+	if (c->kind != CK_FUNCTION && evaluable(c))
+	{
+		gen_eval(q, out, &c, 1);
+		return;
+	}
 	switch (c->kind)
 	{
 		case CK_SIMPLE:

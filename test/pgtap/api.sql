@@ -50,8 +50,9 @@ SELECT is((SELECT count(*)::int FROM pg_class c, aclexplode(c.relacl) a
 SELECT has_schema('cyoda_wf_internal');
 SELECT functions_are('cyoda_wf_internal', ARRAY['entity_trigger', 'entity_flush', 'definitions_changed',
   'shard_config_changed', 'drop_schedules', 'create_connection_py', 'drop_connection_py', 'ingest_py',
-  'write_connection_entity', 'ingest_fetch', 'load_functions_py', 'raise_python_error', 'check_token'],
-  'the trigger functions, the connection functions'' and load_functions'' internals and check_token are internal');
+  'write_connection_entity', 'ingest_fetch', 'load_functions_py', 'raise_python_error', 'check_token',
+  'matches_condition', 'matches_condition_support'],
+  'the trigger functions, the connection functions'' and load_functions'' internals, check_token and search''s row test are internal');
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'cyoda_wf'::regnamespace
               AND p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype)), 0,

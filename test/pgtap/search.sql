@@ -1,4 +1,5 @@
--- pgTAP: search's and stats_by's signatures, privileges and SQLSTATEs.
+-- pgTAP: search's and stats_by's signatures, privileges and SQLSTATEs;
+-- search's row test cyoda_wf_internal.matches_condition in pg_proc.
 \set ON_ERROR_STOP 1
 \pset format unaligned
 \pset tuples_only true
@@ -7,7 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 BEGIN;
-SELECT plan(27);
+SELECT plan(39);
 
 -- signatures
 SELECT function_returns('cyoda_wf', 'search',
@@ -62,6 +63,47 @@ SELECT throws_ok($$ SELECT * FROM cyoda_wf.stats_by('tap_srt', 1, '$.c') $$, '42
 SELECT throws_ok($$ SELECT * FROM cyoda_wf.search('tap_srt', 1, NULL, NULL, '{n}') $$, '42501', NULL,
                  'search without EXECUTE: 42501');
 RESET ROLE;
+
+-- search's row test: internal, stable, parallel safe, costed, not STRICT
+-- (NULL data is data without fields), executable only by its owner; a role
+-- that may search uses it through search without any right on it
+SELECT function_returns('cyoda_wf_internal', 'matches_condition', ARRAY['jsonb', 'jsonb'], 'boolean',
+    'matches_condition(data, condition) returns boolean');
+SELECT volatility_is('cyoda_wf_internal', 'matches_condition', ARRAY['jsonb', 'jsonb'], 'stable');
+SELECT is((SELECT proparallel FROM pg_proc
+            WHERE oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure),
+          's', 'matches_condition is PARALLEL SAFE');
+SELECT is((SELECT proisstrict FROM pg_proc
+            WHERE oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure),
+          false, 'matches_condition is not STRICT');
+SELECT is((SELECT procost FROM pg_proc
+            WHERE oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure),
+          10::real, 'matches_condition costs 10 operators');
+SELECT is((SELECT prosrc FROM pg_proc
+            WHERE oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure),
+          'cyoda_wf_matches_condition', 'matches_condition C symbol carries the prefix');
+SELECT is((SELECT prosupport::regprocedure::text FROM pg_proc
+            WHERE oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure),
+          'cyoda_wf_internal.matches_condition_support(internal)',
+          'matches_condition has a planner support function (its selectivity)');
+SELECT is((SELECT count(*)::int FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+            WHERE p.oid = 'cyoda_wf_internal.matches_condition_support(internal)'::regprocedure
+              AND a.grantee <> p.proowner),
+          0, 'matches_condition_support executable by its owner only');
+SELECT is((SELECT count(*)::int FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+            WHERE p.oid = 'cyoda_wf_internal.matches_condition(jsonb,jsonb)'::regprocedure
+              AND a.grantee <> p.proowner),
+          0, 'matches_condition executable by its owner only');
+SET LOCAL ROLE cw_tap_search_reader;
+SELECT is((SELECT string_agg(data ->> 'c', ',' ORDER BY data ->> 'n')
+             FROM cyoda_wf.search('tap_srt', 1, '{"type": "simple", "jsonPath": "$.n", "operatorType": "BETWEEN_INCLUSIVE", "value": [1, "2"]}')),
+          'blue,red', 'a granted role searches a range (the evaluator runs as the engine owner)');
+SELECT throws_ok($$ SELECT cyoda_wf_internal.matches_condition('{}', '{"jsonPath": "$.n", "operatorType": "IS_NULL"}') $$,
+                 '42501', NULL, 'matches_condition called directly without rights: 42501');
+RESET ROLE;
+SELECT ok((SELECT cyoda_wf.search_sql('tap_srt', 1, '{"type": "simple", "jsonPath": "$.n", "operatorType": "BETWEEN_INCLUSIVE", "value": [1, "2"]}'))
+          LIKE '%cyoda_wf_internal.matches_condition(e.data, %',
+          'search_sql shows the evaluator call');
 
 -- SQLSTATEs
 SELECT throws_ok($$ SELECT * FROM cyoda_wf.search('tap_srt', 1, NULL, NULL, array_fill('n'::text, ARRAY[11])) $$,

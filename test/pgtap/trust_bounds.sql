@@ -73,8 +73,9 @@ SELECT is(
   19, '1,000-term AND of NOT_EQUAL: the odd n, not the missing one (39)');
 SELECT is(
   (SELECT count(*)::int FROM regexp_matches(cyoda_wf.search_sql('tb', 1,
-     pg_temp.terms('OR', '$.n', 'EQUALS', (SELECT jsonb_agg(k) FROM generate_series(1, 1000) k))), '= ANY', 'g')),
-  4, 'search_sql: a 1,000-term OR group is one "= ANY" for numbers and one for numeric strings, for the field and for the elements of an array field');
+     pg_temp.terms('OR', '$.n', 'EQUALS', (SELECT jsonb_agg(k) FROM generate_series(1, 1000) k))),
+     'cyoda_wf_internal\.matches_condition\(', 'g')),
+  1, 'search_sql: a 1,000-term OR group of numbers (no index narrows it) is one call of the evaluator');
 SELECT is(
   (SELECT count(*)::int FROM regexp_matches(cyoda_wf.search_sql('tb', 1,
      pg_temp.terms('OR', '$.s', 'EQUALS', (SELECT jsonb_agg('v' || k) FROM generate_series(1, 1000) k))), '@[>?]', 'g')),
