@@ -85,7 +85,7 @@ cw_worker_register(const char *kind, int64 done, bool first)
 	{
 		rc = SPI_execute_with_args(
 			"DELETE FROM cyoda_wf.worker w WHERE w.pid OPERATOR(pg_catalog.=) $1 OR NOT EXISTS "
-			"(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) w.pid)",
+			"(SELECT 1 FROM pg_catalog.pg_stat_get_activity(w.pid))",
 			1, t, a, NULL, false, 0);
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "cyoda_wf worker registration failed: %s", SPI_result_code_string(rc));
