@@ -1,5 +1,5 @@
 -- bench/async/report.sql: turn q.result into bench/results/async.json and
--- async.md.  psql variables (set by run.sh): json_file, md_file, mode,
+-- async.md.  psql variables (set by run.sh): json_file, md_file, mode, open_tx,
 -- rounds, tput_items, lat_items, lat_rate, lat_workers, worker_counts,
 -- cpu, nproc, mem, kernel, commit, started, duration_s, load_start, load_end.
 \set ON_ERROR_STOP 1
@@ -77,6 +77,7 @@ SELECT concat_ws(E'\n',
   format('- cyoda_wf %s, commit %s', j->'cyoda_wf'->>'version', j->'cyoda_wf'->>'commit'),
   format('- Mode %s: %s round(s), median shown; throughput over %s items per run; latency over %s items produced at %s/s with %s workers',
          :'mode', :'rounds', :'tput_items', :'lat_items', :'lat_rate', :'lat_workers'),
+  CASE WHEN :'open_tx' = 'on' THEN '- **With an open transaction**: during the throughput runs another session kept a REPEATABLE READ transaction (and its snapshot) open, as a long report or pg_dump does, so no finished task''s row or index entry could be removed or marked dead while they ran (both systems alike).' END,
   '',
   'Both systems run the same process per item (`public.bench_proc`, a plpgsql function that stamps',
   'its start time into the data), one item per transaction, and write the same rows.',

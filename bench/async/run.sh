@@ -7,6 +7,7 @@
 #
 #   bench/async/run.sh [--quick] [--build] [--rounds N] [--items N]
 #                      [--latency-items N] [--rate N] [--out DIR]
+#                      [--open-transaction]
 #
 #   --quick          one small round (< 2 minutes in all)
 #   --build          build and install the extension first (scripts/lib.sh)
@@ -15,6 +16,9 @@
 #   --latency-items N  items per latency run (default 3000; quick 1000)
 #   --rate N         latency producer rate, items/s (default 200)
 #   --out DIR        where async.md and async.json go (default bench/results)
+#   --open-transaction  another session keeps a REPEATABLE READ transaction
+#                    open during the throughput runs (a long report, pg_dump):
+#                    nothing the runs finish can be pruned meanwhile
 #
 # Throughput: N items are queued while nothing consumes them, then consumers
 # start: one session (CALL cyoda_wf.run_tasks(N) / one q.work call), or
@@ -33,7 +37,7 @@ export CW_ROOT=$ROOT
 source "$ROOT/scripts/lib.sh"
 cw_clean_pg_env
 
-MODE=full ROUNDS='' ITEMS='' LAT_ITEMS='' RATE=200 BUILD=0 OUT=$ROOT/bench/results
+MODE=full ROUNDS='' ITEMS='' LAT_ITEMS='' RATE=200 BUILD=0 OUT=$ROOT/bench/results OPEN_TX=off
 WORKER_COUNTS=(0 1 2 4)   # 0: one session (run_tasks / one q.work call)
 LAT_WORKERS=2
 while (($#)); do
@@ -45,7 +49,8 @@ while (($#)); do
         --latency-items) LAT_ITEMS=$2; shift ;;
         --rate) RATE=$2; shift ;;
         --out) OUT=$2; shift ;;
-        -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+        --open-transaction) OPEN_TX=on ;;
+        -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -126,8 +131,20 @@ tput_cw() {   # round workers (0: one session calling run_tasks)
             -c "CALL q.note_cpu()"
     else
         q "SELECT cyoda_wf.start_workers($2)" >/dev/null
-        wait_for "cyoda_wf tasks" 600 \
-            "SELECT NOT EXISTS (SELECT 1 FROM cyoda_wf.task WHERE state = 'pending')"
+        # wait, asking one session (a new connection every 50 ms would take
+        # CPU from the workers, which the baseline's sessions do not pay;
+        # one open transaction would keep finished tasks from being pruned)
+        coproc POLL { psql -X -qAt -v ON_ERROR_STOP=1 -d "$DB"; }
+        local ans end=$((SECONDS + 600))
+        while :; do
+            echo "SELECT NOT EXISTS (SELECT 1 FROM cyoda_wf.task WHERE state = 'pending');" >&"${POLL[1]}"
+            read -r ans <&"${POLL[0]}" || { echo "polling session ended" >&2; exit 1; }
+            [[ $ans == t ]] && break
+            ((SECONDS < end)) || { echo "timed out waiting for cyoda_wf tasks" >&2; exit 1; }
+            sleep 0.05
+        done
+        eval "exec ${POLL[1]}>&-"
+        wait "$POLL_PID" 2>/dev/null
         q "CALL q.note_cpu('cyoda_wf worker')"
         stop_cw_workers
     fi
@@ -185,6 +202,16 @@ show() {   # round system test workers
 for ((r = 1; r <= ROUNDS; r++)); do
     # odd rounds: cyoda_wf first; even rounds: baseline first
     if ((r % 2)); then order=(cw bl); else order=(bl cw); fi
+    if [[ $OPEN_TX == on ]]; then
+        rm -f "$CW_MKTEMP/hold" && mkfifo "$CW_MKTEMP/hold"
+        psql -X -qAt -v ON_ERROR_STOP=1 -d "$DB" <"$CW_MKTEMP/hold" >/dev/null &
+        HOLD_PID=$!
+        CW_CHILDREN+=("$HOLD_PID")
+        exec {HOLD_FD}>"$CW_MKTEMP/hold"
+        echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM q.ctl;" >&"$HOLD_FD"
+        wait_for "the open transaction" 30 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+            WHERE state = 'idle in transaction' AND backend_xmin IS NOT NULL)"
+    fi
     for n in "${WORKER_COUNTS[@]}"; do
         for s in "${order[@]}" bare; do
             "tput_$s" "$r" "$n"
@@ -192,6 +219,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
             printf 'round %d throughput %-8s workers=%d  %s\n' "$r" "$sys" "$n" "$(show "$r" "$sys" throughput "$n")"
         done
     done
+    if [[ $OPEN_TX == on ]]; then
+        echo "COMMIT;" >&"$HOLD_FD"
+        exec {HOLD_FD}>&-
+        wait "$HOLD_PID" 2>/dev/null || true
+        cw_forget_child "$HOLD_PID"
+    fi
     for s in "${order[@]}"; do
         "lat_$s" "$r" "$LAT_WORKERS"
         sys=$([[ $s == cw ]] && echo cyoda_wf || echo baseline)
@@ -210,7 +243,7 @@ fi
 mkdir -p "$OUT"
 workers_json="[$(IFS=,; echo "${WORKER_COUNTS[*]}")]"
 psql -X -q -v ON_ERROR_STOP=1 -d "$DB" \
-    -v json_file="$OUT/async.json" -v md_file="$OUT/async.md" -v mode="$MODE" \
+    -v json_file="$OUT/async.json" -v md_file="$OUT/async.md" -v mode="$MODE" -v open_tx="$OPEN_TX" \
     -v rounds="$ROUNDS" -v tput_items="$ITEMS" -v lat_items="$LAT_ITEMS" -v lat_rate="$RATE" \
     -v lat_workers="$LAT_WORKERS" -v worker_counts="$workers_json" \
     -v cpu="${CPU:-unknown}" -v nproc="$(nproc)" -v mem="$MEM" -v kernel="$(uname -r)" \
