@@ -2,6 +2,10 @@
 -- became visible late with an earlier due time is still run (the claim
 -- does not start at the queue's front every time); an entity's own tasks
 -- run in their order.
+-- (in a database of its own: no other test's tasks are in its queue)
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE cw_claim_order;
+\c cw_claim_order
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS cyoda_wf CASCADE;
 RESET client_min_messages;
@@ -27,7 +31,8 @@ ALTER TABLE cyoda_wf.task SET (autovacuum_enabled = false);
 INSERT INTO cyoda_wf.task (entity_id, transition, from_state, kind, run_at)
 SELECT '00000000-0000-0000-0000-000000000000', 'go', 'new', 'process', '1990-01-01'
   FROM generate_series(1, 20000);
-UPDATE cyoda_wf.task SET state = 'done', finished_at = now();
+UPDATE cyoda_wf.task SET state = 'done', finished_at = now()
+ WHERE entity_id = '00000000-0000-0000-0000-000000000000';
 -- (the session's first claim makes the claim's plan, and is not judged)
 CALL cyoda_wf.run_tasks();
 
@@ -116,3 +121,5 @@ UPDATE cyoda_wf.task SET run_at = '2000-01-01'
 CALL cyoda_wf.run_tasks();
 SELECT data->>'n' AS n, (data->>'ran')::int - 2000 AS position FROM cyoda_wf.entity
  WHERE (data->>'ran')::int >= 2000 ORDER BY 2;
+\c :regress_db
+DROP DATABASE cw_claim_order;
