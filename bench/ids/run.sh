@@ -262,7 +262,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
             if ((r % 2)); then order=(v7 rnd); else order=(rnd v7); fi
             for v in "${order[@]}"; do
                 [[ $v == rnd && ($call == base || $n -gt 1000000) ]] && continue
-                echo "$(measure $call ${v}_$n "$n")" >>"$WORK/res.$call.$v.$n"
+                us=$(measure $call ${v}_$n "$n")
+                echo "$us" >>"$WORK/res.$call.$v.$n"
+                cw_say "round $r: $call ${v}_$n $us µs"
             done
         done
     done
