@@ -50,7 +50,7 @@
 # Usage: bench/ids/run.sh [--build] [--large | --huge] [--transactions T] [--rounds R] [--out FILE]
 #   --large            adds 1,000,000 stored entities (v7 and rnd; about 3 minutes of loading)
 #   --huge             adds 1,000,000 and 10,000,000 (v7 only, bulk loaded; about 15 more
-#                      minutes and 15 GB of disk)
+#                      minutes and 25 GB of disk)
 #   --transactions T   transactions per measurement (default 3000)
 #   --rounds R         rounds (default 5)
 # Environment: CW_PG_CONFIG / PYTHON_SITE as for scripts/test.sh.
