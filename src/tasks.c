@@ -119,14 +119,10 @@ cw_task_plan(int which)
 		"AND ROW(p.run_at, p.id) OPERATOR(pg_catalog.<) ROW(t.run_at, t.id) OFFSET 0) "
 		CW_TASK_RUNNABLE
 		"ORDER BY t.run_at, t.id LIMIT 1 FOR UPDATE OF t, e SKIP LOCKED",
-		/*
-		 * TP_ORPHANS: pending tasks whose entity is gone, one entity_pkey
-		 * probe per pending task (OFFSET 0: not an anti join that reads
-		 * every entity)
-		 */
+		/* TP_ORPHANS: pending tasks whose entity is gone */
 		"UPDATE cyoda_wf.task t SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
 		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' AND NOT EXISTS "
-		"(SELECT 1 FROM cyoda_wf.entity e WHERE e.id OPERATOR(pg_catalog.=) t.entity_id OFFSET 0)",
+		"(SELECT 1 FROM cyoda_wf.entity e WHERE e.id OPERATOR(pg_catalog.=) t.entity_id)",
 		/* TP_DONE */
 		"UPDATE cyoda_wf.task SET state = 'done', attempts = attempts OPERATOR(pg_catalog.+) 1, "
 		"last_error = NULL, finished_at = pg_catalog.clock_timestamp() WHERE id OPERATOR(pg_catalog.=) $1",
