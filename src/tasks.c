@@ -415,7 +415,6 @@ cw_task_claim_exec(int which, Datum *a, bool *planned)
 	int64		gen = src->generation;
 	int64		blks = pgBufferUsage.shared_blks_hit + pgBufferUsage.shared_blks_read;
 	int			nestlevel = -1;
-	int			rc;
 
 	if (replan)
 	{
@@ -424,9 +423,7 @@ cw_task_claim_exec(int which, Datum *a, bool *planned)
 			(void) set_config_option(claim_plan_settings[i], "off", PGC_USERSET, PGC_S_SESSION,
 									 GUC_ACTION_SAVE, true, 0, false);
 	}
-	rc = SPI_execute_plan(plan, a, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	cw_exec(which, a, NULL, SPI_OK_SELECT);
 	*planned = replan;
 	if (replan)
 		AtEOXact_GUC(true, nestlevel);
