@@ -24,6 +24,22 @@ SELECT cyoda_wf.import_workflows('claimed', 1, $json$
   "skipped": {"transitions": []}}}]}
 $json$) ->> 'workflows';
 
+-- queue(prefix, count, n0): entities prefix-000000000001.. with n = n0 + 1..,
+-- one queued task each, due in that order; queue_late(n, due): entity
+-- c1a10000-...-n whose task committed late, due at `due` (a long
+-- transaction's task, or one restored with its old due time).
+CREATE FUNCTION pg_temp.queue(prefix text, count int, n0 int) RETURNS void
+LANGUAGE sql SET client_min_messages = error AS $$
+  INSERT INTO cyoda_wf.entity (id, model, data)
+  SELECT (prefix || lpad(g::text, 12, '0'))::uuid, 'claimed', jsonb_build_object('n', n0 + g)
+    FROM generate_series(1, count) g $$;
+CREATE FUNCTION pg_temp.queue_late(n int, due timestamptz) RETURNS void
+LANGUAGE sql SET client_min_messages = error AS $$
+  INSERT INTO cyoda_wf.entity (id, model, data)
+  VALUES (('c1a10000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid, 'claimed', jsonb_build_object('n', n));
+  UPDATE cyoda_wf.task SET run_at = due
+   WHERE entity_id = ('c1a10000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid $$;
+
 -- A queue whose front holds many finished tasks VACUUM has not removed
 -- yet: a claim from the front steps over their index entries, so claims
 -- go on after the last task claimed.
@@ -37,20 +53,10 @@ UPDATE cyoda_wf.task SET state = 'done', finished_at = now()
 CALL cyoda_wf.run_tasks();
 
 -- Three entities, one queued task each, due in this order.
-SET client_min_messages = error;
-INSERT INTO cyoda_wf.entity (id, model, data)
-SELECT ('c1a10000-0000-0000-0000-00000000000' || g)::uuid, 'claimed', jsonb_build_object('n', g)
-  FROM generate_series(1, 3) g;
-RESET client_min_messages;
+SELECT pg_temp.queue('c1a10000-0000-0000-0000-', 3, 0);
 CALL cyoda_wf.run_tasks(1);
--- A task that commits after the first claim, due before it (a long
--- transaction's task, or one restored with its old due time).
-SET client_min_messages = error;
-INSERT INTO cyoda_wf.entity (id, model, data)
-VALUES ('c1a10000-0000-0000-0000-000000000004', 'claimed', '{"n": 4}');
-RESET client_min_messages;
-UPDATE cyoda_wf.task SET run_at = '2000-01-01'
- WHERE entity_id = 'c1a10000-0000-0000-0000-000000000004';
+-- A task that commits after the first claim, due before it.
+SELECT pg_temp.queue_late(4, '2000-01-01');
 -- The claims go on after the last one; the late task is taken once they
 -- find nothing more: every task runs once.
 CALL cyoda_wf.run_tasks();
@@ -61,12 +67,7 @@ SELECT state, count(*) FROM cyoda_wf.task WHERE entity_id <> '00000000-0000-0000
 -- An entity with two pending tasks: go (due first, but late, as above,
 -- and before the last task claimed) and skip.  Go runs first, so skip
 -- finds the entity moved on.
-SET client_min_messages = error;
-INSERT INTO cyoda_wf.entity (id, model, data)
-VALUES ('c1a10000-0000-0000-0000-000000000005', 'claimed', '{"n": 5}');
-RESET client_min_messages;
-UPDATE cyoda_wf.task SET run_at = '1999-01-01'
- WHERE entity_id = 'c1a10000-0000-0000-0000-000000000005';
+SELECT pg_temp.queue_late(5, '1999-01-01');
 INSERT INTO cyoda_wf.task (entity_id, transition, from_state, kind)
 VALUES ('c1a10000-0000-0000-0000-000000000005', 'skip', 'new', 'process');
 CALL cyoda_wf.run_tasks(1);
@@ -80,19 +81,10 @@ SELECT state, data->>'ran' IS NOT NULL AS ran FROM cyoda_wf.entity
 
 -- A late task waits for at most 64 claims after the last one, even while
 -- later tasks keep coming: 70 queued, one run, then one late task.
-SET client_min_messages = error;
-INSERT INTO cyoda_wf.entity (id, model, data)
-SELECT ('c1a20000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'claimed', jsonb_build_object('n', 100 + g)
-  FROM generate_series(1, 70) g;
-RESET client_min_messages;
+SELECT pg_temp.queue('c1a20000-0000-0000-0000-', 70, 100);
 SELECT setval('public.claim_seq', 1000, false) IS NOT NULL AS reset;
 CALL cyoda_wf.run_tasks(1);
-SET client_min_messages = error;
-INSERT INTO cyoda_wf.entity (id, model, data)
-VALUES ('c1a10000-0000-0000-0000-000000000006', 'claimed', '{"n": 6}');
-RESET client_min_messages;
-UPDATE cyoda_wf.task SET run_at = '2000-01-01'
- WHERE entity_id = 'c1a10000-0000-0000-0000-000000000006';
+SELECT pg_temp.queue_late(6, '2000-01-01');
 CALL cyoda_wf.run_tasks();
 SELECT (data->>'ran')::int - 1000 AS position_of_late_task FROM cyoda_wf.entity
  WHERE id = 'c1a10000-0000-0000-0000-000000000006';
@@ -106,18 +98,9 @@ ALTER TABLE cyoda_wf.task RESET (autovacuum_enabled);
 VACUUM cyoda_wf.task;
 CALL cyoda_wf.run_tasks();
 SELECT setval('public.claim_seq', 2000, false) IS NOT NULL AS reset;
-SET client_min_messages = error;
-INSERT INTO cyoda_wf.entity (id, model, data)
-SELECT ('c1a30000-0000-0000-0000-00000000000' || g)::uuid, 'claimed', jsonb_build_object('n', 200 + g)
-  FROM generate_series(1, 3) g;
-RESET client_min_messages;
+SELECT pg_temp.queue('c1a30000-0000-0000-0000-', 3, 200);
 CALL cyoda_wf.run_tasks(1);
-SET client_min_messages = error;
-INSERT INTO cyoda_wf.entity (id, model, data)
-VALUES ('c1a10000-0000-0000-0000-000000000007', 'claimed', '{"n": 7}');
-RESET client_min_messages;
-UPDATE cyoda_wf.task SET run_at = '2000-01-01'
- WHERE entity_id = 'c1a10000-0000-0000-0000-000000000007';
+SELECT pg_temp.queue_late(7, '2000-01-01');
 CALL cyoda_wf.run_tasks();
 SELECT data->>'n' AS n, (data->>'ran')::int - 2000 AS position FROM cyoda_wf.entity
  WHERE (data->>'ran')::int >= 2000 ORDER BY 2;
