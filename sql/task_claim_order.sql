@@ -49,7 +49,7 @@ SELECT '00000000-0000-0000-0000-000000000000', 'go', 'new', 'process', '1990-01-
   FROM generate_series(1, 20000);
 UPDATE cyoda_wf.task SET state = 'done', finished_at = now()
  WHERE entity_id = '00000000-0000-0000-0000-000000000000';
--- (the session's first claim makes the claim's plan, and is not judged)
+-- (a first claim from the front steps over them all)
 CALL cyoda_wf.run_tasks();
 
 -- Three entities, one queued task each, due in this order.
@@ -104,5 +104,35 @@ SELECT pg_temp.queue_late(7, '2000-01-01');
 CALL cyoda_wf.run_tasks();
 SELECT data->>'n' AS n, (data->>'ran')::int - 2000 AS position FROM cyoda_wf.entity
  WHERE (data->>'ran')::int >= 2000 ORDER BY 2;
+
+-- Claims read task_due_idx for the order only and test the conditions on
+-- the rows: redefined without its predicate (so finished tasks are in it
+-- too), it still claims each due task once, in order.
+DROP INDEX cyoda_wf.task_due_idx;
+CREATE INDEX task_due_idx ON cyoda_wf.task (run_at, id);
+SELECT setval('public.claim_seq', 3000, false) IS NOT NULL AS reset;
+SELECT pg_temp.queue('c1a40000-0000-0000-0000-', 3, 300);
+CALL cyoda_wf.run_tasks();
+SELECT data->>'n' AS n, (data->>'ran')::int - 3000 AS position FROM cyoda_wf.entity
+ WHERE (data->>'ran')::int >= 3000 ORDER BY 2;
+SELECT state, count(*) FROM cyoda_wf.task GROUP BY state ORDER BY state;
+
+-- Without it, or with an index of other columns under its name, no task
+-- is claimed: an error names the index (55000), and nothing is changed.
+SELECT pg_temp.queue('c1a50000-0000-0000-0000-', 1, 400);
+DROP INDEX cyoda_wf.task_due_idx;
+CALL cyoda_wf.run_tasks();
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+CREATE INDEX task_due_idx ON cyoda_wf.task (id);
+CALL cyoda_wf.run_tasks();
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+DROP INDEX cyoda_wf.task_entity_idx;
+DROP INDEX cyoda_wf.task_due_idx;
+CREATE INDEX task_due_idx ON cyoda_wf.task (run_at, id) WHERE state = 'pending';
+CALL cyoda_wf.run_tasks();
+SELECT state, count(*) FROM cyoda_wf.task GROUP BY state ORDER BY state;
+CREATE INDEX task_entity_idx ON cyoda_wf.task (entity_id) WHERE state = 'pending';
+CALL cyoda_wf.run_tasks();
+SELECT state, count(*) FROM cyoda_wf.task GROUP BY state ORDER BY state;
 \c :regress_db
 DROP DATABASE cw_claim_order;

@@ -37,6 +37,7 @@ static Oid	rel_entity = InvalidOid;
 static Oid	rel_version = InvalidOid;
 static Oid	rel_audit = InvalidOid;
 static Oid	seq_audit = InvalidOid;
+static Oid	rel_task = InvalidOid;
 
 /* Advanced by every change to the definition tables. */
 static uint64 definitions_gen = 0;
@@ -49,10 +50,10 @@ cw_catalog_relcache_callback(Datum arg, Oid relid)
 		definitions_gen++;
 	if (relid == InvalidOid || relid == rel_model || relid == rel_workflow ||
 		relid == rel_entity || relid == rel_version || relid == rel_audit ||
-		relid == seq_audit)
+		relid == seq_audit || relid == rel_task)
 	{
 		rel_model = rel_workflow = rel_entity = InvalidOid;
-		rel_version = rel_audit = seq_audit = InvalidOid;
+		rel_version = rel_audit = seq_audit = rel_task = InvalidOid;
 	}
 }
 
@@ -97,9 +98,11 @@ cw_lookup_rels(void)
 		Oid			v = cw_relid("entity_version");
 		Oid			a = cw_relid("audit_log");
 		Oid			seq = getIdentitySequence(a, get_attnum(a, "id"), false);
+		Oid			t = cw_relid("task");
 		Oid			e = cw_relid("entity");
 
 		rel_model = m;
+		rel_task = t;
 		rel_workflow = w;
 		rel_version = v;
 		rel_audit = a;
@@ -122,6 +125,22 @@ cw_version_relid(void)
 {
 	cw_lookup_rels();
 	return rel_version;
+}
+
+/* OID of cyoda_wf.task. */
+Oid
+cw_task_relid(void)
+{
+	cw_lookup_rels();
+	return rel_task;
+}
+
+/* OID of cyoda_wf.workflow. */
+Oid
+cw_workflow_relid(void)
+{
+	cw_lookup_rels();
+	return rel_workflow;
 }
 
 /* OID of cyoda_wf.audit_log (cyoda_wf.audit is a view over it). */

@@ -25,6 +25,8 @@ extern Oid	cw_entity_relid(void);
 extern Oid	cw_version_relid(void);
 extern Oid	cw_audit_relid(void);
 extern Oid	cw_audit_seqid(void);
+extern Oid	cw_task_relid(void);
+extern Oid	cw_workflow_relid(void);
 extern Oid	cw_engine_owner(void);
 extern Oid	cw_function_lookup(const char *schema, const char *name);
 extern void cw_become_engine_owner(CwSavedUser *saved);

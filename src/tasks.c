@@ -2,12 +2,12 @@
  * tasks.c
  *		Running queued work: async transitions and due timers.
  *
- * One task runs in one transaction: the task row is claimed with FOR
- * UPDATE SKIP LOCKED, the entity row is locked, and the transition runs in
- * a subtransaction through the ordinary save path (an UPDATE whose trigger
- * is told which transition to run).  Success marks the task done in the
- * same transaction, so claim, process and state change commit together.
- * A failed attempt is rolled back and leaves only its PROCESS_FAILED audit
+ * One task runs in one transaction: the task row and its entity row are
+ * claimed as FOR UPDATE SKIP LOCKED claims them (task_claim.c), and the
+ * transition runs in a subtransaction through the ordinary save path (an
+ * UPDATE whose trigger is told which transition to run).  Success marks the
+ * task done in the same transaction, so claim, process and state change
+ * commit together.  A failed attempt is rolled back and leaves only its PROCESS_FAILED audit
  * row and the task's new attempt count; a killed worker leaves nothing, and
  * the row lock it held is released for another worker to retry.  Nothing
  * a task sets (SET, set_config, a statement timeout) outlives it.  A failed
@@ -49,6 +49,7 @@
 #include "utils/uuid.h"
 
 #include "store.h"
+#include "task_claim.h"
 
 PG_FUNCTION_INFO_V1(cyoda_wf_run_tasks);
 PG_FUNCTION_INFO_V1(cyoda_wf_prune_tasks);
@@ -59,7 +60,7 @@ int			cw_task_retention = 7 * 86400;
 
 enum
 {
-	TP_CLAIM, TP_CLAIM_FROM, TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_PRUNE,
+	TP_ORPHANS, TP_DONE, TP_FINISH, TP_AUDIT, TP_NEXT, TP_PRUNE,
 	TP_PRUNE_FAILED, TP_RETRY_ONE, TP_RETRY_MANY, NTP
 };
 
@@ -67,58 +68,10 @@ enum
 #define CW_NOTIFY_ERROR_MAX 2000
 static SPIPlanPtr tplans[NTP];
 
-/*
- * A task (t) of an entity (e) whose model has its workflows loaded.  OFFSET 0
- * keeps it a filter on the claimed entity row (a subplan run for the one row
- * taken) instead of a semi join whose extra plan nodes every claim would
- * start up and shut down again.
- */
-#define CW_TASK_RUNNABLE \
-	"AND EXISTS (SELECT 1 FROM cyoda_wf.workflow w WHERE w.model OPERATOR(pg_catalog.=) e.model " \
-	"AND w.model_version OPERATOR(pg_catalog.=) e.model_version OFFSET 0) "
-
-/*
- * The task (t) and entity (e) columns a claim reads (cw_task_read), of a
- * pending task due at $1 (the claim's clock reading: an index condition,
- * so the scan stops at the first task not yet due).
- */
-#define CW_TASK_CLAIM_SELECT \
-	"SELECT t.id, t.entity_id, t.transition, t.from_state, t.kind, t.attempts, " \
-	"t.max_attempts, t.retry_delay_ms, t.timeout_ms, " \
-	"(t.kind OPERATOR(pg_catalog.=) 'timer' AND t.timeout_ms IS NOT NULL AND " \
-	" pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>) (t.run_at OPERATOR(pg_catalog.+) " \
-	" (t.timeout_ms OPERATOR(pg_catalog.*) interval '1 millisecond'))) AS expired, " \
-	"e.state, e.model, e.model_version, t.run_at " \
-	"FROM cyoda_wf.task t JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id " \
-	"WHERE t.state OPERATOR(pg_catalog.=) 'pending' " \
-	"AND t.run_at OPERATOR(pg_catalog.<=) $1 "
-
 static SPIPlanPtr
 cw_task_plan(int which)
 {
 	static const char *const sql[NTP] = {
-		/*
-		 * TP_CLAIM: the task and its entity, locked together or skipped.
-		 * Only tasks of models with imported workflows: a restore loads
-		 * cyoda_wf.task before cyoda_wf.workflow, and a task is never made
-		 * for the default workflow.
-		 */
-		CW_TASK_CLAIM_SELECT
-		CW_TASK_RUNNABLE
-		"ORDER BY t.run_at, t.id LIMIT 1 FOR UPDATE OF t, e SKIP LOCKED",
-		/*
-		 * TP_CLAIM_FROM: TP_CLAIM after ($2, $3), the (run_at, id) of the
-		 * last task this backend claimed (see cw_task_claim), of an entity
-		 * with no pending task before it, so that the order of an entity's
-		 * own tasks is kept
-		 */
-		CW_TASK_CLAIM_SELECT
-		"AND ROW(t.run_at, t.id) OPERATOR(pg_catalog.>) ROW($2, $3) "
-		"AND NOT EXISTS (SELECT 1 FROM cyoda_wf.task p "
-		"WHERE p.entity_id OPERATOR(pg_catalog.=) t.entity_id AND p.state OPERATOR(pg_catalog.=) 'pending' "
-		"AND ROW(p.run_at, p.id) OPERATOR(pg_catalog.<) ROW(t.run_at, t.id) OFFSET 0) "
-		CW_TASK_RUNNABLE
-		"ORDER BY t.run_at, t.id LIMIT 1 FOR UPDATE OF t, e SKIP LOCKED",
 		/* TP_ORPHANS: pending tasks whose entity is gone */
 		"UPDATE cyoda_wf.task t SET state = 'cancelled', finished_at = pg_catalog.clock_timestamp() "
 		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' AND NOT EXISTS "
@@ -135,10 +88,15 @@ cw_task_plan(int which)
 		"INSERT INTO cyoda_wf.audit_log (entity_id, at, transaction_id, event_type, transition, "
 		"from_state, to_state, role, detail) VALUES ($1, pg_catalog.clock_timestamp(), "
 		"pg_catalog.txid_current(), $2, $3, $4, $4, CURRENT_USER, $5)",
-		/* TP_NEXT: the first task TP_CLAIM would take once it is due */
+		/*
+		 * TP_NEXT: the first task cw_task_claim would take once it is due: a
+		 * pending task of an entity whose model has imported workflows
+		 */
 		"SELECT (EXTRACT(epoch FROM (SELECT t.run_at FROM cyoda_wf.task t "
 		"JOIN cyoda_wf.entity e ON e.id OPERATOR(pg_catalog.=) t.entity_id "
-		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' " CW_TASK_RUNNABLE
+		"WHERE t.state OPERATOR(pg_catalog.=) 'pending' "
+		"AND EXISTS (SELECT 1 FROM cyoda_wf.workflow w WHERE w.model OPERATOR(pg_catalog.=) e.model "
+		"AND w.model_version OPERATOR(pg_catalog.=) e.model_version) "
 		"ORDER BY t.run_at LIMIT 1) OPERATOR(pg_catalog.-) "
 		"pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint",
 		/*
@@ -166,9 +124,9 @@ cw_task_plan(int which)
 		"AND ($1 IS NULL OR EXISTS (SELECT 1 FROM cyoda_wf.entity e "
 		"WHERE e.id OPERATOR(pg_catalog.=) t.entity_id AND e.model OPERATOR(pg_catalog.=) $1))",
 	};
-	static const int nargs[NTP] = {1, 3, 0, 1, 5, 5, 0, 2, 1, 1, 2};
+	static const int nargs[NTP] = {0, 1, 5, 5, 0, 2, 1, 1, 2};
 	static Oid	types[NTP][5] = {
-		{TIMESTAMPTZOID}, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, {0}, {INT8OID},
+		{0}, {INT8OID},
 		{INT8OID, TEXTOID, INT4OID, TEXTOID, INT8OID},
 		{UUIDOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID},
 		{0},
@@ -176,10 +134,7 @@ cw_task_plan(int which)
 		{INT8OID}, {TEXTOID, TIMESTAMPTZOID}
 	};
 
-	/* the claims: one plan for every clock reading and claim point (cw_task_claim) */
-	return cw_kept_plan_opts(&tplans[which], sql[which], nargs[which], types[which],
-							 which == TP_CLAIM || which == TP_CLAIM_FROM ?
-							 CURSOR_OPT_GENERIC_PLAN : 0);
+	return cw_kept_plan(&tplans[which], sql[which], nargs[which], types[which]);
 }
 
 static void
@@ -315,157 +270,6 @@ cw_task_attempt(CwRequest *req, Datum entity, int64 timeout_ms, MemoryContext cx
 	}
 	PG_END_TRY();
 	return edata;
-}
-
-/* A claimed task row (TP_CLAIM), in the caller's memory. */
-typedef struct CwClaimed
-{
-	int64		id;
-	Datum		entity;
-	char	   *transition;
-	char	   *from_state;
-	char	   *cur_state;		/* the entity's state now */
-	int			attempts;
-	int			max_attempts;
-	int			retry_delay;
-	int64		timeout_ms;		/* -1: none */
-	bool		expired;
-	bool		timer;
-	char	   *model;			/* the entity's model and version */
-	int			model_version;
-	TimestampTz run_at;
-} CwClaimed;
-
-/* The row TP_CLAIM returned. */
-static void
-cw_task_read(CwClaimed *t)
-{
-	HeapTuple	tup = SPI_tuptable->vals[0];
-	TupleDesc	td = SPI_tuptable->tupdesc;
-	bool		isnull;
-	Datum		d;
-
-	t->id = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-	t->entity = SPI_datumTransfer(SPI_getbinval(tup, td, 2, &isnull), false, UUID_LEN);
-	t->transition = SPI_getvalue(tup, td, 3);
-	t->from_state = SPI_getvalue(tup, td, 4);
-	t->timer = strcmp(SPI_getvalue(tup, td, 5), "timer") == 0;
-	t->attempts = DatumGetInt32(SPI_getbinval(tup, td, 6, &isnull));
-	t->max_attempts = DatumGetInt32(SPI_getbinval(tup, td, 7, &isnull));
-	t->retry_delay = DatumGetInt32(SPI_getbinval(tup, td, 8, &isnull));
-	d = SPI_getbinval(tup, td, 9, &isnull);
-	t->timeout_ms = isnull ? -1 : DatumGetInt64(d);
-	t->expired = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
-	t->cur_state = SPI_getvalue(tup, td, 11);
-	t->model = SPI_getvalue(tup, td, 12);
-	t->model_version = DatumGetInt32(SPI_getbinval(tup, td, 13, &isnull));
-	t->run_at = DatumGetTimestampTz(SPI_getbinval(tup, td, 14, &isnull));
-}
-
-/*
- * Where this backend's claims start.  Finished tasks leave their entries in
- * task_due_idx until VACUUM removes them, at the queue's front, so a claim
- * from the front steps over all of them: a page per few hundred tasks, on
- * every claim, which with a backlog of many thousand tasks is most of a
- * claim's work.  When a claim from the front reads more than
- * CW_CLAIM_FRONT_PAGES pages (about 10 of its own, the rest the entries
- * of some 10,000 finished tasks), the next ones (TP_CLAIM_FROM) go on after the
- * (run_at, id) of the task this backend claimed last.  The tasks before that
- * point are the ones this and other backends have claimed, apart from one
- * that was locked when passed over or whose transaction committed late (a
- * long transaction's task, a task restored with an old run_at): a claim
- * from the front takes those, when the claim from the point finds nothing
- * and at least every CW_CLAIM_FRONT_EVERY claims.  TP_CLAIM_FROM never takes
- * a task of an entity that has a pending task before it, so an entity's own
- * tasks run in order as they do from the front.
- */
-#define CW_CLAIM_FRONT_PAGES 48
-#define CW_CLAIM_FRONT_EVERY 64
-static struct
-{
-	bool		use;			/* the next claim may start at the point */
-	TimestampTz run_at;
-	int64		id;
-	int			claims;			/* claims from the point since the last from the front */
-} claim_point;
-
-/*
- * The claims' plans must read task_due_idx in its order and probe an
- * entity's other tasks through task_entity_idx whatever the statistics
- * said when they were made: a plan made while the queue was small would
- * otherwise sort or scan every pending task on every claim once it fills.
- * A plan is made (and made again after an invalidation) with these off.
- */
-static const char *const claim_plan_settings[] = {"enable_sort", "enable_seqscan", "enable_bitmapscan"};
-
-/*
- * Run claim plan `which` with args a; the number of shared buffers it read,
- * and in *planned whether it made its plan (reading catalogs too).  When
- * the plan is to be made, it is made with claim_plan_settings off for
- * that execution only; a plan made again by an invalidation that arrived
- * during the execution (so without them) is dropped, to be made again
- * properly by the next claim.
- */
-static int64
-cw_task_claim_exec(int which, Datum *a, bool *planned)
-{
-	SPIPlanPtr	plan = cw_task_plan(which);
-	CachedPlanSource *src = linitial(SPI_plan_get_plan_sources(plan));
-	bool		replan = !SPI_plan_is_valid(plan) || src->gplan == NULL || !src->gplan->is_valid;
-	int64		gen = src->generation;
-	int64		blks = pgBufferUsage.shared_blks_hit + pgBufferUsage.shared_blks_read;
-	int			nestlevel = -1;
-
-	if (replan)
-	{
-		nestlevel = NewGUCNestLevel();
-		for (int i = 0; i < lengthof(claim_plan_settings); i++)
-			(void) set_config_option(claim_plan_settings[i], "off", PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-	}
-	cw_exec(which, a, NULL, SPI_OK_SELECT);
-	*planned = replan;
-	if (replan)
-		AtEOXact_GUC(true, nestlevel);
-	else if (src->generation != gen)
-	{
-		SPI_freeplan(plan);
-		tplans[which] = NULL;
-	}
-	return pgBufferUsage.shared_blks_hit + pgBufferUsage.shared_blks_read - blks;
-}
-
-/* Claim the first due task (into t); false when none is due. */
-static bool
-cw_task_claim(CwClaimed *t)
-{
-	Datum		a[3];
-	bool		found = false;
-	bool		planned;
-	int64		pages;
-
-	a[0] = TimestampTzGetDatum(GetCurrentTimestamp());
-	if (claim_point.use && claim_point.claims < CW_CLAIM_FRONT_EVERY)
-	{
-		a[1] = TimestampTzGetDatum(claim_point.run_at);
-		a[2] = Int64GetDatum(claim_point.id);
-		(void) cw_task_claim_exec(TP_CLAIM_FROM, a, &planned);
-		found = SPI_processed == 1;
-		claim_point.claims++;
-	}
-	if (!found)
-	{
-		pages = cw_task_claim_exec(TP_CLAIM, a, &planned);
-		claim_point.use = !planned && pages > CW_CLAIM_FRONT_PAGES;
-		found = SPI_processed == 1;
-		claim_point.claims = 0;
-	}
-	if (!found)
-		return false;
-	cw_task_read(t);
-	claim_point.run_at = t->run_at;
-	claim_point.id = t->id;
-	return true;
 }
 
 /*
