@@ -207,6 +207,8 @@ cw_worker_run_due(void)
 		pgstat_report_activity(STATE_RUNNING, "cyoda_wf: running a task");
 		did = cw_task_run_one();
 		cw_worker_end();
+		/* table statistics for autovacuum: at most once a second while busy */
+		(void) pgstat_report_stat(false);
 		if (did)
 			w.done++;
 	} while (did && ++burst < CW_BURST);
@@ -265,6 +267,8 @@ cw_worker_wait(void)
 	wait_ms = cw_task_next_due_ms();
 	cw_worker_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	/* what is pending, before the worker goes idle (a client backend does so too) */
+	(void) pgstat_report_stat(true);
 
 	if (wait_ms < 0 || wait_ms > cw_worker_idle_ms)
 		wait_ms = cw_worker_idle_ms;

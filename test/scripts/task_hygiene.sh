@@ -7,6 +7,8 @@
 #     default_transaction_read_only = on, statement_timeout = 1 and
 #     lock_timeout = 1 for its session: every task still runs and the server
 #     log shows no error (each task runs in a GUC nest level that is undone);
+#     the workers' updates are counted in pg_stat_user_tables while they
+#     run, so autovacuum sees the dead rows they leave;
 #   - in database hyg2 (no static workers) one session CALLs run_tasks()
 #     outside a transaction block (one transaction per task) on 5 such tasks:
 #     all run, and the session's settings are unchanged afterwards;
@@ -93,6 +95,14 @@ for ((i = 0; i < 50; i++)); do   # recorded just after each burst of tasks
     sleep 0.2
 done
 check "worker_status(): 20 tasks done" "$n" 20
+# The workers' table statistics reach pg_stat_user_tables while they live
+# (autovacuum reads them there): their 20 updates of cyoda_wf.task.
+for ((i = 0; i < 50; i++)); do
+    n=$(q hyg "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = 'cyoda_wf.task'::regclass")
+    ((n >= 20)) && break
+    sleep 0.2
+done
+check "the workers' task updates are counted in pg_stat_user_tables while they run" "$((n >= 20))" 1
 
 # 2. run_tasks outside a transaction block: one transaction per task, one session.
 q hyg2 "SELECT count(cyoda_wf.add_item('job', 1, jsonb_build_object('n', g))) FROM generate_series(1, 5) g" >/dev/null
