@@ -127,6 +127,16 @@ cw_version_relid(void)
 	return rel_version;
 }
 
+/*
+ * Whether the table OIDs are known: looked up, and no invalidation of any
+ * of those tables (a DROP EXTENSION drops them all) has arrived since.
+ */
+bool
+cw_catalog_rels_known(void)
+{
+	return OidIsValid(rel_entity);
+}
+
 /* OID of cyoda_wf.task. */
 Oid
 cw_task_relid(void)

@@ -21,6 +21,7 @@ typedef struct CwSavedUser
 extern void cw_catalog_init(void);
 extern uint64 cw_definitions_generation(void);
 extern Oid	cw_relid(const char *relname);
+extern bool cw_catalog_rels_known(void);
 extern Oid	cw_entity_relid(void);
 extern Oid	cw_version_relid(void);
 extern Oid	cw_audit_relid(void);

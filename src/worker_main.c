@@ -17,6 +17,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
+#include "catalog.h"
 
 #include "access/xact.h"
 #include "catalog/pg_extension.h"
@@ -123,14 +124,15 @@ cw_worker_begin(const char *kind, int64 done)
 	/*
 	 * Lock the extension, then look it up: the lookup after the lock sees a
 	 * DROP that committed while we waited.  A worker that is attached locks
-	 * the extension it knows first, so it needs one catalog lookup per
-	 * transaction, not two.
+	 * the extension it knows first, and needs no lookup at all while the
+	 * OIDs of the extension's tables it keeps are valid: taking the lock
+	 * read the invalidations, and a DROP would have dropped those tables.
 	 */
 	ext = InvalidOid;
 	if (OidIsValid(attached_ext))
 	{
 		LockDatabaseObject(ExtensionRelationId, attached_ext, 0, AccessShareLock);
-		if (get_extension_oid("cyoda_wf", true) == attached_ext)
+		if (cw_catalog_rels_known() || get_extension_oid("cyoda_wf", true) == attached_ext)
 			ext = attached_ext;
 	}
 	if (!OidIsValid(ext))
