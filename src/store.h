@@ -6,6 +6,7 @@
 #ifndef CYODA_WF_STORE_H
 #define CYODA_WF_STORE_H
 
+#include "storage/itemptr.h"
 #include "utils/uuid.h"
 
 typedef enum CwRequestKind
@@ -32,6 +33,10 @@ typedef struct CwRequest
 	const char *move_workflow;	/* CW_REQ_MOVE: target workflow, NULL = the entity's */
 	const char *move_state;		/* CW_REQ_MOVE: target state */
 	const char *move_reason;	/* CW_REQ_MOVE: why, for the audit row */
+	ItemPointerData locked_tid;	/* CW_REQ_TASK: the entity row version this
+								 * transaction locked when it claimed the
+								 * task (invalid: none), found without the
+								 * primary key */
 } CwRequest;
 
 extern void cw_store_set_request(CwRequest *req);

@@ -153,21 +153,36 @@ cw_direct_begin(CwDirect *d, Oid pkoid)
  * UPDATE would (see the top of this file); false when there is none to save.
  */
 static bool
-cw_direct_find_locked(CwDirect *d, Datum id)
+cw_direct_find_locked(CwDirect *d, Datum id, const ItemPointerData *hint)
 {
 	ScanKeyData key;
 	IndexScanDesc scan;
-	bool		found;
+	bool		found = false;
 	TM_FailureData tmfd;
 	TM_Result	res;
 	bool		isnull;
 	Datum		lockedid;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
-	scan = index_beginscan(d->rel, d->pkrel, d->snap, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, d->oldslot);
-	index_endscan(scan);
+	/*
+	 * A row version this transaction has locked (a claimed task's entity)
+	 * is the latest, and visible to the statement's snapshot: fetched by
+	 * its TID, when it still holds the entity.
+	 */
+	if (hint != NULL && ItemPointerIsValid(hint) &&
+		table_tuple_fetch_row_version(d->rel, (ItemPointer) hint, d->snap, d->oldslot))
+	{
+		lockedid = slot_getattr(d->oldslot, cw_col_attnum[COL_ID], &isnull);
+		found = !isnull &&
+			memcmp(DatumGetUUIDP(lockedid), DatumGetUUIDP(id), sizeof(pg_uuid_t)) == 0;
+	}
+	if (!found)
+	{
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
+		scan = index_beginscan(d->rel, d->pkrel, d->snap, 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, d->oldslot);
+		index_endscan(scan);
+	}
 	if (!found)
 		return false;
 
@@ -287,7 +302,8 @@ cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, cha
 
 	AfterTriggerBeginQuery();
 	ExecBSUpdateTriggers(d.estate, d.rri);
-	found = cw_direct_find_locked(&d, id) &&
+	found = cw_direct_find_locked(&d, id, req != NULL && req->kind == CW_REQ_TASK ?
+								  &req->locked_tid : NULL) &&
 		cw_direct_write(&d, data_null, data, req, state);
 	ExecASUpdateTriggers(d.estate, d.rri, NULL);
 	AfterTriggerEndQuery(d.estate);

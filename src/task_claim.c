@@ -500,6 +500,7 @@ cw_claim_read(CwClaimScan *s, CwClaimed *t)
 		!pg_mul_s64_overflow(t->timeout_ms, INT64CONST(1000), &expiry) &&
 		!pg_add_s64_overflow(t->run_at, expiry, &expiry) &&
 		GetCurrentTimestamp() > expiry;
+	t->entity_tid = s->eslot->tts_tid;
 	t->cur_state = cw_claim_text(s->eslot, cw_col_attnum[COL_STATE]);
 	t->model = cw_claim_text(s->eslot, cw_col_attnum[COL_MODEL]);
 	t->model_version = DatumGetInt32(slot_getattr(s->eslot, cw_col_attnum[COL_MODEL_VERSION],

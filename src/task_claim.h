@@ -7,12 +7,14 @@
 #define CYODA_WF_TASK_CLAIM_H
 
 #include "datatype/timestamp.h"
+#include "storage/itemptr.h"
 
 /* A claimed task: the task row and its entity's, in the caller's memory. */
 typedef struct CwClaimed
 {
 	int64		id;
 	Datum		entity;			/* uuid */
+	ItemPointerData entity_tid;	/* the entity row version locked */
 	char	   *transition;
 	char	   *from_state;
 	char	   *cur_state;		/* the entity's state now (NULL: none) */

@@ -432,6 +432,7 @@ cw_task_claim_and_run(Oid caller)
 		memset(&req, 0, sizeof(req));
 		req.kind = CW_REQ_TASK;
 		memcpy(&req.id, DatumGetUUIDP(t.entity), sizeof(pg_uuid_t));
+		req.locked_tid = t.entity_tid;
 		req.transition = t.transition;
 		req.task_timer = t.timer;
 		req.attempt = t.attempts + 1;
