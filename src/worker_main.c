@@ -81,12 +81,17 @@ cw_worker_register(const char *kind, int64 done, bool first)
 	a[0] = Int32GetDatum(MyProcPid);
 	a[1] = CStringGetTextDatum(kind);
 	a[2] = Int64GetDatum(done);
-	/* rows of exited workers are ignored; the next worker to start removes them */
+	/*
+	 * rows of exited workers are ignored; the next worker to start removes
+	 * them, and passes over those another starting worker is removing (it
+	 * would otherwise wait for that worker's first transaction)
+	 */
 	if (first)
 	{
 		rc = SPI_execute_with_args(
-			"DELETE FROM cyoda_wf.worker w WHERE w.pid OPERATOR(pg_catalog.=) $1 OR NOT EXISTS "
-			"(SELECT 1 FROM pg_catalog.pg_stat_get_activity(w.pid))",
+			"DELETE FROM cyoda_wf.worker w WHERE w.pid OPERATOR(pg_catalog.=) ANY (ARRAY("
+			"SELECT s.pid FROM cyoda_wf.worker s WHERE s.pid OPERATOR(pg_catalog.=) $1 OR NOT EXISTS "
+			"(SELECT 1 FROM pg_catalog.pg_stat_get_activity(s.pid)) FOR UPDATE SKIP LOCKED))",
 			1, t, a, NULL, false, 0);
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "cyoda_wf worker registration failed: %s", SPI_result_code_string(rc));

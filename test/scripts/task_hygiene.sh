@@ -14,7 +14,9 @@
 #     all run, and the session's settings are unchanged afterwards;
 #   - a dynamic worker started in hyg2 deletes, in batches, the 2,500 done
 #     tasks that finished 2 hours ago and keeps the newer ones and the failed
-#     ones.
+#     ones;
+#   - a worker starting while another transaction removes an exited
+#     worker's row registers and runs a task without waiting for it.
 # Environment (optional): CW_LIB (scripts/lib.sh), CW_PG_CONFIG.
 set -euo pipefail
 
@@ -137,6 +139,32 @@ done
 check "the worker deleted the 2,500 tasks done 2 hours ago (task_retention = 1h)" "$n" 3
 check "... and kept the newer ones and the failed one" \
     "$(q hyg2 "SELECT string_agg(state, ' ' ORDER BY state) FROM cyoda_wf.task")" "cancelled done failed"
+q hyg2 "SELECT cyoda_wf.stop_workers()" >/dev/null
+
+# 4. A starting worker removes the rows of exited workers, but does not wait
+# for a transaction that is removing one too (another worker starting):
+# held open here while the new worker registers and runs a task.
+for ((i = 0; i < 50; i++)); do
+    [[ $(q hyg2 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'cyoda_wf worker' AND datname = 'hyg2'") == 0 ]] && break
+    sleep 0.2
+done
+q hyg2 "DELETE FROM cyoda_wf.task; DELETE FROM cyoda_wf.worker;
+        INSERT INTO cyoda_wf.worker (pid, database, kind, tasks_done, last_active_at)
+        VALUES (2147483000, 'hyg2', 'dynamic', 0, now())"
+psql -X -qAt -d hyg2 -c "BEGIN" -c "DELETE FROM cyoda_wf.worker WHERE pid = 2147483000" \
+    -c "SELECT pg_sleep(8)" -c "COMMIT" >/dev/null &
+holder=$!
+sleep 0.5
+q hyg2 "SELECT count(cyoda_wf.add_item('job', 1, jsonb_build_object('n', 'late')))" >/dev/null
+q hyg2 "SELECT cyoda_wf.start_workers(1)" >/dev/null
+for ((i = 0; i < 25; i++)); do
+    n=$(q hyg2 "SELECT count(*) FROM cyoda_wf.task WHERE state = 'done'")
+    [[ $n == 1 ]] && break
+    sleep 0.2
+done
+check "a starting worker does not wait for another one's removal of an exited worker's row" \
+    "$n $(q hyg2 "SELECT count(*) FROM cyoda_wf.worker WHERE pid <> 2147483000")" "1 1"
+wait "$holder"
 q hyg2 "SELECT cyoda_wf.stop_workers()" >/dev/null
 
 if grep -qE 'terminated by signal|PANIC:|TRAP:' "$DIR/log"; then
