@@ -63,7 +63,8 @@ static struct
 	const char *kind;			/* "static" or "dynamic" */
 	int64		done;			/* tasks run */
 	int64		reported;		/* tasks run, as cyoda_wf.worker says */
-	uint64		sweeps;			/* rounds, for the orphan sweep every 64th */
+	uint64		idle_rounds;	/* rounds that ended with the queue drained */
+	uint64		busy_rounds;	/* rounds that ended with tasks still due */
 	bool		prune_more;		/* the last prune batch was full */
 	TimestampTz last_prune;
 } w;
@@ -199,8 +200,11 @@ cw_worker_exit(int code, Datum arg)
 	/* rows of exited workers are ignored and cleaned by the next worker */
 }
 
-/* Run what is due, one task per transaction, at most CW_BURST in a row. */
-static void
+/*
+ * Run what is due, one task per transaction, at most CW_BURST in a row;
+ * true when the queue was drained (a claim found nothing).
+ */
+static bool
 cw_worker_run_due(void)
 {
 	bool		did = false;
@@ -210,7 +214,7 @@ cw_worker_run_due(void)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (!cw_worker_begin(w.kind, w.done))
-			break;
+			return true;
 		pgstat_report_activity(STATE_RUNNING, "cyoda_wf: running a task");
 		did = cw_task_run_one();
 		cw_worker_end();
@@ -219,6 +223,7 @@ cw_worker_run_due(void)
 		if (did)
 			w.done++;
 	} while (did && ++burst < CW_BURST);
+	return !did;
 }
 
 /* Record the tasks run in cyoda_wf.worker; false if the extension is gone. */
@@ -260,16 +265,19 @@ cw_worker_prune(void)
 
 /*
  * Sweep orphaned tasks now and then, and sleep until the next timer is due
- * (at most cyoda_wf.worker_idle_ms); false if the extension is gone.
+ * (at most cyoda_wf.worker_idle_ms); false if the extension is gone.  The
+ * sweep reads every pending task, so it runs when the queue is drained
+ * (`drained`: the first time, then every 64th time), and under a load that
+ * never drains it, after every 64th burst: not in the middle of a backlog.
  */
 static bool
-cw_worker_wait(void)
+cw_worker_wait(bool drained)
 {
 	int64		wait_ms;
 
 	if (!cw_worker_begin(w.kind, w.done))
 		return false;
-	if (++w.sweeps % 64 == 1)
+	if (drained ? w.idle_rounds++ % 64 == 0 : ++w.busy_rounds % 64 == 0)
 		cw_task_sweep();
 	wait_ms = cw_task_next_due_ms();
 	cw_worker_end();
@@ -378,7 +386,8 @@ cw_worker_main(Datum arg)
 
 	for (;;)
 	{
-		cw_worker_run_due();
+		bool		drained = cw_worker_run_due();
+
 		if (!OidIsValid(attached_ext))
 		{
 			/* cyoda_wf is not installed here (yet, or any more): wait for it */
@@ -388,6 +397,6 @@ cw_worker_main(Datum arg)
 		}
 		if (!cw_worker_report() || !cw_worker_prune())
 			continue;
-		(void) cw_worker_wait();
+		(void) cw_worker_wait(drained);
 	}
 }
