@@ -56,6 +56,7 @@ PGDLLEXPORT void cw_worker_main(Datum arg);
 
 /* The cyoda_wf extension this worker has registered with (its pg_extension OID). */
 static Oid	attached_ext = InvalidOid;
+static bool ever_attached = false;	/* attached to any since the process started */
 
 /* What the worker's loop carries from one round to the next. */
 static struct
@@ -115,9 +116,10 @@ cw_worker_register(const char *kind, int64 done, bool first)
  * the extension.  Otherwise it holds a share lock on the extension until the
  * transaction ends, so a DROP EXTENSION (or DROP SCHEMA ... CASCADE) waits
  * for the running task instead of pulling the tables from under it.  The
- * first transaction on an extension the worker has not worked with (created,
- * or dropped and created again) drops every cached catalog entry, relation
- * OID and plan, and records the worker in the new cyoda_wf.worker.
+ * first transaction on an extension the worker has not worked with records
+ * the worker in its cyoda_wf.worker; when the worker worked with another
+ * before (dropped, and created again), it first drops every cached catalog
+ * entry, relation OID and plan.
  */
 static bool
 cw_worker_begin(const char *kind, int64 done)
@@ -161,7 +163,10 @@ cw_worker_begin(const char *kind, int64 done)
 	}
 	if (ext != attached_ext)
 	{
-		InvalidateSystemCaches();
+		/* what this process cached of an extension it worked with before */
+		if (ever_attached)
+			InvalidateSystemCaches();
+		ever_attached = true;
 		cw_worker_register(kind, done, true);
 		attached_ext = ext;
 	}
