@@ -11,8 +11,10 @@
  *					 WHERE w.model = e.model AND w.model_version = e.model_version)
  *	  ORDER BY t.run_at, t.id LIMIT 1 FOR UPDATE OF t, e SKIP LOCKED
  *
- * does, by index scans: the due tasks in (run_at, id) order through
- * task_due_idx, each one's entity through the entity's primary key, the
+ * does (only tasks of models with imported workflows: a restore loads
+ * cyoda_wf.task before cyoda_wf.workflow, and a task is never made for the
+ * default workflow), by index scans: the due tasks in (run_at, id) order
+ * through task_due_idx, each one's entity through the entity's primary key, the
  * model's workflows through the workflow table's primary key, then the
  * task row and the entity row locked as FOR UPDATE SKIP LOCKED locks them.
  * Without parse, plan or executor tree a claim costs a fraction of the

@@ -7,12 +7,13 @@
  * transition runs in a subtransaction through the ordinary save path (an
  * UPDATE whose trigger is told which transition to run).  Success marks the
  * task done in the same transaction, so claim, process and state change
- * commit together.  A failed attempt is rolled back and leaves only its PROCESS_FAILED audit
- * row and the task's new attempt count; a killed worker leaves nothing, and
- * the row lock it held is released for another worker to retry.  Nothing
- * a task sets (SET, set_config, a statement timeout) outlives it.  A failed
- * task's last_error is the error's message and, for a Python process, the
- * traceback its context carries (cw_task_error_text).
+ * commit together.  A failed attempt is rolled back and leaves only its
+ * PROCESS_FAILED audit row and the task's new attempt count; a killed
+ * worker leaves nothing, and the row lock it held is released for another
+ * worker to retry.  Nothing a task sets (SET, set_config, a statement
+ * timeout) outlives it.  A failed task's last_error is the error's message
+ * and, for a Python process, the traceback its context carries
+ * (cw_task_error_text).
  *
  * A task that fails for good is logged (LOG) and announced with a NOTIFY on
  * channel cyoda_wf; retry_task and retry_failed re-queue failed tasks and
@@ -30,7 +31,6 @@
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
-#include "executor/instrument.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -41,7 +41,6 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
-#include "utils/plancache.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
