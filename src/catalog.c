@@ -18,6 +18,7 @@
 #include "catalog.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -135,6 +136,21 @@ bool
 cw_catalog_rels_known(void)
 {
 	return OidIsValid(rel_entity);
+}
+
+/*
+ * The error of a row lock that met a concurrent update or delete (res) under
+ * REPEATABLE READ or SERIALIZABLE, as the executor raises it (40001); under
+ * READ COMMITTED it returns.
+ */
+void
+cw_lock_conflict(TM_Result res)
+{
+	if (IsolationUsesXactSnapshot() && (res == TM_Updated || res == TM_Deleted))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent %s",
+						res == TM_Updated ? "update" : "delete")));
 }
 
 /* OID of cyoda_wf.task. */

@@ -9,6 +9,7 @@
 #ifndef CW_CATALOG_H
 #define CW_CATALOG_H
 
+#include "access/tableam.h"
 #include "executor/spi.h"
 
 /* The identity and security context in force before a switch. */
@@ -22,6 +23,7 @@ extern void cw_catalog_init(void);
 extern uint64 cw_definitions_generation(void);
 extern Oid	cw_relid(const char *relname);
 extern bool cw_catalog_rels_known(void);
+extern void cw_lock_conflict(TM_Result res);
 extern Oid	cw_entity_relid(void);
 extern Oid	cw_version_relid(void);
 extern Oid	cw_audit_relid(void);

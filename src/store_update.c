@@ -202,15 +202,12 @@ cw_direct_find_locked(CwDirect *d, Datum id, const ItemPointerData *hint)
 						 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));
 			return false;
 		case TM_Updated:
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize access due to concurrent update")));
+			/* only under REPEATABLE READ, where a latest version is not followed */
+			cw_lock_conflict(res);
+			elog(ERROR, "unexpected table_tuple_lock status: %u", res);
 			break;
 		case TM_Deleted:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent delete")));
+			cw_lock_conflict(res);
 			return false;
 		default:
 			elog(ERROR, "unexpected table_tuple_lock status: %u", res);

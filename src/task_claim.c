@@ -175,12 +175,25 @@ cw_claim_index_open(Oid oid, const int *attnums, int n)
 	return idx;
 }
 
+/* The primary key index of rel, which a claim reads. */
+static Oid
+cw_claim_pkey(Relation rel)
+{
+	Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+
+	if (!OidIsValid(pkoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s.%s has no primary key: tasks cannot be claimed",
+						CW_SCHEMA, RelationGetRelationName(rel))));
+	return pkoid;
+}
+
 /* Open what a claim reads, with a new snapshot (see the top of this file). */
 static void
 cw_claim_open(CwClaimScan *s)
 {
 	int			keys[2];
-	Oid			pkoid;
 
 	s->task = table_open(cw_task_relid(), RowShareLock);
 	s->entity = table_open(cw_entity_relid(), RowShareLock);
@@ -204,19 +217,9 @@ cw_claim_open(CwClaimScan *s)
 	s->due = cw_claim_index_open(due_idx, keys, 2);
 	keys[0] = tc_attnum[TC_ENTITY];
 	s->byentity = cw_claim_index_open(entity_idx, keys, 1);
-	pkoid = RelationGetPrimaryKeyIndex(s->entity);
-	if (!OidIsValid(pkoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s.entity has no primary key: tasks cannot be claimed", CW_SCHEMA)));
 	keys[0] = cw_col_attnum[COL_ID];
-	s->pk = cw_claim_index_open(pkoid, keys, 1);
-	pkoid = RelationGetPrimaryKeyIndex(s->workflow);
-	if (!OidIsValid(pkoid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s.workflow has no primary key: tasks cannot be claimed", CW_SCHEMA)));
-	s->wpk = cw_claim_index_open(pkoid, wc_attnum, 2);
+	s->pk = cw_claim_index_open(cw_claim_pkey(s->entity), keys, 1);
+	s->wpk = cw_claim_index_open(cw_claim_pkey(s->workflow), wc_attnum, 2);
 
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -388,17 +391,11 @@ cw_claim_lock(CwClaimScan *s, Relation rel, TupleTableSlot *slot, bool *followed
 		case TM_SelfModified:
 			return false;
 		case TM_Updated:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
+			cw_lock_conflict(res);
 			elog(ERROR, "unexpected table_tuple_lock status: %u", res);
 			break;
 		case TM_Deleted:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent delete")));
+			cw_lock_conflict(res);
 			return false;
 		case TM_Invisible:
 			elog(ERROR, "attempted to lock invisible tuple");
