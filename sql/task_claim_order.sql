@@ -117,8 +117,9 @@ SELECT data->>'n' AS n, (data->>'ran')::int - 3000 AS position FROM cyoda_wf.ent
  WHERE (data->>'ran')::int >= 3000 ORDER BY 2;
 SELECT state, count(*) FROM cyoda_wf.task GROUP BY state ORDER BY state;
 
--- Without it, or with an index of other columns under its name, no task
--- is claimed: an error names the index (55000), and nothing is changed.
+-- Without it, or with an index of other columns (or of the same, in
+-- descending order) under its name, no task is claimed: an error names the
+-- index (55000), and nothing is changed.
 SELECT pg_temp.queue('c1a50000-0000-0000-0000-', 1, 400);
 DROP INDEX cyoda_wf.task_due_idx;
 CALL cyoda_wf.run_tasks();
@@ -126,6 +127,9 @@ SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
 CREATE INDEX task_due_idx ON cyoda_wf.task (id);
 CALL cyoda_wf.run_tasks();
 SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+DROP INDEX cyoda_wf.task_due_idx;
+CREATE INDEX task_due_idx ON cyoda_wf.task (run_at DESC, id DESC) WHERE state = 'pending';
+CALL cyoda_wf.run_tasks();
 DROP INDEX cyoda_wf.task_entity_idx;
 DROP INDEX cyoda_wf.task_due_idx;
 CREATE INDEX task_due_idx ON cyoda_wf.task (run_at, id) WHERE state = 'pending';

@@ -63,6 +63,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_index.h"
 #include "common/int.h"
 #include "executor/instrument.h"
 #include "executor/tuptable.h"
@@ -155,7 +156,10 @@ cw_claim_index_oid(Relation task, Oid known, const char *name)
 	return oid;
 }
 
-/* Open index oid, which must be a valid btree whose keys start with attnums. */
+/*
+ * Open index oid, which must be a valid btree whose keys start with attnums,
+ * in ascending order (a claim reads it forward for the oldest task first).
+ */
 static Relation
 cw_claim_index_open(Oid oid, const int *attnums, int n)
 {
@@ -165,11 +169,12 @@ cw_claim_index_open(Oid oid, const int *attnums, int n)
 		ix->indnkeyatts >= n;
 
 	for (int i = 0; ok && i < n; i++)
-		ok = ix->indkey.values[i] == attnums[i];
+		ok = ix->indkey.values[i] == attnums[i] &&
+			(idx->rd_indoption[i] & INDOPTION_DESC) == 0;
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("index %s.%s is not a valid btree index of the columns the task claim reads",
+				 errmsg("index %s.%s is not a valid ascending btree index of the columns the task claim reads",
 						CW_SCHEMA, RelationGetRelationName(idx)),
 				 errhint("Create it again as the extension's install script does.")));
 	return idx;
