@@ -134,10 +134,15 @@ tput_cw() {   # round workers (0: one session calling run_tasks)
         # wait, asking one session (a new connection every 50 ms would take
         # CPU from the workers, which the baseline's sessions do not pay;
         # one open transaction would keep finished tasks from being pruned)
+        # for the tasks the running workers have recorded as run, not by
+        # querying the task table, whose front pages the workers write (the
+        # baseline's sessions have no observer)
         coproc POLL { psql -X -qAt -v ON_ERROR_STOP=1 -d "$DB"; }
         local ans end=$((SECONDS + 600))
         while :; do
-            echo "SELECT NOT EXISTS (SELECT 1 FROM cyoda_wf.task WHERE state = 'pending');" >&"${POLL[1]}"
+            echo "SELECT coalesce(sum(w.tasks_done), 0) >= $ITEMS FROM cyoda_wf.worker w
+                   WHERE w.database = current_database()
+                     AND EXISTS (SELECT 1 FROM pg_stat_get_activity(w.pid));" >&"${POLL[1]}"
             read -r ans <&"${POLL[0]}" || { echo "polling session ended" >&2; exit 1; }
             [[ $ans == t ]] && break
             ((SECONDS < end)) || { echo "timed out waiting for cyoda_wf tasks" >&2; exit 1; }
