@@ -136,6 +136,11 @@ CREATE INDEX task_due_idx ON cyoda_wf.task (run_at, id) WHERE state = 'pending';
 CALL cyoda_wf.run_tasks();
 SELECT state, count(*) FROM cyoda_wf.task GROUP BY state ORDER BY state;
 CREATE INDEX task_entity_idx ON cyoda_wf.task (entity_id) WHERE state = 'pending';
+-- The workflows are found through their table's primary key, too.
+ALTER TABLE cyoda_wf.workflow DROP CONSTRAINT workflow_pkey;
+CALL cyoda_wf.run_tasks();
+SELECT :'LAST_ERROR_SQLSTATE' AS sqlstate;
+ALTER TABLE cyoda_wf.workflow ADD PRIMARY KEY (model, model_version, name);
 CALL cyoda_wf.run_tasks();
 SELECT state, count(*) FROM cyoda_wf.task GROUP BY state ORDER BY state;
 \c :regress_db

@@ -190,7 +190,8 @@ cw_claim_pkey(Relation rel)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s.%s has no primary key: tasks cannot be claimed",
-						CW_SCHEMA, RelationGetRelationName(rel))));
+						CW_SCHEMA, RelationGetRelationName(rel)),
+				 errhint("Create it again as the extension's install script does.")));
 	return pkoid;
 }
 
