@@ -34,6 +34,7 @@ extern int	cw_col_attnum[NCOLS];
 extern void cw_store_columns(Relation rel);
 extern Datum cw_col(HeapTuple tup, TupleDesc td, int col, bool *isnull);
 extern char *cw_col_text(HeapTuple tup, TupleDesc td, int col);
+extern const bool cw_col_updated[NCOLS];
 
 /* store_rows.c */
 extern void cw_store_buffer(CwSave *s, Datum id, int64 version, const char *change_type,

@@ -561,6 +561,17 @@ cw_update_prepare(CwSave *s, Datum *ov, bool *on, Datum data, bool data_null,
 	return savecxt;
 }
 
+/*
+ * The columns a save of an existing entity may write (cw_update_row): the
+ * engine's UPDATE tells the indexes on other columns that their key is
+ * unchanged (store_update.c).
+ */
+const bool	cw_col_updated[NCOLS] = {
+	[COL_STATE] = true, [COL_DATA] = true, [COL_UPDATED_AT] = true,
+	[COL_VERSION] = true, [COL_LAST_TRANSITION] = true, [COL_WORKFLOW] = true,
+	[COL_TRANSACTION_ID] = true,
+};
+
 /* The updated row as the save left it. */
 static HeapTuple
 cw_update_row(TriggerData *td, CwSave *s, int64 version, const char *lt,
@@ -580,6 +591,16 @@ cw_update_row(TriggerData *td, CwSave *s, int64 version, const char *lt,
 	SETCOL(COL_TRANSACTION_ID, Int64GetDatum((int64) xid));
 	if (s->moved)
 		SETCOL(COL_WORKFLOW, CStringGetTextDatum(s->wf_name));
+#ifdef USE_ASSERT_CHECKING
+	for (int i = 0; i < ncols; i++)
+	{
+		int			c = 0;
+
+		while (cw_col_attnum[c] != cols[i])
+			c++;
+		Assert(cw_col_updated[c]);
+	}
+#endif
 	return heap_modify_tuple_by_cols(td->tg_newtuple, RelationGetDescr(td->tg_relation),
 									 ncols, cols, values, nulls);
 }

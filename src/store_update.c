@@ -52,6 +52,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -101,6 +102,40 @@ cw_direct_open(CwDirect *d, Oid *pkoid)
 }
 
 /*
+ * Tell each index whether the save can change its key, as the executor
+ * tells it from the UPDATE's SET list (index_unchanged_by_update).  This
+ * UPDATE sets data, and the engine's row trigger the other columns a save
+ * writes (cw_col_updated); an index whose key is among them gets no hint,
+ * so that B-tree indexes do not try a bottom-up deletion of duplicates
+ * before a page split for a key that changed (the primary key on id keeps
+ * the hint).  The hint does not change what is stored, only which pages a
+ * B-tree tries to clean first.
+ */
+static void
+cw_direct_index_hints(ResultRelInfo *rri)
+{
+	Bitmapset  *saved = NULL;
+
+	for (int c = 0; c < NCOLS; c++)
+		if (cw_col_updated[c])
+			saved = bms_add_member(saved, cw_col_attnum[c] - FirstLowInvalidHeapAttributeNumber);
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+		Bitmapset  *used = NULL;
+
+		for (int k = 0; k < ii->ii_NumIndexAttrs; k++)
+			if (ii->ii_IndexAttrNumbers[k] != 0)
+				used = bms_add_member(used, ii->ii_IndexAttrNumbers[k] - FirstLowInvalidHeapAttributeNumber);
+		pull_varattnos((Node *) ii->ii_Expressions, 1, &used);
+		ii->ii_CheckedUnchanged = true;
+		ii->ii_IndexUnchanged = !bms_overlap(used, saved);
+		bms_free(used);
+	}
+	bms_free(saved);
+}
+
+/*
  * The statement's snapshot and executor state, the result relation with its
  * indexes.  False (all undone) when the primary key is not exactly id.
  */
@@ -129,6 +164,7 @@ cw_direct_begin(CwDirect *d, Oid pkoid)
 	/* where the trigger manager looks for it (ExecGetTriggerResultRel) */
 	d->estate->es_opened_result_relations = list_make1(d->rri);
 	ExecOpenIndices(d->rri, false);
+	cw_direct_index_hints(d->rri);
 	d->pkrel = NULL;
 	for (int i = 0; i < d->rri->ri_NumIndices; i++)
 		if (RelationGetRelid(d->rri->ri_IndexRelationDescs[i]) == pkoid)
