@@ -8,8 +8,8 @@
  *
  *	 UPDATE cyoda_wf.entity SET data = COALESCE(data_arg, data) WHERE id = id_arg
  *
- * does, without parse, plan or executor tree.  What of the executor it
- * reproduces:
+ * does, without parse, plan or executor tree (exec_direct.c builds the
+ * executor state).  What of the executor it reproduces:
  *	- the refusals of any UPDATE: read-only transaction, parallel mode
  *	  (PreventCommandIfReadOnly, PreventCommandIfParallelMode);
  *	- a statement's visibility: CommandCounterIncrement and a new active
@@ -51,8 +51,6 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
-#include "optimizer/optimizer.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -64,123 +62,49 @@
 
 #include "store.h"
 #include "store_int.h"
-
-/* The executor state of one direct UPDATE, built and torn down in order. */
-typedef struct CwDirect
-{
-	Relation	rel;
-	Relation	pkrel;			/* the primary key index on id */
-	Snapshot	snap;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	EPQState	epq;
-	TupleTableSlot *oldslot;
-	TupleTableSlot *newslot;
-} CwDirect;
+#include "exec_direct.h"
 
 /*
- * Open the entity table; false (table closed again) when it needs the full
- * executor for its kind, rules, row security or transition tables.
+ * Open the entity table and begin the direct UPDATE (exec_direct.c): as
+ * UPDATE ... SET data, with the indexes told which columns the entity
+ * trigger writes (cw_col_updated).  Sets *pkrel to the primary key index on
+ * id.  False (all undone) when the table needs the full executor or has no
+ * primary key that is exactly the id column.
  */
 static bool
-cw_direct_open(CwDirect *d, Oid *pkoid)
+cw_direct_entity_begin(CwDirect *d, Relation *pkrel)
 {
-	TriggerDesc *trig;
+	Oid			pkoid;
+	Bitmapset  *set_cols;
+	Bitmapset  *written = NULL;
 
-	d->rel = table_open(cw_entity_relid(), RowExclusiveLock);
-	trig = d->rel->trigdesc;
-	*pkoid = RelationGetPrimaryKeyIndex(d->rel);
-	if (d->rel->rd_rel->relkind != RELKIND_RELATION || d->rel->rd_rules != NULL ||
-		d->rel->rd_rel->relforcerowsecurity || !OidIsValid(*pkoid) ||
-		(trig != NULL && (trig->trig_update_old_table || trig->trig_update_new_table)))
+	if (!cw_direct_open(d, cw_entity_relid()))
+		return false;
+	pkoid = RelationGetPrimaryKeyIndex(d->rel);
+	if (!OidIsValid(pkoid))
 	{
 		table_close(d->rel, NoLock);
 		return false;
 	}
 	cw_store_columns(d->rel);
-	return true;
-}
-
-/*
- * Tell each index whether the save can change its key, as the executor
- * tells it from the UPDATE's SET list (index_unchanged_by_update).  This
- * UPDATE sets data, and the engine's row trigger the other columns a save
- * writes (cw_col_updated); an index whose key is among them gets no hint,
- * so that B-tree indexes do not try a bottom-up deletion of duplicates
- * before a page split for a key that changed (the primary key on id keeps
- * the hint).  The hint does not change what is stored, only which pages a
- * B-tree tries to clean first.
- */
-static void
-cw_direct_index_hints(ResultRelInfo *rri)
-{
-	Bitmapset  *saved = NULL;
-
+	set_cols = cw_direct_add_col(NULL, cw_col_attnum[COL_DATA]);
 	for (int c = 0; c < NCOLS; c++)
 		if (cw_col_updated[c])
-			saved = bms_add_member(saved, cw_col_attnum[c] - FirstLowInvalidHeapAttributeNumber);
-	for (int i = 0; i < rri->ri_NumIndices; i++)
-	{
-		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
-		Bitmapset  *used = NULL;
+			written = cw_direct_add_col(written, cw_col_attnum[c]);
+	cw_direct_begin(d, set_cols, written);
+	bms_free(set_cols);
+	bms_free(written);
 
-		for (int k = 0; k < ii->ii_NumIndexAttrs; k++)
-			if (ii->ii_IndexAttrNumbers[k] != 0)
-				used = bms_add_member(used, ii->ii_IndexAttrNumbers[k] - FirstLowInvalidHeapAttributeNumber);
-		pull_varattnos((Node *) ii->ii_Expressions, 1, &used);
-		ii->ii_CheckedUnchanged = true;
-		ii->ii_IndexUnchanged = !bms_overlap(used, saved);
-		bms_free(used);
-	}
-	bms_free(saved);
-}
-
-/*
- * The statement's snapshot and executor state, the result relation with its
- * indexes.  False (all undone) when the primary key is not exactly id.
- */
-static bool
-cw_direct_begin(CwDirect *d, Oid pkoid)
-{
-	RangeTblEntry *rte;
-
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	d->snap = GetActiveSnapshot();
-
-	d->estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(d->rel);
-	rte->relkind = RELKIND_RELATION;
-	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_SELECT | ACL_UPDATE;
-	rte->updatedCols = bms_make_singleton(cw_col_attnum[COL_DATA] - FirstLowInvalidHeapAttributeNumber);
-	ExecInitRangeTable(d->estate, list_make1(rte));
-	d->estate->es_snapshot = d->snap;
-	d->estate->es_output_cid = GetCurrentCommandId(true);
-	d->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(d->rri, d->rel, 1, NULL, 0);
-	/* where the trigger manager looks for it (ExecGetTriggerResultRel) */
-	d->estate->es_opened_result_relations = list_make1(d->rri);
-	ExecOpenIndices(d->rri, false);
-	cw_direct_index_hints(d->rri);
-	d->pkrel = NULL;
+	*pkrel = NULL;
 	for (int i = 0; i < d->rri->ri_NumIndices; i++)
 		if (RelationGetRelid(d->rri->ri_IndexRelationDescs[i]) == pkoid)
-			d->pkrel = d->rri->ri_IndexRelationDescs[i];
-	if (d->pkrel == NULL || d->pkrel->rd_index->indnkeyatts != 1 ||
-		d->pkrel->rd_index->indkey.values[0] != cw_col_attnum[COL_ID])
+			*pkrel = d->rri->ri_IndexRelationDescs[i];
+	if (*pkrel == NULL || (*pkrel)->rd_index->indnkeyatts != 1 ||
+		(*pkrel)->rd_index->indkey.values[0] != cw_col_attnum[COL_ID])
 	{
-		ExecCloseIndices(d->rri);
-		FreeExecutorState(d->estate);
-		PopActiveSnapshot();
-		table_close(d->rel, NoLock);
+		cw_direct_end(d);
 		return false;
 	}
-	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
-	d->oldslot = table_slot_create(d->rel, &d->estate->es_tupleTable);
-	d->newslot = table_slot_create(d->rel, &d->estate->es_tupleTable);
 	return true;
 }
 
@@ -189,7 +113,7 @@ cw_direct_begin(CwDirect *d, Oid pkoid)
  * UPDATE would (see the top of this file); false when there is none to save.
  */
 static bool
-cw_direct_find_locked(CwDirect *d, Datum id, const ItemPointerData *hint)
+cw_direct_find_locked(CwDirect *d, Relation pkrel, Datum id, const ItemPointerData *hint)
 {
 	ScanKeyData key;
 	IndexScanDesc scan;
@@ -214,7 +138,7 @@ cw_direct_find_locked(CwDirect *d, Datum id, const ItemPointerData *hint)
 	if (!found)
 	{
 		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, id);
-		scan = index_beginscan(d->rel, d->pkrel, d->snap, 1, 0);
+		scan = index_beginscan(d->rel, pkrel, d->snap, 1, 0);
 		index_rescan(scan, &key, 1, NULL, 0);
 		found = index_getnext_slot(scan, ForwardScanDirection, d->oldslot);
 		index_endscan(scan);
@@ -295,20 +219,6 @@ cw_direct_write(CwDirect *d, bool data_null, Datum data, CwRequest *req, char **
 	return true;
 }
 
-/* Tear down what cw_direct_begin built, and close the table. */
-static void
-cw_direct_end(CwDirect *d)
-{
-	EvalPlanQualEnd(&d->epq);
-	ExecCloseResultRelations(d->estate);
-	ExecResetTupleTable(d->estate->es_tupleTable, false);
-	FreeExecutorState(d->estate);
-	PopActiveSnapshot();
-	table_close(d->rel, NoLock);
-	/* as after an SPI statement: what it did is visible to what follows */
-	CommandCounterIncrement();
-}
-
 /*
  * The UPDATE described at the top of this file, in the executor's order:
  * open, begin (snapshot, executor state), BEFORE STATEMENT triggers, find
@@ -323,19 +233,19 @@ static int
 cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, char **state)
 {
 	CwDirect	d;
-	Oid			pkoid;
+	Relation	pkrel;
 	bool		found;
 
 	/* what the executor checks before any UPDATE */
 	PreventCommandIfReadOnly("UPDATE");
 	PreventCommandIfParallelMode("UPDATE");
 
-	if (!cw_direct_open(&d, &pkoid) || !cw_direct_begin(&d, pkoid))
+	if (!cw_direct_entity_begin(&d, &pkrel))
 		return -1;
 
 	AfterTriggerBeginQuery();
 	ExecBSUpdateTriggers(d.estate, d.rri);
-	found = cw_direct_find_locked(&d, id, req != NULL && req->kind == CW_REQ_TASK ?
+	found = cw_direct_find_locked(&d, pkrel, id, req != NULL && req->kind == CW_REQ_TASK ?
 								  &req->locked_tid : NULL) &&
 		cw_direct_write(&d, data_null, data, req, state);
 	ExecASUpdateTriggers(d.estate, d.rri, NULL);

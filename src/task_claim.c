@@ -64,6 +64,7 @@
 #include "access/xact.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_index.h"
+#include "commands/trigger.h"
 #include "common/int.h"
 #include "executor/instrument.h"
 #include "executor/tuptable.h"
@@ -79,6 +80,7 @@
 
 #include "store.h"
 #include "store_int.h"
+#include "exec_direct.h"
 #include "task_claim.h"
 
 #define CW_CLAIM_FRONT_PAGES 48
@@ -92,15 +94,17 @@ static struct
 	int			claims;			/* claims from the point since the last from the front */
 } claim_point;
 
-/* Columns of cyoda_wf.task a claim reads. */
+/* Columns of cyoda_wf.task a claim reads, and cw_task_mark_done writes. */
 enum
 {
 	TC_ID, TC_ENTITY, TC_TRANSITION, TC_FROM, TC_KIND, TC_STATE, TC_ATTEMPTS,
-	TC_MAX_ATTEMPTS, TC_RETRY_DELAY, TC_TIMEOUT, TC_RUN_AT, NTC
+	TC_MAX_ATTEMPTS, TC_RETRY_DELAY, TC_TIMEOUT, TC_RUN_AT, TC_LAST_ERROR,
+	TC_FINISHED_AT, NTC
 };
 static const char *const tc_names[NTC] = {
 	"id", "entity_id", "transition", "from_state", "kind", "state", "attempts",
-	"max_attempts", "retry_delay_ms", "timeout_ms", "run_at"
+	"max_attempts", "retry_delay_ms", "timeout_ms", "run_at", "last_error",
+	"finished_at"
 };
 static int	tc_attnum[NTC];
 static Oid	tc_relid = InvalidOid;	/* the table tc_attnum was read from */
@@ -505,6 +509,7 @@ cw_claim_read(CwClaimScan *s, CwClaimed *t)
 		!pg_mul_s64_overflow(t->timeout_ms, INT64CONST(1000), &expiry) &&
 		!pg_add_s64_overflow(t->run_at, expiry, &expiry) &&
 		GetCurrentTimestamp() > expiry;
+	t->tid = ts->tts_tid;
 	t->entity_tid = s->eslot->tts_tid;
 	t->cur_state = cw_claim_text(s->eslot, cw_col_attnum[COL_STATE]);
 	t->model = cw_claim_text(s->eslot, cw_col_attnum[COL_MODEL]);
@@ -574,4 +579,89 @@ cw_task_claim(CwClaimed *t)
 		claim_point.id = t->id;
 	}
 	return found;
+}
+
+/*
+ * Is slot pending task id, with attempts that can be counted up once more
+ * (into *attempts)?
+ */
+static bool
+cw_task_done_row(TupleTableSlot *slot, int64 id, int32 *attempts)
+{
+	bool		isnull;
+	Datum		v;
+
+	v = cw_tcol(slot, TC_ID, &isnull);
+	if (isnull || DatumGetInt64(v) != id)
+		return false;
+	v = cw_tcol(slot, TC_STATE, &isnull);
+	if (isnull || !cw_text_is(v, "pending"))
+		return false;
+	v = cw_tcol(slot, TC_ATTEMPTS, &isnull);
+	return !isnull && !pg_add_s32_overflow(DatumGetInt32(v), 1, attempts);
+}
+
+/*
+ * Mark claimed task t done, as
+ *
+ *	 UPDATE cyoda_wf.task SET state = 'done', attempts = attempts + 1,
+ *		 last_error = NULL, finished_at = clock_timestamp() WHERE id = t->id
+ *
+ * does, without the planner (exec_direct.c): the row is the version the
+ * claim locked, found by its TID.  Returns false, having done nothing, when
+ * the caller must run that statement instead: the table needs the full
+ * executor, or the row is no longer that version (the task's own save
+ * changed it), or attempts would overflow (the statement's error).
+ */
+bool
+cw_task_mark_done(const CwClaimed *t)
+{
+	CwDirect	d;
+	Bitmapset  *cols = NULL;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	int32		attempts;
+	int			natts;
+
+	if (!ItemPointerIsValid(&t->tid) || tc_relid != cw_task_relid() ||
+		!cw_direct_open(&d, tc_relid))
+		return false;
+	cols = cw_direct_add_col(cols, tc_attnum[TC_STATE]);
+	cols = cw_direct_add_col(cols, tc_attnum[TC_ATTEMPTS]);
+	cols = cw_direct_add_col(cols, tc_attnum[TC_LAST_ERROR]);
+	cols = cw_direct_add_col(cols, tc_attnum[TC_FINISHED_AT]);
+	cw_direct_begin(&d, cols, cols);
+	bms_free(cols);
+	oldslot = d.oldslot;
+	newslot = d.newslot;
+
+	/* the version claimed, still the latest and the same pending task */
+	if (!table_tuple_fetch_row_version(d.rel, (ItemPointer) &t->tid, d.snap, oldslot) ||
+		!cw_task_done_row(oldslot, t->id, &attempts))
+	{
+		cw_direct_end(&d);
+		return false;
+	}
+
+	natts = RelationGetDescr(d.rel)->natts;
+	slot_getallattrs(oldslot);
+	ExecClearTuple(newslot);
+	memcpy(newslot->tts_values, oldslot->tts_values, natts * sizeof(Datum));
+	memcpy(newslot->tts_isnull, oldslot->tts_isnull, natts * sizeof(bool));
+#define SETTC(c, val, null) \
+	(newslot->tts_values[tc_attnum[c] - 1] = (val), newslot->tts_isnull[tc_attnum[c] - 1] = (null))
+	SETTC(TC_STATE, CStringGetTextDatum("done"), false);
+	SETTC(TC_ATTEMPTS, Int32GetDatum(attempts), false);
+	SETTC(TC_LAST_ERROR, (Datum) 0, true);
+	SETTC(TC_FINISHED_AT, TimestampTzGetDatum(GetCurrentTimestamp()), false);
+#undef SETTC
+	ExecStoreVirtualTuple(newslot);
+
+	AfterTriggerBeginQuery();
+	ExecBSUpdateTriggers(d.estate, d.rri);
+	ExecSimpleRelationUpdate(d.rri, d.estate, &d.epq, oldslot, newslot);
+	ExecASUpdateTriggers(d.estate, d.rri, NULL);
+	AfterTriggerEndQuery(d.estate);
+	cw_direct_end(&d);
+	return true;
 }

@@ -13,6 +13,7 @@
 typedef struct CwClaimed
 {
 	int64		id;
+	ItemPointerData tid;		/* the task row version locked */
 	Datum		entity;			/* uuid */
 	ItemPointerData entity_tid;	/* the entity row version locked */
 	char	   *transition;
@@ -30,5 +31,6 @@ typedef struct CwClaimed
 } CwClaimed;
 
 extern bool cw_task_claim(CwClaimed *t);
+extern bool cw_task_mark_done(const CwClaimed *t);
 
 #endif							/* CYODA_WF_TASK_CLAIM_H */

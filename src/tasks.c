@@ -439,13 +439,13 @@ cw_task_claim_and_run(Oid caller)
 
 		/* a timer's timeout_ms is its expiry, not a response timeout */
 		edata = cw_task_attempt(&req, t.entity, t.timer ? -1 : t.timeout_ms, cxt);
-		if (edata == NULL)
+		if (edata == NULL && !cw_task_mark_done(&t))
 		{
 			Datum		a[1] = {Int64GetDatum(t.id)};
 
 			cw_exec(TP_DONE, a, NULL, SPI_OK_UPDATE);
 		}
-		else
+		else if (edata != NULL)
 		{
 			cw_task_failed(&t, edata);
 			FreeErrorData(edata);
