@@ -157,7 +157,8 @@ SELECT cyoda_wf.search_sql('splan_a', 1, '{"type": "simple", "jsonPath": "$.n", 
 SELECT regexp_replace(:'range_sql', ' ORDER BY.*', '') AS range_sql;
 SELECT cyoda_wf.search_sql('splan_a', 1, format(shape.cond, '"v1"', '"v2"')::jsonb) AS and_sql
   FROM shape WHERE k = 18 \gset
--- the EQUALS keeps its index test (and its SQL form), the rest is evaluated
+-- the EQUALS keeps its index test, and the whole AND is one call of the
+-- evaluator (no SQL form of a leaf)
 SELECT :'and_sql' LIKE '%e.data @? %' AS gin_prefilter,
        regexp_count(:'and_sql', 'cyoda_wf_internal\.matches_condition\(e\.data, ') AS evaluated,
        regexp_count(:'and_sql', 'jsonb_array_elements') AS sql_leaves;

@@ -26,16 +26,17 @@
  *	- lifecycle id EQUALS a canonical uuid becomes id = $n (primary key).
  * Everything else is evaluated row by row on what those select.
  *
- * Row by row, a subtree that no index can serve (evaluable(): no lifecycle
- * condition in it, and no prefiltered EQUALS that an index scan could use
- * from where it stands) is not translated: it becomes
+ * Row by row, a subtree that reads only the data (no lifecycle condition
+ * in it) is not translated: it becomes
  * cyoda_wf_internal.matches_condition(e.data, $n), $n the subtree's JSON as
  * written, which compiles it once per query and evaluates it with
- * cond_eval.c itself (cond_check.c).  That function is PARALLEL SAFE, so a
- * range scan can run in parallel workers, where the SQL form of a leaf
- * (its test of array elements is a correlated subquery) keeps the scan in
- * one process; its per-row work is C.  The SQL form below remains for the
- * exact test after an index prefilter and next to lifecycle conditions.
+ * cond_eval.c itself (cond_check.c), ANDed to the index conditions that
+ * narrow it (prefilter_of: its prefiltered EQUALS, through ANDs and ORs).
+ * That function is PARALLEL SAFE, so a range scan can run in parallel
+ * workers, where the SQL form of a leaf (its test of array elements is a
+ * correlated subquery) keeps the scan in one process; its per-row work is
+ * C, a fraction of the SQL form's on the rows an index prefilter finds.
+ * The SQL form below remains next to lifecycle conditions.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -368,43 +369,97 @@ has_lifecycle(const CwCondition *c)
 }
 
 /*
- * Whether an index scan can narrow the rows matching c: a prefiltered
- * EQUALS, a lifecycle condition, an AND with such a member, an OR whose
- * members all are.  Under a NOT no index helps.
+ * An index condition that every entity matching c also matches, which
+ * entity_data_idx can serve, or NULL when there is none: a prefiltered
+ * EQUALS (equals_prefilter); an AND of those of its members that have one;
+ * an OR of all its members' (a run of EQUALS of one path as one ANY,
+ * equals_any_prefilter).  Under a NOT no index helps.
  */
-static bool
-index_narrows(const CwCondition *c)
+static char *
+prefilter_of(SqlQuery *q, const CwCondition *c)
 {
-	check_stack_depth();
-	switch (c->kind)
-	{
-		case CK_SIMPLE:
-			return simple_prefiltered(c);
-		case CK_LIFECYCLE:
-			return true;
-		case CK_AND:
-			for (int i = 0; i < c->nchildren; i++)
-				if (index_narrows(c->children[i]))
-					return true;
-			return false;
-		case CK_OR:
-			for (int i = 0; i < c->nchildren; i++)
-				if (!index_narrows(c->children[i]))
-					return false;
-			return c->nchildren > 0;
-		default:
-			return false;
-	}
-}
+	StringInfoData buf;
+	bool		any = false;
 
-/*
- * Whether c is written as one call of the evaluator (see the file header):
- * it reads only the data (no lifecycle condition) and no index narrows it.
- */
-static bool
-evaluable(const CwCondition *c)
-{
-	return c->source != NULL && !has_lifecycle(c) && !index_narrows(c);
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	if (c->kind == CK_SIMPLE)
+	{
+		Path		path = cw_sq_node_path(c);
+		Operand		val;
+		Operand		hi;
+
+		if (!simple_prefiltered(c))
+			return NULL;
+		memset(&val, 0, sizeof(val));
+		memset(&hi, 0, sizeof(hi));
+		cw_sq_read_operands(c, &val, &hi);
+		return equals_prefilter(q, &path, c->op, &val);
+	}
+	if (c->kind == CK_AND)
+	{
+		initStringInfo(&buf);
+		for (int i = 0; i < c->nchildren; i++)
+		{
+			char	   *p = prefilter_of(q, c->children[i]);
+
+			if (p == NULL)
+				continue;
+			appendStringInfoString(&buf, any ? " AND " : "(");
+			appendStringInfoString(&buf, p);
+			any = true;
+		}
+		if (!any)
+			return NULL;
+		appendStringInfoChar(&buf, ')');
+		return buf.data;
+	}
+	if (c->kind == CK_OR && c->nchildren > 0)
+	{
+		int			n = c->nchildren;
+		CwMergeItem *items = palloc(n * sizeof(CwMergeItem));
+		int		   *run_of = palloc(n * sizeof(int));
+		int		   *run_len = palloc(n * sizeof(int));
+
+		(void) cw_group_runs(c, items, run_of, run_len);
+		initStringInfo(&buf);
+		for (int i = 0; i < n; i++)
+		{
+			int			r = run_of[i];
+			char	   *p;
+
+			if (r >= 0 && items[r].index != i)
+				continue;		/* in the ANY of its run's first member */
+			if (r < 0 || run_len[r] == 1)
+				p = prefilter_of(q, c->children[i]);
+			else
+			{
+				Path		path = cw_sq_node_path(c->children[i]);
+				Operand    *vals = palloc0(run_len[r] * sizeof(Operand));
+				Operand		hi;
+
+				p = NULL;
+				for (int k = 0; k < run_len[r]; k++)
+				{
+					const CwCondition *m = c->children[items[r + k].index];
+
+					if (!simple_prefiltered(m))
+						return NULL;
+					memset(&hi, 0, sizeof(hi));
+					cw_sq_read_operands(m, &vals[k], &hi);
+				}
+				p = equals_any_prefilter(q, &path, vals, run_len[r]);
+			}
+			if (p == NULL)
+				return NULL;	/* a member no index narrows */
+			appendStringInfoString(&buf, any ? " OR " : "(");
+			appendStringInfoString(&buf, p);
+			any = true;
+		}
+		appendStringInfoChar(&buf, ')');
+		return buf.data;
+	}
+	return NULL;
 }
 
 /*
@@ -688,9 +743,16 @@ gen_node(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
-	if (c->kind != CK_FUNCTION && evaluable(c))
+	if (c->kind != CK_FUNCTION && c->source != NULL && !has_lifecycle(c))
 	{
+		/* the data alone: narrowed by the index where it can, decided in C */
+		char	   *pre = prefilter_of(q, c);
+
+		if (pre)
+			appendStringInfo(out, "(%s AND ", pre);
 		gen_eval(q, out, &c, 1);
+		if (pre)
+			appendStringInfoChar(out, ')');
 		return;
 	}
 	switch (c->kind)
