@@ -213,6 +213,10 @@ mkdir -p "$(dirname "$OUT")"
     echo "  criteria evaluator in C (parallel safe), where the hand-written query casts"
     echo "  the field to numeric.  search also reads numbers written as strings"
     echo "  (\"30.0\"), where the hand-written cast would fail."
+    echo "- equals and and: the GIN index finds the candidates on both sides (search:"
+    echo "  data @? jsonpath, which also finds an array field holding the value), and"
+    echo "  search decides on each with one call of the same evaluator, where the"
+    echo "  hand-written query rechecks its @> alone (it has no array case)."
     echo
     echo "## Queries"
     echo
