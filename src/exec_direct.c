@@ -12,6 +12,7 @@
  * AfterTriggerBeginQuery and AfterTriggerEndQuery, and ends (cw_direct_end).
  *
  * What a planned UPDATE would do that this keeps:
+ *	- the refusals of any UPDATE: read-only transaction, parallel mode;
  *	- the visibility of a statement: CommandCounterIncrement and a new active
  *	  snapshot before, CommandCounterIncrement after (as after an SPI
  *	  statement);
@@ -37,6 +38,7 @@
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pg_list.h"
@@ -205,6 +207,10 @@ bool
 cw_direct_open(CwDirect *d, Oid relid)
 {
 	TriggerDesc *trig;
+
+	/* what the executor checks before any UPDATE */
+	PreventCommandIfReadOnly("UPDATE");
+	PreventCommandIfParallelMode("UPDATE");
 
 	memset(d, 0, sizeof(*d));
 	d->rel = table_open(relid, RowExclusiveLock);

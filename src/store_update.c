@@ -51,7 +51,6 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -235,10 +234,6 @@ cw_store_update_direct(Datum id, bool data_null, Datum data, CwRequest *req, cha
 	CwDirect	d;
 	Relation	pkrel;
 	bool		found;
-
-	/* what the executor checks before any UPDATE */
-	PreventCommandIfReadOnly("UPDATE");
-	PreventCommandIfParallelMode("UPDATE");
 
 	if (!cw_direct_entity_begin(&d, &pkrel))
 		return -1;
