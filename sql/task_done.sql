@@ -136,7 +136,18 @@ CALL cyoda_wf.run_tasks();
 SELECT t.*, k.retry_delay_ms FROM pg_temp.task_of(6) t, cyoda_wf.task k
  WHERE k.entity_id = 'd0e00000-0000-0000-0000-000000000006';
 
--- Every task ran once.
+-- A task whose attempts cannot be counted up once more: the UPDATE's
+-- error (22003), and the task stays as it was.
+SELECT pg_temp.queue(7);
+UPDATE cyoda_wf.task SET attempts = 2147483647, max_attempts = 2147483647
+ WHERE entity_id = 'd0e00000-0000-0000-0000-000000000007';
+\set VERBOSITY terse
+CALL cyoda_wf.run_tasks();
+\set VERBOSITY default
+SELECT * FROM pg_temp.task_of(7);
+DELETE FROM cyoda_wf.entity WHERE id = 'd0e00000-0000-0000-0000-000000000007';
+
+-- Every task ran once; the one whose entity was deleted is cancelled.
 SELECT state, count(*) FROM cyoda_wf.entity WHERE model = 'finished' GROUP BY state;
 SELECT state, attempts, count(*) FROM cyoda_wf.task GROUP BY state, attempts ORDER BY 1, 2;
 
