@@ -278,8 +278,9 @@ gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
 }
 
 /*
- * A simple condition (jsonPath, operator, value), or the n members of a
- * merged group (same path, same operator, see gen_group).
+ * The n (> 1) members of a merged run (same path, same operator, see
+ * gen_group) in a group that also holds lifecycle conditions; any other
+ * simple condition reads only the data and is evaluated (gen_node).
  */
 static void
 gen_simple(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n)
@@ -288,7 +289,6 @@ gen_simple(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n
 	const OpInfo *op = members[0]->op;
 	Operand    *vals = palloc0(n * sizeof(Operand));
 	Operand		hi;
-	char	   *pre;
 	int			nstr = 0;
 
 	memset(&hi, 0, sizeof(hi));
@@ -298,16 +298,7 @@ gen_simple(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n
 		cw_sq_read_operands(members[i], &vals[i], &hi);
 	}
 
-	if (n == 1)
-	{
-		pre = equals_prefilter(q, &path, op, &vals[0]);
-		if (pre)
-			appendStringInfo(out, "(%s AND ", pre);
-		gen_simple_at(q, out, "e.data", &path, 0, op, vals, 1, &hi);
-		if (pre)
-			appendStringInfoChar(out, ')');
-		return;
-	}
+	Assert(n > 1);
 	if (!prefilter_path(&path, op))
 	{
 		/* an OR run no index narrows (in an OR with lifecycle members) */
@@ -430,7 +421,7 @@ prefilter_of(SqlQuery *q, const CwCondition *c)
 
 			if (r >= 0 && items[r].index != i)
 				continue;		/* in the ANY of its run's first member */
-			if (r < 0 || run_len[r] == 1)
+			if (r < 0)
 				p = prefilter_of(q, c->children[i]);
 			else
 			{
@@ -651,36 +642,6 @@ gen_lifecycle(SqlQuery *q, StringInfo out, const CwCondition *c)
 	}
 }
 
-/* An array condition (jsonPath, values): element i equals values[i]. */
-static void
-gen_array(SqlQuery *q, StringInfo out, const CwCondition *c)
-{
-	Path		path = cw_sq_node_path(c);
-	char	   *f;
-	int			n = c->nvalues;
-	bool		any = false;
-
-	f = cw_sq_path_value(q, "e.data", &path, 0, path.n);
-	appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN "
-					 "CASE WHEN jsonb_array_length(%s) >= %d THEN ", f, f, n);
-	for (int i = 0; i < n; i++)
-	{
-		Operand		v;
-
-		CHECK_FOR_INTERRUPTS();
-		if (c->skip[i])
-			continue;			/* null matches anything */
-		cw_sq_read_operand(&c->values[i], &v);
-		if (any)
-			appendStringInfoString(out, " AND ");
-		cw_sq_cmp(q, out, cw_sq_jsonb_field(psprintf("(%s -> %d)", f, i)), &v, "=", false);
-		any = true;
-	}
-	if (!any)
-		appendStringInfoString(out, "true");
-	appendStringInfoString(out, " ELSE false END ELSE false END)");
-}
-
 /*
  * An AND, OR or NOT group.  Members of an AND / OR that test one path with
  * one operator (cw_group_runs) are written as one test over arrays of their
@@ -743,7 +704,7 @@ gen_node(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
-	if (c->kind != CK_FUNCTION && c->source != NULL && !has_lifecycle(c))
+	if (c->kind != CK_FUNCTION && !has_lifecycle(c))
 	{
 		/* the data alone: narrowed by the index where it can, decided in C */
 		char	   *pre = prefilter_of(q, c);
@@ -757,9 +718,6 @@ gen_node(SqlQuery *q, StringInfo out, const CwCondition *c)
 	}
 	switch (c->kind)
 	{
-		case CK_SIMPLE:
-			gen_simple(q, out, &c, 1);
-			return;
 		case CK_AND:
 		case CK_OR:
 		case CK_NOT:
@@ -768,9 +726,8 @@ gen_node(SqlQuery *q, StringInfo out, const CwCondition *c)
 		case CK_LIFECYCLE:
 			gen_lifecycle(q, out, c);
 			return;
-		case CK_ARRAY:
-			gen_array(q, out, c);
-			return;
+		case CK_SIMPLE:
+		case CK_ARRAY:			/* read only the data: evaluated above */
 		case CK_FUNCTION:
 			break;
 	}
