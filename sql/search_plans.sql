@@ -191,3 +191,96 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
+
+-- Lifecycle fields are tested in SQL (state, previousTransition, id: text
+-- columns), everything on the data by the evaluator.  Each lifecycle test
+-- must answer as the evaluator answers for the same text in the data
+-- (check_condition on {"lc": column}, the key missing where the column is
+-- NULL): every operator with operands that are strings, numbers written
+-- both ways, booleans and patterns, against states and transitions that
+-- read as numbers, booleans and LIKE characters; alone, under NOT, and in
+-- AND / OR groups with data members, whose data members are one evaluator
+-- call beside the lifecycle SQL.
+SELECT cyoda_wf.import_workflows('splan_lc', 1, '{"workflows": [{"name": "lc", "initialState": "new", "states": {
+  "new": {"transitions": [
+    {"name": "30", "next": "30.0", "manual": true},
+    {"name": "Go_True", "next": "true", "manual": true},
+    {"name": "3e1", "next": "-2.5", "manual": true},
+    {"name": "p%q", "next": "a_b", "manual": true},
+    {"name": "mixed", "next": "Abc", "manual": true},
+    {"name": "TRUE", "next": "ABC", "manual": true}]},
+  "30.0": {"transitions": []}, "true": {"transitions": []}, "-2.5": {"transitions": []},
+  "a_b": {"transitions": []}, "Abc": {"transitions": []}, "ABC": {"transitions": []}}}]}') IS NOT NULL AS imported;
+INSERT INTO cyoda_wf.entity (model, data)
+SELECT 'splan_lc', jsonb_build_object('k', g, 'v', g % 3) FROM generate_series(1, 14) g;
+SELECT count(*) AS fired
+  FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) AS r
+          FROM cyoda_wf.entity WHERE model = 'splan_lc') e
+  JOIN unnest(ARRAY['30', 'Go_True', '3e1', 'p%q', 'mixed', 'TRUE']) WITH ORDINALITY AS t(name, r)
+    ON (e.r - 1) % 7 + 1 = t.r,
+       LATERAL cyoda_wf.fire(e.id, t.name) f;
+CREATE TEMP TABLE lc_case AS
+SELECT f.field, o.op, v.v,
+       jsonb_strip_nulls(jsonb_build_object('type', 'lifecycle', 'field', f.field, 'operatorType', o.op, 'value', v.v)) AS lc,
+       jsonb_strip_nulls(jsonb_build_object('type', 'simple', 'jsonPath', '$.lc', 'operatorType', o.op, 'value', v.v)) AS dc
+  FROM unnest(ARRAY['state', 'previousTransition', 'id']) AS f(field),
+       unnest(ARRAY['EQUALS', 'NOT_EQUAL', 'IEQUALS', 'INOT_EQUAL', 'GREATER_THAN', 'GREATER_OR_EQUAL',
+                     'LESS_THAN', 'LESS_OR_EQUAL', 'CONTAINS', 'NOT_CONTAINS', 'ICONTAINS', 'INOT_CONTAINS',
+                     'STARTS_WITH', 'NOT_STARTS_WITH', 'ISTARTS_WITH', 'INOT_STARTS_WITH', 'ENDS_WITH',
+                     'NOT_ENDS_WITH', 'IENDS_WITH', 'INOT_ENDS_WITH', 'LIKE', 'MATCHES_PATTERN']) AS o(op),
+       unnest(ARRAY['"30"', '30', '"3e1"', '30.0', 'true', '"TRUE"', '"abc"', '"a"', '"_"', '"%"', '"a_b"',
+                    '"A.*"', '-3', '"-2.5"', '"p%q"', '"e"']::jsonb[]) AS v(v)
+UNION ALL
+SELECT f.field, o.op, v.v,
+       jsonb_strip_nulls(jsonb_build_object('type', 'lifecycle', 'field', f.field, 'operatorType', o.op, 'value', v.v)),
+       jsonb_strip_nulls(jsonb_build_object('type', 'simple', 'jsonPath', '$.lc', 'operatorType', o.op, 'value', v.v))
+  FROM unnest(ARRAY['state', 'previousTransition', 'id']) AS f(field),
+       unnest(ARRAY['BETWEEN', 'BETWEEN_INCLUSIVE']) AS o(op),
+       unnest(ARRAY['[-5, 40]', '["30", "a"]', '["A", "a"]', '[-2.5, "30.0"]', '["0", "z"]']::jsonb[]) AS v(v)
+UNION ALL
+SELECT f.field, o.op, NULL,
+       jsonb_build_object('type', 'lifecycle', 'field', f.field, 'operatorType', o.op),
+       jsonb_build_object('type', 'simple', 'jsonPath', '$.lc', 'operatorType', o.op)
+  FROM unnest(ARRAY['state', 'previousTransition', 'id']) AS f(field),
+       unnest(ARRAY['IS_NULL', 'NOT_NULL']) AS o(op);
+-- the cases the evaluator accepts (some operators refuse some operands)
+CREATE FUNCTION pg_temp.valid(c jsonb) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM cyoda_wf.check_condition(c, '{}');
+    RETURN true;
+EXCEPTION WHEN invalid_parameter_value THEN
+    RETURN false;
+END $$;
+DELETE FROM lc_case WHERE NOT pg_temp.valid(dc);
+-- the entity's field as the data member "lc", beside its data
+CREATE FUNCTION pg_temp.lc_data(e cyoda_wf.entity, field text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT e.data || jsonb_strip_nulls(jsonb_build_object('lc',
+        CASE field WHEN 'state' THEN e.state WHEN 'previousTransition' THEN e.last_transition
+                   ELSE e.id::text END))
+$$;
+CREATE FUNCTION pg_temp.lc_agree(lc jsonb, dc jsonb, field text) RETURNS boolean LANGUAGE sql AS $$
+    SELECT (SELECT array_agg(s.id ORDER BY s.id) FROM cyoda_wf.search('splan_lc', 1, lc) s)
+           IS NOT DISTINCT FROM
+           (SELECT array_agg(e.id ORDER BY e.id) FROM cyoda_wf.entity e
+             WHERE e.model = 'splan_lc' AND cyoda_wf.check_condition(dc, pg_temp.lc_data(e, field)))
+$$;
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE NOT pg_temp.lc_agree(lc, dc, field)) AS disagree,
+       count(*) FILTER (WHERE NOT pg_temp.lc_agree(jsonb_build_object('type', 'group', 'operator', 'NOT', 'conditions', jsonb_build_array(lc)),
+                                                   jsonb_build_object('type', 'group', 'operator', 'NOT', 'conditions', jsonb_build_array(dc)),
+                                                   field)) AS disagree_under_not,
+       sum((SELECT count(*) FROM cyoda_wf.search('splan_lc', 1, lc))) AS found
+  FROM lc_case;
+-- in groups: AND / OR of the lifecycle test with data members (a run of
+-- EQUALS on one path, a range), and one level down
+SELECT count(*) AS group_cases,
+       count(*) FILTER (WHERE NOT pg_temp.lc_agree(
+           replace(g.shape, '"LC"', c.lc::text)::jsonb, replace(g.shape, '"LC"', c.dc::text)::jsonb, c.field)) AS disagree
+  FROM lc_case c,
+       unnest(ARRAY[
+         '{"type": "group", "operator": "AND", "conditions": ["LC", {"type": "simple", "jsonPath": "$.v", "operatorType": "EQUALS", "value": 1}]}',
+         '{"type": "group", "operator": "OR", "conditions": [{"type": "simple", "jsonPath": "$.k", "operatorType": "EQUALS", "value": "3"}, "LC", {"type": "simple", "jsonPath": "$.k", "operatorType": "EQUALS", "value": 5}, {"type": "simple", "jsonPath": "$.k", "operatorType": "GREATER_THAN", "value": 12}]}',
+         '{"type": "group", "operator": "AND", "conditions": [{"type": "simple", "jsonPath": "$.k", "operatorType": "LESS_THAN", "value": 12}, {"type": "group", "operator": "OR", "conditions": ["LC", {"type": "simple", "jsonPath": "$.v", "operatorType": "EQUALS", "value": 0}]}]}',
+         '{"type": "group", "operator": "OR", "conditions": [{"type": "group", "operator": "NOT", "conditions": ["LC"]}, {"type": "group", "operator": "AND", "conditions": ["LC", {"type": "simple", "jsonPath": "$.v", "operatorType": "EQUALS", "value": 2}]}]}'
+       ]) AS g(shape)
+ WHERE c.op IN ('EQUALS', 'NOT_EQUAL', 'GREATER_THAN', 'ICONTAINS', 'NOT_STARTS_WITH', 'LIKE', 'BETWEEN', 'IS_NULL');

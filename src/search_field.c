@@ -1,22 +1,22 @@
 /*-------------------------------------------------------------------------
  * search_field.c
- *		One field of a search tested by one operator, in SQL.
+ *		The pieces search_sql.c and search.c write a search's SQL with.
  *
- * The pieces search_sql.c assembles a condition from: query parameters
- * (cw_sq_param: every value the caller wrote travels as a $n parameter),
- * the operands of a compiled condition, the SQL reading of a jsonPath
- * (cond_eval.c's path walk) and the test of one field against one or more
- * operands (cw_sq_leaf), which reproduces cond_eval.c exactly (see its
- * header for the rules):
- * the null rule (a missing or JSON-null field matches no operator but
- * IS_NULL, negative ones included), numbers compared as numbers whether
- * written 30 or "30" (any spelling cond_eval.c reads as a number, e.g.
- * "30.0" or "3e1"), "true"/"false" compared with booleans, byte-wise text
- * order (COLLATE "C"), LIKE and MATCHES_PATTERN on the whole value,
- * lower() for the case-insensitive operators, [*] as "some element", and
- * cond_eval.c's path walk (a [N] step only enters arrays, a .N step
- * enters an array or an object).  Each generated predicate is a boolean
- * that is never NULL, so NOT groups negate it exactly.
+ * Query parameters (cw_sq_param: every value the caller wrote travels as
+ * a $n parameter), the operands of a compiled condition, the SQL reading
+ * of a jsonPath as cond_eval.c walks it (cw_sq_path_value: a [N] step only
+ * enters arrays, a .N step enters an array or an object; sort keys read
+ * data paths with it), and the test of a text lifecycle field (state,
+ * previousTransition, id) by one operator (cw_sq_text_leaf), which
+ * reproduces cond_eval.c's rules for a string (see its header): the null
+ * rule (a NULL column matches no operator but IS_NULL, negative ones
+ * included), numbers compared as numbers whether written 30 or "30" (any
+ * spelling cond_eval.c reads as a number, e.g. "30.0" or "3e1"),
+ * "true"/"false" compared with booleans, byte-wise text order (COLLATE
+ * "C"), LIKE and MATCHES_PATTERN on the whole value, lower() for the
+ * case-insensitive operators.  Each test is a boolean that is never NULL,
+ * so NOT groups negate it exactly.  Conditions on the data are not
+ * written in SQL: cond_eval.c decides them (search_sql.c).
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -133,14 +133,6 @@ op_bool(SqlQuery *q, Operand *v)
 	if (v->p_bool == NULL)
 		v->p_bool = cw_sq_param(q, BOOLOID, BoolGetDatum(v->boolval == 1));
 	return v->p_bool;
-}
-
-static char *
-op_json(SqlQuery *q, Operand *v)
-{
-	if (v->p_json == NULL)
-		v->p_json = cw_sq_param(q, JSONBOID, JsonbPGetDatum(v->container));
-	return v->p_json;
 }
 
 /* An array parameter of n elements of type elemtype (n > 0). */
@@ -324,34 +316,10 @@ cw_sq_path_value(SqlQuery *q, const char *base, const Path *path, int from, int 
 	return value;
 }
 
-/* A jsonb field given by an expression. */
-Field
-cw_sq_jsonb_field(const char *j)
-{
-	Field		f;
-
-	f.j = j;
-	f.t = psprintf("(%s #>> '{}')", j);
-	return f;
-}
-
-/* cw_sq_path_value() as a Field: a single name reads its text with ->>. */
-Field
-cw_sq_path_field(SqlQuery *q, const char *base, const Path *path, int from, int to)
-{
-	Field		f;
-
-	if (to - from == 1 && path->steps[from].kind == PS_KEY &&
-		path->steps[from].index < 0)
-	{
-		char	   *k = q_text(q, path->steps[from].key, path->steps[from].keylen);
-
-		f.j = psprintf("(%s -> %s)", base, k);
-		f.t = psprintf("(%s ->> %s)", base, k);
-		return f;
-	}
-	return cw_sq_jsonb_field(cw_sq_path_value(q, base, path, from, to));
-}
+/* ----------------------------------------------------------------
+ * SQL for a text lifecycle field
+ * ----------------------------------------------------------------
+ */
 
 /* The SQL test of cond_eval.c's cw_looks_numeric() on a text expression. */
 static char *
@@ -361,28 +329,21 @@ sql_is_numeric(const char *s)
 					s, CW_NUMERIC_TEXT_MAX, s);
 }
 
-/* One comparison of a field with an operand: value_compare() then op. */
-typedef struct CmpTest
-{
-	Operand    *v;
-	const char *op;				/* SQL comparison operator */
-} CmpTest;
-
 /*
- * The test of a string field's text s against one operand (cond_eval.c
- * value_compare on a string): as numbers when both read as numbers, as
- * booleans when both are true/false, else byte-wise when the operand is a
- * string.  NULL when it can never hold.
+ * The comparison op of the string s (not NULL) with operand v, as
+ * cond_eval.c's value_compare() makes it for a string: as numbers when
+ * both read as numbers, as booleans when both are true/false, else
+ * byte-wise when the operand is a string; "false" when it can never hold.
+ * icase only for EQUALS.
  */
 static char *
-cmp_string_branch(SqlQuery *q, const char *s, CmpTest *t, bool icase)
+cmp_string(SqlQuery *q, const char *s, Operand *v, const char *op, bool icase)
 {
-	Operand    *v = t->v;
 	StringInfoData str;
 	bool		cases = v->num != NULL || v->boolval >= 0;
 
 	if (!cases && v->kind != OV_STRING)
-		return NULL;
+		return "false";
 	initStringInfo(&str);
 	appendStringInfoChar(&str, '(');
 	if (cases)
@@ -390,229 +351,22 @@ cmp_string_branch(SqlQuery *q, const char *s, CmpTest *t, bool icase)
 		appendStringInfoString(&str, "CASE");
 		if (v->num != NULL)
 			appendStringInfo(&str, " WHEN %s THEN (%s)::numeric %s %s",
-							 sql_is_numeric(s), s, t->op, op_num(q, v));
+							 sql_is_numeric(s), s, op, op_num(q, v));
 		if (v->boolval >= 0)
 			appendStringInfo(&str, " WHEN %s IN ('true', 'false') THEN (%s = 'true') %s %s",
-							 s, s, t->op, op_bool(q, v));
+							 s, s, op, op_bool(q, v));
 		appendStringInfoString(&str, " ELSE ");
 	}
 	if (v->kind == OV_STRING && icase)
-		appendStringInfo(&str, "lower(%s) COLLATE \"C\" %s %s", s, t->op, op_lower(q, v));
+		appendStringInfo(&str, "lower(%s) COLLATE \"C\" %s %s", s, op, op_lower(q, v));
 	else if (v->kind == OV_STRING)
-		appendStringInfo(&str, "%s COLLATE \"C\" %s %s", s, t->op, cw_sq_op_text(q, v));
+		appendStringInfo(&str, "%s COLLATE \"C\" %s %s", s, op, cw_sq_op_text(q, v));
 	else
 		appendStringInfoString(&str, "false");
 	if (cases)
 		appendStringInfoString(&str, " END");
 	appendStringInfoChar(&str, ')');
 	return str.data;
-}
-
-/*
- * Append "the field compares with every operand of tests[] and each
- * comparison satisfies its op" (one test, or BETWEEN's two) as a boolean
- * that is never NULL, false for a missing or null field: the SQL form of
- * cond_eval.c's value_compare().  f is jsonb, or text when is_text
- * (lifecycle fields).  icase only for EQUALS.  The field is read once per
- * JSON type, not once per test.
- */
-static void
-gen_cmp_tests(SqlQuery *q, StringInfo out, Field fld, CmpTest *tests,
-			  int ntests, bool icase)
-{
-	const char *f = fld.j;
-	const char *s = fld.t;
-	bool		is_text = (f == NULL);
-	StringInfoData num,
-				bln,
-				str,
-				cont;
-	bool		has_num = true,
-				has_bool = true,
-				has_str = true,
-				has_cont = true;
-
-	initStringInfo(&num);
-	initStringInfo(&bln);
-	initStringInfo(&str);
-	initStringInfo(&cont);
-	for (int i = 0; i < ntests; i++)
-	{
-		CmpTest    *t = &tests[i];
-		const char *and = i > 0 ? " AND " : "";
-		char	   *sb;
-
-		if (t->v->num == NULL)
-			has_num = false;
-		else
-			appendStringInfo(&num, "%s(%s)::numeric %s %s", and, f, t->op, op_num(q, t->v));
-		if (t->v->boolval < 0)
-			has_bool = false;
-		else
-			appendStringInfo(&bln, "%s(%s)::boolean %s %s", and, f, t->op, op_bool(q, t->v));
-		if ((sb = cmp_string_branch(q, s, t, icase)) == NULL)
-			has_str = false;
-		else
-			appendStringInfo(&str, "%s%s", and, sb);
-		if (t->v->kind != OV_CONTAINER)
-			has_cont = false;
-		else
-			appendStringInfo(&cont, "%s%s %s %s", and, f, t->op, op_json(q, t->v));
-	}
-
-	if (is_text)
-	{
-		if (has_str)
-			appendStringInfo(out, "COALESCE(%s, false)", str.data);
-		else
-			appendStringInfoString(out, "false");
-		return;
-	}
-	if (!has_num && !has_bool && !has_str && !has_cont)
-	{
-		appendStringInfoString(out, "false");
-		return;
-	}
-	appendStringInfo(out, "(CASE jsonb_typeof(%s)", f);
-	if (has_num)
-		appendStringInfo(out, " WHEN 'number' THEN %s", num.data);
-	if (has_bool)
-		appendStringInfo(out, " WHEN 'boolean' THEN %s", bln.data);
-	if (has_str)
-		appendStringInfo(out, " WHEN 'string' THEN %s", str.data);
-	if (has_cont)
-		appendStringInfo(out, " WHEN 'object' THEN %s WHEN 'array' THEN %s",
-						 cont.data, cont.data);
-	appendStringInfoString(out, " ELSE false END)");
-}
-
-/* gen_cmp_tests() with a single test. */
-void
-cw_sq_cmp(SqlQuery *q, StringInfo out, Field fld, Operand *v, const char *op,
-		bool icase)
-{
-	CmpTest		t;
-
-	t.v = v;
-	t.op = op;
-	gen_cmp_tests(q, out, fld, &t, 1, icase);
-}
-
-/*
- * Append "the field equals some operand of vals[0..n)" (the members of a
- * merged OR of EQUALS / IEQUALS, icase for IEQUALS), as gen_cmp would for
- * each operand ORed, but with one array parameter per JSON type, so its
- * size and planning time do not grow with n.  A string field holds when
- * some reading of it matches: as a number (numeric[]), as true/false
- * (boolean[]), or byte-wise (text[] of the string operands, lower-cased
- * for IEQUALS).  The union is exact: a string byte-equal to a numeric
- * string operand is itself numeric and numerically equal, one byte-equal
- * to "true" is true, so no reading adds a match value_compare() would not
- * make.  f is jsonb; never NULL, false for a missing or null field.
- */
-static void
-gen_eq_any(SqlQuery *q, StringInfo out, Field fld, Operand *vals, int n,
-		   bool icase)
-{
-	const char *f = fld.j;
-	const char *s = fld.t;
-	Datum	   *nums = palloc(n * sizeof(Datum));
-	Datum	   *texts = palloc(n * sizeof(Datum));
-	Datum	   *conts = palloc(n * sizeof(Datum));
-	Datum		bools[2];
-	int			nnum = 0,
-				ntext = 0,
-				ncont = 0,
-				nbool = 0;
-	bool		has_true = false,
-				has_false = false;
-	char	   *pnum = NULL,
-			   *ptext = NULL,
-			   *pbool = NULL;
-	StringInfoData str;
-
-	Assert(f != NULL);
-	for (int i = 0; i < n; i++)
-	{
-		Operand    *v = &vals[i];
-
-		CHECK_FOR_INTERRUPTS();
-		if (v->num != NULL)
-			nums[nnum++] = NumericGetDatum(v->num);
-		if (v->boolval == 1)
-			has_true = true;
-		else if (v->boolval == 0)
-			has_false = true;
-		if (v->kind == OV_STRING)
-			texts[ntext++] = CStringGetTextDatum(icase ? v->lower : v->text);
-		else if (v->kind == OV_CONTAINER)
-			conts[ncont++] = JsonbPGetDatum(v->container);
-	}
-	if (has_true)
-		bools[nbool++] = BoolGetDatum(true);
-	if (has_false)
-		bools[nbool++] = BoolGetDatum(false);
-	if (nnum)
-		pnum = cw_sq_array(q, NUMERICARRAYOID, NUMERICOID, nums, nnum);
-	if (nbool)
-		pbool = cw_sq_array(q, BOOLARRAYOID, BOOLOID, bools, nbool);
-	if (ntext)
-		ptext = cw_sq_array(q, TEXTARRAYOID, TEXTOID, texts, ntext);
-
-	/* the string readings, ORed */
-	initStringInfo(&str);
-	if (ptext)
-		appendStringInfo(&str, "%s%s COLLATE \"C\" = ANY (%s)",
-						 icase ? "lower" : "", icase ? psprintf("(%s)", s) : s,
-						 ptext);
-	if (pnum)
-		appendStringInfo(&str, "%s(CASE WHEN %s THEN (%s)::numeric = ANY (%s) ELSE false END)",
-						 str.len ? " OR " : "", sql_is_numeric(s), s, pnum);
-	if (pbool)
-		appendStringInfo(&str, "%s(%s IN ('true', 'false') AND (%s = 'true') = ANY (%s))",
-						 str.len ? " OR " : "", s, s, pbool);
-
-	appendStringInfo(out, "(CASE jsonb_typeof(%s)", f);
-	if (pnum)
-		appendStringInfo(out, " WHEN 'number' THEN (%s)::numeric = ANY (%s)", f, pnum);
-	if (pbool)
-		appendStringInfo(out, " WHEN 'boolean' THEN (%s)::boolean = ANY (%s)", f, pbool);
-	if (str.len)
-		appendStringInfo(out, " WHEN 'string' THEN (%s)", str.data);
-	if (ncont)
-	{
-		char	   *pcont = cw_sq_array(q, JSONBARRAYOID, JSONBOID, conts, ncont);
-
-		appendStringInfo(out, " WHEN 'object' THEN %s = ANY (%s) WHEN 'array' THEN %s = ANY (%s)",
-						 f, pcont, f, pcont);
-	}
-	appendStringInfoString(out, " ELSE false END)");
-}
-
-/*
- * The text t (not NULL) contains some operand of vals[0..n) that has a
- * text: the members of a merged OR of CONTAINS / ICONTAINS on a scalar
- * field (text_test's strpos for each, one text[] parameter).  NULL when no
- * operand has a text (objects and arrays only).
- */
-static char *
-contains_any(SqlQuery *q, const char *t, Operand *vals, int n, bool icase)
-{
-	Datum	   *subs = palloc(n * sizeof(Datum));
-	int			nsub = 0;
-	int			alias;
-
-	for (int i = 0; i < n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (vals[i].text != NULL)
-			subs[nsub++] = CStringGetTextDatum(icase ? vals[i].lower : vals[i].text);
-	}
-	if (nsub == 0)
-		return NULL;
-	alias = ++q->nalias;
-	return psprintf("EXISTS (SELECT 1 FROM unnest(%s) AS x%d(s) WHERE strpos(%s COLLATE \"C\", x%d.s) > 0)",
-					cw_sq_array(q, TEXTARRAYOID, TEXTOID, subs, nsub), alias, t, alias);
 }
 
 /*
@@ -683,117 +437,72 @@ text_test(SqlQuery *q, const OpInfo *op, const char *t, Operand *v)
 }
 
 /*
- * Append an operator other than IS_NULL / NOT_NULL, positive form, on a
- * field: never NULL, false when the field is missing or null.  val holds
- * nval operands: more than one for the members of a merged group (EQUALS
- * or CONTAINS, on a data path), where the test is "for some operand".
+ * The positive form of an operator other than IS_NULL / NOT_NULL on the
+ * text column col: never NULL, false when col is NULL.
  */
-static void
-gen_positive(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
-			 Operand *val, int nval, Operand *hi)
+static char *
+positive_test(SqlQuery *q, const char *col, const OpInfo *op, Operand *val, Operand *hi)
 {
-	const char *f = fld.j;
-	bool		is_text = (f == NULL);
+	char	   *test;
 
-	Assert(nval == 1 || (!is_text && (op->base == OPB_EQ || op->base == OPB_CONTAINS)));
 	switch (op->base)
 	{
 		case OPB_EQ:
-			if (nval > 1)
-				gen_eq_any(q, out, fld, val, nval, op->icase);
-			else
-				cw_sq_cmp(q, out, fld, val, "=", op->icase);
-			return;
+			test = cmp_string(q, col, val, "=", op->icase);
+			break;
 		case OPB_GT:
-			cw_sq_cmp(q, out, fld, val, ">", false);
-			return;
+			test = cmp_string(q, col, val, ">", false);
+			break;
 		case OPB_GE:
-			cw_sq_cmp(q, out, fld, val, ">=", false);
-			return;
+			test = cmp_string(q, col, val, ">=", false);
+			break;
 		case OPB_LT:
-			cw_sq_cmp(q, out, fld, val, "<", false);
-			return;
+			test = cmp_string(q, col, val, "<", false);
+			break;
 		case OPB_LE:
-			cw_sq_cmp(q, out, fld, val, "<=", false);
-			return;
+			test = cmp_string(q, col, val, "<=", false);
+			break;
 		case OPB_BETWEEN:
 		case OPB_BETWEEN_INCL:
 			{
-				CmpTest		t[2];
+				bool		incl = op->base == OPB_BETWEEN_INCL;
+				char	   *lo = cmp_string(q, col, val, incl ? ">=" : ">", false);
+				char	   *up = cmp_string(q, col, hi, incl ? "<=" : "<", false);
 
-				t[0].v = val;
-				t[0].op = op->base == OPB_BETWEEN ? ">" : ">=";
-				t[1].v = hi;
-				t[1].op = op->base == OPB_BETWEEN ? "<" : "<=";
-				gen_cmp_tests(q, out, fld, t, 2, false);
-				return;
+				test = psprintf("%s AND %s", lo, up);
+				break;
 			}
 		case OPB_CONTAINS:
 		case OPB_STARTS:
 		case OPB_ENDS:
 		case OPB_LIKE:
 		case OPB_REGEX:
-			{
-				const char *s = fld.t;
-				const char *t = op->icase ? psprintf("lower(%s)", s) : s;
-				char	   *scalar;
-
-				if (is_text)
-				{
-					if (val->text == NULL)
-						appendStringInfoString(out, "false");
-					else
-						appendStringInfo(out, "COALESCE(%s, false)",
-										 text_test(q, op, t, val));
-					return;
-				}
-				scalar = op->base == OPB_CONTAINS && nval > 1 ?
-					contains_any(q, t, val, nval, op->icase) :
-					val->text != NULL ? text_test(q, op, t, val) : NULL;
-				if (scalar == NULL)
-					appendStringInfoString(out, "false");
-				else
-					appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) IN ('string', 'number', 'boolean') "
-									 "THEN %s ELSE false END)", f, scalar);
-				return;
-			}
-		case OPB_IS_NULL:
-		case OPB_NOT_NULL:
+			if (val->text == NULL)
+				return "false";
+			test = text_test(q, op, op->icase ? psprintf("lower(%s)", col) : col, val);
 			break;
+		default:
+			cw_sq_not_validated("operator base");
 	}
-	cw_sq_not_validated("operator base");
+	return psprintf("COALESCE(%s, false)", test);
 }
 
 /*
- * Append a simple / text lifecycle operator on a field, null rule included
- * (nval operands as for gen_positive), and NOT_CONTAINS / NOT_STARTS_WITH /
- * NOT_ENDS_WITH on strings only (cw_op_strings_only).
+ * Append the test of a text lifecycle field (the text column col, which
+ * may be NULL) by operator op, null rule included: a NULL column matches
+ * IS_NULL only, negative operators included.
  */
 void
-cw_sq_leaf(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
-		 Operand *val, int nval, Operand *hi)
+cw_sq_text_leaf(SqlQuery *q, StringInfo out, const char *col, const OpInfo *op,
+				Operand *val, Operand *hi)
 {
-	char	   *present = fld.j == NULL ? psprintf("%s IS NOT NULL", fld.t) :
-		cw_op_strings_only(op) ?
-		psprintf("COALESCE(jsonb_typeof(%s), 'null') = 'string'", fld.j) :
-		psprintf("COALESCE(jsonb_typeof(%s), 'null') <> 'null'", fld.j);
-
 	if (op->base == OPB_IS_NULL)
-	{
-		appendStringInfo(out, "(NOT (%s))", present);
-		return;
-	}
-	if (op->base == OPB_NOT_NULL)
-	{
-		appendStringInfo(out, "(%s)", present);
-		return;
-	}
-	if (op->negate)
-	{
-		appendStringInfo(out, "(%s AND NOT ", present);
-		gen_positive(q, out, fld, op, val, nval, hi);
-		appendStringInfoChar(out, ')');
-	}
+		appendStringInfo(out, "(%s IS NULL)", col);
+	else if (op->base == OPB_NOT_NULL)
+		appendStringInfo(out, "(%s IS NOT NULL)", col);
+	else if (op->negate)
+		appendStringInfo(out, "(%s IS NOT NULL AND NOT %s)", col,
+						 positive_test(q, col, op, val, hi));
 	else
-		gen_positive(q, out, fld, op, val, nval, hi);
+		appendStringInfoString(out, positive_test(q, col, op, val, hi));
 }

@@ -4,8 +4,8 @@
  *
  * search.c      the entry points: arguments checked, the query assembled
  *               (source rows, condition, order, page), planned and run
- * search_field.c  one field tested by one operator: parameters, operands,
- *               path reads, comparisons (cond_eval.c's rules in SQL)
+ * search_field.c  parameters, operands, path reads (sort keys) and the
+ *               test of a text lifecycle field (cond_eval.c's rules in SQL)
  * search_sql.c  the condition tree (cond.h) written as an SQL predicate
  *-------------------------------------------------------------------------
  */
@@ -27,7 +27,6 @@ typedef struct SqlQuery
 	int			maxparams;
 	Oid		   *types;
 	Datum	   *values;
-	int			nalias;			/* x1, x2, ... of jsonb_array_elements */
 } SqlQuery;
 
 /* The steps of a compiled jsonPath. */
@@ -60,20 +59,8 @@ typedef struct Operand
 	char	   *p_num;
 	char	   *p_bool;
 	char	   *p_lower;
-	char	   *p_json;
 } Operand;
 
-
-/*
- * A field a condition tests: jsonb (j) with its text form (t, what #>> '{}'
- * gives: a string unquoted, a number or boolean as written), or a text
- * lifecycle column (j NULL, t the column).
- */
-typedef struct Field
-{
-	const char *j;
-	const char *t;
-} Field;
 
 /* search_field.c */
 extern char *cw_sq_param(SqlQuery *q, Oid type, Datum value);
@@ -85,13 +72,8 @@ extern void cw_sq_read_operands(const CwCondition *c, Operand *val, Operand *hi)
 extern Path cw_sq_node_path(const CwCondition *c);
 extern char *cw_sq_path_value(SqlQuery *q, const char *base, const Path *path,
 							  int from, int to);
-extern Field cw_sq_jsonb_field(const char *j);
-extern Field cw_sq_path_field(SqlQuery *q, const char *base, const Path *path,
-							   int from, int to);
-extern void cw_sq_cmp(SqlQuery *q, StringInfo out, Field fld, Operand *v,
-					  const char *op, bool icase);
-extern void cw_sq_leaf(SqlQuery *q, StringInfo out, Field fld, const OpInfo *op,
-					   Operand *val, int nval, Operand *hi);
+extern void cw_sq_text_leaf(SqlQuery *q, StringInfo out, const char *col,
+							const OpInfo *op, Operand *val, Operand *hi);
 
 /* search_sql.c */
 extern void cw_sq_condition(SqlQuery *q, StringInfo out, const CwCondition *c);

@@ -2,41 +2,42 @@
  * search_sql.c
  *		The condition tree of cond.h written as one SQL predicate for search.
  *
- * cw_sq_condition() walks the compiled tree (each group member as written,
- * same-path runs merged here) and appends a boolean SQL expression over the
- * row alias e of cyoda_wf.entity's columns.  Every value taken from the
- * condition travels as a $n parameter (cw_sq_param: json names as text,
- * paths as text[] read with #>); nothing the caller wrote is spliced into
- * the SQL text, so the text depends only on the condition's shape.
+ * cw_sq_condition() walks the compiled tree (each group member as written)
+ * and appends a boolean SQL expression over the row alias e of
+ * cyoda_wf.entity's columns.  Every value taken from the condition
+ * travels as a $n parameter (cw_sq_param); nothing the caller wrote is
+ * spliced into the SQL text, so the text depends only on the condition's
+ * shape.
+ *
+ * Conditions on the data are decided by cond_eval.c itself: a subtree
+ * without lifecycle conditions, and the members of a group that read only
+ * the data taken together, become one call of
+ * cyoda_wf_internal.matches_condition(e.data, $n), $n their JSON as
+ * written (a group of them rebuilt from the members'), which compiles it
+ * once per query (cond_check.c).  Only lifecycle conditions, which read
+ * the entity's columns, are written in SQL (search_field.c
+ * cw_sq_text_leaf, gen_date), and the AND / OR / NOT that joins them to
+ * the rest.  That function is PARALLEL SAFE, so a range scan can run in
+ * parallel workers.
  *
  * Index use (entity_data_idx is GIN jsonb_path_ops on data; the btree is
  * (model, model_version, state)):
  *	- every search filters model = $1 AND model_version = $2;
- *	- EQUALS on a data path made of names and [*] steps, whose operand is a
- *	  boolean or a string that is not a number, adds
+ *	- an evaluator call is ANDed to the index conditions that narrow it
+ *	  (prefilter_of): EQUALS on a data path made of names and [*] steps,
+ *	  whose operand is a boolean or a string that is not a number, adds
  *	  data @? '$."path" ? (@ == value)' (for true / "true" both spellings,
  *	  ORed inside the jsonpath), which in lax mode also finds an array field
  *	  holding the value; an object or array operand adds
- *	  data @> {"path": value} OR data @> {"path": [value]}.  It only
- *	  narrows the rows; the exact predicate is still applied.  Numeric
- *	  operands cannot use it: "30.0" and "3e1" equal 30 too, and no finite
- *	  set of index conditions covers every spelling of a number;
+ *	  data @> {"path": value} OR data @> {"path": [value]}; an AND of
+ *	  those of its members that have one; an OR when every member has one
+ *	  (a run of EQUALS on one path as one @? ANY).  They only narrow the
+ *	  rows; the evaluator decides.  Numeric operands cannot use it: "30.0"
+ *	  and "3e1" equal 30 too, and no finite set of index conditions covers
+ *	  every spelling of a number;
  *	- lifecycle state / previousTransition EQUALS a string becomes
  *	  column = $n (state: the btree);
  *	- lifecycle id EQUALS a canonical uuid becomes id = $n (primary key).
- * Everything else is evaluated row by row on what those select.
- *
- * Row by row, a subtree that reads only the data (no lifecycle condition
- * in it) is not translated: it becomes
- * cyoda_wf_internal.matches_condition(e.data, $n), $n the subtree's JSON as
- * written, which compiles it once per query and evaluates it with
- * cond_eval.c itself (cond_check.c), ANDed to the index conditions that
- * narrow it (prefilter_of: its prefiltered EQUALS, through ANDs and ORs).
- * That function is PARALLEL SAFE, so a range scan can run in parallel
- * workers, where the SQL form of a leaf (its test of array elements is a
- * correlated subquery) keeps the scan in one process; its per-row work is
- * C, a fraction of the SQL form's on the rows an index prefilter finds.
- * The SQL form below remains next to lifecycle conditions.
  *-------------------------------------------------------------------------
  */
 #include "cyoda_wf.h"
@@ -65,8 +66,6 @@
 
 
 static void gen_node(SqlQuery *q, StringInfo out, const CwCondition *c);
-static void gen_eval(SqlQuery *q, StringInfo out, const CwCondition *const *members,
-					 int n);
 
 /* ----------------------------------------------------------------
  * Conditions
@@ -235,103 +234,6 @@ equals_any_prefilter(SqlQuery *q, const Path *path, Operand *vals, int n)
 	return pp ? pp : pd;
 }
 
-/*
- * A simple condition below base from step `from` on; [*] = some element;
- * the value at the end of the path, when an array, passes when some
- * element does.  val holds nval operands (a merged group's, see
- * gen_positive).
- */
-static void
-gen_simple_at(SqlQuery *q, StringInfo out, const char *base, const Path *path,
-			  int from, const OpInfo *op, Operand *val, int nval, Operand *hi)
-{
-	int			k = from;
-	char	   *x;
-	int			alias;
-
-	while (k < path->n && path->steps[k].kind != PS_ANY)
-		k++;
-	if (k == path->n)
-	{
-		Field		fld = cw_sq_path_field(q, base, path, from, k);
-
-		/* an array is matched element by element (cond_eval.c leaf_match) */
-		alias = ++q->nalias;
-		appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
-						 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
-						 fld.j, fld.j, alias);
-		cw_sq_leaf(q, out, cw_sq_jsonb_field(psprintf("x%d.e", alias)), op, val, nval, hi);
-		appendStringInfoString(out, ") ELSE ");
-		cw_sq_leaf(q, out, fld, op, val, nval, hi);
-		appendStringInfoString(out, " END)");
-		return;
-	}
-	/* not an array (or missing) at [*]: the operator sees a missing field */
-	x = cw_sq_path_value(q, base, path, from, k);
-	alias = ++q->nalias;
-	appendStringInfo(out, "(CASE WHEN jsonb_typeof(%s) = 'array' THEN EXISTS "
-					 "(SELECT 1 FROM jsonb_array_elements(%s) AS x%d(e) WHERE ",
-					 x, x, alias);
-	gen_simple_at(q, out, psprintf("x%d.e", alias), path, k + 1, op, val, nval, hi);
-	appendStringInfo(out, ") ELSE %s END)",
-					 op->base == OPB_IS_NULL ? "true" : "false");
-}
-
-/*
- * The n (> 1) members of a merged run (same path, same operator, see
- * gen_group) in a group that also holds lifecycle conditions; any other
- * simple condition reads only the data and is evaluated (gen_node).
- */
-static void
-gen_simple(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n)
-{
-	Path		path = cw_sq_node_path(members[0]);
-	const OpInfo *op = members[0]->op;
-	Operand    *vals = palloc0(n * sizeof(Operand));
-	Operand		hi;
-	int			nstr = 0;
-
-	memset(&hi, 0, sizeof(hi));
-	for (int i = 0; i < n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		cw_sq_read_operands(members[i], &vals[i], &hi);
-	}
-
-	Assert(n > 1);
-	if (!prefilter_path(&path, op))
-	{
-		/* an OR run no index narrows (in an OR with lifecycle members) */
-		gen_eval(q, out, members, n);
-		return;
-	}
-
-	/*
-	 * OR of EQUALS that the GIN index can serve: the operands that are not
-	 * numbers first (prefiltered), then the numbers (never prefiltered).
-	 */
-	for (int i = 0; i < n; i++)
-		if (vals[i].num == NULL)
-		{
-			Operand		t = vals[nstr];
-
-			vals[nstr++] = vals[i];
-			vals[i] = t;
-		}
-	appendStringInfoChar(out, '(');
-	if (nstr > 0)
-	{
-		appendStringInfo(out, "(%s AND ", equals_any_prefilter(q, &path, vals, nstr));
-		gen_simple_at(q, out, "e.data", &path, 0, op, vals, nstr, &hi);
-		appendStringInfoChar(out, ')');
-	}
-	if (nstr > 0 && nstr < n)
-		appendStringInfoString(out, " OR ");
-	if (nstr < n)
-		gen_simple_at(q, out, "e.data", &path, 0, op, vals + nstr, n - nstr, &hi);
-	appendStringInfoChar(out, ')');
-}
-
 /* ----------------------------------------------------------------
  * Subtrees evaluated by cond_eval.c
  * ----------------------------------------------------------------
@@ -454,11 +356,13 @@ prefilter_of(SqlQuery *q, const CwCondition *c)
 }
 
 /*
- * Append the evaluator's test of the conditions members[0..n-1] (their OR
- * when n > 1): cyoda_wf_internal.matches_condition(e.data, $k), never NULL.
+ * Append the evaluator's test of the conditions members[0..n-1] (their
+ * AND / OR, kind, when n > 1): cyoda_wf_internal.matches_condition(e.data,
+ * $k), never NULL.
  */
 static void
-gen_eval(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n)
+gen_eval(SqlQuery *q, StringInfo out, CondKind kind,
+		 const CwCondition *const *members, int n)
 {
 	Jsonb	   *cond;
 
@@ -471,8 +375,10 @@ gen_eval(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n)
 	{
 		StringInfoData buf;
 
+		Assert(kind == CK_AND || kind == CK_OR);
 		initStringInfo(&buf);
-		appendStringInfoString(&buf, "{\"type\": \"group\", \"operator\": \"OR\", \"conditions\": [");
+		appendStringInfo(&buf, "{\"type\": \"group\", \"operator\": \"%s\", \"conditions\": [",
+						 kind == CK_AND ? "AND" : "OR");
 		for (int i = 0; i < n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -488,6 +394,36 @@ gen_eval(SqlQuery *q, StringInfo out, const CwCondition *const *members, int n)
 	}
 	appendStringInfo(out, "cyoda_wf_internal.matches_condition(e.data, %s)",
 					 cw_sq_param(q, JSONBOID, JsonbPGetDatum(cond)));
+}
+
+/*
+ * Append the test of conditions members[0..n-1] that read only the data
+ * (their AND / OR, kind, when n > 1): the index conditions that narrow
+ * them (prefilter_of), ANDed to one call of the evaluator that decides.
+ */
+static void
+gen_data(SqlQuery *q, StringInfo out, CondKind kind,
+		 const CwCondition *const *members, int n)
+{
+	CwCondition group;
+	const CwCondition *node = members[0];
+	char	   *pre;
+
+	if (n > 1)
+	{
+		/* the members as a group of their own, for prefilter_of */
+		memset(&group, 0, sizeof(group));
+		group.kind = kind;
+		group.nchildren = n;
+		group.children = (CwCondition **) members;
+		node = &group;
+	}
+	pre = prefilter_of(q, node);
+	if (pre)
+		appendStringInfo(out, "(%s AND ", pre);
+	gen_eval(q, out, kind, members, n);
+	if (pre)
+		appendStringInfoChar(out, ')');
 }
 
 /* Whether s is a uuid exactly as uuid_out writes it. */
@@ -633,29 +569,29 @@ gen_lifecycle(SqlQuery *q, StringInfo out, const CwCondition *c)
 		appendStringInfo(out, "(%s = %s AND %s IS NOT NULL)", col, p, col);
 		return;
 	}
-	{
-		Field		fld;
+	cw_sq_text_leaf(q, out, col, op, &val, &hi);
+}
 
-		fld.j = NULL;
-		fld.t = col;
-		cw_sq_leaf(q, out, fld, op, &val, 1, &hi);
-	}
+/* Whether c reads only the data: no lifecycle condition, no function. */
+static bool
+data_only(const CwCondition *c)
+{
+	return c->kind != CK_FUNCTION && !has_lifecycle(c);
 }
 
 /*
- * An AND, OR or NOT group.  Members of an AND / OR that test one path with
- * one operator (cw_group_runs) are written as one test over arrays of their
- * operands (gen_simple), where the first of them stands; the others keep
- * their order.
+ * An AND, OR or NOT group that holds lifecycle conditions: each member
+ * that holds some is written in SQL, in the group's order; the members
+ * that read only the data are one test after them (gen_data).  The
+ * members are pure tests, so their order does not change the result.
  */
 static void
 gen_group(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
 	const char *join = c->kind == CK_AND ? " AND " : " OR ";
 	int			n = c->nchildren;
-	CwMergeItem *items;
-	int		   *run_of;
-	int		   *run_len;
+	const CwCondition **data;
+	int			ndata = 0;
 	bool		first = true;
 
 	if (n == 0)
@@ -667,34 +603,30 @@ gen_group(SqlQuery *q, StringInfo out, const CwCondition *c)
 		return;
 	}
 
-	items = palloc(n * sizeof(CwMergeItem));
-	run_of = palloc(n * sizeof(int));
-	run_len = palloc(n * sizeof(int));
-	(void) cw_group_runs(c, items, run_of, run_len);
-
+	data = palloc(n * sizeof(CwCondition *));
 	appendStringInfoString(out, c->kind == CK_NOT ? "(NOT " : "(");
 	for (int i = 0; i < n; i++)
 	{
-		int			r = run_of[i];
-
 		CHECK_FOR_INTERRUPTS();
-		if (r >= 0 && items[r].index != i)
-			continue;			/* written with the first member of its run */
+		if (data_only(c->children[i]))
+		{
+			data[ndata++] = c->children[i];
+			continue;
+		}
 		if (!first)
 			appendStringInfoString(out, join);
 		first = false;
-		if (r < 0)
-			gen_node(q, out, c->children[i]);
-		else
-		{
-			const CwCondition **members = palloc(run_len[r] * sizeof(CwCondition *));
-
-			for (int k = 0; k < run_len[r]; k++)
-				members[k] = c->children[items[r + k].index];
-			gen_simple(q, out, members, run_len[r]);
-			pfree(members);
-		}
+		gen_node(q, out, c->children[i]);
 	}
+	if (ndata > 0)
+	{
+		/* a NOT's only member holds lifecycle conditions, as the NOT does */
+		Assert(c->kind != CK_NOT);
+		if (!first)
+			appendStringInfoString(out, join);
+		gen_data(q, out, c->kind, data, ndata);
+	}
+	pfree(data);
 	appendStringInfoChar(out, ')');
 }
 
@@ -704,16 +636,10 @@ gen_node(SqlQuery *q, StringInfo out, const CwCondition *c)
 {
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
-	if (c->kind != CK_FUNCTION && !has_lifecycle(c))
+	if (data_only(c))
 	{
 		/* the data alone: narrowed by the index where it can, decided in C */
-		char	   *pre = prefilter_of(q, c);
-
-		if (pre)
-			appendStringInfo(out, "(%s AND ", pre);
-		gen_eval(q, out, &c, 1);
-		if (pre)
-			appendStringInfoChar(out, ')');
+		gen_data(q, out, c->kind, &c, 1);
 		return;
 	}
 	switch (c->kind)
