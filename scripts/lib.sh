@@ -73,7 +73,7 @@ cw_pg_paths() {
 cw_install_packages() {
     local pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-plpython3-15
                 postgresql-15-cron postgresql-15-pgtap postgresql-15-plproxy
-                libtap-parser-sourcehandler-pgtap-perl python3)
+                libtap-parser-sourcehandler-pgtap-perl python3 gdb)
     local missing=() p log
     # shellcheck disable=SC2206
     pkgs+=(${CW_EXTRA_PACKAGES:-})
