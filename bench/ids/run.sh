@@ -40,6 +40,10 @@
 # transactions of
 #   fire     SELECT cyoda_wf.fire('<id>', 'toggle') on a random stored entity
 #   base     EXECUTE fire_base('<id>'): the baseline above, same entities
+#   recent   fire on a random one of the W entities created last (W = 1000,
+#            --recent W): the entities a running application moves are the
+#            ones it made lately, not a random one of all it ever stored
+#   base_recent  the baseline on the same recent entities
 #   add_item BEGIN; SELECT cyoda_wf.add_item(...); ROLLBACK   (the stored
 #            count stays n; the index entries are made all the same)
 # and reads the backend's own CPU time (user + system, /proc/self/stat)
@@ -47,12 +51,13 @@
 # the rounds, the ratio to 1,000 stored entities, the ratio rnd / v7 and the
 # primary key's size as loaded.  Writes bench/results/ids.md.
 #
-# Usage: bench/ids/run.sh [--build] [--large | --huge] [--transactions T] [--rounds R] [--out FILE]
+# Usage: bench/ids/run.sh [--build] [--large | --huge] [--transactions T] [--rounds R] [--recent W] [--out FILE]
 #   --large            adds 1,000,000 stored entities (v7 and rnd; about 3 minutes of loading)
 #   --huge             adds 1,000,000 and 10,000,000 (v7 only, bulk loaded; about 15 more
 #                      minutes and 25 GB of disk)
 #   --transactions T   transactions per measurement (default 3000)
 #   --rounds R         rounds (default 5)
+#   --recent W         the recent entities fired by recent / base_recent (default 1000)
 # Environment: CW_PG_CONFIG / PYTHON_SITE as for scripts/test.sh.
 set -uo pipefail
 
@@ -66,6 +71,7 @@ cw_clean_pg_env
 BUILD=0
 TX=3000
 ROUNDS=5
+RECENT=1000
 SIZES=(1000 100000)
 OUT=$ROOT/bench/results/ids.md
 while (($#)); do
@@ -75,6 +81,7 @@ while (($#)); do
         --huge) SIZES=(1000 100000 1000000 10000000) ;;
         --transactions) TX=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
+        --recent) RECENT=$2; shift ;;
         --out) OUT=$2; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -168,7 +175,8 @@ SQL
                               FROM generate_series($start, $stop) g" || exit 1
             done
         fi
-        q "$db" -c "CREATE TABLE ids AS SELECT row_number() OVER ()::int AS n, id FROM cyoda_wf.entity" \
+        # n: the creation order (every load writes it into the data)
+        q "$db" -c "CREATE TABLE ids AS SELECT (data->>'n')::int AS n, id FROM cyoda_wf.entity" \
             -c "ALTER TABLE ids ADD PRIMARY KEY (n)" || exit 1
         if [[ $v == v7 ]]; then
             # the baseline's tables: copies of the engine's, with their rows
@@ -195,17 +203,24 @@ done
 
 # The session's own CPU time in clock ticks, and the transactions.
 CPU="SELECT split_part(s, ' ', 14)::bigint + split_part(s, ' ', 15)::bigint FROM pg_read_file('/proc/self/stat') s"
-# fire and the baseline on the same random stored entities, their ids
-# written into the statements (a lookup in a table of ids would add its own
-# index descent and heap page to every transaction and grow with the count)
+# fire and the baseline on the same random stored entities (fire, base) and
+# on the same random ones of the RECENT created last (recent, base_recent),
+# their ids written into the statements (a lookup in a table of ids would
+# add its own index descent and heap page to every transaction and grow
+# with the count)
 for n in "${SIZES[@]}"; do
+    w=$((RECENT < n ? RECENT : n))
     for v in $(variants "$n"); do
-        q ${v}_$n -c "SELECT setseed(0.7)" -c "
+        for pick in "fire:1 + floor(random() * $n)" "recent:$((n - w + 1)) + floor(random() * $w)"; do
+            q ${v}_$n -c "SELECT setseed(0.7)" -c "
 SELECT format('SELECT cyoda_wf.fire(%L, ''toggle'');', i.id)
-  FROM (SELECT g, 1 + floor(random() * $n)::int AS k FROM generate_series(1, $TX) g) r
-  JOIN ids i ON i.n = r.k ORDER BY r.g" | grep -v '^$' >"$WORK/fire.${v}_$n.sql" || exit 1
+  FROM (SELECT g, (${pick#*:})::int AS k FROM generate_series(1, $TX) g) r
+  JOIN ids i ON i.n = r.k ORDER BY r.g" | grep -v '^$' >"$WORK/${pick%%:*}.${v}_$n.sql" || exit 1
+        done
         sed "s/^SELECT cyoda_wf.fire(\(.*\), 'toggle');\$/EXECUTE fire_base(\1);/" \
             "$WORK/fire.${v}_$n.sql" >"$WORK/base.${v}_$n.sql"
+        sed "s/^SELECT cyoda_wf.fire(\(.*\), 'toggle');\$/EXECUTE fire_base(\1);/" \
+            "$WORK/recent.${v}_$n.sql" >"$WORK/base_recent.${v}_$n.sql"
     done
 done
 cat >"$WORK/base.pre" <<'SQL'
@@ -234,6 +249,7 @@ SELECT pg_notify('cyoda_wf', jsonb_build_object('id', id, 'model', model, 'state
                                                 'modelVersion', model_version)::text)
   FROM u;
 SQL
+cp "$WORK/base.pre" "$WORK/base_recent.pre"
 awk -v t="$TX" 'BEGIN {for (i = 0; i < t; i++)
     printf "BEGIN;\nSELECT cyoda_wf.add_item(%cbench%c, 1, %c{\"n\": %d, \"pad\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}%c);\nROLLBACK;\n", 39, 39, 39, i, 39}' >"$WORK/add_item.sql"
 
@@ -242,7 +258,7 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 measure() {
     local call=$1 db=$2 n=$3 file
     file=$WORK/$call.sql
-    [[ $call == fire || $call == base ]] && file=$WORK/$call.$db.sql
+    [[ $call != add_item ]] && file=$WORK/$call.$db.sql
     # a warm-up of 300 statements (whole transactions) in the same session, then the measured ones
     {
         [[ -f $WORK/$call.pre ]] && cat "$WORK/$call.pre"
@@ -258,10 +274,10 @@ measure() {
 }
 for ((r = 1; r <= ROUNDS; r++)); do
     for n in "${SIZES[@]}"; do
-        for call in fire base add_item; do
+        for call in fire base recent base_recent add_item; do
             if ((r % 2)); then order=(v7 rnd); else order=(rnd v7); fi
             for v in "${order[@]}"; do
-                [[ $v == rnd && ($call == base || $n -gt 1000000) ]] && continue
+                [[ $v == rnd && ($call == base* || $n -gt 1000000) ]] && continue
                 us=$(measure $call ${v}_$n "$n")
                 echo "$us" >>"$WORK/res.$call.$v.$n"
                 cw_say "round $r: $call ${v}_$n $us µs"
@@ -297,6 +313,17 @@ n1=${SIZES[0]}
         a=$(med add_item.v7.$n); ar=$(med add_item.rnd.$n)
         pk="$(cat "$WORK/pk.v7.$n") / $(cat "$WORK/pk.rnd.$n" 2>/dev/null || echo -)"
         echo "| $n | $f | $(ratio "$f" "$f1") | $b | $(ratio "$b" "$b1") | $(ratio "$f" "$b") | ${fr:--} | $a | $(ratio "$a" "$a1") | ${ar:--} | $(ratio "$ar" "$a") | $pk |"
+    done
+    echo
+    echo "Fire on the entities created last: \`recent\` fires a random one of the $RECENT entities created"
+    echo "last (all of them at $n1), \`baseline\` does the same writes by hand on the same entities."
+    echo
+    echo "| stored entities | recent v7 (µs) | x 1k | baseline (µs) | x 1k | recent / baseline | recent random (µs) | x 1k | random / v7 |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    f1=$(med recent.v7.$n1); b1=$(med base_recent.v7.$n1); r1=$(med recent.rnd.$n1)
+    for n in "${SIZES[@]}"; do
+        f=$(med recent.v7.$n); b=$(med base_recent.v7.$n); fr=$(med recent.rnd.$n)
+        echo "| $n | $f | $(ratio "$f" "$f1") | $b | $(ratio "$b" "$b1") | $(ratio "$f" "$b") | ${fr:--} | $(ratio "$fr" "$r1") | $(ratio "$fr" "$f") |"
     done
 } >"$OUT"
 cat "$OUT"
