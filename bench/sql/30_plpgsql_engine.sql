@@ -2,8 +2,9 @@
 -- engine in PL/pgSQL, as a competent user would write and tune it for the
 -- subset the benchmark uses: workflow selection, automatic cascades, named
 -- (manual) transitions, loopback saves, simple and group criteria, SYNC
--- processes, an audit row per transition and a version row per save, a loop
--- limit.
+-- processes, an audit row per transition and per automatic transition whose
+-- criterion did not match (TRANSITION_NOT_MATCH_CRITERION, as cyoda_wf
+-- writes), a version row per save, a loop limit.
 --
 -- Definitions are loaded from the same Cyoda JSON bodies cyoda_wf imports
 -- (bench.workflow) into small indexed tables: transitions by (workflow,
@@ -25,7 +26,8 @@ CREATE SCHEMA plwf;
 -- it, so that nothing is translated or formatted while an entity is saved.
 CREATE TABLE plwf.criterion (
     id             integer  PRIMARY KEY,
-    path           jsonpath NOT NULL
+    path           jsonpath NOT NULL,
+    failed         jsonb    NOT NULL   -- the audit detail's condition when it does not match
 );
 
 CREATE TABLE plwf.workflow (
@@ -110,7 +112,11 @@ BEGIN
         RETURN NULL;
     END IF;
     cid := nextval('plwf.def_id_seq');
-    INSERT INTO plwf.criterion VALUES (cid, plwf.to_jsonpath(c)::jsonpath);
+    -- a group is named by its operator, a simple condition written whole
+    INSERT INTO plwf.criterion
+    VALUES (cid, plwf.to_jsonpath(c)::jsonpath,
+            CASE WHEN c->>'type' = 'group'
+                 THEN jsonb_build_object('type', 'group', 'operator', c->'operator') ELSE c END);
     RETURN cid;
 END
 $$;
@@ -170,6 +176,9 @@ DECLARE
     a_to text[] := '{}';
     a_at timestamptz[] := '{}';
     a_manual boolean[] := '{}';
+    a_event text[] := '{}';
+    a_detail jsonb[] := '{}';
+    cand record;
     i integer;
 BEGIN
     NEW.transaction_id := txid_current();
@@ -219,16 +228,36 @@ BEGIN
 
     LOOP
         IF t_name IS NULL THEN
-            SELECT x.name, x.to_state, x.manual, x.process_names, x.process_calls
-              INTO t_name, t_to, t_manual, t_names, t_calls
-              FROM plwf.transition x
-             WHERE x.workflow_id = wf_id AND x.from_state = NEW.state
-               AND NOT x.manual AND NOT x.disabled
-               AND (x.criterion_id IS NULL OR COALESCE(NEW.data @@ (SELECT c.path FROM plwf.criterion c
-                                                                     WHERE c.id = x.criterion_id), false))
-             ORDER BY x.ord
-             LIMIT 1;
-            EXIT WHEN NOT FOUND;
+            -- the automatic transitions in order up to the first that
+            -- matches; each one passed over is audited
+            FOR cand IN
+                SELECT x.name, x.to_state, x.manual, x.process_names, x.process_calls,
+                       c.failed,
+                       c.path IS NULL OR COALESCE(NEW.data @@ c.path, false) AS ok
+                  FROM plwf.transition x LEFT JOIN plwf.criterion c ON c.id = x.criterion_id
+                 WHERE x.workflow_id = wf_id AND x.from_state = NEW.state
+                   AND NOT x.manual AND NOT x.disabled
+                 ORDER BY x.ord
+            LOOP
+                IF cand.ok THEN
+                    t_name := cand.name;
+                    t_to := cand.to_state;
+                    t_manual := cand.manual;
+                    t_names := cand.process_names;
+                    t_calls := cand.process_calls;
+                    EXIT;
+                END IF;
+                a_event := a_event || 'TRANSITION_NOT_MATCH_CRITERION'::text;
+                a_name := a_name || cand.name;
+                a_from := a_from || NEW.state;
+                a_to := a_to || NEW.state;
+                a_at := a_at || clock_timestamp();
+                a_manual := a_manual || false;
+                a_detail := a_detail || jsonb_build_object('reason', 'criterion did not match',
+                                                           'workflow', NEW.workflow,
+                                                           'condition', cand.failed);
+            END LOOP;
+            EXIT WHEN t_name IS NULL;
         END IF;
         made := made + 1;
         IF made > 100 THEN
@@ -245,23 +274,27 @@ BEGIN
                 NEW.data := COALESCE(newdata, NEW.data);
             END LOOP;
         END IF;
+        a_event := a_event || 'TRANSITION_MAKE'::text;
         a_name := a_name || t_name;
         a_from := a_from || NEW.state;
         a_to := a_to || t_to;
         a_at := a_at || clock_timestamp();
         a_manual := a_manual || t_manual;
+        a_detail := a_detail || NULL::jsonb;
         NEW.state := t_to;
         NEW.last_transition := t_name;
         t_name := NULL;
     END LOOP;
 
-    IF made > 0 THEN
+    IF cardinality(a_name) > 0 THEN
         INSERT INTO plwf.audit (entity_id, at, transaction_id, event_type, transition,
                                 from_state, to_state, role, detail)
-        SELECT NEW.id, a.at, NEW.transaction_id, 'TRANSITION_MAKE', a.name, a.fr, a.tt,
-               current_user, jsonb_build_object('workflow', NEW.workflow, 'manual', a.manual)
-          FROM unnest(a_name, a_from, a_to, a_at, a_manual) AS a(name, fr, tt, at, manual);
-    ELSIF TG_OP = 'UPDATE' THEN
+        SELECT NEW.id, a.at, NEW.transaction_id, a.event, a.name, a.fr, a.tt, current_user,
+               COALESCE(a.detail, jsonb_build_object('workflow', NEW.workflow, 'manual', a.manual))
+          FROM unnest(a_event, a_name, a_from, a_to, a_at, a_manual, a_detail)
+               AS a(event, name, fr, tt, at, manual, detail);
+    END IF;
+    IF made = 0 AND TG_OP = 'UPDATE' THEN
         NEW.last_transition := 'loopback';
     END IF;
     NEW.updated_at := clock_timestamp();
