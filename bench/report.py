@@ -213,6 +213,10 @@ def main():
     raw, out = sys.argv[1], sys.argv[2]
     meta = read_kv(os.path.join(raw, "meta.txt"))
     settings = read_kv(os.path.join(raw, "settings.txt"))
+    # where the throwaway cluster lived says nothing about the results
+    for name in ("unix_socket_directories", "data_directory", "config_file",
+                 "hba_file", "ident_file"):
+        settings.pop(name, None)
     runs = load_runs(raw, int(meta.get("clk_tck", "100") or 100))
     why = why_texts(os.path.dirname(os.path.abspath(__file__)))
 
