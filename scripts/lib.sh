@@ -44,6 +44,18 @@ CW_CHILDREN=()     # background commands (cw_run) to end at exit
 # Print a progress message.
 cw_say() { printf '%s\n' "$*"; }
 
+# A test script's assertion: cw_check NAME GOT WANT prints "ok    NAME", or
+# "FAIL  NAME: got '...', want '...'" and sets FAILED=1 (the script exits
+# non-zero at its end when FAILED is set).
+cw_check() {
+    if [[ $2 == "$3" ]]; then
+        echo "ok    $1"
+    else
+        echo "FAIL  $1: got '$2', want '$3'"
+        FAILED=1
+    fi
+}
+
 # Remove PG* variables inherited from the caller (PGDATABASE, PGOPTIONS, ...)
 # so that only the connection settings the scripts choose apply.
 cw_clean_pg_env() {

@@ -40,14 +40,6 @@ die() {
     exit 1
 }
 q() { psql -X -qAt -v ON_ERROR_STOP=1 -d cf -c "SET client_min_messages = error" -c "$1"; }
-check() {   # check NAME GOT WANT
-    if [[ $2 == "$3" ]]; then
-        echo "ok    $1"
-    else
-        echo "FAIL  $1: got '$2', want '$3'"
-        FAILED=1
-    fi
-}
 
 command -v gdb >/dev/null 2>&1 || die "gdb is not installed (Debian package gdb)"
 
@@ -124,30 +116,30 @@ run_case() {
 # 1. The task row changed after the claim's snapshot: followed and run.
 run_case 1 1 "UPDATE cyoda_wf.task SET retry_delay_ms = 4321 WHERE entity_id = :id"
 id=$CASE_ID
-check "1: the task, changed after the claim's snapshot, ran (entity stepped)" \
+cw_check "1: the task, changed after the claim's snapshot, ran (entity stepped)" \
     "$(q "SELECT state || ' ' || (data ->> 'stepped') FROM cyoda_wf.entity WHERE id = '$id'")" "stepped true"
-check "1: the task is done, with the concurrent change kept" \
+cw_check "1: the task is done, with the concurrent change kept" \
     "$(q "SELECT state || ' ' || retry_delay_ms || ' ' || attempts FROM cyoda_wf.task WHERE entity_id = '$id'")" \
     "done 4321 1"
 
 # 2. The entity row changed after the claim's snapshot: the process sees the change.
 run_case 2 2 "UPDATE cyoda_wf.entity SET data = data || '{\"touch\": 7}' WHERE id = :id"
 id=$CASE_ID
-check "2: the process saw the entity's latest data and the save kept it" \
+cw_check "2: the process saw the entity's latest data and the save kept it" \
     "$(q "SELECT state || ' ' || (data ->> 'touch') || ' ' || (data ->> 'seen') || ' ' || (data ->> 'stepped') FROM cyoda_wf.entity WHERE id = '$id'")" \
     "stepped 7 7 true"
-check "2: versions: create, the fire that queued the task, the concurrent update, the step" \
+cw_check "2: versions: create, the fire that queued the task, the concurrent update, the step" \
     "$(q "SELECT string_agg(coalesce(transition, change_type), ',' ORDER BY version) FROM cyoda_wf.entity_version WHERE entity_id = '$id'")" \
     "CREATE,loopback,loopback,step"
-check "2: the task is done" "$(q "SELECT state FROM cyoda_wf.task WHERE entity_id = '$id'")" "done"
+cw_check "2: the task is done" "$(q "SELECT state FROM cyoda_wf.task WHERE entity_id = '$id'")" "done"
 
 # 3. The task row changed so that it is not due any more: passed over.
 run_case 3 1 "UPDATE cyoda_wf.task SET run_at = now() + interval '1 hour' WHERE entity_id = :id"
 id=$CASE_ID
-check "3: the task no longer due was passed over: still pending, not attempted" \
+cw_check "3: the task no longer due was passed over: still pending, not attempted" \
     "$(q "SELECT state || ' ' || attempts || ' ' || (run_at > now() + interval '50 minutes') FROM cyoda_wf.task WHERE entity_id = '$id'")" \
     "pending 0 true"
-check "3: its process did not run" \
+cw_check "3: its process did not run" \
     "$(q "SELECT state || ' ' || coalesce(data ->> 'stepped', 'no') FROM cyoda_wf.entity WHERE id = '$id'")" "new no"
 
 cw_stop_cluster "$DIR" >/dev/null 2>&1 || true

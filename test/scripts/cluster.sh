@@ -34,14 +34,6 @@ cw_mktemp
 FAILED=0
 
 die() { echo "cluster.sh: FAILED: $*"; exit 1; }
-check() {   # check NAME GOT WANT
-    if [[ $2 == "$3" ]]; then
-        echo "ok    $1"
-    else
-        echo "FAIL  $1: got '$2', want '$3'"
-        FAILED=1
-    fi
-}
 
 # start_cluster NAME: a cluster in $CW_MKTEMP/NAME; sets NAME_DIR, NAME_PORT.
 start_cluster() {
@@ -125,7 +117,7 @@ psql_on A router >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION cyoda_wf_router CASCADE;
 SQL
-check "the router database has no cyoda_wf" \
+cw_check "the router database has no cyoda_wf" \
     "$(q A router "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension")" \
     "cyoda_wf_router,plpgsql,plproxy"
 
@@ -152,20 +144,20 @@ done
 conn() { local c=${SHARD_CLUSTER[$1]}_PORT; echo "host=127.0.0.1 port=${!c} dbname=s$1"; }
 CONNS="ARRAY['$(conn 0)', '$(conn 1)', '$(conn 2)', '$(conn 3)']"
 SWAPPED="ARRAY['$(conn 1)', '$(conn 0)', '$(conn 2)', '$(conn 3)']"
-check "add_item before configure_shards: 55000" \
+cw_check "add_item before configure_shards: 55000" \
     "$(q A router "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.add_item('boom', 1, '{}')\$q\$), ' | ', 1) || ' ' || split_part(err_of(\$q\$SELECT cyoda_wf.add_item('boom', 1, '{}')\$q\$), ' | ', 2)")" \
     "55000 no shards are configured"
-check "call_shard without a function: 22004" \
+cw_check "call_shard without a function: 22004" \
     "$(q A router "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.call_shard(0, NULL, NULL)\$q\$), ' | ', 1)")" \
     "22004"
-check "three shards: 22023" \
+cw_check "three shards: 22023" \
     "$(q A router "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.configure_shards(ARRAY['a', 'b', 'c'])\$q\$), ' | ', 1)")" \
     "22023"
-check "shard 0 that is shard 1: 55000" \
+cw_check "shard 0 that is shard 1: 55000" \
     "$(q A router "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.configure_shards($SWAPPED)\$q\$), ' | ', 2)")" \
     "shard 0 says it is shard 1"
-check "configure_shards" "$(q A router "SELECT cyoda_wf.configure_shards($CONNS)")" "4"
-check "configure_shards again (replaces)" "$(q A router "SELECT cyoda_wf.configure_shards($CONNS)")" "4"
+cw_check "configure_shards" "$(q A router "SELECT cyoda_wf.configure_shards($CONNS)")" "4"
+cw_check "configure_shards again (replaces)" "$(q A router "SELECT cyoda_wf.configure_shards($CONNS)")" "4"
 # alice on the router: the README's grants
 psql_on A router >/dev/null <<'SQL'
 GRANT USAGE ON SCHEMA cyoda_wf TO alice;
@@ -173,9 +165,9 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA cyoda_wf TO alice;
 REVOKE EXECUTE ON FUNCTION cyoda_wf.configure_shards(text[]) FROM alice;
 GRANT USAGE ON FOREIGN SERVER cyoda_wf TO alice;
 SQL
-check "shards()" "$(qr "SELECT string_agg(shard || ':' || reachable || ':' || entities, ' ' ORDER BY shard) FROM cyoda_wf.shards()")" \
+cw_check "shards()" "$(qr "SELECT string_agg(shard || ':' || reachable || ':' || entities, ' ' ORDER BY shard) FROM cyoda_wf.shards()")" \
     "0:true:0 1:true:0 2:true:0 3:true:0"
-check "nothing for PUBLIC on the router" \
+cw_check "nothing for PUBLIC on the router" \
     "$(q A router "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'cyoda_wf'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')")" "0"
 
 # ---------------------------------------------------------------------------
@@ -193,12 +185,12 @@ SELECT cyoda_wf.load_functions(:'boom_py', 'public');
 SELECT cyoda_wf.import_workflows('boom', 1, :'boom_wf'::jsonb);
 SQL
 done
-check "cluster_check: in step" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
-check "export_workflows as on one server" \
+cw_check "cluster_check: in step" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
+cw_check "export_workflows as on one server" \
     "$(qr "SELECT md5(cyoda_wf.export_workflows('data_ingestion_job', 1)::text)")" \
     "$(q A single "SELECT md5(cyoda_wf.export_workflows('data_ingestion_job', 1)::text)" alice)"
 for k in 0 1 2 3; do
-    check "shard $k: criterion has_connection made by load_functions" \
+    cw_check "shard $k: criterion has_connection made by load_functions" \
         "$(qs $k "SELECT format_type(prorettype, NULL) FROM pg_proc WHERE proname = 'has_connection'")" "boolean"
 done
 
@@ -210,21 +202,21 @@ echo "time: $NJOBS jobs through the router in one statement: $((SECONDS - T0)) s
 SINGLE_JOB=$(q A single "$ADD_JOB FROM generate_series(1, 1) g" alice)
 [[ $(wc -l <<<"$JOBS") == "$NJOBS" ]] || die "$NJOBS jobs through the router: $(wc -l <<<"$JOBS") ids"
 JOB_ARRAY="'{$(paste -sd, <<<"$JOBS")}'::uuid[]"
-check "jobs round robin: $((NJOBS / 4)) on each shard" \
+cw_check "jobs round robin: $((NJOBS / 4)) on each shard" \
     "$(qr "SELECT string_agg(n::text, ' ' ORDER BY s) FROM (SELECT cyoda_wf.shard_of(j) s, count(*) n FROM unnest($JOB_ARRAY) j GROUP BY 1) x")" \
     "$((NJOBS / 4)) $((NJOBS / 4)) $((NJOBS / 4)) $((NJOBS / 4))"
 STATE_SINGLE=$(q A single "SELECT state FROM cyoda_wf.entity WHERE id = '$SINGLE_JOB'")
-check "jobs reach the state of one server" \
+cw_check "jobs reach the state of one server" \
     "$(qr "SELECT string_agg(DISTINCT cyoda_wf.get_entity(j) #>> '{meta,state}', ',') FROM unnest($JOB_ARRAY) j")" \
     "$STATE_SINGLE"
 for k in 0 1 2 3; do
-    check "shard $k: every id of its own shard" \
+    cw_check "shard $k: every id of its own shard" \
         "$(qs $k "SELECT bool_and(cyoda_wf.shard_of(id) = $k) FROM cyoda_wf.entity")" "t"
-    check "shard $k: children of its jobs sit there" \
+    cw_check "shard $k: children of its jobs sit there" \
         "$(qs $k "SELECT count(*) FILTER (WHERE p.id IS NULL) || ' ' || (count(*) > 0)
                     FROM cyoda_wf.entity c LEFT JOIN cyoda_wf.entity p ON p.id = c.parent_id
                    WHERE c.parent_id IS NOT NULL")" "0 true"
-    check "shard $k: ids a job remembers are on its shard" \
+    cw_check "shard $k: ids a job remembers are on its shard" \
         "$(qs $k "SELECT bool_and(EXISTS (SELECT FROM cyoda_wf.entity c WHERE c.id = (v #>> '{}')::uuid))
                     FROM cyoda_wf.entity e, jsonb_each(e.data) AS kv(key, v)
                    WHERE e.model = 'data_ingestion_job' AND kv.key LIKE '%\_id'")" "t"
@@ -233,14 +225,14 @@ done
 # add_report (manual) through the router, for every job
 REPORT_SINGLE=$(q A single "SELECT cyoda_wf.fire('$SINGLE_JOB', 'add_report')" alice)
 T0=$SECONDS
-check "fire add_report through the router" \
+cw_check "fire add_report through the router" \
     "$(qr "SELECT string_agg(DISTINCT cyoda_wf.fire(j, 'add_report'), ',') FROM unnest($JOB_ARRAY) j")" \
     "$REPORT_SINGLE"
 echo "time: add_report fired on $NJOBS jobs through the router: $((SECONDS - T0)) s"
-check "changed_by names the caller" \
+cw_check "changed_by names the caller" \
     "$(qr "SELECT string_agg(DISTINCT c.changed_by, ',') FROM unnest($JOB_ARRAY) j, cyoda_wf.changes(j) c")" \
     "alice"
-check "audit role names the caller" \
+cw_check "audit role names the caller" \
     "$(qs 1 "SELECT string_agg(DISTINCT role, ',') FROM cyoda_wf.audit a JOIN cyoda_wf.entity e ON e.id = a.entity_id WHERE e.model = 'data_ingestion_job'")" \
     "alice"
 
@@ -251,7 +243,7 @@ READS="md5(string_agg(i::text || cyoda_wf.get_item(i)::text || cyoda_wf.get_enti
 T0=$SECONDS
 for k in 0 1 2 3; do
     IDS=$(qs $k "SELECT quote_literal('{' || string_agg(id::text, ',') || '}') || '::uuid[]' FROM cyoda_wf.entity")
-    check "shard $k: get_item, get_entity, changes, transitions of every entity ($(qs $k "SELECT count(*) FROM cyoda_wf.entity"))" \
+    cw_check "shard $k: get_item, get_entity, changes, transitions of every entity ($(qs $k "SELECT count(*) FROM cyoda_wf.entity"))" \
         "$(qr "SELECT $READS FROM unnest($IDS) i")" \
         "$(qs $k "SELECT $READS FROM unnest($IDS) i" alice)"
 done
@@ -261,17 +253,17 @@ echo "time: reads of every entity through the router and on its shard: $((SECOND
 ENT="to_char(e.created_at, 'YYYY-MM-DD HH24:MI:SS.US') || ' ' || to_jsonb(e)::text"
 for m in data_ingestion_job report_entity; do
     union=$(for k in 0 1 2 3; do qs $k "SELECT $ENT FROM cyoda_wf.search('$m', 1, NULL) e" alice; done | LC_ALL=C sort)
-    check "search $m: the union of the shards in order" \
+    cw_check "search $m: the union of the shards in order" \
         "$(qr "SELECT $ENT FROM cyoda_wf.search('$m', 1, NULL) e" | md5sum)" "$(md5sum <<<"$union")"
 done
 COND='{"type": "simple", "jsonPath": "$.name", "operatorType": "EQUALS", "value": "job 3"}'
-check "search with a condition" \
+cw_check "search with a condition" \
     "$(qr "SELECT count(*) || ' ' || bool_and(e.id = ANY($JOB_ARRAY)) FROM cyoda_wf.search('data_ingestion_job', 1, '$COND') e")" "1 true"
 union=$(for k in 0 1 2 3; do qs $k "SELECT model || ' ' || model_version || ' ' || state || ' ' || count FROM cyoda_wf.stats()"; done |
         awk '{n[$1" "$2" "$3] += $4} END {for (k in n) print k, n[k]}' | LC_ALL=C sort)
-check "stats: summed over the shards" \
+cw_check "stats: summed over the shards" \
     "$(qr "SELECT model || ' ' || model_version || ' ' || state || ' ' || count FROM cyoda_wf.stats()" | LC_ALL=C sort)" "$union"
-check "stats(model)" "$(qr "SELECT count || ' ' || state FROM cyoda_wf.stats('data_ingestion_job')")" \
+cw_check "stats(model)" "$(qr "SELECT count || ' ' || state FROM cyoda_wf.stats('data_ingestion_job')")" \
     "$NJOBS $REPORT_SINGLE"
 
 # Paging: the pages through the router are the merged result cut in pages
@@ -279,27 +271,27 @@ ALLJ=$(qr "SELECT string_agg(id::text, ',' ORDER BY created_at, id) FROM (SELECT
             FROM cyoda_wf.search('data_ingestion_job', 1, NULL) e ORDER BY e.created_at, e.id LIMIT 12) f")
 PAGED=$(qr "SELECT string_agg(e.id::text, ',' ORDER BY n, e.created_at, e.id) FROM generate_series(0, 3) n,
                    cyoda_wf.search('data_ingestion_job', 1, NULL, NULL, NULL, 3, n) e")
-check "search pages of 3 through the router: the first 12 of the merged result in order" "$PAGED" "$ALLJ"
+cw_check "search pages of 3 through the router: the first 12 of the merged result in order" "$PAGED" "$ALLJ"
 # Sort keys: the router orders the merged rows as one server would
 NAMES=$(for k in 0 1 2 3; do qs $k "SELECT e.data->>'name' FROM cyoda_wf.search('data_ingestion_job', 1, NULL) e" alice; done |
         LC_ALL=C sort -r | tr '\n' ',')
-check "search sorted by a data path through the router: the union of the shards in that order" \
+cw_check "search sorted by a data path through the router: the union of the shards in that order" \
     "$(qr "SELECT string_agg(e.data->>'name', ',') || ',' FROM cyoda_wf.search('data_ingestion_job', 1, NULL, NULL, ARRAY['name:desc']) e")" \
     "$NAMES"
-check "search sorted and paged through the router: page 2 of 5" \
+cw_check "search sorted and paged through the router: page 2 of 5" \
     "$(qr "SELECT string_agg(e.data->>'name', ',') || ',' FROM cyoda_wf.search('data_ingestion_job', 1, NULL, NULL, ARRAY['@state', 'name:desc'], 5, 2) e")" \
     "$(tr ',' '\n' <<<"$NAMES" | sed -n '11,15p' | tr '\n' ',')"
 union=$(for k in 0 1 2 3; do qs $k "SELECT coalesce(value::text, 'NULL') || ' ' || count FROM cyoda_wf.stats_by('report_entity', 1, '\$.job_state')" alice; done |
         awk '{n[$1] += $2} END {for (k in n) print k, n[k]}' | LC_ALL=C sort)
-check "stats_by: summed over the shards" \
+cw_check "stats_by: summed over the shards" \
     "$(qr "SELECT coalesce(value::text, 'NULL') || ' ' || count FROM cyoda_wf.stats_by('report_entity', 1, '\$.job_state')" | LC_ALL=C sort)" "$union"
 # Reads by transaction and up to a time go to the entity's shard
 J1=$(head -1 <<<"$JOBS")
 TX=$(qr "SELECT transaction_id FROM cyoda_wf.changes('$J1') ORDER BY version LIMIT 1")
-check "get_item by transaction_id through the router" \
+cw_check "get_item by transaction_id through the router" \
     "$(qr "SELECT cyoda_wf.get_item('$J1', NULL, $TX)::text")" \
     "$(qs "$(qr "SELECT cyoda_wf.shard_of('$J1')")" "SELECT cyoda_wf.get_item('$J1', NULL, $TX)::text" alice)"
-check "changes up to a time through the router" \
+cw_check "changes up to a time through the router" \
     "$(qr "SELECT count(*) FROM cyoda_wf.changes('$J1', '-infinity')")" "0"
 
 # ---------------------------------------------------------------------------
@@ -311,7 +303,7 @@ errs() {   # errs NAME ROLE QUERY-WITH-@JOB@
     local name=$1 role=$2 sql=$3 got want
     got=$(q A router "SELECT err_of(\$q\$${sql//@JOB@/$JOB0}\$q\$)" "$role" | sed "s/$JOB0/ID/g")
     want=$(q A single "SELECT err_of(\$q\$${sql//@JOB@/$SINGLE_JOB}\$q\$)" "$role" | sed "s/$SINGLE_JOB/ID/g")
-    check "error as on one server: $name ($(cut -d' ' -f1 <<<"$want"))" "$got" "$want"
+    cw_check "error as on one server: $name ($(cut -d' ' -f1 <<<"$want"))" "$got" "$want"
     [[ $want != "no error" ]] || { echo "FAIL  $name raised no error"; FAILED=1; }
 }
 errs "get_item of no entity" alice "SELECT cyoda_wf.get_item('$NO_SUCH')"
@@ -322,59 +314,59 @@ errs "model not creatable by clients" alice "SELECT cyoda_wf.add_item('raw_data_
 errs "update_item if_match" alice "SELECT cyoda_wf.update_item('@JOB@', NULL, NULL, 999)"
 errs "search with a bad sort key" alice "SELECT count(*) FROM cyoda_wf.search('data_ingestion_job', 1, NULL, NULL, ARRAY['name:up'])"
 errs "move_entity without the right" alice "SELECT cyoda_wf.move_entity('@JOB@', 'x', 'no')"
-check "a REPLACE that strands entities through the router: 55000, no shard changed" \
+cw_check "a REPLACE that strands entities through the router: 55000, no shard changed" \
     "$(qr "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.import_workflows('data_ingestion_job', 1, '{\"importMode\": \"REPLACE\", \"workflows\": []}', '{}')\$q\$), ' ', 1)" postgres) $(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" \
     "55000 0"
 errs "search with a bad condition" alice "SELECT count(*) FROM cyoda_wf.search('data_ingestion_job', 1, '{\"type\": \"bogus\"}')"
 errs "import_workflows of a bad body" postgres "SELECT cyoda_wf.import_workflows('bad', 1, '{\"workflows\": [{\"name\": 1}]}')"
 errs "a process's own SQLSTATE" alice "SELECT cyoda_wf.fire(cyoda_wf.add_item('boom', 1, '{\"n\": 7}'), 'explode')"
 errs "import_workflows without the right" alice "SELECT cyoda_wf.import_workflows('bad', 1, '{\"workflows\": []}')"
-check "a bad import changed no shard" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
+cw_check "a bad import changed no shard" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
 
 # A shard out of step (here: changed behind the router's back) is listed by
 # cluster_check, and the same import through the router brings it back.
 qs 3 "SELECT cyoda_wf.import_workflows('boom', 1, '{\"importMode\": \"REPLACE\", \"workflows\": []}')" >/dev/null
-check "cluster_check: a shard out of step" "$(qr "SELECT string_agg(shard || ' ' || difference, ',') FROM cyoda_wf.cluster_check()")" \
+cw_check "cluster_check: a shard out of step" "$(qr "SELECT string_agg(shard || ' ' || difference, ',') FROM cyoda_wf.cluster_check()")" \
     "3 model boom version 1: differs"
 q A router "SELECT cyoda_wf.import_workflows('boom', 1, \$j\$$BOOM_WF\$j\$)" >/dev/null
-check "cluster_check: the import run again repairs it" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
+cw_check "cluster_check: the import run again repairs it" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
 
 # retry_task: a failed async task, retried through the router on its shard
 BOOM=$(qr "SELECT cyoda_wf.add_item('boom', 1, '{\"n\": 8}')")
 BOOM_SHARD=$(qr "SELECT cyoda_wf.shard_of('$BOOM')")
 FIRED=$(qr "SELECT cyoda_wf.fire('$BOOM', 'later')" 2>&1)
-check "an async fire's NOTICE and WARNING through the router, as the shard raised them" \
+cw_check "an async fire's NOTICE and WARNING through the router, as the shard raised them" \
     "$(grep -c "^NOTICE:  transition \"later\" of entity $BOOM queued as task" <<<"$FIRED") $(grep -c '^WARNING:  no cyoda_wf worker serves database' <<<"$FIRED") $(grep -c 'REMOTE' <<<"$FIRED")" \
     "1 1 0"
 qs "$BOOM_SHARD" "CALL cyoda_wf.run_tasks()" >/dev/null
 TASK=$(qs "$BOOM_SHARD" "SELECT id FROM cyoda_wf.task WHERE entity_id = '$BOOM' AND state = 'failed'")
-check "retry_task of a failed task of shard $BOOM_SHARD" "$(qr "SELECT cyoda_wf.retry_task($TASK)")" "t"
-check "the task is pending again on its shard" \
+cw_check "retry_task of a failed task of shard $BOOM_SHARD" "$(qr "SELECT cyoda_wf.retry_task($TASK)")" "t"
+cw_check "the task is pending again on its shard" \
     "$(qs "$BOOM_SHARD" "SELECT state FROM cyoda_wf.task WHERE id = $TASK")" "pending"
-check "explain through the router: the shard's own answer" \
+cw_check "explain through the router: the shard's own answer" \
     "$(qr "SELECT jsonb_agg(to_jsonb(x)) FROM cyoda_wf.explain('$BOOM') x")" \
     "$(qs "$BOOM_SHARD" "SELECT jsonb_agg(to_jsonb(x)) FROM cyoda_wf.explain('$BOOM') x" alice)"
 qs "$BOOM_SHARD" "CALL cyoda_wf.run_tasks()" >/dev/null
 SUMS=$(for k in 0 1 2 3; do qs $k "SELECT coalesce(sum(pending), 0) || ' ' || coalesce(sum(failed), 0) FROM cyoda_wf.metrics() WHERE model = 'boom'" alice; done |
        awk '{p += $1; f += $2} END {print p " " f}')
-check "metrics through the router: the shards' counts summed" \
+cw_check "metrics through the router: the shards' counts summed" \
     "$(qr "SELECT pending || ' ' || failed FROM cyoda_wf.metrics() WHERE model = 'boom'")" "$SUMS"
-check "metrics through the router: the total row" \
+cw_check "metrics through the router: the total row" \
     "$(qr "SELECT failed FROM cyoda_wf.metrics() WHERE model IS NULL")" \
     "$(for k in 0 1 2 3; do qs $k "SELECT failed FROM cyoda_wf.metrics() WHERE model IS NULL" alice; done | awk '{f += $1} END {print f}')"
-check "retry_failed through the router: the failed task re-queued" \
+cw_check "retry_failed through the router: the failed task re-queued" \
     "$(qr "SELECT cyoda_wf.retry_failed('boom')")" "1"
-check "... pending again on its shard" \
+cw_check "... pending again on its shard" \
     "$(qs "$BOOM_SHARD" "SELECT state FROM cyoda_wf.task WHERE id = $TASK")" "pending"
-check "move_entity through the router, by a role granted it on the shards" \
+cw_check "move_entity through the router, by a role granted it on the shards" \
     "$(qr "SELECT cyoda_wf.move_entity('$BOOM', 'done', 'closed by hand')" postgres)" "done"
-check "... audited on its shard" \
+cw_check "... audited on its shard" \
     "$(qs "$BOOM_SHARD" "SELECT count(*) FROM cyoda_wf.audit WHERE entity_id = '$BOOM' AND event_type = 'STATE_MOVED'")" "1"
-check "import_workflows with options through the router: a dry run stores nothing" \
+cw_check "import_workflows with options through the router: a dry run stores nothing" \
     "$(qr "SELECT (cyoda_wf.import_workflows('boom', 1, '{\"importMode\": \"REPLACE\", \"workflows\": []}', '{\"dryRun\": true}') ->> 'stranded')::int > 0" postgres) $(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" \
     "t 0"
-check "delete_item of no entity" "$(qr "SELECT cyoda_wf.delete_item('$NO_SUCH')")" "f"
-check "retry_task of no task" "$(qr "SELECT cyoda_wf.retry_task(123456)")" "f"
+cw_check "delete_item of no entity" "$(qr "SELECT cyoda_wf.delete_item('$NO_SUCH')")" "f"
+cw_check "retry_task of no task" "$(qr "SELECT cyoda_wf.retry_task(123456)")" "f"
 
 # ---------------------------------------------------------------------------
 # Cluster B (shards 1 and 3) stops
@@ -384,26 +376,26 @@ ON_A=$(qr "SELECT j FROM unnest($JOB_ARRAY) j WHERE cyoda_wf.shard_of(j) = 2 LIM
 BEFORE=$(qr "SELECT md5(cyoda_wf.get_entity('$ON_B')::text)")
 TOTAL=$(qr "SELECT sum(count) FROM cyoda_wf.stats()")
 cw_as_pg pg_ctl -D "$B_DIR/data" -m fast -w -t 60 stop >/dev/null || die "cluster B did not stop"
-check "B stopped: a call for shard 1 fails naming it" \
+cw_check "B stopped: a call for shard 1 fails naming it" \
     "$(qr "SELECT split_part(err_of(\$q\$SELECT cyoda_wf.get_item('$ON_B')\$q\$), ' | ', 1) || ' | ' || split_part(err_of(\$q\$SELECT cyoda_wf.get_item('$ON_B')\$q\$), ' | ', 2)")" \
     "08006 | shard 1 cannot be reached"
-check "B stopped: calls for shard 2 go on" \
+cw_check "B stopped: calls for shard 2 go on" \
     "$(qr "SELECT cyoda_wf.update_item('$ON_A', cyoda_wf.get_item('$ON_A') || '{\"note\": 1}')")" "$REPORT_SINGLE"
-check "B stopped: add_item goes on to the shards that answer" \
+cw_check "B stopped: add_item goes on to the shards that answer" \
     "$(qr "SELECT string_agg(DISTINCT cyoda_wf.shard_of(cyoda_wf.add_item('boom', 1, '{\"n\": 10}'))::text, ',')
              FROM generate_series(1, 4)")" "0,2"
 TOTAL=$((TOTAL + 4))
-check "B stopped: the skipped shards are in the router's log" \
+cw_check "B stopped: the skipped shards are in the router's log" \
     "$(grep -c 'shard [13] cannot be reached, the call goes to the next shard' "$A_DIR/log")" "2"
-check "B stopped: shards()" \
+cw_check "B stopped: shards()" \
     "$(qr "SELECT string_agg(shard || ':' || reachable, ' ' ORDER BY shard) FROM cyoda_wf.shards()")" \
     "0:true 1:false 2:true 3:false"
-check "B stopped: search needs every shard" \
+cw_check "B stopped: search needs every shard" \
     "$(qr "SELECT split_part(err_of(\$q\$SELECT count(*) FROM cyoda_wf.search('boom', 1, NULL)\$q\$), ' | ', 1)")" "08006"
 cw_as_pg pg_ctl -D "$B_DIR/data" -l "$B_DIR/log" -w -t 120 start >/dev/null || die "cluster B did not restart"
-check "B back: its entity as it was" "$(qr "SELECT md5(cyoda_wf.get_entity('$ON_B')::text)")" "$BEFORE"
-check "B back: nothing lost" "$(qr "SELECT sum(count) FROM cyoda_wf.stats()")" "$TOTAL"
-check "B back: a save on shard 1" \
+cw_check "B back: its entity as it was" "$(qr "SELECT md5(cyoda_wf.get_entity('$ON_B')::text)")" "$BEFORE"
+cw_check "B back: nothing lost" "$(qr "SELECT sum(count) FROM cyoda_wf.stats()")" "$TOTAL"
+cw_check "B back: a save on shard 1" \
     "$(qr "SELECT cyoda_wf.update_item('$ON_B', NULL, NULL)")" "$REPORT_SINGLE"
 
 # ---------------------------------------------------------------------------
@@ -416,27 +408,27 @@ PGHOST=$A_DIR PGPORT=$A_PORT PGUSER=postgres pg_dump -Fc -d s2 -f "$CW_MKTEMP/s2
 psql_on A postgres -c "CREATE DATABASE s2r" >/dev/null
 PGHOST=$A_DIR PGPORT=$A_PORT PGUSER=postgres pg_restore --exit-on-error -d s2r "$CW_MKTEMP/s2.dump" ||
     die "pg_restore of shard 2"
-check "restored shard: shard() is 2 without set_shard" "$(q A s2r "SELECT cyoda_wf.shard()")" "2"
+cw_check "restored shard: shard() is 2 without set_shard" "$(q A s2r "SELECT cyoda_wf.shard()")" "2"
 MINTED=$(q A s2r "SELECT cyoda_wf.add_item('boom', 1, '{\"n\": 9}')" alice)
-check "restored shard: mints ids of shard 2" "$(q A s2r "SELECT cyoda_wf.shard_of('$MINTED')")" "2"
+cw_check "restored shard: mints ids of shard 2" "$(q A s2r "SELECT cyoda_wf.shard_of('$MINTED')")" "2"
 CONNS_R="ARRAY['$(conn 0)', '$(conn 1)', 'host=127.0.0.1 port=$A_PORT dbname=s2r', '$(conn 3)']"
-check "configure_shards with the restored shard" "$(q A router "SELECT cyoda_wf.configure_shards($CONNS_R)")" "4"
-check "restored shard: shards() counts its entities" \
+cw_check "configure_shards with the restored shard" "$(q A router "SELECT cyoda_wf.configure_shards($CONNS_R)")" "4"
+cw_check "restored shard: shards() counts its entities" \
     "$(qr "SELECT entities FROM cyoda_wf.shards() WHERE shard = 2")" "$((COUNT2 + 1))"
-check "restored shard: every entity read through the router as before the dump" \
+cw_check "restored shard: every entity read through the router as before the dump" \
     "$(qr "SELECT $READS FROM unnest($IDS2) i")" "$READS2"
 NEW4=$(qr "SELECT cyoda_wf.add_item('boom', 1, jsonb_build_object('n', g)) FROM generate_series(1, 4) g")
 NEW2=$(qr "SELECT j FROM unnest('{$(paste -sd, <<<"$NEW4")}'::uuid[]) j WHERE cyoda_wf.shard_of(j) = 2")
-check "restored shard: add_item through the router lands in it" \
+cw_check "restored shard: add_item through the router lands in it" \
     "$(q A s2r "SELECT count(*) FROM cyoda_wf.entity WHERE id = '$NEW2'")/$(qs 2 "SELECT count(*) FROM cyoda_wf.entity WHERE id = '$NEW2'")" "1/0"
 V=$(qs 2 "SELECT version FROM cyoda_wf.entity WHERE id = '$ON_A'")
-check "restored shard: update_item through the router" \
+cw_check "restored shard: update_item through the router" \
     "$(qr "SELECT cyoda_wf.update_item('$ON_A', NULL, NULL)")" "$REPORT_SINGLE"
-check "restored shard: fire through the router" "$(qr "SELECT cyoda_wf.fire('$NEW2', 'later')")" "new"
-check "restored shard: the saves are in it, not in the old database" \
+cw_check "restored shard: fire through the router" "$(qr "SELECT cyoda_wf.fire('$NEW2', 'later')")" "new"
+cw_check "restored shard: the saves are in it, not in the old database" \
     "$(q A s2r "SELECT version FROM cyoda_wf.entity WHERE id = '$ON_A'") $(qs 2 "SELECT version FROM cyoda_wf.entity WHERE id = '$ON_A'") $(q A s2r "SELECT count(*) FROM cyoda_wf.task WHERE entity_id = '$NEW2'")" \
     "$((V + 1)) $V 1"
-check "restored shard: cluster_check in step" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
+cw_check "restored shard: cluster_check in step" "$(qr "SELECT count(*) FROM cyoda_wf.cluster_check()")" "0"
 
 if ((FAILED)); then
     echo "cluster.sh: FAILED"

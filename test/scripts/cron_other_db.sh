@@ -39,14 +39,6 @@ die() {
 }
 q() { psql -X -qAt -v ON_ERROR_STOP=1 -d "${2:-app}" -c "$1"; }
 qu() { psql -X -qAt -v ON_ERROR_STOP=1 -U cw_app_user -d app -c "$1"; }
-check() {   # check NAME GOT WANT
-    if [[ $2 == "$3" ]]; then
-        echo "ok    $1"
-    else
-        echo "FAIL  $1: got '$2', want '$3'"
-        FAILED=1
-    fi
-}
 # the SQLSTATE and message of a failing statement, as "STATE|message|hint"
 err() {
     psql -X -qAt -d "${3:-app}" ${2:+-U "$2"} -c "DO \$\$
@@ -74,7 +66,7 @@ echo "cluster: $DIR port $PORT"
 q "SET client_min_messages = warning; CREATE EXTENSION pg_cron" postgres
 q "CREATE DATABASE app" postgres
 q "SET client_min_messages = warning; CREATE EXTENSION cyoda_wf CASCADE"
-check "pg_cron is not in app" "$(q "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'")" 0
+cw_check "pg_cron is not in app" "$(q "SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron'")" 0
 q "SELECT count(*) FROM unnest(ARRAY['tick_job', 'user_job']) m,
           cyoda_wf.import_workflows(m, 1, '{\"workflows\": []}')" >/dev/null
 q "CREATE ROLE cw_app_user LOGIN;
@@ -86,34 +78,34 @@ q "CREATE ROLE cw_app_user LOGIN;
 # a superuser
 jobid=$(q "SELECT cyoda_wf.schedule_job('cw_tick', '0 0 1 1 *', 'tick_job', 1, '{\"k\": 1}')")
 [[ $jobid =~ ^[0-9]+$ ]] || die "schedule_job returned '$jobid'"
-check "superuser's job: in postgres's cron.job, for app, as postgres" \
+cw_check "superuser's job: in postgres's cron.job, for app, as postgres" \
     "$(q "SELECT database || ' ' || username || ' ' || schedule || ' ' || command
             FROM cron.job WHERE jobid = $jobid" postgres)" \
     "app postgres 0 0 1 1 * SELECT cyoda_wf.add_scheduled_item('tick_job', 1, '{\"k\": 1}'::jsonb)"
-check "schedule_job again replaces the job" \
+cw_check "schedule_job again replaces the job" \
     "$(q "SELECT cyoda_wf.schedule_job('cw_tick', '0 0 2 1 *', 'tick_job', 1) = $jobid"),$(q "
         SELECT count(*) || ' ' || min(schedule) FROM cron.job WHERE jobname = 'cw_tick'" postgres)" \
     "t,1 0 0 2 1 *"
 
 # a role that is not a superuser, with no rights on pg_cron
-check "the role has no rights on pg_cron's schema" \
+cw_check "the role has no rights on pg_cron's schema" \
     "$(q "SELECT has_schema_privilege('cw_app_user', 'cron', 'USAGE')" postgres)" f
 ujob=$(qu "SELECT cyoda_wf.schedule_job('user_tick', '* * * * *', 'user_job', 1, '{\"who\": \"it''s me\"}')" 2>&1) ||
     die "schedule_job by a non-superuser failed: $ujob"
-check "non-superuser's job: for app, as that role, exactly the add_scheduled_item call" \
+cw_check "non-superuser's job: for app, as that role, exactly the add_scheduled_item call" \
     "$(q "SELECT database || ' ' || username || ' ' || command FROM cron.job WHERE jobid = $ujob" postgres)" \
     "app cw_app_user SELECT cyoda_wf.add_scheduled_item('user_job', 1, '{\"who\": \"it''s me\"}'::jsonb)"
 
 # errors in pg_cron's database come back with their SQLSTATE
-check "an invalid schedule: 22023 from pg_cron" \
+cw_check "an invalid schedule: 22023 from pg_cron" \
     "$(err "cyoda_wf.schedule_job('bad', 'bogus', 'user_job', 1)" cw_app_user | cut -d'|' -f1,2)" \
     "22023|invalid schedule: bogus"
 q "SELECT cron.schedule_in_database('user_other', '0 0 1 1 *', 'SELECT 1', 'app', 'cw_app_user')" postgres >/dev/null
-check "a job of the role's not made by schedule_job: 42710, kept" \
+cw_check "a job of the role's not made by schedule_job: 42710, kept" \
     "$(err "cyoda_wf.schedule_job('user_other', '* * * * *', 'user_job', 1)" cw_app_user | cut -d'|' -f1),$(q "
         SELECT command FROM cron.job WHERE jobname = 'user_other'" postgres)" "42710,SELECT 1"
 q "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC" postgres
-check "without CONNECT on pg_cron's database: 42501 with the GRANT" \
+cw_check "without CONNECT on pg_cron's database: 42501 with the GRANT" \
     "$(err "cyoda_wf.schedule_job('user_x', '* * * * *', 'user_job', 1)" cw_app_user)" \
     "42501|role \"cw_app_user\" cannot connect to pg_cron's database \"postgres\"|GRANT CONNECT ON DATABASE postgres TO cw_app_user;"
 q "GRANT CONNECT ON DATABASE postgres TO PUBLIC" postgres
@@ -124,7 +116,7 @@ BEGIN;
 SELECT cyoda_wf.schedule_job('rolled_back', '0 0 1 1 *', 'tick_job', 1);
 ROLLBACK;
 SQL
-check "a ROLLBACK of the caller keeps the job" \
+cw_check "a ROLLBACK of the caller keeps the job" \
     "$(q "SELECT count(*) FROM cron.job WHERE jobname = 'rolled_back'" postgres)" 1
 
 # the job runs in app as the role (minute granularity: at most ~60 s, allow 75)
@@ -142,18 +134,18 @@ if ((found == 0)); then
     q "SELECT jobid, database, username, status, return_message FROM cron.job_run_details ORDER BY runid" postgres || true
     die "no entity of model user_job with source SCHEDULED saved by cw_app_user after 75 s"
 fi
-check "the job ran in app as cw_app_user" "$((found > 0))" 1
-check "pg_cron recorded the run as succeeded" \
+cw_check "the job ran in app as cw_app_user" "$((found > 0))" 1
+cw_check "pg_cron recorded the run as succeeded" \
     "$(q "SELECT bool_and(status = 'succeeded') FROM cron.job_run_details WHERE jobid = $ujob" postgres)" t
 
-check "unschedule_job: true, then false" \
+cw_check "unschedule_job: true, then false" \
     "$(qu "SELECT cyoda_wf.unschedule_job('user_tick')") $(qu "SELECT cyoda_wf.unschedule_job('user_tick')")" "t f"
-check "the role's job is gone" "$(q "SELECT count(*) FROM cron.job WHERE jobid = $ujob" postgres)" 0
+cw_check "the role's job is gone" "$(q "SELECT count(*) FROM cron.job WHERE jobid = $ujob" postgres)" 0
 
 # DROP EXTENSION removes the jobs of app only
 q "SELECT cron.schedule('other_db_job', '0 0 1 1 *', 'SELECT 1')" postgres >/dev/null
 q "SET client_min_messages = warning; DROP EXTENSION cyoda_wf"
-check "DROP EXTENSION in app removed its schedule_job jobs; other jobs stay" \
+cw_check "DROP EXTENSION in app removed its schedule_job jobs; other jobs stay" \
     "$(q "SELECT string_agg(jobname, ' ' ORDER BY jobname) FROM cron.job" postgres)" "other_db_job user_other"
 
 if grep -qE 'terminated by signal|PANIC:|TRAP:' "$DIR/log"; then

@@ -37,14 +37,6 @@ DB=cw_app
 FAILED=0
 
 die() { echo "dump_restore.sh: FAILED: $*"; exit 1; }
-check() {   # check NAME GOT WANT
-    if [[ $2 == "$3" ]]; then
-        echo "ok    $1"
-    else
-        echo "FAIL  $1: got '$2', want '$3'"
-        FAILED=1
-    fi
-}
 
 # start_cluster NAME [setting ...]: a cluster in $CW_MKTEMP/NAME; sets
 # NAME_DIR and NAME_PORT.
@@ -160,13 +152,13 @@ summary="SELECT (SELECT string_agg(s, ' ' ORDER BY s) FROM (SELECT model || '/' 
          || ' | cron ' || (SELECT count(*) FROM cron.job)"
 src_summary=$(q src "$summary")
 echo "source: $src_summary"
-check "source: the states, tasks, children, deletion and cron job the test needs" "$src_summary" \
+cw_check "source: the states, tasks, children, deletion and cron job the test needs" "$src_summary" \
     "connection/CREATED:1 line/CREATED:4 order/approved:3 order/billed:1 order/submitted:2 | tasks process/done:1 process/failed:1 process/pending:1 timer/cancelled:8 timer/pending:2 | children 4 | deleted 1 | cron 1"
 [[ $FAILED == 0 ]] || die "the source database is not what the test needs"
 
 # Every table of the extension but the worker list is extension
 # configuration, so pg_dump keeps its rows.
-check "every table of cyoda_wf (but worker) and every sequence is dumped with the data" \
+cw_check "every table of cyoda_wf (but worker) and every sequence is dumped with the data" \
     "$(q src "SELECT coalesce(string_agg(c.relname, ', '), 'all') FROM pg_class c
                WHERE c.relnamespace = 'cyoda_wf'::regnamespace AND c.relkind IN ('r', 'S')
                  AND c.relname <> 'worker'
@@ -215,9 +207,9 @@ listen_finish() {
     echo "SELECT cyoda_wf.add_item('line', 1, '{\"probe\": true}') IS NOT NULL; SELECT 'probed';" >&7
     exec 7>&-
     wait "$LISTENER"
-    check "$1: no notification sent by the restore" \
+    cw_check "$1: no notification sent by the restore" \
         "$(sed -n '/^restored$/q;p' "$WORK/listen.out" | grep -c 'Asynchronous notification' || true)" 0
-    check "$1: (the listener works: its own save notified)" \
+    cw_check "$1: (the listener works: its own save notified)" \
         "$(sed -n '/^restored$/,$p' "$WORK/listen.out" | grep -c 'Asynchronous notification' || true)" 1
 }
 
@@ -232,20 +224,20 @@ verify() {
         FAILED=1
     fi
     listen_finish "$t"
-    check "$t: get_entity of a billed order as in the source" \
+    cw_check "$t: get_entity of a billed order as in the source" \
         "$(q "$t" "SELECT cyoda_wf.get_entity(id) FROM cyoda_wf.entity WHERE data->>'n' = '3'")" \
         "$(q src "SELECT cyoda_wf.get_entity(id) FROM cyoda_wf.entity WHERE data->>'n' = '3'")"
     id=$(q src "SELECT entity_id FROM cyoda_wf.entity_version WHERE change_type = 'DELETE'")
-    check "$t: the deleted order's history as in the source" \
+    cw_check "$t: the deleted order's history as in the source" \
         "$(q "$t" "SELECT string_agg(c::text, ';') FROM cyoda_wf.changes('$id') c")" \
         "$(q src "SELECT string_agg(c::text, ';') FROM cyoda_wf.changes('$id') c")"
 
     # the engine goes on
     src_max_audit=$(q src "SELECT max(id) FROM cyoda_wf.audit")
     src_max_task=$(q src "SELECT max(id) FROM cyoda_wf.task")
-    check "$t: fire on a restored entity" \
+    cw_check "$t: fire on a restored entity" \
         "$(q "$t" "SELECT cyoda_wf.fire(id, 'approve') FROM cyoda_wf.entity WHERE data->>'n' = '5'")" approved
-    check "$t: its save is the next version, with a new version and audit row" \
+    cw_check "$t: its save is the next version, with a new version and audit row" \
         "$(q "$t" "SELECT e.version || ' ' || (SELECT string_agg(v.change_type || ':' || v.transition, ',')
                      FROM cyoda_wf.entity_version v WHERE v.entity_id = e.id AND v.version = e.version)
                      || ' ' || (SELECT count(*) FROM cyoda_wf.audit a WHERE a.entity_id = e.id AND a.id > $src_max_audit
@@ -253,24 +245,24 @@ verify() {
                      FROM cyoda_wf.entity e WHERE data->>'n' = '5'")" \
         "$(( $(q src "SELECT version FROM cyoda_wf.entity WHERE data->>'n' = '5'") + 1 )) UPDATE:approve 1"
     id=$(q "$t" "SELECT cyoda_wf.add_item('order', 1, '{\"n\": 100, \"lines\": 1}')")
-    check "$t: add_item runs the workflow and its Python process adds a child" \
+    cw_check "$t: add_item runs the workflow and its Python process adds a child" \
         "$(q "$t" "SELECT e.state || ' ' || (SELECT count(*) FROM cyoda_wf.entity c WHERE c.parent_id = e.id)
                      FROM cyoda_wf.entity e WHERE e.id = '$id'")" "submitted 1"
-    check "$t: the shard number is kept and new ids carry it, with no call" \
+    cw_check "$t: the shard number is kept and new ids carry it, with no call" \
         "$(q "$t" "SELECT cyoda_wf.shard() || ' ' || cyoda_wf.shard_of('$id')")" "7 7"
-    check "$t: the new entity's id was not in the source" \
+    cw_check "$t: the new entity's id was not in the source" \
         "$(q src "SELECT count(*) FROM cyoda_wf.entity_version WHERE entity_id = '$id'")" 0
-    check "$t: an async transition is queued" \
+    cw_check "$t: an async transition is queued" \
         "$(q "$t" "SELECT cyoda_wf.update_item(id, data || '{\"pay_ok\": true}', 'bill')
                      FROM cyoda_wf.entity WHERE data->>'n' = '4'")" approved
-    check "$t: with a new task id" \
+    cw_check "$t: with a new task id" \
         "$(q "$t" "SELECT count(*) FROM cyoda_wf.task k JOIN cyoda_wf.entity e ON e.id = k.entity_id
                      WHERE e.data->>'n' = '4' AND k.transition = 'bill' AND k.id > $src_max_task")" 1
     # the restored timer of order 7, made due now, fires once (run_tasks or the workers)
     q "$t" "UPDATE cyoda_wf.task SET run_at = now() WHERE state = 'pending' AND kind = 'timer'
               AND entity_id = (SELECT id FROM cyoda_wf.entity WHERE data->>'n' = '7')"
     # order 1's failed task again
-    check "$t: retry_task of the restored failed task" \
+    cw_check "$t: retry_task of the restored failed task" \
         "$(q "$t" "SELECT cyoda_wf.retry_task(k.id) FROM cyoda_wf.task k JOIN cyoda_wf.entity e ON e.id = k.entity_id
                      WHERE e.data->>'n' = '1' AND k.state = 'failed'")" t
     for _ in $(seq 1 150); do
@@ -281,25 +273,25 @@ verify() {
         [[ $got == $'billed reminded\n0' ]] && break
         sleep 0.2
     done
-    check "$t: the async task ran, the timer fired, nothing due is left" "$got" $'billed reminded\n0'
-    check "$t: the timer fired exactly once, as the restored task" \
+    cw_check "$t: the async task ran, the timer fired, nothing due is left" "$got" $'billed reminded\n0'
+    cw_check "$t: the timer fired exactly once, as the restored task" \
         "$(q "$t" "SELECT count(*) || ' ' || string_agg(k.state, ',') || ' ' || (min(k.id) <= $src_max_task)
                      || ' ' || (SELECT count(*) FROM cyoda_wf.audit a WHERE a.entity_id = e.id AND a.transition = 'remind'
                                    AND a.event_type = 'TRANSITION_MAKE')
                      FROM cyoda_wf.task k JOIN cyoda_wf.entity e ON e.id = k.entity_id
                      WHERE e.data->>'n' = '7' AND k.transition = 'remind' AND k.state <> 'cancelled' GROUP BY e.id")" \
         "1 done true 1"
-    check "$t: the retried task failed again, recorded with a new audit id" \
+    cw_check "$t: the retried task failed again, recorded with a new audit id" \
         "$(q "$t" "SELECT k.state || ' ' || k.attempts || ' ' ||
                           (SELECT count(*) FROM cyoda_wf.audit a WHERE a.entity_id = e.id
                               AND a.event_type = 'PROCESS_FAILED' AND a.id > $src_max_audit)
                      FROM cyoda_wf.task k JOIN cyoda_wf.entity e ON e.id = k.entity_id
                      WHERE e.data->>'n' = '1' AND k.transition = 'bill'")" "failed 1 1"
-    check "$t: the restored pending retry still waits for its time" \
+    cw_check "$t: the restored pending retry still waits for its time" \
         "$(q "$t" "SELECT k.state || ' ' || k.attempts || ' ' || (k.run_at > now()) FROM cyoda_wf.task k
                      JOIN cyoda_wf.entity e ON e.id = k.entity_id WHERE e.data->>'n' = '2' AND k.transition = 'ship'")" \
         "pending 1 true"
-    check "$t: the restored pg_cron job is there and unschedule_job removes it" \
+    cw_check "$t: the restored pg_cron job is there and unschedule_job removes it" \
         "$(q "$t" "SELECT cyoda_wf.unschedule_job('cw_nightly')")" t
 }
 

@@ -36,14 +36,6 @@ die() {
     exit 1
 }
 q() { psql -X -qAt -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-check() {   # check NAME GOT WANT
-    if [[ $2 == "$3" ]]; then
-        echo "ok    $1"
-    else
-        echo "FAIL  $1: got '$2', want '$3'"
-        FAILED=1
-    fi
-}
 
 cw_mktemp
 DIR=$CW_MKTEMP/h
@@ -86,17 +78,17 @@ for ((i = 0; i < 150; i++)); do
     ((n == 20)) && break
     sleep 0.2
 done
-check "the workers ran all 20 tasks whose process sets session settings" "$n" 20
-check "the tasks are done" "$(q hyg "SELECT string_agg(DISTINCT state, ',') FROM cyoda_wf.task")" done
+cw_check "the workers ran all 20 tasks whose process sets session settings" "$n" 20
+cw_check "the tasks are done" "$(q hyg "SELECT string_agg(DISTINCT state, ',') FROM cyoda_wf.task")" done
 tail -c +"$((logpos + 1))" "$DIR/log" >"$CW_MKTEMP/workers.log"
-check "server log: no error while the workers ran them" "$(grep -c 'ERROR' "$CW_MKTEMP/workers.log" || true)" 0
-check "the same two workers as before (none restarted)" "$(wc -w <<<"$workers") $(q hyg "$pids")" "2 $workers"
+cw_check "server log: no error while the workers ran them" "$(grep -c 'ERROR' "$CW_MKTEMP/workers.log" || true)" 0
+cw_check "the same two workers as before (none restarted)" "$(wc -w <<<"$workers") $(q hyg "$pids")" "2 $workers"
 for ((i = 0; i < 50; i++)); do   # recorded just after each burst of tasks
     n=$(q hyg "SELECT sum(tasks_done) FROM cyoda_wf.worker_status()")
     [[ $n == 20 ]] && break
     sleep 0.2
 done
-check "worker_status(): 20 tasks done" "$n" 20
+cw_check "worker_status(): 20 tasks done" "$n" 20
 # The workers' table statistics reach pg_stat_user_tables while they live
 # (autovacuum reads them there): their 20 updates of cyoda_wf.task.
 for ((i = 0; i < 50; i++)); do
@@ -104,7 +96,7 @@ for ((i = 0; i < 50; i++)); do
     ((n >= 20)) && break
     sleep 0.2
 done
-check "the workers' task updates are counted in pg_stat_user_tables while they run" "$((n >= 20))" 1
+cw_check "the workers' task updates are counted in pg_stat_user_tables while they run" "$((n >= 20))" 1
 
 # 2. run_tasks outside a transaction block: one transaction per task, one session.
 q hyg2 "SELECT count(cyoda_wf.add_item('job', 1, jsonb_build_object('n', g))) FROM generate_series(1, 5) g" >/dev/null
@@ -117,7 +109,7 @@ SHOW lock_timeout;
 SELECT 'still usable' FROM pg_sleep(0.05);
 SQL
 )
-check "run_tasks() in its own transactions ran all 5; the session's settings are unchanged" \
+cw_check "run_tasks() in its own transactions ran all 5; the session's settings are unchanged" \
     "$(tr '\n' ' ' <<<"$got")" "5 off 0 0 still usable "
 
 # 3. Retention: a worker deletes old finished tasks in batches.
@@ -130,14 +122,14 @@ q hyg2 "DELETE FROM cyoda_wf.task;
           FROM (VALUES ('done', interval '10 minutes'), ('failed', interval '2 hours'),
                        ('cancelled', interval '59 minutes')) v(st, age)"
 started=$(q hyg2 "SELECT cyoda_wf.start_workers(1)")
-check "a dynamic worker for hyg2" "$started" 1
+cw_check "a dynamic worker for hyg2" "$started" 1
 for ((i = 0; i < 150; i++)); do
     n=$(q hyg2 "SELECT count(*) FROM cyoda_wf.task")
     ((n == 3)) && break
     sleep 0.2
 done
-check "the worker deleted the 2,500 tasks done 2 hours ago (task_retention = 1h)" "$n" 3
-check "... and kept the newer ones and the failed one" \
+cw_check "the worker deleted the 2,500 tasks done 2 hours ago (task_retention = 1h)" "$n" 3
+cw_check "... and kept the newer ones and the failed one" \
     "$(q hyg2 "SELECT string_agg(state, ' ' ORDER BY state) FROM cyoda_wf.task")" "cancelled done failed"
 q hyg2 "SELECT cyoda_wf.stop_workers()" >/dev/null
 
@@ -162,7 +154,7 @@ for ((i = 0; i < 25; i++)); do
     [[ $n == 1 ]] && break
     sleep 0.2
 done
-check "a starting worker does not wait for another one's removal of an exited worker's row" \
+cw_check "a starting worker does not wait for another one's removal of an exited worker's row" \
     "$n $(q hyg2 "SELECT count(*) FROM cyoda_wf.worker WHERE pid <> 2147483000")" "1 1"
 wait "$holder"
 q hyg2 "SELECT cyoda_wf.stop_workers()" >/dev/null
